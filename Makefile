@@ -1,0 +1,75 @@
+# The NAMD portal. `make demo` runs everything; `make test` runs the whole test suite.
+# Both install what they need on a fresh Debian 12 (as root) and are safe to run again.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+export UV_LINK_MODE := copy
+
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCALCLUSTER := scripts/localcluster/localcluster
+DEMO_CLUSTER_USERS := labadmin alice bob
+WEB_PORT ?= 8000
+
+.PHONY: help demo test stop status system venv services cluster migrate lint bench
+
+help:
+	@echo "make demo    set up and run the whole portal (web, Celery, PostgreSQL, Redis, local SLURM)"
+	@echo "make test    set up the services and run the whole test suite"
+	@echo "make stop    stop everything demo/test started"
+	@echo "make status  show what is running"
+	@echo "make lint    ruff"
+	@echo "make bench   run the benchmarks"
+
+system:
+	@scripts/system-packages
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(VENV)/bin/uv sync --frozen --python $(PY) --quiet
+	@touch $@
+
+venv: $(VENV)/.synced
+
+services: system venv
+	@scripts/services start postgres redis
+
+cluster: system
+	@$(LOCALCLUSTER) start
+	@for user in $(DEMO_CLUSTER_USERS); do $(LOCALCLUSTER) add-user $$user >/dev/null; done
+
+migrate: services
+	@$(PY) manage.py migrate --noinput -v 0
+
+demo: services cluster migrate
+	@$(PY) manage.py collectstatic --noinput -v 0
+	@PORTAL_WEB_PORT=$(WEB_PORT) scripts/services start worker beat web
+	@echo
+	@echo "The NAMD portal is running at http://127.0.0.1:$(WEB_PORT)/"
+	@echo "  admin pages: http://127.0.0.1:$(WEB_PORT)/admin/   API docs: http://127.0.0.1:$(WEB_PORT)/api/v1/docs"
+	@echo "Logins (username, password, role):"
+	@$(PY) manage.py seed_demo
+	@echo "Local SLURM cluster: ssh on 127.0.0.1:2222 as $(DEMO_CLUSTER_USERS) ($(LOCALCLUSTER) status)"
+	@echo "Stop everything with: make stop"
+
+test: services cluster
+	@$(PY) -m pytest -p no:cacheprovider
+
+stop:
+	@scripts/services stop
+	@$(LOCALCLUSTER) stop
+
+status:
+	@scripts/services status || true
+	@$(LOCALCLUSTER) status || true
+
+lint: venv
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+
+bench: services
+	@for b in bench/*.py; do n=$$(basename $$b .py); [ $$n = __init__ ] || $(PY) -m bench.$$n; done

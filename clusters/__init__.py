@@ -1,0 +1,1 @@
+"""Cluster profiles, per-user cluster credentials, the SSH transport and the SLURM adapter."""

@@ -1,0 +1,1 @@
+"""The pages: Django templates enhanced with htmx. Views stay thin; logic lives in services."""

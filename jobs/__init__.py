@@ -1,0 +1,1 @@
+"""The NAMD job, its history, its lifecycle services and Celery tasks."""

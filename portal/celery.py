@@ -1,0 +1,34 @@
+"""The Celery app: Redis broker, settings from Django, safe delivery for remote work.
+
+Tasks that touch a cluster must be idempotent: they are acknowledged late and re-queued if a
+worker dies, so the broker may deliver them twice.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    result_expires=600,
+    task_time_limit=900,
+    task_soft_time_limit=840,
+    # kombu redelivers an unacknowledged task after visibility_timeout: keep it well above the
+    # longest task so a slow SSH action is never run twice because of the broker.
+    broker_transport_options={"visibility_timeout": 3 * 3600},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    task_serializer="json",
+    accept_content=["json"],
+    timezone="UTC",
+)
+app.autodiscover_tasks()

@@ -1,0 +1,65 @@
+"""Typed settings read from `PORTAL_*` environment variables (and an optional env file).
+
+Fails at start, with the name of the variable, when a value is missing or malformed.
+Secrets are `SecretStr` so they never show up in a repr or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class PortalSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PORTAL_",
+        env_file=os.environ.get("PORTAL_ENV_FILE", BASE_DIR / ".env"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: SecretStr = Field(min_length=32)
+    debug: bool = False
+    allowed_hosts: CommaList = ["localhost", "127.0.0.1"]
+    csrf_trusted_origins: CommaList = []
+
+    db_host: str = "127.0.0.1"
+    db_port: int = 5432
+    db_name: str = "portal"
+    db_user: str = "portal"
+    db_password: SecretStr
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    celery_task_queue: str = "portal"
+
+    static_root: Path = BASE_DIR / "staticfiles"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("allowed_hosts", "csrf_trusted_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("debug")
+    @classmethod
+    def _no_debug_in_production(cls, value: bool, info) -> bool:
+        if value and info.data.get("environment") == "production":
+            raise ValueError("PORTAL_DEBUG must be off in production")
+        return value
+
+
+def load_settings() -> PortalSettings:
+    """Read the settings once; a missing or bad variable stops the process with its name."""
+    return PortalSettings()

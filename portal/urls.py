@@ -1,0 +1,15 @@
+"""Top-level URLs: the pages, the admin and the JSON API at /api/v1/."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from portal.api import api
+
+admin.site.site_header = "NAMD portal administration"
+admin.site.site_title = "NAMD portal admin"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("", include("frontend.urls")),
+]

@@ -1,0 +1,1 @@
+"""NAMD templates, their variables, sandboxed rendering and batch-script generation."""

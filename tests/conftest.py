@@ -1,0 +1,71 @@
+"""Shared fixtures: users of every role, an API client, a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from tests.factories import UserFactory
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def member(db) -> User:
+    return UserFactory(username="alice_t")
+
+
+@pytest.fixture
+def other_member(db) -> User:
+    return UserFactory(username="bob_t")
+
+
+@pytest.fixture
+def lab_admin(db) -> User:
+    return UserFactory(username="admin_t", is_staff=True)
+
+
+@pytest.fixture
+def inactive_member(db) -> User:
+    return UserFactory(username="gone_t", is_active=False)
+
+
+@pytest.fixture
+def api_client() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    queue: str
+    process: subprocess.Popen
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process consuming a queue of its own, through the real Redis broker."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "portal", "worker",
+        "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h", "--loglevel", "INFO",
+    ]  # fmt: skip
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ)
+    try:
+        yield WorkerProcess(queue=queue, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
