@@ -6,7 +6,7 @@ import factory
 
 from accounts.models import User
 
-MEMBER_PASSWORD = "correct horse battery staple"  # noqa: S105 (test fixture)
+MEMBER_PASSWORD = "correct horse battery staple"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -17,7 +17,9 @@ pytestmark = pytest.mark.django_db
 )
 def test_access_api_token(who, can_see, member, other_member, lab_admin) -> None:
     token = create_api_token(user=member, name="t", expires_in_days=30).token
-    viewer = {"owner": member, "other": other_member, "admin": lab_admin, "inactive_owner": member, "missing": member}[who]
+    viewer = {"owner": member, "other": other_member, "admin": lab_admin, "inactive_owner": member, "missing": member}[
+        who
+    ]
     token_id = token.pk + 1000 if who == "missing" else token.pk
     if who == "inactive_owner":
         member.is_active = False

@@ -65,7 +65,12 @@ def test_a_valid_token_authenticates_and_records_its_use(api_client, member) -> 
     assert issued.token.last_used_at is None
     response = api_client.get("/api/v1/me", **bearer(issued.secret))
     assert response.status_code == 200
-    assert response.json() == {"id": member.pk, "username": "alice_t", "email": "alice_t@lab.example", "is_lab_admin": False}
+    assert response.json() == {
+        "id": member.pk,
+        "username": "alice_t",
+        "email": "alice_t@lab.example",
+        "is_lab_admin": False,
+    }
     issued.token.refresh_from_db()
     assert issued.token.last_used_at is not None
 
@@ -82,7 +87,10 @@ def test_only_the_digest_of_a_token_is_stored(member) -> None:
 def test_creating_a_token_over_the_api_shows_the_secret_once(api_client, member) -> None:
     first = create_api_token(user=member, name="bootstrap", expires_in_days=30)
     response = api_client.post(
-        "/api/v1/tokens", {"name": "pipeline", "expires_in_days": 7}, content_type="application/json", **bearer(first.secret)
+        "/api/v1/tokens",
+        {"name": "pipeline", "expires_in_days": 7},
+        content_type="application/json",
+        **bearer(first.secret),
     )
     assert response.status_code == 201
     created = response.json()
@@ -96,7 +104,9 @@ def test_creating_a_token_over_the_api_shows_the_secret_once(api_client, member)
 
 def test_a_second_live_token_with_the_same_name_is_a_conflict(api_client, member) -> None:
     first = create_api_token(user=member, name="pipeline", expires_in_days=30)
-    response = api_client.post("/api/v1/tokens", {"name": "pipeline"}, content_type="application/json", **bearer(first.secret))
+    response = api_client.post(
+        "/api/v1/tokens", {"name": "pipeline"}, content_type="application/json", **bearer(first.secret)
+    )
     assert_envelope(response, status=409, code="TOKEN_NAME_TAKEN")
 
 
@@ -110,7 +120,10 @@ def test_bad_input_gets_422_with_the_field_named(api_client, member) -> None:
 def test_an_out_of_range_expiry_is_refused_with_its_own_code(api_client, member) -> None:
     first = create_api_token(user=member, name="bootstrap", expires_in_days=30)
     response = api_client.post(
-        "/api/v1/tokens", {"name": "x", "expires_in_days": 9999}, content_type="application/json", **bearer(first.secret)
+        "/api/v1/tokens",
+        {"name": "x", "expires_in_days": 9999},
+        content_type="application/json",
+        **bearer(first.secret),
     )
     assert_envelope(response, status=422, code="TOKEN_EXPIRY_INVALID")
 

@@ -44,7 +44,12 @@ def _settings_process(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         cwd=PROJECT_DIR,
-        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "portal.settings", "PORTAL_ENV_FILE": "/dev/null", **env},
+        env={
+            "PATH": os.environ["PATH"],
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "PORTAL_ENV_FILE": "/dev/null",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -58,7 +63,12 @@ def test_settings_refuse_to_start_without_a_secret_key() -> None:
 
 
 def test_settings_refuse_debug_in_production() -> None:
-    env = {"PORTAL_SECRET_KEY": "k" * 40, "PORTAL_DB_PASSWORD": "x", "PORTAL_ENVIRONMENT": "production", "PORTAL_DEBUG": "true"}
+    env = {
+        "PORTAL_SECRET_KEY": "k" * 40,
+        "PORTAL_DB_PASSWORD": "x",
+        "PORTAL_ENVIRONMENT": "production",
+        "PORTAL_DEBUG": "true",
+    }
     result = _settings_process(env)
     assert result.returncode != 0
     assert "PORTAL_DEBUG must be off in production" in result.stderr
