@@ -57,6 +57,7 @@ demo: services cluster migrate
 	@echo "Stop everything with: make stop"
 
 test: services cluster
+	@$(VENV)/bin/ruff check --quiet .
 	@$(PY) -m pytest -p no:cacheprovider
 
 stop:
