@@ -443,7 +443,8 @@ def run_command(kind: str, steps: int, first_step: int, system: System, outputs:
             log(f"TIMING: {step}  CPU: {cpu:g}, {cpu / max(done, 1):g}/step  Wall: {wall:g}, {per_step:g}/step, "
                 f"{hours_left:g} hours remaining, {memory_kb():f} kB of memory in use.")  # fmt: skip
         if outputs.restart_every and step > first_step and step % outputs.restart_every == 0:
-            write_restart(system, outputs.name, step)
+            write_snapshot(system, f"{outputs.name}.restart", step, "RESTART")
+            log("FINISHED WRITING RESTART COORDINATES")
         if outputs.dcd and step > first_step and step % outputs.dcd.interval == 0:
             outputs.dcd.append(system.coordinates)
             log(f"WRITING COORDINATES TO DCD FILE {outputs.dcd.path.name} AT STEP {step}")
@@ -456,14 +457,14 @@ def run_command(kind: str, steps: int, first_step: int, system: System, outputs:
         step += advance
 
 
-def write_restart(system: System, name: str, step: int) -> None:
-    write_binary_vectors(Path(f"{name}.restart.coor"), system.coordinates)
-    log(f"WRITING COORDINATES TO RESTART FILE AT STEP {step}")
-    write_binary_vectors(Path(f"{name}.restart.vel"), system.velocities)
-    log(f"WRITING VELOCITIES TO RESTART FILE AT STEP {step}")
-    write_xsc(Path(f"{name}.restart.xsc"), step, system.cell)
-    log(f"WRITING EXTENDED SYSTEM TO RESTART FILE AT STEP {step}")
-    log("FINISHED WRITING RESTART COORDINATES")
+def write_snapshot(system: System, prefix: str, step: int, kind: str) -> None:
+    """Coordinates, velocities and cell as `<prefix>.coor/.vel/.xsc`; kind is OUTPUT or RESTART."""
+    write_binary_vectors(Path(f"{prefix}.coor"), system.coordinates)
+    log(f"WRITING COORDINATES TO {kind} FILE AT STEP {step}")
+    write_binary_vectors(Path(f"{prefix}.vel"), system.velocities)
+    log(f"WRITING VELOCITIES TO {kind} FILE AT STEP {step}")
+    write_xsc(Path(f"{prefix}.xsc"), step, system.cell)
+    log(f"WRITING EXTENDED SYSTEM TO {kind} FILE AT STEP {step}")
 
 
 def load_system(config: Config) -> System:
@@ -543,12 +544,7 @@ def simulate(config_path: Path) -> None:
     step, energies_written = first_step, []
     for kind, steps in commands:
         step = run_command(kind, steps, step, system, outputs, clock, energies_written)
-    write_binary_vectors(Path(f"{name}.coor"), system.coordinates)
-    log(f"WRITING COORDINATES TO OUTPUT FILE AT STEP {step}")
-    write_binary_vectors(Path(f"{name}.vel"), system.velocities)
-    log(f"WRITING VELOCITIES TO OUTPUT FILE AT STEP {step}")
-    write_xsc(Path(f"{name}.xsc"), step, system.cell)
-    log(f"WRITING EXTENDED SYSTEM TO OUTPUT FILE AT STEP {step}")
+    write_snapshot(system, name, step, "OUTPUT")
     log("=" * 76)
     log(f"WallClock: {clock.wall():.6f}  CPUTime: {clock.cpu():.6f}  Memory: {memory_kb() / 1024:.6f} MB")
     log("[Partition 0][Node 0] End of program")
