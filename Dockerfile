@@ -7,7 +7,7 @@ WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN pip install --no-cache-dir uv==0.13.9 && uv sync --frozen --no-dev
 COPY . .
-RUN PORTAL_SECRET_KEY=build-only-not-a-secret-build-only-x PORTAL_DB_PASSWORD=unused python manage.py collectstatic --noinput
+RUN PORTAL_SECRET_KEY=build-only-not-a-secret-build-only-x PORTAL_DB_PASSWORD=unused PORTAL_CREDENTIAL_KEYS=unused python manage.py collectstatic --noinput
 USER portal
 EXPOSE 8000
 CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "3", "--threads", "4"]

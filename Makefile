@@ -46,6 +46,8 @@ migrate: services
 	@$(PY) manage.py migrate --noinput -v 0
 
 demo: services cluster migrate
+	@$(PY) manage.py seed_demo > /dev/null
+	@$(PY) manage.py register_local_cluster $(DEMO_CLUSTER_USERS)
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@PORTAL_WEB_PORT=$(WEB_PORT) scripts/services start worker beat web
 	@echo

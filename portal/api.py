@@ -15,6 +15,7 @@ from ninja.throttling import AuthRateThrottle
 
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
+from clusters.api import router as clusters_router
 from portal.errors import Forbidden, InvalidInput, NotFound, PortalError, Throttled, Unauthenticated
 from portal.health import router as health_router
 
@@ -78,3 +79,4 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 api.add_router("/", health_router)
 api.add_router("/", accounts_router)
+api.add_router("/", clusters_router)

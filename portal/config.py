@@ -38,6 +38,10 @@ class PortalSettings(BaseSettings):
     db_user: str = "portal"
     db_password: SecretStr
 
+    # Fernet keys for cluster credentials at rest, comma-separated, newest first (rotate with
+    # `manage.py rotate_credential_keys`). Separate from secret_key on purpose.
+    credential_keys: SecretStr
+
     redis_url: str = "redis://127.0.0.1:6379/0"
     celery_task_queue: str = "portal"
 

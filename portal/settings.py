@@ -132,6 +132,8 @@ CACHES = {
     }
 }
 
+CREDENTIAL_KEYS = [key.strip() for key in ENV.credential_keys.get_secret_value().split(",") if key.strip()]
+
 # Celery (see portal/celery.py). Job state lives on the models; results are kept only for
 # tasks that ask for them (ignore_result=False), briefly.
 CELERY_BROKER_URL = ENV.redis_url

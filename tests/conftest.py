@@ -31,7 +31,7 @@ def other_member(db) -> User:
 
 @pytest.fixture
 def lab_admin(db) -> User:
-    return UserFactory(username="admin_t", is_staff=True)
+    return UserFactory(username="admin_t", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 
 from accounts.models import User
+from clusters.models import ClusterProfile
 
 MEMBER_PASSWORD = "correct horse battery staple"
 
@@ -18,3 +19,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password(MEMBER_PASSWORD)
     is_active = True
     is_staff = False
+
+
+class ClusterProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClusterProfile
+
+    name = factory.Sequence(lambda n: f"Cluster {n}")
+    slug = factory.Sequence(lambda n: f"cluster-{n}")
+    login_host = "login.cluster.example"
+    login_port = 22
+    is_active = True

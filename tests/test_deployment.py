@@ -10,7 +10,12 @@ import pytest
 
 from tests.conftest import PROJECT_DIR
 
-DEPLOY_ENV = {"PORTAL_SECRET_KEY": "s" * 50, "PORTAL_DB_PASSWORD": "pw", "PORTAL_ALLOWED_HOSTS": "portal.lab.example"}
+DEPLOY_ENV = {
+    "PORTAL_SECRET_KEY": "s" * 50,
+    "PORTAL_CREDENTIAL_KEYS": "c" * 44,
+    "PORTAL_DB_PASSWORD": "pw",
+    "PORTAL_ALLOWED_HOSTS": "portal.lab.example",
+}
 
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -57,13 +57,14 @@ def _settings_process(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_settings_refuse_to_start_without_a_secret_key() -> None:
-    result = _settings_process({"PORTAL_DB_PASSWORD": "x"})
+    result = _settings_process({"PORTAL_DB_PASSWORD": "x", "PORTAL_CREDENTIAL_KEYS": "k"})
     assert result.returncode != 0
     assert "secret_key" in result.stderr
 
 
 def test_settings_refuse_debug_in_production() -> None:
     env = {
+        "PORTAL_CREDENTIAL_KEYS": "k",
         "PORTAL_SECRET_KEY": "k" * 40,
         "PORTAL_DB_PASSWORD": "x",
         "PORTAL_ENVIRONMENT": "production",
@@ -75,7 +76,9 @@ def test_settings_refuse_debug_in_production() -> None:
 
 
 def test_settings_start_with_every_required_value() -> None:
-    result = _settings_process({"PORTAL_SECRET_KEY": "k" * 40, "PORTAL_DB_PASSWORD": "x"})
+    result = _settings_process(
+        {"PORTAL_SECRET_KEY": "k" * 40, "PORTAL_DB_PASSWORD": "x", "PORTAL_CREDENTIAL_KEYS": "k"}
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -1,0 +1,192 @@
+"""Cluster profiles (curated by admins), their partitions and NAMD launch recipes, and each
+member's encrypted credential for a cluster. Fields, constraints and values derived from them only.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from clusters.crypto import EncryptedSecretField
+
+REMOTE_USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+PARTITION_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SLURM_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def validate_remote_username(value: str) -> None:
+    if not REMOTE_USERNAME_RE.fullmatch(value):
+        raise ValidationError(
+            "A cluster username is lower-case letters, digits, '_', '.', '-' (at most 32), "
+            "starting with a letter or '_'.",
+            code="REMOTE_USERNAME_INVALID",
+        )
+
+
+def validate_host(value: str) -> None:
+    if not HOST_RE.fullmatch(value):
+        raise ValidationError("Enter a host name or IPv4 address, e.g. login.cluster.example.", code="HOST_INVALID")
+
+
+def validate_root_pattern(value: str) -> None:
+    from clusters.paths import expand_root  # the path rules live in one place
+
+    try:
+        expand_root(value, "someone")
+    except ValueError as exc:
+        raise ValidationError(str(exc), code="ROOT_PATTERN_INVALID") from exc
+
+
+def validate_slurm_names(value: list[str]) -> None:
+    bad = [name for name in value if not isinstance(name, str) or not SLURM_ACCOUNT_RE.fullmatch(name)]
+    if bad:
+        raise ValidationError(f"Not valid SLURM names: {', '.join(map(str, bad))}", code="SLURM_NAME_INVALID")
+
+
+class ClusterProfile(models.Model):
+    """A SLURM cluster the lab uses, as an admin describes it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=50, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(default=True)
+    login_host = models.CharField(max_length=253, validators=[validate_host])
+    login_port = models.PositiveIntegerField(default=22, validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    pinned_host_keys = models.TextField(
+        blank=True,
+        help_text="The login node's SSH host public keys, one OpenSSH line each. "
+        "Connections to any other key are refused.",
+    )
+    pending_host_key = models.TextField(
+        blank=True, help_text="A key seen at first contact, waiting for an admin to compare fingerprints and accept it."
+    )
+    project_root_pattern = models.CharField(
+        max_length=255, default="/home/{username}/namd_projects", validators=[validate_root_pattern]
+    )
+    scratch_root_pattern = models.CharField(
+        max_length=255, default="/scratch/{username}", validators=[validate_root_pattern]
+    )
+    module_lines = models.TextField(
+        blank=True, help_text="Lines run before SLURM/NAMD commands in batch scripts, e.g. 'module load namd/3.0'."
+    )
+    allowed_accounts = models.JSONField(default=list, blank=True, validators=[validate_slurm_names])
+    allowed_qos = models.JSONField(default=list, blank=True, validators=[validate_slurm_names])
+    su_per_core_hour = models.DecimalField(max_digits=10, decimal_places=4, default=1)
+    su_per_gpu_hour = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    sync_interval_s = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
+    max_sessions_per_user = models.PositiveIntegerField(default=2, validators=[MinValueValidator(1)])
+    new_sessions_per_minute = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Cluster-wide budget of new SSH sessions, all members together.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def pinned_host_key_lines(self) -> tuple[str, ...]:
+        return tuple(line.strip() for line in self.pinned_host_keys.splitlines() if line.strip())
+
+
+class Partition(models.Model):
+    """A SLURM partition of a cluster with the limits the portal checks before sbatch."""
+
+    profile = models.ForeignKey(ClusterProfile, on_delete=models.CASCADE, related_name="partitions")
+    name = models.CharField(max_length=64, validators=[RegexValidator(PARTITION_NAME_RE)])
+    is_default = models.BooleanField(default=False)
+    max_walltime_s = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit.")
+    max_nodes = models.PositiveIntegerField(null=True, blank=True)
+    cores_per_node = models.PositiveIntegerField(default=1)
+    memory_per_node_mb = models.PositiveIntegerField(null=True, blank=True)
+    gpus_per_node = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["profile", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "name"], name="partition_unique_name_per_profile"),
+            models.UniqueConstraint(
+                fields=["profile"], condition=models.Q(is_default=True), name="partition_one_default_per_profile"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile.slug}:{self.name}"
+
+
+class LaunchRecipe(models.Model):
+    """How a cluster starts NAMD: data of the profile, never hard-coded in the portal."""
+
+    class Kind(models.TextChoices):
+        CPU = "cpu", "CPU (namd2 under srun/mpirun/charmrun)"
+        GPU = "gpu", "GPU (namd3, GPU-resident)"
+        CONTAINER = "container", "Container (Apptainer image)"
+
+    profile = models.ForeignKey(ClusterProfile, on_delete=models.CASCADE, related_name="launch_recipes")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    module_lines = models.TextField(
+        blank=True, help_text="Extra module lines for this recipe, e.g. 'module load namd/3.0-cuda'."
+    )
+    command = models.CharField(
+        max_length=500,
+        help_text="The launch line with placeholders {cores}, {gpus}, {devices}, {image}, {config}, "
+        "e.g. 'srun namd2 +p{cores} {config}' or 'namd3 +p{cores} +devices {devices} {config}'.",
+    )
+    container_image = models.CharField(max_length=500, blank=True, help_text="Admin-allowed Apptainer image path.")
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["profile", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "name"], name="recipe_unique_name_per_profile"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile.slug}:{self.name}"
+
+    def clean(self) -> None:
+        if self.kind == self.Kind.CONTAINER and not self.container_image:
+            raise ValidationError({"container_image": "A container recipe names its Apptainer image."})
+        if "{config}" not in self.command:
+            raise ValidationError({"command": "The command must contain {config}, where the NAMD config goes."})
+
+
+class ClusterCredential(models.Model):
+    """One member's login on one cluster: a private key (maybe with passphrase) or a password, encrypted."""
+
+    class AuthKind(models.TextChoices):
+        KEY = "key", "SSH private key"
+        PASSWORD = "password", "Password"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cluster_credentials")
+    profile = models.ForeignKey(ClusterProfile, on_delete=models.CASCADE, related_name="credentials")
+    remote_username = models.CharField(max_length=32, validators=[validate_remote_username])
+    auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
+    secret = EncryptedSecretField(help_text="The private key text or the password, encrypted.")
+    passphrase = EncryptedSecretField(null=True, blank=True)
+    public_key = models.TextField(blank=True, help_text="For a key: its public half, to install on the cluster.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True)
+    last_test_summary = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["profile", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "profile"], name="credential_one_per_user_and_profile"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remote_username}@{self.profile.slug} ({self.user})"
