@@ -5,10 +5,14 @@ Secrets never appear here: credential pages show who, where and the public key o
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition
+from clusters import services, tasks, transport
+from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition, RemoteCommandRecord
+from portal.errors import PortalError
 
 
 class PartitionInline(admin.TabularInline):
@@ -36,7 +40,33 @@ class ClusterProfileAdmin(admin.ModelAdmin):
         ("Cost", {"fields": ("su_per_core_hour", "su_per_gpu_hour")}),
         ("Polling and SSH budget", {"fields": ("sync_interval_s", "max_sessions_per_user", "new_sessions_per_minute")}),
     )
-    readonly_fields = ("pending_host_key",)
+    readonly_fields = ("pending_host_key", "pending_host_key_fingerprint")
+    actions = ["fetch_host_key", "accept_host_key", "discover_partitions"]
+
+    @admin.display(description="Fingerprint of the pending key (compare with the cluster's published one)")
+    def pending_host_key_fingerprint(self, profile: ClusterProfile) -> str:
+        return transport.fingerprint_sha256(profile.pending_host_key) if profile.pending_host_key else "—"
+
+    @admin.action(description="First contact: fetch the login node's host key (to compare, then accept)")
+    def fetch_host_key(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
+        for profile in queryset:
+            transaction.on_commit(lambda pk=profile.pk: tasks.fetch_first_contact_host_key_task.delay(pk))
+        self.message_user(request, "Fetching host keys: reload in a moment and compare the fingerprint.")
+
+    @admin.action(description="Accept the fetched host key (after comparing its fingerprint)")
+    def accept_host_key(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
+        for profile in queryset:
+            try:
+                services.accept_pending_host_key(profile=profile)
+                self.message_user(request, f"{profile}: host key pinned.")
+            except PortalError as exc:
+                self.message_user(request, f"{profile}: {exc.user_message}", level=messages.WARNING)
+
+    @admin.action(description="Discover partitions and limits (with your own credential on the cluster)")
+    def discover_partitions(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
+        for profile in queryset:
+            transaction.on_commit(lambda pk=profile.pk: tasks.discover_partitions_task.delay(pk, request.user.pk))
+        self.message_user(request, "Discovering partitions: reload in a moment.")
 
 
 @admin.register(ClusterCredential)
@@ -50,3 +80,21 @@ class ClusterCredentialAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # members add their own credential; an admin never handles their secret
+
+
+@admin.register(RemoteCommandRecord)
+class RemoteCommandRecordAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "user", "profile", "command", "exit_code", "error_code", "duration_ms")
+    list_filter = ("profile", "error_code")
+    search_fields = ("user__username", "task_id")
+    date_hierarchy = "started_at"
+
+    @admin.display(description="command")
+    def command(self, record: RemoteCommandRecord) -> str:
+        return " ".join(record.argv)[:120]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

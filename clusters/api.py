@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from clusters import access, services
-from clusters.models import ClusterCredential, ClusterProfile
-from clusters.schemas import CredentialIn, CredentialOut, ProfileOut
+from clusters import access, selectors, services
+from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
+from clusters.schemas import CredentialIn, CredentialOut, ProfileOut, RemoteCommandOut
 from portal.errors import InvalidInput
 
 router = Router(tags=["clusters"])
@@ -50,3 +50,18 @@ def delete_credential(request: HttpRequest, profile_id: int) -> Status:
     credential = access.access_own_credential(user=request.auth, profile_id=profile_id)
     services.delete_credential(credential=credential)
     return Status(204, None)
+
+
+@router.post("/clusters/{profile_id}/credential/test", response={202: CredentialOut})
+def test_credential(request: HttpRequest, profile_id: int) -> Status:
+    """Queue a connection test; poll GET .../credential for last_test_ok and last_test_summary."""
+    credential = access.access_own_credential(user=request.auth, profile_id=profile_id)
+    services.request_connection_test(credential=credential, acting_user=request.auth)
+    credential.refresh_from_db()
+    return Status(202, credential)
+
+
+@router.get("/activity", response=list[RemoteCommandOut])
+def list_activity(request: HttpRequest, limit: int = 100) -> list[RemoteCommandRecord]:
+    """The latest commands the portal ran on clusters in your name (newest first)."""
+    return list(selectors.own_remote_commands(request.auth)[: max(1, min(limit, 500))])

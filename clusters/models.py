@@ -190,3 +190,25 @@ class ClusterCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.remote_username}@{self.profile.slug} ({self.user})"
+
+
+class RemoteCommandRecord(models.Model):
+    """One remote command the portal ran in a member's name: what, where, how it went (no secrets)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="remote_commands")
+    profile = models.ForeignKey(ClusterProfile, on_delete=models.CASCADE, related_name="remote_commands")
+    argv = models.JSONField(help_text="The command as run, with anything secret-looking redacted.")
+    exit_code = models.IntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True, help_text="The transport's failure code, if it failed.")
+    duration_ms = models.PositiveIntegerField(default=0)
+    bytes_sent = models.PositiveBigIntegerField(default=0)
+    bytes_received = models.PositiveBigIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True, help_text="The Celery task that ran it, if any.")
+    started_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["user", "-started_at"], name="remote_cmd_user_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.profile.slug}: {' '.join(self.argv)[:80]}"

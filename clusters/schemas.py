@@ -69,3 +69,16 @@ class CredentialOut(Schema):
     @staticmethod
     def resolve_has_passphrase(credential) -> bool:
         return credential.passphrase is not None
+
+
+class RemoteCommandOut(Schema):
+    id: int
+    profile_id: int
+    argv: list[str]
+    exit_code: int | None
+    error_code: str
+    duration_ms: int
+    bytes_sent: int
+    bytes_received: int
+    task_id: str
+    started_at: datetime

@@ -1,15 +1,22 @@
-"""Writes on clusters: members' credentials (checked, encrypted, replaced whole or not at all)."""
+"""Writes on clusters: members' credentials (checked, encrypted, replaced whole or not at all), and the
+work tasks do on a cluster for them: connection tests, first-contact host keys, partition discovery."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
+from clusters import slurm, transport
+from clusters.access import access_credential, access_own_credential
 from clusters.crypto import SealedSecret, encrypt
+from clusters.gateway import MemberSession, portal_error
 from clusters.keys import UnusableKey, check_private_key, generate_ed25519_key
-from clusters.models import ClusterCredential, ClusterProfile, validate_remote_username
-from portal.errors import InvalidInput
+from clusters.models import ClusterCredential, ClusterProfile, Partition, validate_remote_username
+from portal.errors import Conflict, InvalidInput, PortalError
 
 MAX_PASSWORD_LENGTH = 1024
 
@@ -87,3 +94,98 @@ def generate_key_credential(
 
 def delete_credential(*, credential: ClusterCredential) -> None:
     credential.delete()
+
+
+# ------------------------------------------------------------------ work done on the cluster (tasks only)
+
+
+@dataclass(frozen=True)
+class ConnectionReport:
+    is_ok: bool
+    code: str
+    summary: str
+
+
+REQUIRED_TOOLS = ("sbatch", "squeue", "sacct", "scancel")
+
+
+def check_credential_connection(*, credential_id: int, acting_user_id: int, task_id: str = "") -> ConnectionReport:
+    """Reach the login node with the member's credential, check host key, login and SLURM tools; record it."""
+    user = User.objects.get(pk=acting_user_id)
+    credential = access_credential(user=user, credential_id=credential_id)
+    try:
+        session = MemberSession(credential, task_id=task_id)
+        whoami = session.run(["id", "-un"], timeout_s=20, check=True).stdout.strip()
+        found = session.run(["command", "-v", *REQUIRED_TOOLS], timeout_s=20).stdout.split()
+        missing = [tool for tool in REQUIRED_TOOLS if not any(path.endswith(f"/{tool}") for path in found)]
+        if missing:
+            report = ConnectionReport(
+                False, "SLURM_TOOLS_MISSING", f"Logged in as {whoami}, but not found: {', '.join(missing)}."
+            )
+        else:
+            report = ConnectionReport(True, "OK", f"Reached the cluster, host key verified, logged in as {whoami}; "
+                                      "sbatch, squeue, sacct and scancel found.")  # fmt: skip
+    except PortalError as exc:
+        report = ConnectionReport(False, exc.code, exc.user_message)
+    ClusterCredential.objects.filter(pk=credential.pk, updated_at=credential.updated_at).update(
+        last_tested_at=timezone.now(),
+        last_test_ok=report.is_ok,
+        last_test_summary=f"{report.code}: {report.summary}"[:500],
+    )
+    return report
+
+
+def request_connection_test(*, credential: ClusterCredential, acting_user: User) -> None:
+    """Queue a connection test; the result lands on the credential (last_test_*)."""
+    from clusters.tasks import check_credential_connection_task
+
+    ClusterCredential.objects.filter(pk=credential.pk).update(last_test_ok=None, last_test_summary="Testing…")
+    transaction.on_commit(lambda: check_credential_connection_task.delay(credential.pk, acting_user.pk))
+
+
+def fetch_first_contact_host_key(*, profile_id: int) -> str:
+    """Read the login node's host key (no login) into pending_host_key for an admin to compare and accept."""
+    profile = ClusterProfile.objects.get(pk=profile_id)
+    try:
+        key_line = transport.fetch_host_key(profile.login_host, profile.login_port, timeout_s=15)
+    except transport.TransportError as exc:
+        raise portal_error(exc) from exc
+    ClusterProfile.objects.filter(pk=profile.pk).update(pending_host_key=key_line)
+    return key_line
+
+
+def accept_pending_host_key(*, profile: ClusterProfile) -> None:
+    """Pin the key fetched at first contact. Raises Conflict when none is pending."""
+    if not profile.pending_host_key.strip():
+        raise Conflict("No host key is waiting: fetch it first.", code="NO_PENDING_HOST_KEY")
+    lines = [*profile.pinned_host_key_lines, profile.pending_host_key.strip()]
+    profile.pinned_host_keys = "\n".join(dict.fromkeys(lines))
+    profile.pending_host_key = ""
+    profile.save(update_fields=["pinned_host_keys", "pending_host_key", "updated_at"])
+
+
+@transaction.atomic
+def discover_partitions(*, profile_id: int, acting_user_id: int, task_id: str = "") -> list[Partition]:
+    """Fill the profile's partitions from `sinfo`, run with the admin's own credential on that cluster."""
+    admin = User.objects.get(pk=acting_user_id, is_active=True, is_staff=True)
+    credential = access_own_credential(user=admin, profile_id=profile_id)
+    result = MemberSession(credential, task_id=task_id).run(slurm.build_partition_info_argv(), check=True)
+    partitions = []
+    found = slurm.parse_partition_info(result.stdout)
+    if any(info.is_default for info in found):
+        Partition.objects.filter(profile_id=profile_id).update(is_default=False)
+    for info in found:
+        partition, _ = Partition.objects.update_or_create(
+            profile_id=profile_id,
+            name=info.name,
+            defaults={
+                "is_default": info.is_default,
+                "max_walltime_s": info.max_walltime_s,
+                "max_nodes": info.node_count or None,
+                "cores_per_node": info.cores_per_node,
+                "memory_per_node_mb": info.memory_per_node_mb,
+                "gpus_per_node": info.gpus_per_node,
+            },
+        )
+        partitions.append(partition)
+    return partitions

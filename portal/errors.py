@@ -72,3 +72,32 @@ class Throttled(PortalError):
     code = "THROTTLED"
     http_status = 429
     user_message = "Too many requests: wait a moment and try again."
+
+
+class ClusterUnreachable(PortalError):
+    """Transient: the cluster could not be reached now; retrying later may succeed."""
+
+    code = "UNREACHABLE"
+    http_status = 503
+    user_message = "The cluster could not be reached. The portal will retry; try again later."
+
+
+class ClusterAuthFailed(PortalError):
+    code = "AUTH_FAILED"
+    http_status = 502
+    user_message = "The cluster refused your credential. Check your cluster username and key or password."
+
+
+class ClusterHostKeyMismatch(PortalError):
+    code = "HOST_KEY_MISMATCH"
+    http_status = 502
+    user_message = (
+        "The cluster's login node presented a host key the portal does not trust. Nothing was sent. "
+        "Ask a lab admin to verify the cluster's host key."
+    )
+
+
+class RemoteCommandError(PortalError):
+    code = "REMOTE_COMMAND_FAILED"
+    http_status = 502
+    user_message = "A command on the cluster failed."

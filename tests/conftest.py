@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from accounts.models import User
@@ -60,7 +61,9 @@ def celery_worker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h", "--loglevel", "INFO",
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=os.environ)
+        # The worker uses the test database (pytest-django's "test_" + name), so tasks see test data.
+        env = {**os.environ, "PORTAL_DB_NAME": "test_" + settings.DATABASES["default"]["NAME"].removeprefix("test_")}
+        process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     try:
         yield WorkerProcess(queue=queue, process=process)
     finally:
@@ -69,3 +72,19 @@ def celery_worker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cluster_budgets_and_breakers() -> Iterator[None]:
+    """Profile ids repeat between test databases; their SSH budgets and breakers in Redis must not."""
+    from clusters.gateway import redis_client
+    from clusters.transport import DEFAULT_KEY_PREFIX
+
+    def clear() -> None:
+        client = redis_client()
+        for key in client.scan_iter(f"{DEFAULT_KEY_PREFIX}*profile-*"):
+            client.delete(key)
+
+    clear()
+    yield
+    clear()

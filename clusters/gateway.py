@@ -1,0 +1,180 @@
+"""The one door from the portal to a cluster, as a member.
+
+A member's credential becomes a `ConnectionSpec` (secrets decrypted only here, in the worker that
+connects); commands run through this process's connection pool, under the profile's cluster-wide
+session budget and circuit breaker (both in Redis); every command is recorded as a
+RemoteCommandRecord; transport failures become PortalErrors with the transport's stable codes.
+Must never be called from a web request: only Celery tasks and management commands connect.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from functools import cache
+
+from django.conf import settings
+from django.utils import timezone
+from redis import Redis
+
+from clusters import transport
+from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
+from clusters.paths import expand_root
+from clusters.slurm import SlurmClient
+from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec, TransportError
+from portal.errors import (
+    ClusterAuthFailed,
+    ClusterHostKeyMismatch,
+    ClusterUnreachable,
+    Forbidden,
+    PortalError,
+    RemoteCommandError,
+)
+
+DEFAULT_COMMAND_TIMEOUT_S = 30.0
+_pool_lock = threading.Lock()
+
+
+def cluster_key(profile: ClusterProfile) -> str:
+    return f"profile-{profile.pk}"
+
+
+@cache
+def redis_client() -> Redis:
+    return Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5, socket_connect_timeout=5)
+
+
+def _session_budget(key: str) -> transport.SessionBudget | None:
+    profile_id = int(key.removeprefix("profile-"))
+    limit = ClusterProfile.objects.filter(pk=profile_id).values_list("new_sessions_per_minute", flat=True).first()
+    return transport.SessionBudget(redis_client(), key, limit) if limit else None
+
+
+@cache
+def connection_pool() -> ConnectionPool:
+    """This process's pool (one per worker process; forks forget the parent's sockets)."""
+    with _pool_lock:
+        return ConnectionPool(budget_for=_session_budget, breaker=transport.CircuitBreaker(redis_client()))
+
+
+def cluster_health(profile: ClusterProfile) -> str:
+    """'ok' or 'degraded' (the circuit breaker stopped calling the login node for a while)."""
+    state = transport.breaker_state(redis_client(), cluster_key(profile))
+    return "ok" if state == transport.BreakerState.CLOSED else "degraded"
+
+
+def connection_spec(credential: ClusterCredential) -> ConnectionSpec:
+    """The decrypted spec for a credential. Call only in the worker that connects."""
+    profile = credential.profile
+    is_key = credential.auth_kind == ClusterCredential.AuthKind.KEY
+    return ConnectionSpec(
+        host=profile.login_host,
+        port=profile.login_port,
+        username=credential.remote_username,
+        pinned_host_keys=profile.pinned_host_key_lines,
+        private_key=credential.secret.reveal() if is_key else None,
+        passphrase=credential.passphrase.reveal() if is_key and credential.passphrase else None,
+        password=None if is_key else credential.secret.reveal(),
+        cluster_key=cluster_key(profile),
+    )
+
+
+def portal_error(exc: TransportError) -> PortalError:
+    """The PortalError a user sees for a transport failure (same stable code, no host names)."""
+    if isinstance(exc, transport.HostKeyMismatch):
+        return ClusterHostKeyMismatch()
+    if isinstance(exc, transport.KeyPassphraseWrong):
+        return ClusterAuthFailed("The passphrase stored with your key does not open it.", code=exc.code)
+    if isinstance(exc, transport.AuthFailed):
+        return ClusterAuthFailed(code=exc.code)
+    if isinstance(exc, transport.RemotePathForbidden):
+        return Forbidden("That path is outside your project and scratch folders.", code=exc.code)
+    if isinstance(exc, transport.SessionBudgetExhausted | transport.ClusterDegraded):
+        return ClusterUnreachable("The cluster is busy or degraded; the portal will retry later.", code=exc.code)
+    if exc.is_transient:
+        return ClusterUnreachable(code=exc.code)
+    return RemoteCommandError(code=exc.code)
+
+
+class MemberSession:
+    """Commands on one cluster in one member's name, each recorded. Raises PortalErrors."""
+
+    def __init__(self, credential: ClusterCredential, *, task_id: str = "") -> None:
+        self.credential = credential
+        self.profile = credential.profile
+        self.task_id = task_id
+        self._spec = connection_spec(credential)
+        # A replaced credential gets a fresh pooled connection, never the old one's.
+        self._identity = f"credential-{credential.pk}-{credential.updated_at.timestamp()}"
+
+    @property
+    def roots(self) -> tuple[str, str]:
+        """(project root, scratch root) for this member on this cluster."""
+        username = self.credential.remote_username
+        return (
+            str(expand_root(self.profile.project_root_pattern, username)),
+            str(expand_root(self.profile.scratch_root_pattern, username)),
+        )
+
+    def _record(self, argv: Sequence[str], started_at, started_s: float, *, result: CommandResult | None,
+                error_code: str = "", sent: int = 0) -> None:  # fmt: skip
+        RemoteCommandRecord.objects.create(
+            user_id=self.credential.user_id,
+            profile=self.profile,
+            argv=transport.redact_argv(list(argv)),
+            exit_code=result.exit_code if result else None,
+            error_code=error_code,
+            duration_ms=int((time.monotonic() - started_s) * 1000),
+            bytes_sent=sent,
+            bytes_received=len(result.stdout) + len(result.stderr) if result else 0,
+            task_id=self.task_id,
+            started_at=started_at,
+        )
+
+    def run(self, argv: list[str], *, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S, stdin: bytes | None = None,
+            check: bool = False) -> CommandResult:  # fmt: skip
+        started_at, started_s = timezone.now(), time.monotonic()
+        try:
+            result = connection_pool().run(
+                self._spec, argv, identity=self._identity, stdin=stdin, timeout_s=timeout_s, check=check
+            )
+        except TransportError as exc:
+            failed = getattr(exc, "result", None)
+            self._record(argv, started_at, started_s, result=failed, error_code=exc.code, sent=len(stdin or b""))
+            raise portal_error(exc) from exc
+        self._record(argv, started_at, started_s, result=result, sent=len(stdin or b""))
+        return result
+
+    def run_sequence(
+        self, argvs: list[list[str]], *, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
+    ) -> list[CommandResult]:
+        """Several argvs in one exec (one record each); every part runs whatever the others returned."""
+        started_at, started_s = timezone.now(), time.monotonic()
+        try:
+            results = connection_pool().run_sequence(self._spec, argvs, identity=self._identity, timeout_s=timeout_s)
+        except TransportError as exc:
+            for argv in argvs:
+                self._record(argv, started_at, started_s, result=None, error_code=exc.code)
+            raise portal_error(exc) from exc
+        for argv, result in zip(argvs, results, strict=True):
+            self._record(argv, started_at, started_s, result=result)
+        return results
+
+    def slurm(self) -> SlurmClient:
+        """The SLURM adapter over this session. Its status call wants one combined result per sequence."""
+
+        def run(argv: Sequence[str], timeout_s: float) -> CommandResult:
+            return self.run(list(argv), timeout_s=timeout_s)
+
+        def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
+            parts = self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s)
+            return CommandResult(
+                argv=tuple(arg for part in parts for arg in part.argv),
+                exit_code=parts[-1].exit_code,
+                stdout="".join(part.stdout for part in parts),
+                stderr="".join(part.stderr for part in parts),
+                duration_s=parts[-1].duration_s,
+            )
+
+        return SlurmClient(run=run, run_sequence=run_sequence)

@@ -1,0 +1,13 @@
+"""User-scoped reads on clusters."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from clusters.models import RemoteCommandRecord
+
+
+def own_remote_commands(user: User) -> QuerySet[RemoteCommandRecord]:
+    """What the portal ran on clusters in `user`'s name, newest first."""
+    return RemoteCommandRecord.objects.filter(user=user).select_related("profile").order_by("-started_at")

@@ -1,0 +1,162 @@
+"""Cluster work done for members through the gateway, against the real local cluster over real sshd."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from clusters.gateway import MemberSession
+from clusters.keys import generate_ed25519_key
+from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
+from clusters.services import (
+    accept_pending_host_key,
+    check_credential_connection,
+    discover_partitions,
+    fetch_first_contact_host_key,
+    save_key_credential,
+)
+from portal.celery import app as celery_app
+from tests.conftest import PROJECT_DIR
+from tests.factories import ClusterProfileFactory, UserFactory
+
+pytestmark = pytest.mark.integration
+
+CLUSTER_USER = "np_ci_alice"
+LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
+
+
+@pytest.fixture(scope="session")
+def local_facts() -> dict[str, str]:
+    subprocess.run([str(LOCALCLUSTER), "add-user", CLUSTER_USER], check=True, capture_output=True, timeout=120)
+    out = subprocess.run([str(LOCALCLUSTER), "env"], check=True, capture_output=True, text=True, timeout=60).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def host_key_line(facts: dict[str, str]) -> str:
+    return " ".join(Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().split()[:2])
+
+
+@pytest.fixture
+def local_profile(db, local_facts) -> ClusterProfile:
+    return ClusterProfileFactory(
+        slug="local", name="Local", login_host=local_facts["LOCALCLUSTER_HOST"],
+        login_port=int(local_facts["LOCALCLUSTER_PORT"]), pinned_host_keys=host_key_line(local_facts),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cluster_member(db, local_facts, local_profile):
+    user = UserFactory(username="member_on_cluster")
+    key = (Path(local_facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
+    credential = save_key_credential(
+        user=user, profile=local_profile, remote_username=CLUSTER_USER, private_key=key, passphrase=None
+    )
+    return user, credential
+
+
+def test_a_connection_test_passes_and_every_command_is_recorded(cluster_member) -> None:
+    user, credential = cluster_member
+    report = check_credential_connection(credential_id=credential.pk, acting_user_id=user.pk)
+    assert (report.is_ok, report.code) == (True, "OK")
+    assert CLUSTER_USER in report.summary
+    credential.refresh_from_db()
+    assert credential.last_test_ok is True
+    records = list(RemoteCommandRecord.objects.filter(user=user).order_by("started_at"))
+    assert [record.argv for record in records] == [
+        ["id", "-un"],
+        ["command", "-v", "sbatch", "squeue", "sacct", "scancel"],
+    ]
+    assert [record.exit_code for record in records] == [0, 0]
+    assert all(record.error_code == "" and record.bytes_received > 0 for record in records)
+
+
+def test_a_wrong_pinned_host_key_is_a_hard_error(cluster_member, local_profile) -> None:
+    user, credential = cluster_member
+    fake = generate_ed25519_key(comment="", passphrase=None).public_key  # a valid key, not the server's
+    ClusterProfile.objects.filter(pk=local_profile.pk).update(pinned_host_keys=fake)
+    report = check_credential_connection(credential_id=credential.pk, acting_user_id=user.pk)
+    assert (report.is_ok, report.code) == (False, "HOST_KEY_MISMATCH")
+    record = RemoteCommandRecord.objects.get(user=user)
+    assert (record.exit_code, record.error_code) == (None, "HOST_KEY_MISMATCH")
+
+
+def test_an_unreachable_login_node_is_reported_as_such(cluster_member, local_profile) -> None:
+    user, credential = cluster_member
+    ClusterProfile.objects.filter(pk=local_profile.pk).update(login_port=1)
+    report = check_credential_connection(credential_id=credential.pk, acting_user_id=user.pk)
+    assert (report.is_ok, report.code) == (False, "UNREACHABLE")
+
+
+def test_a_key_the_cluster_does_not_know_fails_authentication(db, local_profile) -> None:
+    from clusters.services import generate_key_credential
+
+    user = UserFactory(username="stranger")
+    credential = generate_key_credential(
+        user=user, profile=local_profile, remote_username=CLUSTER_USER, passphrase=None
+    )
+    report = check_credential_connection(credential_id=credential.pk, acting_user_id=user.pk)
+    assert (report.is_ok, report.code) == (False, "AUTH_FAILED")
+
+
+def test_first_contact_fetches_the_real_host_key_for_an_admin_to_accept(db, local_facts) -> None:
+    profile = ClusterProfileFactory(
+        slug="new", login_host=local_facts["LOCALCLUSTER_HOST"], login_port=int(local_facts["LOCALCLUSTER_PORT"])
+    )
+    fetched = fetch_first_contact_host_key(profile_id=profile.pk)
+    assert fetched.split()[:2] == host_key_line(local_facts).split()
+    profile.refresh_from_db()
+    assert profile.pinned_host_key_lines == ()
+    accept_pending_host_key(profile=profile)
+    profile.refresh_from_db()
+    assert profile.pinned_host_key_lines == (fetched,)
+    assert profile.pending_host_key == ""
+
+
+def test_discover_partitions_reads_the_clusters_own_limits(db, local_facts, local_profile) -> None:
+    admin = UserFactory(username="admin_on_cluster", is_staff=True)
+    key = (Path(local_facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
+    save_key_credential(
+        user=admin, profile=local_profile, remote_username=CLUSTER_USER, private_key=key, passphrase=None
+    )
+    discover_partitions(profile_id=local_profile.pk, acting_user_id=admin.pk)
+    found = {p.name: (p.is_default, p.max_walltime_s, p.cores_per_node) for p in local_profile.partitions.all()}
+    assert found["normal"][:2] == (True, None)
+    assert found["debug"][:2] == (False, 3600)
+    assert found["debug"][2] >= 1
+
+
+def test_slurm_status_through_a_member_session_is_one_exec_and_recorded(cluster_member) -> None:
+    user, credential = cluster_member
+    statuses = MemberSession(credential).slurm().statuses(["999999"])
+    assert statuses == {}
+    assert RemoteCommandRecord.objects.filter(user=user).count() == 3  # squeue, marker, sacct: one exec
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_queues_a_connection_test_that_a_real_worker_runs(
+    client, celery_worker_process, monkeypatch, local_facts
+) -> None:
+    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+    profile = ClusterProfileFactory(
+        slug="local-api", login_host=local_facts["LOCALCLUSTER_HOST"],
+        login_port=int(local_facts["LOCALCLUSTER_PORT"]), pinned_host_keys=host_key_line(local_facts),
+    )  # fmt: skip
+    user = UserFactory(username="api_member")
+    key = (Path(local_facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
+    save_key_credential(user=user, profile=profile, remote_username=CLUSTER_USER, private_key=key, passphrase=None)
+    client.force_login(user)
+    response = client.post(f"/api/v1/clusters/{profile.pk}/credential/test")
+    assert response.status_code == 202
+    assert response.json()["last_test_ok"] is None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        credential = ClusterCredential.objects.get(user=user, profile=profile)
+        if credential.last_test_ok is not None:
+            break
+        time.sleep(0.3)
+    assert credential.last_test_ok is True, credential.last_test_summary
+    activity = client.get("/api/v1/activity").json()
+    assert [item["argv"][0] for item in activity] == ["command", "id"]
