@@ -33,9 +33,16 @@ def validate_host(value: str) -> None:
         raise ValidationError("Enter a host name or IPv4 address, e.g. login.cluster.example.", code="HOST_INVALID")
 
 
+ROOT_PATTERN_CHARS_RE = re.compile(r"^[A-Za-z0-9_./{}-]+$")
+
+
 def validate_root_pattern(value: str) -> None:
     from clusters.paths import expand_root  # the path rules live in one place
 
+    if not ROOT_PATTERN_CHARS_RE.fullmatch(value):
+        raise ValidationError(
+            "A root pattern uses letters, digits, '_', '.', '-', '/' and {username} only.", code="ROOT_PATTERN_INVALID"
+        )
     try:
         expand_root(value, "someone")
     except ValueError as exc:

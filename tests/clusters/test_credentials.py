@@ -212,3 +212,26 @@ def test_access_credential(who, can_see, member, other_member, lab_admin, profil
         with pytest.raises(NotFound):
             access_credential(user=viewer, credential_id=credential_id)
     assert visible_credentials(viewer).filter(pk=credential_id).exists() is can_see
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["/home/{username}/../etc", "home/{username}", "/scratch/{user}", "/scratch/{username}/$(id)", "/scratch/{0}"],
+)
+def test_a_root_pattern_that_escapes_or_is_malformed_is_refused(profile, pattern) -> None:
+    from django.core.exceptions import ValidationError
+
+    profile.scratch_root_pattern = pattern
+    with pytest.raises(ValidationError) as raised:
+        profile.full_clean()
+    assert raised.value.error_dict["scratch_root_pattern"][0].code == "ROOT_PATTERN_INVALID"
+
+
+def test_an_unknown_partition_name_is_refused(profile) -> None:
+    from django.core.exceptions import ValidationError
+
+    from clusters.models import Partition
+
+    with pytest.raises(ValidationError) as raised:
+        Partition(profile=profile, name="gpu;reboot", cores_per_node=1).full_clean()
+    assert "name" in raised.value.error_dict
