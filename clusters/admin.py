@@ -36,12 +36,12 @@ class ClusterProfileAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "description", "is_active")}),
         ("Login node", {"fields": ("login_host", "login_port", "pinned_host_keys", "pending_host_key")}),
         ("Per-user storage", {"fields": ("project_root_pattern", "scratch_root_pattern")}),
-        ("Environment", {"fields": ("module_lines", "allowed_accounts", "allowed_qos")}),
+        ("Environment", {"fields": ("module_lines", "detected_namd_builds", "allowed_accounts", "allowed_qos")}),
         ("Cost", {"fields": ("su_per_core_hour", "su_per_gpu_hour")}),
         ("Polling and SSH budget", {"fields": ("sync_interval_s", "max_sessions_per_user", "new_sessions_per_minute")}),
     )
-    readonly_fields = ("pending_host_key", "pending_host_key_fingerprint")
-    actions = ["fetch_host_key", "accept_host_key", "discover_partitions"]
+    readonly_fields = ("pending_host_key", "pending_host_key_fingerprint", "detected_namd_builds")
+    actions = ["fetch_host_key", "accept_host_key", "discover_partitions", "detect_namd_builds"]
 
     @admin.display(description="Fingerprint of the pending key (compare with the cluster's published one)")
     def pending_host_key_fingerprint(self, profile: ClusterProfile) -> str:
@@ -67,6 +67,12 @@ class ClusterProfileAdmin(admin.ModelAdmin):
         for profile in queryset:
             transaction.on_commit(lambda pk=profile.pk: tasks.discover_partitions_task.delay(pk, request.user.pk))
         self.message_user(request, "Discovering partitions: reload in a moment.")
+
+    @admin.action(description="Detect the NAMD builds the cluster offers (module avail, binaries on PATH)")
+    def detect_namd_builds(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
+        for profile in queryset:
+            transaction.on_commit(lambda pk=profile.pk: tasks.detect_namd_builds_task.delay(pk, request.user.pk))
+        self.message_user(request, "Detecting NAMD builds: reload in a moment.")
 
 
 @admin.register(ClusterCredential)

@@ -69,6 +69,12 @@ class ClusterProfile(models.Model):
         help_text="The login node's SSH host public keys, one OpenSSH line each. "
         "Connections to any other key are refused.",
     )
+    detected_namd_builds = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="What the last 'detect NAMD builds' found: module names and binaries, to write launch recipes from.",
+    )
     pending_host_key = models.TextField(
         blank=True, help_text="A key seen at first contact, waiting for an admin to compare fingerprints and accept it."
     )

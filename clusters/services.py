@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from clusters import slurm, transport
+from clusters import namd_builds, slurm, transport
 from clusters.access import access_credential, access_own_credential
 from clusters.crypto import SealedSecret, encrypt
 from clusters.gateway import MemberSession, portal_error
@@ -189,3 +189,18 @@ def discover_partitions(*, profile_id: int, acting_user_id: int, task_id: str = 
         )
         partitions.append(partition)
     return partitions
+
+
+def detect_namd_builds(*, profile_id: int, acting_user_id: int, task_id: str = "") -> list[str]:
+    """Record the NAMD modules and binaries the cluster offers, seen with the admin's own credential."""
+    admin = User.objects.get(pk=acting_user_id, is_active=True, is_staff=True)
+    credential = access_own_credential(user=admin, profile_id=profile_id)
+    modules, binaries = MemberSession(credential, task_id=task_id).run_sequence(
+        [namd_builds.module_avail_argv(), namd_builds.binaries_argv()]
+    )
+    found = [
+        *(f"module: {name}" for name in namd_builds.parse_module_avail(modules.stdout + modules.stderr)),
+        *(f"binary: {path}" for path in namd_builds.parse_binaries(binaries.stdout)),
+    ]
+    ClusterProfile.objects.filter(pk=profile_id).update(detected_namd_builds=found)
+    return found

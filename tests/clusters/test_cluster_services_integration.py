@@ -160,3 +160,17 @@ def test_the_api_queues_a_connection_test_that_a_real_worker_runs(
     assert credential.last_test_ok is True, credential.last_test_summary
     activity = client.get("/api/v1/activity").json()
     assert [item["argv"][0] for item in activity] == ["command", "id"]
+
+
+def test_detect_namd_builds_finds_the_clusters_namd_binaries(db, local_facts, local_profile) -> None:
+    from clusters.services import detect_namd_builds
+
+    admin = UserFactory(username="admin_detects", is_staff=True)
+    key = (Path(local_facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
+    save_key_credential(
+        user=admin, profile=local_profile, remote_username=CLUSTER_USER, private_key=key, passphrase=None
+    )
+    found = detect_namd_builds(profile_id=local_profile.pk, acting_user_id=admin.pk)
+    assert found == ["binary: /usr/local/bin/namd2", "binary: /usr/local/bin/namd3"]  # no module system here
+    local_profile.refresh_from_db()
+    assert local_profile.detected_namd_builds == found
