@@ -21,7 +21,7 @@ from redis import Redis
 from clusters import transport
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
 from clusters.paths import expand_root
-from clusters.slurm import SlurmClient
+from clusters.slurm import SlurmClient, joined_result
 from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec, TransportError
 from portal.errors import (
     ClusterAuthFailed,
@@ -168,13 +168,6 @@ class MemberSession:
             return self.run(list(argv), timeout_s=timeout_s)
 
         def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
-            parts = self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s)
-            return CommandResult(
-                argv=tuple(arg for part in parts for arg in part.argv),
-                exit_code=parts[-1].exit_code,
-                stdout="".join(part.stdout for part in parts),
-                stderr="".join(part.stderr for part in parts),
-                duration_s=parts[-1].duration_s,
-            )
+            return joined_result(self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s))
 
         return SlurmClient(run=run, run_sequence=run_sequence)

@@ -658,6 +658,17 @@ def parse_find_by_name_output(stdout: str, name: str) -> list[str]:
 # ---------------------------------------------------------------- client
 
 
+def joined_result(parts: Sequence[CommandResult]) -> CommandResult:
+    """One result from a transport's per-part sequence results: the shape `parse_status_output` reads."""
+    return CommandResult(
+        argv=tuple(arg for part in parts for arg in part.argv),
+        exit_code=parts[-1].exit_code,
+        stdout="".join(part.stdout for part in parts),
+        stderr="".join(part.stderr for part in parts),
+        duration_s=max(part.duration_s for part in parts),
+    )
+
+
 class SlurmClient:
     """sbatch, status, scancel and lookup by name for one member on one cluster.
 

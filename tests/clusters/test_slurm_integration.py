@@ -1,14 +1,10 @@
 """SlurmClient against the real local SLURM 22.05 cluster (scripts/localcluster) over pinned-key SSH.
 
-The run callables here are a minimal stand-in for clusters/transport.py: paramiko, RejectPolicy with
-the pinned host key, TCP_NODELAY, one exec per call, argvs joined only with shlex.join.
+The run callables are the portal's real transport (clusters/transport.py ConnectionPool).
 """
 
 from __future__ import annotations
 
-import base64
-import shlex
-import socket
 import subprocess
 import time
 import uuid
@@ -16,11 +12,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
 import pytest
 
-from clusters.slurm import JobStatus, PortalState, SbatchErrorCode, SbatchRejected, SlurmClient, StatusSource
-from clusters.transport import CommandResult
+from clusters.slurm import (
+    JobStatus,
+    PortalState,
+    SbatchErrorCode,
+    SbatchRejected,
+    SlurmClient,
+    StatusSource,
+    joined_result,
+)
+from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec
 
 pytestmark = pytest.mark.integration
 
@@ -41,78 +44,48 @@ def localcluster(*args: str) -> str:
 
 @dataclass(frozen=True)
 class Cluster:
-    ssh: paramiko.SSHClient
+    pool: ConnectionPool
+    spec: ConnectionSpec
     client: SlurmClient
     uid: int
     scratch: str
 
-
-def connect(host: str, port: int, host_key_pub: Path, private_key: Path) -> paramiko.SSHClient:
-    key_type, key_b64 = host_key_pub.read_text().split()[:2]
-    ssh = paramiko.SSHClient()
-    ssh.set_missing_host_key_policy(paramiko.RejectPolicy())
-    ssh.get_host_keys().add(f"[{host}]:{port}", key_type, paramiko.Ed25519Key(data=base64.b64decode(key_b64)))
-    sock = socket.create_connection((host, port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Nagle otherwise adds ~40 ms a command
-    ssh.connect(
-        host,
-        port=port,
-        username=CLUSTER_USER,
-        pkey=paramiko.PKey.from_path(private_key),
-        sock=sock,
-        allow_agent=False,
-        look_for_keys=False,
-        timeout=10,
-        banner_timeout=10,
-        auth_timeout=10,
-    )
-    return ssh
-
-
-def exec_line(ssh: paramiko.SSHClient, argv: Sequence[str], line: str, timeout_s: float) -> CommandResult:
-    started = time.monotonic()
-    _stdin, stdout, stderr = ssh.exec_command(line, timeout=timeout_s)
-    out, err = stdout.read().decode(), stderr.read().decode()
-    return CommandResult(
-        argv=tuple(argv),
-        exit_code=stdout.channel.recv_exit_status(),
-        stdout=out,
-        stderr=err,
-        duration_s=time.monotonic() - started,
-    )
+    def run(self, argv: Sequence[str], *, stdin: bytes | None = None, timeout_s: float = 30) -> CommandResult:
+        return self.pool.run(self.spec, list(argv), identity="slurm-tests", stdin=stdin, timeout_s=timeout_s)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
+    """SlurmClient over the portal's real transport (pooled paramiko, pinned host key)."""
     facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
     uid = int(localcluster("add-user", CLUSTER_USER).strip())
-    ssh = connect(
-        facts["LOCALCLUSTER_HOST"],
-        int(facts["LOCALCLUSTER_PORT"]),
-        Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]),
-        Path(facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER,
+    spec = ConnectionSpec(
+        host=facts["LOCALCLUSTER_HOST"],
+        port=int(facts["LOCALCLUSTER_PORT"]),
+        username=CLUSTER_USER,
+        pinned_host_keys=(" ".join(Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().split()[:2]),),
+        private_key=(Path(facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text(),
     )
+    pool = ConnectionPool()
 
     def run(argv: Sequence[str], timeout_s: float) -> CommandResult:
-        return exec_line(ssh, argv, shlex.join(argv), timeout_s)
+        return pool.run(spec, list(argv), identity="slurm-tests", timeout_s=timeout_s)
 
     def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
-        flat = [arg for argv in argvs for arg in argv]
-        return exec_line(ssh, flat, " ; ".join(shlex.join(argv) for argv in argvs), timeout_s)
+        parts = pool.run_sequence(spec, [list(argv) for argv in argvs], identity="slurm-tests", timeout_s=timeout_s)
+        return joined_result(parts)
 
-    yield Cluster(
-        ssh=ssh, client=SlurmClient(run=run, run_sequence=run_sequence), uid=uid, scratch=f"/scratch/{CLUSTER_USER}"
-    )
-    ssh.close()
+    client = SlurmClient(run=run, run_sequence=run_sequence)
+    yield Cluster(pool=pool, spec=spec, client=client, uid=uid, scratch=f"/scratch/{CLUSTER_USER}")
+    pool.close_all()
 
 
 @pytest.fixture
 def workdir(cluster: Cluster) -> Iterator[str]:
     path = f"{cluster.scratch}/slurm-{uuid.uuid4().hex[:8]}"
-    with cluster.ssh.open_sftp() as sftp:
-        sftp.mkdir(path, mode=0o700)
+    assert cluster.run(["mkdir", "-m", "700", "--", path]).exit_code == 0
     yield path
-    exec_line(cluster.ssh, ["rm", "-rf", "--", path], shlex.join(["rm", "-rf", "--", path]), 30)
+    cluster.run(["rm", "-rf", "--", path])
 
 
 @pytest.fixture
@@ -126,8 +99,8 @@ def submitted(cluster: Cluster) -> Iterator[list[str]]:
 
 def upload_script(cluster: Cluster, workdir: str, name: str, body: str) -> str:
     path = f"{workdir}/{name}"
-    with cluster.ssh.open_sftp() as sftp, sftp.open(path, "w") as remote_file:
-        remote_file.write(f"#!/bin/bash\n#SBATCH --output={workdir}/{name}.log\n{body}\n".encode())
+    script = f"#!/bin/bash\n#SBATCH --output={workdir}/{name}.log\n{body}\n".encode()
+    assert cluster.run(["dd", f"of={path}", "status=none"], stdin=script).exit_code == 0
     return path
 
 
