@@ -1,16 +1,26 @@
 #!/usr/bin/env python3
-"""A stand-in for NAMD on the local test cluster (test equipment, not part of the portal).
+"""Stand-in NAMD engine: test equipment for the local SLURM cluster, not a simulator.
 
-Real NAMD is in no registry these machines reach. This program behaves like NAMD wherever the
-portal can see it: the command line (`namd2 +p2 job.namd`, `namd3 +p1 +devices 0 job.namd`), the
-config file (case-insensitive keywords, `#` comments, unknown keywords and missing files are
-FATAL ERRORs with a non-zero exit), the log on stdout (Info:, ETITLE:/ENERGY:, TIMING:, WRITING
-..., WallClock:) and the output files (`<outputName>.coor/.vel` in NAMD's binary form, `.xsc`,
-`.dcd`, `.restart.*`). Energies are a closed-form function of the step and the seed: falling
-during minimization, fluctuating around equilibrium during dynamics, identical for a seed.
+Real NAMD cannot be installed on the test machines, so the cluster's `namd2` and `namd3` wrappers run
+this script. It behaves like NAMD wherever the portal can see it: the command line, the checks of the
+config file and its input files, the log on stdout (banner, `Info:`, `ETITLE:`/`ENERGY:`, `TIMING:`,
+`WRITING ...`, `FATAL ERROR:`), the exit status and the output files (.coor, .vel, .xsc, .dcd, .xst
+and restart files). It computes no dynamics: energies are a cheap closed-form function of the step
+and the seed, so the same inputs give the same ENERGY lines and the engine needs almost no CPU.
 
-Speed: NAMD_STANDIN_STEPS_PER_SECOND (default 500; 0 or "inf" = as fast as possible). Python
-standard library only: it runs with the cluster's /usr/bin/python3.
+Usage, as NAMD:  namd3 +p2 [+devices 0] [--keyword value] job.namd > job.log
+  Charm++ options (`+x`, `++x`) are accepted and ignored, except that `+pN` sets the processor count
+  shown in the log. Like NAMD, the engine changes into the config file's directory, so relative paths
+  in the config are relative to that directory.
+Speed: NAMD_STANDIN_STEPS_PER_SECOND (default 500; 0 or inf: as fast as possible). The engine sleeps
+  to keep that pace, so a test can make a job last seconds or minutes.
+Exit status: 0 on success, 1 after a FATAL ERROR; SIGTERM and SIGINT end it like a killed program
+  (the log is line-buffered, so everything printed before is in it).
+
+Config files: NAMD keywords (case-insensitive, `#` comments, `keyword value` or `keyword = value`),
+the commands `minimize N`, `run [norepeat] N` and `reinitvels T`, and Tcl `set name value` with
+`$name` substitution. Other Tcl (`source`, `proc`, `if`, `[...]`, braces, ...) is rejected.
+Python 3.11 standard library only: it runs with the cluster's /usr/bin/python3.
 """
 
 from __future__ import annotations
@@ -18,559 +28,1531 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import resource
+import shlex
 import signal
 import struct
 import sys
 import time
-from dataclasses import dataclass, field
+from array import array
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-VERSION = "3.0.1 (stand-in)"
-BOLTZMANN = 0.0019872041  # kcal/mol/K
-DEFAULT_SEED = 4242
+NAMD_VERSION = "3.0"
+NAMD_PLATFORM = "Linux-x86_64-multicore"
+BOLTZMANN = 0.0019872041  # kcal/(mol K)
+TIMEFACTOR = 48.88821  # fs per internal (AKMA) time unit: DCD headers store the timestep in it
+PDB_VELOCITY_FACTOR = 20.45482706  # internal velocity unit -> A/ps, for velocities in PDB files
+AMU_PER_A3_IN_G_PER_CM3 = 1.66054
+DEFAULT_SEED = 12345  # real NAMD seeds from the clock; a fixed default keeps runs repeatable
+SPEED_VARIABLE = "NAMD_STANDIN_STEPS_PER_SECOND"
 DEFAULT_STEPS_PER_SECOND = 500.0
+MIN_SLEEP = 0.05  # s: between TIMING lines the engine sleeps in chunks at least this long
+START = time.monotonic()
 
-KNOWN_KEYWORDS = {
-    keyword.lower()
-    for keyword in """
-    structure coordinates parameters paraTypeCharmm paraTypeXplor amber parmfile ambercoor readexclusions
-    scnb temperature timestep rigidBonds rigidTolerance rigidIterations nonbondedFreq fullElectFrequency
-    stepspercycle pairlistdist cutoff switching switchdist exclude 1-4scaling dielectric outputName
-    outputEnergies outputTiming outputPressure outputMomenta restartfreq restartname restartsave dcdfreq
-    dcdfile dcdUnitCell veldcdfreq xstFreq xstFile binaryOutput binaryRestart bincoordinates binvelocities
-    velocities extendedSystem extraBonds extraBondsFile PME PMEGridSpacing PMEGridSizeX PMEGridSizeY
-    PMEGridSizeZ cellBasisVector1 cellBasisVector2 cellBasisVector3 cellOrigin wrapAll wrapWater wrapNearest
-    langevin langevinDamping langevinTemp langevinHydrogen langevinPiston langevinPistonTarget
-    langevinPistonPeriod langevinPistonDecay langevinPistonTemp useGroupPressure useFlexibleCell
-    useConstantArea useConstantRatio seed firsttimestep minimize run numsteps minimization reinitvels
-    margin CUDASOAintegrate GPUresident constraints consref conskfile conskcol constraintScaling colvars
-    colvarsConfig gbis alphaCutoff ionConcentration sasa solventDielectric tcouple tcoupleTemp rescaleFreq
-    rescaleTemp reassignFreq reassignTemp BerendsenPressure BerendsenPressureTarget COMmotion zeroMomentum
-    fixedAtoms fixedAtomsFile fixedAtomsCol fixedAtomsForces minTinyStep minBabyStep minLineGoal
-    splitPatch hgroupCutoff LJcorrection vdwForceSwitching mergeCrossterms cosAngles ldBalancer
-    twoAwayX twoAwayY twoAwayZ usePMECUDA PMEInterpOrder FFTWUseWisdom FFTWEstimate
-    """.split()  # noqa: SIM905 (a word list reads best as words)
+KNOWN_KEYWORDS = frozenset(
+    word.lower()
+    for word in """
+    structure coordinates parameters paraTypeCharmm paraTypeXplor velocities binVelocities binCoordinates
+    extendedSystem mergeCrossterms readExclusions
+    outputName binaryOutput restartName restartFreq restartSave binaryRestart dcdFile dcdFreq dcdUnitCell
+    velDCDfile velDCDfreq forceDCDfile forceDCDfreq outputEnergies outputMomenta outputPressure
+    outputTiming outputPerformance xstFile xstFreq
+    numsteps timestep firsttimestep stepspercycle nonbondedFreq fullElectFrequency MTSAlgorithm
+    longSplitting molly
+    temperature COMmotion zeroMomentum rescaleFreq rescaleTemp reassignFreq reassignTemp reassignIncr
+    reassignHold langevin langevinDamping langevinTemp langevinHydrogen langevinFile langevinCol
+    tCouple tCoupleTemp stochRescale stochRescaleTemp stochRescalePeriod
+    useGroupPressure useFlexibleCell useConstantRatio useConstantArea langevinPiston langevinPistonTarget
+    langevinPistonPeriod langevinPistonDecay langevinPistonTemp surfaceTensionTarget strainRate
+    excludeFromPressure BerendsenPressure BerendsenPressureTarget BerendsenPressureCompressibility
+    BerendsenPressureRelaxationTime BerendsenPressureFreq
+    cutoff switching switchdist vdwForceSwitching exclude 1-4scaling dielectric pairlistdist
+    pairlistsPerCycle pairlistShrink pairlistGrow pairlistTrigger margin hgroupCutoff splitPatch
+    LJcorrection limitdist nonbondedScaling vdwGeometricSigma scnb
+    PME PMETolerance PMEInterpOrder PMEGridSpacing PMEGridSizeX PMEGridSizeY PMEGridSizeZ PMEProcessors
+    FFTWEstimate FFTWUseWisdom FFTWWisdomFile
+    cellBasisVector1 cellBasisVector2 cellBasisVector3 cellOrigin wrapWater wrapAll wrapNearest
+    rigidBonds rigidTolerance rigidIterations rigidDieOnError useSettle
+    constraints consExp consRef consKFile consKCol constraintScaling selectConstraints selectConstrX
+    selectConstrY selectConstrZ fixedAtoms fixedAtomsFile fixedAtomsCol fixedAtomsForces
+    minimization minTinyStep minBabyStep minLineGoal velocityQuenching maximumMove
+    extraBonds extraBondsFile colvars colvarsConfig colvarsInput
+    GBIS solventDielectric ionConcentration alphaCutoff sasa surfaceTension
+    CUDASOAintegrate GPUresident bondedCUDA usePMECUDA PMEoffload
+    ldbPeriod firstLdbStep ldbUnloadZero ldbBackgroundScaling noPatchesOnZero twoAwayX twoAwayY twoAwayZ
+    seed IMDon IMDport IMDfreq IMDwait
+    alch alchType alchFile alchCol alchOutFile alchOutFreq alchLambda alchLambda2 alchEquilSteps
+    alchVdwShiftCoeff alchElecLambdaStart alchVdwLambdaEnd alchDecouple
+    SMD SMDFile SMDk SMDVel SMDDir SMDOutputFreq
+    """.split()  # noqa: SIM905 -- a keyword table reads best as a list of words
+)
+REPEATABLE_KEYWORDS = frozenset({"parameters", "extrabondsfile", "colvarsconfig"})
+# Keywords a script may not change once the system is built ("Setting parameter ... failed!").
+STARTUP_ONLY_KEYWORDS = frozenset(
+    {"structure", "coordinates", "parameters", "paratypecharmm", "paratypexplor", "bincoordinates",
+     "binvelocities", "velocities", "extendedsystem", "cellbasisvector1", "cellbasisvector2",
+     "cellbasisvector3", "cellorigin", "pme", "seed"}
+)  # fmt: skip
+COMMANDS = frozenset({"run", "minimize", "reinitvels"})
+UNSUPPORTED_TCL = frozenset(
+    {"source", "proc", "if", "for", "foreach", "while", "expr", "puts", "incr", "eval", "exec", "switch",
+     "global", "upvar", "array", "lappend", "append", "open", "close", "print", "exit", "callback",
+     "checkpoint", "revert", "output", "reinitatoms", "rescalevels", "measure"}
+)  # fmt: skip
+TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
+FALSE_WORDS = frozenset({"off", "no", "false", "0"})
+CHARM_OPTIONS_WITH_VALUE = frozenset(
+    {"+p", "+ppn", "++ppn", "+devices", "+pemap", "+commap", "++p", "++n", "++np", "++nodelist", "+stacksize"}
+)
+VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+ENERGY_TITLES = ("BOND", "ANGLE", "DIHED", "IMPRP", "ELECT", "VDW", "BOUNDARY", "MISC", "KINETIC", "TOTAL",
+                 "TEMP", "POTENTIAL", "TOTAL3", "TEMPAVG", "PRESSURE", "GPRESSURE", "VOLUME", "PRESSAVG",
+                 "GPRESSAVG")  # fmt: skip
+ENERGY_GROUP_STARTS = (4, 9, 14)  # NAMD puts five more spaces before ELECT, TOTAL and PRESSURE
+NON_PERIODIC_COLUMNS = 14  # without a periodic cell NAMD leaves out the pressure and volume columns
+ENERGY_LIMIT = 9999999999.9999  # NAMD clamps ENERGY values to this magnitude
+
+# The energy model, per atom in kcal/mol, in the order BOND ANGLE DIHED IMPRP ELECT VDW.
+RELAXED_PER_ATOM = (0.25, 0.60, 0.45, 0.03, -2.50, 0.35)  # near the energy minimum
+STRAIN_PER_ATOM = (2.00, 1.00, 0.10, 0.05, 0.40, 3.00)  # added by the unminimized input structure
+THERMAL_SHARE = (0.20, 0.30, 0.0, 0.0, 0.0, 0.0)  # share of the kinetic energy held by bonds and angles
+STRAIN_DECAY_STEPS = 40.0  # minimization steps per e-fold of the strain
+DYNAMICS_RELAXATION = 0.05  # dynamics relaxes the strain 20 times slower than minimization
+DRIFT_AMPLITUDE = 0.25  # A: how far the output coordinates move away from the input ones
+DRIFT_STEPS = 500.0
+
+CHARMM_SECTIONS = {
+    **dict.fromkeys(("BOND", "BONDS"), "BONDS"),
+    **dict.fromkeys(("ANGL", "ANGLE", "ANGLES", "THETA", "THETAS"), "ANGLES"),
+    **dict.fromkeys(("DIHE", "DIHEDRAL", "DIHEDRALS", "PHI"), "DIHEDRAL"),
+    **dict.fromkeys(("IMPR", "IMPROPER", "IMPROPERS", "IMPHI"), "IMPROPER"),
+    "CMAP": "CROSSTERM",
+    **dict.fromkeys(("NONB", "NONBONDED", "NBONDED"), "VDW"),
+    "NBFIX": "VDW_PAIRS",
+    "NBTHOLE": "NBTHOLE_PAIRS",
+    **dict.fromkeys(("ATOMS", "HBOND", "END", "RETURN"), None),
 }
-COMMANDS = {"minimize", "run"}
-INPUT_FILE_KEYWORDS = (
-    "structure",
-    "coordinates",
-    "bincoordinates",
-    "binvelocities",
-    "extendedsystem",
-    "consref",
-    "conskfile",
-)
-UNSUPPORTED_TCL = {"set", "source", "proc", "if", "for", "foreach", "while", "puts", "expr", "callback"}
-TRUE_WORDS = {"on", "yes", "true"}
-FALSE_WORDS = {"off", "no", "false"}
+XPLOR_STATEMENTS = {"BOND": "BONDS", "ANGL": "ANGLES", "DIHE": "DIHEDRAL", "IMPR": "IMPROPER", "NONB": "VDW",
+                    "NBFI": "VDW_PAIRS"}  # fmt: skip
+PARAMETER_SUMMARY = ("BONDS", "ANGLES", "DIHEDRAL", "IMPROPER", "CROSSTERM", "VDW", "VDW_PAIRS", "NBTHOLE_PAIRS")
+PSF_SUMMARY = (("NBOND", "BONDS"), ("NTHETA", "ANGLES"), ("NPHI", "DIHEDRALS"), ("NIMPHI", "IMPROPERS"),
+               ("NCRTERM", "CROSSTERMS"))  # fmt: skip
 
-ENERGY_COLUMNS = (
-    "BOND",
-    "ANGLE",
-    "DIHED",
-    "IMPRP",
-    "ELECT",
-    "VDW",
-    "BOUNDARY",
-    "MISC",
-    "KINETIC",
-    "TOTAL",
-    "TEMP",
-    "POTENTIAL",
-    "TOTAL3",
-    "TEMPAVG",
-    "PRESSURE",
-    "GPRESSURE",
-    "VOLUME",
-    "PRESSAVG",
-    "GPRESSAVG",
-)
+Vector = tuple[float, float, float]
 
 
 class FatalError(Exception):
-    """A NAMD FATAL ERROR: printed as NAMD prints it, then exit 1."""
+    """A NAMD_die: `errors` are printed as ERROR: lines before the FATAL ERROR: line."""
+
+    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
 
 
-def log(line: str = "") -> None:
-    sys.stdout.write(line + "\n")
+class TclProblem(Exception):
+    """A Tcl-level error in one line of the config file."""
+
+
+# ----------------------------------------------------------------------------------------- output
+
+
+def log(*lines: str) -> None:
+    for line in lines:
+        print(line)
+
+
+def info(text: str) -> None:
+    print(f"Info: {text}")
+
+
+def num(value: float) -> str:
+    """A number as NAMD's C++ streams print it (like %g)."""
+    return f"{value:g}"
+
+
+def vec(vector: Vector) -> str:
+    return " ".join(num(value) for value in vector)
+
+
+def memory_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def wall_clock() -> float:
+    return time.monotonic() - START
+
+
+def little_endian(values: array) -> bytes:
+    if sys.byteorder == "big":
+        values = array(values.typecode, values)
+        values.byteswap()
+    return values.tobytes()
+
+
+def report_fatal(error: FatalError) -> None:
+    for line in error.errors:
+        print(f"ERROR: {line}")
+    print(f"FATAL ERROR: {error.message}")
     sys.stdout.flush()
-
-
-# ------------------------------------------------------------------ command line
-
-
-def parse_command_line(argv: list[str]) -> Path:
-    """The config file among charm++ options (`+p2`, `+p 2`, `+devices 0`, `++ppn 4`, ...)."""
-    takes_value = {"+p", "+ppn", "++ppn", "+devices", "+pemap", "+commap", "++n", "++p"}
-    positional = []
-    args = iter(argv)
-    for arg in args:
-        if arg.startswith("+"):
-            if arg in takes_value:
-                next(args, None)
-            continue
-        positional.append(arg)
-    if len(positional) != 1:
-        raise FatalError("No simulation config file specified on command line.")
-    return Path(positional[0])
-
-
-# ------------------------------------------------------------------ config
-
-
-@dataclass
-class Config:
-    values: dict[str, list[str]] = field(default_factory=dict)
-    commands: list[tuple[str, int]] = field(default_factory=list)
-
-    def get(self, keyword: str, default: str | None = None) -> str | None:
-        found = self.values.get(keyword.lower())
-        return found[-1] if found else default
-
-    def all(self, keyword: str) -> list[str]:
-        return self.values.get(keyword.lower(), [])
-
-    def flag(self, keyword: str, default: bool = False) -> bool:
-        value = self.get(keyword)
-        if value is None:
-            return default
-        word = value.lower()
-        if word in TRUE_WORDS:
-            return True
-        if word in FALSE_WORDS:
-            return False
-        raise FatalError(f"Illegal value '{value}' for parameter {keyword}: expected on or off.")
-
-    def number(self, keyword: str, default: float) -> float:
-        value = self.get(keyword)
-        if value is None:
-            return default
-        try:
-            return float(value.split()[0])
-        except ValueError as exc:
-            raise FatalError(f"Illegal value '{value}' for parameter {keyword}: expected a number.") from exc
-
-    def integer(self, keyword: str, default: int) -> int:
-        return int(self.number(keyword, default))
-
-
-def parse_config(text: str) -> Config:
-    config = Config()
-    for line_number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        keyword, _, value = line.partition(" ")
-        keyword, value = keyword.strip(), value.strip().removeprefix("=").strip()
-        lowered = keyword.lower()
-        if lowered in UNSUPPORTED_TCL or "$" in line:
-            raise FatalError(f"Tcl command '{keyword}' at line {line_number} is not supported by this NAMD build.")
-        if lowered not in KNOWN_KEYWORDS:
-            log(f"ERROR: Unknown parameter {keyword} at line {line_number}")
-            raise FatalError(f"UNKNOWN PARAMETER: {keyword}")
-        if not value:
-            raise FatalError(f"Parameter {keyword} at line {line_number} has no value.")
-        if lowered in COMMANDS:
-            try:
-                config.commands.append((lowered, int(value)))
-            except ValueError as exc:
-                raise FatalError(f"Illegal number of steps '{value}' for {keyword}.") from exc
-        else:
-            config.values.setdefault(lowered, []).append(value)
-    return config
-
-
-def validate(config: Config) -> None:
-    """Required keywords, periodic cell for PME, and something to do."""
-    for keyword in ("structure", "coordinates", "outputName"):
-        if config.get(keyword) is None:
-            raise FatalError(f"Required parameter {keyword} was not set.")
-    if not config.all("parameters") and not config.flag("paraTypeXplor") and config.get("amber") is None:
-        raise FatalError("Parameter file(s) must be specified with the parameters keyword.")
-    if config.get("temperature") is None and config.get("binvelocities") is None:
-        raise FatalError("Must have either an initial temperature or a velocity file")
-    if config.get("temperature") is not None and config.get("binvelocities") is not None:
-        raise FatalError("Cannot specify both an initial temperature and a velocity file")
-    has_cell = all(config.get(f"cellBasisVector{i}") for i in (1, 2, 3))
-    if config.flag("PME") and not has_cell and config.get("extendedSystem") is None:
-        raise FatalError("PME requires periodic boundary conditions.")
-    if not config.commands and config.get("numsteps") is None:
-        raise FatalError("No run or minimize command: nothing to do.")
-
-
-def check_input_files(config: Config) -> None:
-    paths = [config.get(keyword) for keyword in INPUT_FILE_KEYWORDS]
-    paths += config.all("parameters")
-    if config.flag("extraBonds"):
-        paths += config.all("extraBondsFile")
-    for name in filter(None, paths):
-        if not Path(name).is_file():
-            raise FatalError(f"Unable to open text file {name}: No such file or directory")
-
-
-# ------------------------------------------------------------------ inputs
-
-
-def psf_atom_count(path: Path) -> int:
-    for line in path.read_text(errors="replace").splitlines():
-        if "!NATOM" in line:
-            return int(line.split()[0])
-    raise FatalError(f"No NATOM section in the structure file {path}.")
-
-
-def pdb_coordinates(path: Path) -> list[tuple[float, float, float]]:
-    coordinates = []
-    for line in path.read_text(errors="replace").splitlines():
-        if line.startswith(("ATOM", "HETATM")):
-            try:
-                coordinates.append((float(line[30:38]), float(line[38:46]), float(line[46:54])))
-            except ValueError as exc:
-                raise FatalError(f"Bad coordinates in PDB file {path}: {line.strip()}") from exc
-    return coordinates
-
-
-def read_binary_vectors(path: Path) -> list[tuple[float, float, float]]:
-    data = path.read_bytes()
-    if len(data) < 4:
-        raise FatalError(f"Binary file {path} is too short.")
-    (count,) = struct.unpack("<i", data[:4])
-    if len(data) != 4 + 24 * count:
-        raise FatalError(f"Binary file {path} has the wrong size for {count} atoms.")
-    values = struct.unpack(f"<{3 * count}d", data[4:])
-    return [tuple(values[i : i + 3]) for i in range(0, len(values), 3)]  # type: ignore[misc]
-
-
-def write_binary_vectors(path: Path, vectors: list[tuple[float, float, float]]) -> None:
-    flat = [component for vector in vectors for component in vector]
-    path.write_bytes(struct.pack("<i", len(vectors)) + struct.pack(f"<{len(flat)}d", *flat))
-
-
-def cell_vectors(config: Config) -> list[tuple[float, float, float]]:
-    vectors = []
-    for i in (1, 2, 3):
-        value = config.get(f"cellBasisVector{i}")
-        vectors.append(tuple(float(v) for v in value.split()[:3]) if value else (0.0, 0.0, 0.0))
-    return vectors  # type: ignore[return-value]
-
-
-# ------------------------------------------------------------------ the simulated system
-
-
-@dataclass
-class System:
-    atoms: int
-    coordinates: list[tuple[float, float, float]]
-    velocities: list[tuple[float, float, float]]
-    cell: list[tuple[float, float, float]]
-    seed: int
-    temperature: float
-
-    def energy_terms(self, step: int, minimizing: bool, progress: float) -> dict[str, float]:
-        """Energies for (seed, step): a decaying excess while minimizing, noise around equilibrium in dynamics."""
-        noise = random.Random(self.seed * 1_000_003 + step)
-        n = self.atoms
-        excess = 0.0 if not minimizing else 40.0 * n * math.exp(-5.0 * progress)
-        jitter = 0.0 if minimizing else 1.0
-
-        def wobble(scale: float) -> float:
-            return noise.gauss(0.0, scale) * jitter
-
-        bond = 0.6 * n + 0.3 * excess + wobble(0.05 * n)
-        angle = 1.1 * n + 0.2 * excess + wobble(0.07 * n)
-        dihed = 0.9 * n + wobble(0.02 * n)
-        imprp = 0.05 * n + wobble(0.005 * n)
-        elect = -2.5 * n + 0.3 * excess + wobble(0.05 * n)
-        vdw = 0.35 * n + 0.2 * excess + wobble(0.03 * n)
-        temp = 0.0 if minimizing else max(0.0, self.temperature + noise.gauss(0.0, self.temperature * 0.02))
-        kinetic = 1.5 * n * BOLTZMANN * temp
-        potential = bond + angle + dihed + imprp + elect + vdw
-        volume = abs(self.cell[0][0] * self.cell[1][1] * self.cell[2][2])
-        pressure = 0.0 if minimizing else noise.gauss(1.0, 80.0)
-        return {
-            "BOND": bond, "ANGLE": angle, "DIHED": dihed, "IMPRP": imprp, "ELECT": elect, "VDW": vdw,
-            "BOUNDARY": 0.0, "MISC": 0.0, "KINETIC": kinetic, "TOTAL": potential + kinetic, "TEMP": temp,
-            "POTENTIAL": potential, "TOTAL3": potential + kinetic, "TEMPAVG": temp, "PRESSURE": pressure,
-            "GPRESSURE": pressure * 0.98, "VOLUME": volume, "PRESSAVG": pressure, "GPRESSAVG": pressure * 0.98,
-        }  # fmt: skip
-
-    def advance(self, step: int) -> None:
-        """Move the atoms a little (deterministically) so written coordinates change with time."""
-        shake = random.Random(self.seed * 7919 + step)
-        self.coordinates = [(x + shake.uniform(-0.01, 0.01), y + shake.uniform(-0.01, 0.01),
-                             z + shake.uniform(-0.01, 0.01)) for x, y, z in self.coordinates]  # fmt: skip
-
-
-def initial_velocities(atoms: int, temperature: float, seed: int) -> list[tuple[float, float, float]]:
-    draw = random.Random(seed)
-    sigma = math.sqrt(BOLTZMANN * temperature / 12.0) if temperature > 0 else 0.0
-    return [(draw.gauss(0, sigma), draw.gauss(0, sigma), draw.gauss(0, sigma)) for _ in range(atoms)]
-
-
-# ------------------------------------------------------------------ output
-
-
-def format_energy_line(label: str, step: int, terms: dict[str, float]) -> str:
-    columns = "".join(f"{value:15.4f}" if i % 5 == 4 else f"{value:14.4f}" for i, value in enumerate(terms.values()))
-    return f"{label}: {step:7d}{columns}"
-
-
-def format_etitle() -> str:
-    titles = "".join(f"{name:>15}" if i % 5 == 4 else f"{name:>14}" for i, name in enumerate(ENERGY_COLUMNS))
-    return f"ETITLE:      TS{titles}"
-
-
-def write_xsc(path: Path, step: int, cell: list[tuple[float, float, float]]) -> None:
-    numbers = " ".join(f"{v:g}" for vector in cell for v in vector)
-    path.write_text(
-        "# NAMD extended system configuration output file\n"
-        "#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n"
-        f"{step} {numbers} 0 0 0\n"
+    sys.stderr.write(
+        f"------------- Processor 0 Exiting: Called CmiAbort ------------\nReason: FATAL ERROR: {error.message}\n"
     )
 
 
-class DcdWriter:
-    """A CHARMM/NAMD DCD trajectory: header block, title block, atom count, then x/y/z float blocks per frame."""
-
-    def __init__(self, path: Path, atoms: int, first_step: int, interval: int, timestep_fs: float) -> None:
-        self.path, self.atoms, self.frames = path, atoms, 0
-        self.first_step, self.interval, self.timestep_fs = first_step, interval, timestep_fs
-        self._write_header()
-
-    @staticmethod
-    def _record(payload: bytes) -> bytes:
-        return struct.pack("<i", len(payload)) + payload + struct.pack("<i", len(payload))
-
-    def _write_header(self) -> None:
-        icntrl = [self.frames, self.first_step, self.interval, self.frames * self.interval, 0, 0, 0, 0, 0]
-        header = b"CORD" + struct.pack("<9i", *icntrl) + struct.pack("<f", self.timestep_fs / 48.88821)
-        header += struct.pack("<10i", 0, 0, 0, 0, 0, 0, 0, 0, 0, 24)
-        titles = [b"REMARKS FILENAME=" + self.path.name.encode()[:60], b"REMARKS DCD written by NAMD stand-in"]
-        title_block = struct.pack("<i", len(titles)) + b"".join(t.ljust(80)[:80] for t in titles)
-        with self.path.open("r+b" if self.path.exists() and self.frames else "wb") as out:
-            out.write(self._record(header) + self._record(title_block) + self._record(struct.pack("<i", self.atoms)))
-
-    def append(self, coordinates: list[tuple[float, float, float]]) -> None:
-        self.frames += 1
-        self._write_header()  # frame count lives in the header
-        with self.path.open("ab") as out:
-            for axis in range(3):
-                out.write(self._record(struct.pack(f"<{self.atoms}f", *(c[axis] for c in coordinates))))
-
-
-# ------------------------------------------------------------------ the run
-
-
-@dataclass
-class Clock:
-    steps_per_second: float
-    started_wall: float = field(default_factory=time.monotonic)
-    started_cpu: float = field(default_factory=time.process_time)
-    paced_steps: int = 0
-
-    def pace(self, steps: int) -> None:
-        """Sleep so the run keeps to the configured speed."""
-        self.paced_steps += steps
-        if self.steps_per_second <= 0 or math.isinf(self.steps_per_second):
-            return
-        ahead = self.paced_steps / self.steps_per_second - (time.monotonic() - self.started_wall)
-        if ahead > 0:
-            time.sleep(ahead)
-
-    def wall(self) -> float:
-        return time.monotonic() - self.started_wall
-
-    def cpu(self) -> float:
-        return time.process_time() - self.started_cpu
-
-
-def memory_kb() -> float:
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-
-
-def steps_per_second_setting() -> float:
-    raw = os.environ.get("NAMD_STANDIN_STEPS_PER_SECOND", str(DEFAULT_STEPS_PER_SECOND)).strip().lower()
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise FatalError(f"NAMD_STANDIN_STEPS_PER_SECOND must be a number, not '{raw}'.") from exc
-    return math.inf if value == 0 else value
-
-
-@dataclass
-class Outputs:
-    name: str
-    energies_every: int
-    timing_every: int
-    restart_every: int
-    dcd: DcdWriter | None
-
-
-def next_output_step(step: int, last: int, outputs: Outputs) -> int:
-    """The next step at which something is written (or at most 50 steps on, to pace smoothly)."""
-    frequencies = [outputs.energies_every, outputs.timing_every, outputs.restart_every]
-    if outputs.dcd:
-        frequencies.append(outputs.dcd.interval)
-    candidates = [(step // every + 1) * every for every in frequencies if every > 0]
-    return min([last, step + 50, *candidates])
-
-
-def run_command(kind: str, steps: int, first_step: int, system: System, outputs: Outputs, clock: Clock,
-                energies_written: list[int]) -> int:  # fmt: skip
-    """Run one `minimize N` or `run N`; return the step reached."""
-    minimizing = kind == "minimize"
-    log(f"TCL: {'Minimizing' if minimizing else 'Running'} for {steps} steps")
-    if minimizing:
-        log("LINE MINIMIZER REDUCING GRADIENT FROM 1234.56 TO 0.123456")
-    command_wall_start = clock.wall()
-    step = first_step
-    last = first_step + steps
-    while True:
-        if step % outputs.energies_every == 0 or step in (first_step, last):
-            if len(energies_written) % 10 == 0:
-                log()
-                log(format_etitle())
-                log()
-            terms = system.energy_terms(step, minimizing, (step - first_step) / max(steps, 1))
-            log(format_energy_line("ENERGY", step, terms))
-            energies_written.append(step)
-        if step > first_step and step % outputs.timing_every == 0:
-            done = step - first_step
-            wall, cpu = clock.wall() - command_wall_start, clock.cpu()
-            per_step = wall / done
-            hours_left = per_step * (last - step) / 3600
-            log(f"TIMING: {step}  CPU: {cpu:g}, {cpu / max(done, 1):g}/step  Wall: {wall:g}, {per_step:g}/step, "
-                f"{hours_left:g} hours remaining, {memory_kb():f} kB of memory in use.")  # fmt: skip
-        if outputs.restart_every and step > first_step and step % outputs.restart_every == 0:
-            write_snapshot(system, f"{outputs.name}.restart", step, "RESTART")
-            log("FINISHED WRITING RESTART COORDINATES")
-        if outputs.dcd and step > first_step and step % outputs.dcd.interval == 0:
-            outputs.dcd.append(system.coordinates)
-            log(f"WRITING COORDINATES TO DCD FILE {outputs.dcd.path.name} AT STEP {step}")
-        if step >= last:
-            return step
-        advance = next_output_step(step, last, outputs) - step
-        for offset in range(1, advance + 1):
-            system.advance(step + offset)
-        clock.pace(advance)
-        step += advance
-
-
-def write_snapshot(system: System, prefix: str, step: int, kind: str) -> None:
-    """Coordinates, velocities and cell as `<prefix>.coor/.vel/.xsc`; kind is OUTPUT or RESTART."""
-    write_binary_vectors(Path(f"{prefix}.coor"), system.coordinates)
-    log(f"WRITING COORDINATES TO {kind} FILE AT STEP {step}")
-    write_binary_vectors(Path(f"{prefix}.vel"), system.velocities)
-    log(f"WRITING VELOCITIES TO {kind} FILE AT STEP {step}")
-    write_xsc(Path(f"{prefix}.xsc"), step, system.cell)
-    log(f"WRITING EXTENDED SYSTEM TO {kind} FILE AT STEP {step}")
-
-
-def load_system(config: Config) -> System:
-    atoms = psf_atom_count(Path(config.get("structure")))
-    pdb = pdb_coordinates(Path(config.get("coordinates")))
-    if len(pdb) != atoms:
-        raise FatalError("Number of pdb and psf atoms are not the same!")
-    coordinates = pdb
-    if config.get("bincoordinates"):
-        coordinates = read_binary_vectors(Path(config.get("bincoordinates")))
-        if len(coordinates) != atoms:
-            raise FatalError("Number of coordinates in the binary coordinates file does not match the PSF.")
-    seed = config.integer("seed", DEFAULT_SEED)
-    temperature = config.number("temperature", config.number("langevinTemp", 300.0))
-    if config.get("binvelocities"):
-        velocities = read_binary_vectors(Path(config.get("binvelocities")))
-        if len(velocities) != atoms:
-            raise FatalError("Number of velocities in the binary velocities file does not match the PSF.")
-    else:
-        velocities = initial_velocities(atoms, temperature, seed)
-    return System(
-        atoms, coordinates, velocities, cell_vectors(config), seed, config.number("langevinTemp", temperature)
-    )
-
-
-def print_banner(config_path: Path) -> None:
-    log("Charm++: standalone mode (not using charmrun)")
-    log("Charm++> Running in non-SMP mode: 1 processes (PEs)")
-    log(f"Info: NAMD {VERSION} for Linux-x86_64-multicore")
-    log("Info: Please visit http://www.ks.uiuc.edu/Research/namd/ for the real thing.")
-    log(f"Info: Configuration file is {config_path}")
-
-
-def print_parameters(config: Config, system: System, first_step: int, total_steps: int) -> None:
-    log("Info: SIMULATION PARAMETERS:")
-    log(f"Info: TIMESTEP               {config.number('timestep', 1.0):g}")
-    log(f"Info: NUMBER OF STEPS        {total_steps}")
-    log(f"Info: STEPS PER CYCLE        {config.integer('stepspercycle', 20)}")
-    if config.flag("PME"):
-        log("Info: PARTICLE MESH EWALD (PME) ACTIVE")
-    log(f"Info: CUTOFF                 {config.number('cutoff', 12.0):g}")
-    log(f"Info: FIRST TIMESTEP         {first_step}")
-    log(f"Info: RANDOM NUMBER SEED     {system.seed}")
-    log(f"Info: STRUCTURE FILE         {config.get('structure')}")
-    for parameter_file in config.all("parameters"):
-        log(f"Info: PARAMETERS             {parameter_file}")
-    log(f"Info: COORDINATE PDB         {config.get('coordinates')}")
-    log(f"Info: OUTPUT FILENAME        {config.get('outputName')}")
-    log("Info: STRUCTURE SUMMARY:")
-    log(f"Info: {system.atoms} ATOMS")
-    log(f"Info: TOTAL MASS = {system.atoms * 6.0:.4f} amu")
-    log(f"Info: INITIAL TEMPERATURE = {config.number('temperature', 0.0):g}")
-
-
-def simulate(config_path: Path) -> None:
-    print_banner(config_path)
-    config = parse_config(config_path.read_text(errors="replace"))
-    validate(config)
-    check_input_files(config)
-    system = load_system(config)
-    commands = config.commands or [("run", config.integer("numsteps", 0))]
-    first_step = config.integer("firsttimestep", 0)
-    print_parameters(config, system, first_step, sum(steps for _, steps in commands))
-    energies_every = max(1, config.integer("outputEnergies", 1))
-    name = config.get("outputName")
-    dcd_every = config.integer("dcdfreq", 0)
-    outputs = Outputs(
-        name=name,
-        energies_every=energies_every,
-        timing_every=max(1, config.integer("outputTiming", max(energies_every * 10, 100))),
-        restart_every=config.integer("restartfreq", 0),
-        dcd=DcdWriter(Path(f"{name}.dcd"), system.atoms, first_step, dcd_every, config.number("timestep", 1.0))
-        if dcd_every > 0 else None,
-    )  # fmt: skip
-    clock = Clock(steps_per_second_setting())
-    log("Info: Finished startup at 0.01 s, 1 MB of memory in use")
-    step, energies_written = first_step, []
-    for kind, steps in commands:
-        step = run_command(kind, steps, step, system, outputs, clock, energies_written)
-    write_snapshot(system, name, step, "OUTPUT")
-    log("=" * 76)
-    log(f"WallClock: {clock.wall():.6f}  CPUTime: {clock.cpu():.6f}  Memory: {memory_kb() / 1024:.6f} MB")
-    log("[Partition 0][Node 0] End of program")
-
-
-def on_sigterm(signum: int, _frame: object) -> None:
-    """SLURM's scancel or time limit: NAMD dies with the signal; keep what was logged."""
-    sys.stdout.flush()
+def terminate(signum: int, _frame: object) -> None:
+    """Die of the signal like a killed NAMD; stdout is line-buffered, so the log is complete."""
+    reason = signal.strsignal(signum) or "Terminated"
+    os.write(2, f"------------- Processor 0 Exiting: Caught Signal ------------\nReason: {reason}\n".encode())
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
 
-def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGTERM, on_sigterm)
-    if argv and argv[0] in {"--version", "+version"}:
-        log(f"Info: NAMD {VERSION} for Linux-x86_64-multicore")
-        return 0
+# ----------------------------------------------------------------------------------- command line
+
+
+@dataclass
+class CommandLine:
+    config: str
+    processors: int
+    presets: list[tuple[str, str]]  # --keyword value, applied before the config file like NAMD does
+    version: bool
+
+
+def processors_option(word: str, value: str | None) -> int | None:
+    """The processor count of a +p option (`+p2` or `+p 2`), else None."""
+    match = re.fullmatch(r"\+p(\d*)", word)
+    count = match and (match.group(1) or value)
+    return int(count) if count and count.isdigit() else None
+
+
+def parse_command_line(args: list[str]) -> CommandLine:
+    configs: list[str] = []
+    presets: list[tuple[str, str]] = []
+    processors, version = 1, False
+    words = iter(args)
+    for word in words:
+        if word in ("--version", "+version"):
+            version = True
+        elif word.startswith("--"):
+            value = next(words, None)
+            if value is None:
+                raise FatalError(f"missing argument for command line option {word}")
+            presets.append((word[2:], value))
+        elif word.startswith("+"):
+            value = next(words, None) if word in CHARM_OPTIONS_WITH_VALUE else None
+            processors = processors_option(word, value) or processors
+        else:
+            configs.append(word)
+    if not version and not configs:
+        raise FatalError("No simulation config file specified on command line.")
+    if len(configs) > 1:
+        raise FatalError("The NAMD stand-in takes exactly one simulation config file.")
+    return CommandLine(configs[0] if configs else "", processors, presets, version)
+
+
+def steps_per_second() -> float | None:
+    """The pace from the environment; None means as fast as possible."""
+    text = os.environ.get(SPEED_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_STEPS_PER_SECOND
     try:
-        config_path = parse_command_line(argv)
-        if not config_path.is_file():
-            raise FatalError(f"Unable to open text file {config_path}: No such file or directory")
-        simulate(config_path)
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if math.isnan(rate) or rate < 0:
+        raise FatalError(f"{SPEED_VARIABLE} must be a number of steps per second, 0 or inf, not '{text}'")
+    return None if rate == 0 or math.isinf(rate) else rate
+
+
+def banner(processors: int) -> list[str]:
+    return [
+        "Charm++: standalone mode (not using charmrun)",
+        f"Charm++> Running in Multicore mode: {processors} threads (PEs)",
+        "Converse/Charm++ Commit ID: v7.0.0",
+        "CharmLB> Load balancer assumes all CPUs are same.",
+        f"Charm++> Running on 1 hosts (1 sockets x {processors} cores x 1 PUs = {processors}-way SMP)",
+        "Charm++> cpu topology info is gathered in 0.000 seconds.",
+        f"Info: NAMD {NAMD_VERSION} for {NAMD_PLATFORM}",
+        "Info: ",
+        "Info: Please visit http://www.ks.uiuc.edu/Research/namd/",
+        "Info: for updates, documentation, and support information.",
+        "Info: ",
+        "Info: Please cite Phillips et al., J. Chem. Phys. 153:044130 (2020) doi:10.1063/5.0014475",
+        "Info: in all publications reporting results obtained with NAMD.",
+        "Info: ",
+        "Info: Based on Charm++/Converse 70000 for multicore-linux-x86_64",
+        "Info: NAMD stand-in engine: test equipment, no dynamics are computed",
+        f"Info: Running on {processors} processors, 1 nodes, 1 physical nodes.",
+        f"Info: Charm++/Converse parallel runtime startup completed at {wall_clock():.6f} seconds.",
+        f"Info: {memory_mb():.6f} MB of memory in use based on /proc/self/stat",
+    ]
+
+
+def enter_config_directory(config: str) -> Path:
+    """Change into the config file's directory, as NAMD does, and return the file's name there."""
+    info(f"Configuration file is {config}")
+    directory, slash, name = config.rpartition("/")
+    if slash:
+        try:
+            os.chdir(directory or "/")
+        except OSError as error:
+            raise FatalError(f"{directory}: {error.strerror}") from None
+    if not os.path.exists(name):
+        if not slash and name[:1] in ("-", "+"):
+            raise FatalError(f"Unknown command-line option {name}")
+        raise FatalError(f"Unable to access config file {config}")
+    info(f"Changed directory to {directory}" if slash else f"Working in the current directory {os.getcwd()}")
+    return Path(name)
+
+
+# ------------------------------------------------------------------------------------ config file
+
+
+def tcl_failure(message: str, text: str, where: str) -> FatalError:
+    """NAMD dies with Tcl's errorInfo when a config line fails."""
+    return FatalError(f'{message}\n    while executing\n"{text}"\n    {where}')
+
+
+@dataclass(frozen=True)
+class Statement:
+    keyword: str  # as written
+    words: tuple[str, ...]
+    text: str
+    where: str  # for error messages, e.g. '(file "job.namd" line 12)'
+
+    @property
+    def key(self) -> str:
+        return self.keyword.lower()
+
+    @property
+    def value(self) -> str:
+        return " ".join(self.words)
+
+    def failure(self, message: str) -> FatalError:
+        return tcl_failure(message, self.text, self.where)
+
+
+def split_words(text: str, variables: dict[str, str]) -> list[str]:
+    """Tcl-like words of a line: double quotes group, a word starting with # starts a comment, $vars expand."""
+    if text.lstrip().startswith("#"):
+        return []
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.quotes = '"'
+    try:
+        words = list(lexer)
+    except ValueError:
+        raise TclProblem('missing "') from None
+    comment = next((index for index, word in enumerate(words) if word.startswith("#")), len(words))
+    return [VARIABLE.sub(lambda match: lookup(match, variables), word) for word in words[:comment]]
+
+
+def lookup(match: re.Match[str], variables: dict[str, str]) -> str:
+    name = match.group(1) or match.group(2)
+    if name not in variables:
+        raise TclProblem(f'can\'t read "{name}": no such variable')
+    return variables[name]
+
+
+def check_supported(words: list[str]) -> None:
+    if words[0] in UNSUPPORTED_TCL:
+        raise TclProblem(f'invalid command name "{words[0]}" (the NAMD stand-in supports no Tcl but "set")')
+    if any(word.startswith("{") or "[" in word for word in words):
+        raise TclProblem("the NAMD stand-in supports no Tcl braces or command substitution")
+
+
+def split_assignment(words: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The keyword and values of `name value`, `name=value`, `name = value` and `name =value`."""
+    keyword, *values = words
+    if "=" in keyword:
+        keyword, _, first = keyword.partition("=")
+        values.insert(0, first)
+    elif values and values[0].startswith("="):
+        values[0] = values[0][1:]
+    if not keyword:
+        raise TclProblem("error parsing config file")
+    return keyword, tuple(value for value in values if value)
+
+
+def parse_line(text: str, where: str, variables: dict[str, str]) -> Statement | None:
+    try:
+        words = split_words(text, variables)
+        if not words:
+            return None
+        if words[0] == "set":
+            if len(words) != 3:
+                raise TclProblem('wrong # args: should be "set varName ?newValue?"')
+            variables[words[1]] = words[2]
+            return None
+        check_supported(words)
+        keyword, values = split_assignment(words)
+    except TclProblem as problem:
+        raise tcl_failure(str(problem), text.strip(), where) from None
+    return Statement(keyword, values, text.strip(), where)
+
+
+def read_script(path: Path, presets: list[tuple[str, str]]) -> list[Statement]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError as error:
+        raise FatalError(f"Unable to access config file {path}: {error.strerror}") from None
+    lines = [(f"{keyword} {value}", "(command line)") for keyword, value in presets]
+    lines += [(line, f'(file "{path}" line {number})') for number, line in enumerate(text.splitlines(), 1)]
+    variables: dict[str, str] = {}
+    statements: list[Statement] = []
+    for line, where in lines:
+        statement = parse_line(line, where, variables)
+        if statement is None:
+            continue
+        if not statement.words and statement.key not in COMMANDS:
+            # a bare keyword reads the parameter's value, which only works for one already set
+            if all(earlier.key != statement.key for earlier in statements):
+                raise statement.failure("tried before startup to read config file parameter that was not set")
+            continue
+        statements.append(statement)
+    return statements
+
+
+class Config:
+    """Parameter values by lower-case keyword, in the order given (NAMD's ConfigList)."""
+
+    def __init__(self, statements: list[Statement]) -> None:
+        self.entries: dict[str, list[Statement]] = {}
+        for statement in statements:
+            self.entries.setdefault(statement.key, []).append(statement)
+
+    def replace(self, statement: Statement) -> None:
+        self.entries[statement.key] = [statement]
+
+    def text(self, key: str) -> str | None:
+        entries = self.entries.get(key)
+        return entries[0].value if entries else None
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        return tuple(statement.value for statement in self.entries.get(key, []))
+
+    def name(self, key: str) -> str:
+        entries = self.entries.get(key)
+        return entries[0].keyword if entries else key
+
+
+class Reader:
+    """Typed reads of a Config; problems are collected as NAMD's ERROR: lines."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.errors: list[str] = []
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self.config.text(key)
+        return default if value is None else value
+
+    def required(self, key: str, meaning: str, parent: str | None = None) -> str:
+        value = self.config.text(key)
+        if value is None:
+            self.errors.append(f"'{key}' is a required configuration option")
+            if parent:
+                self.errors.append(f"  when '{parent}' is set")
+            self.errors.append(f"{key} defines:   {meaning}")
+        return value or ""
+
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.config.text(key)
+        if value is None:
+            return default
+        if value.lower() in TRUE_WORDS | FALSE_WORDS:
+            return value.lower() in TRUE_WORDS
+        self.errors += [
+            f"ParseOptions can't understand '{value}' for the",
+            f" Boolean variable '{self.config.name(key)}'",
+        ]
+        return default
+
+    def integer(self, key: str, default: int | None, minimum: int = 0) -> int | None:
+        value = self.config.text(key)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            self.errors.append(f"Expecting only a number for '{self.config.name(key)}' input, got: {value}")
+            return default
+        if number < minimum:
+            should = "positive" if minimum > 0 else "non-negative"
+            self.errors.append(f"'{self.config.name(key)}' was set to {number} but it should be {should}")
+        return number
+
+    def number(self, key: str, default: float | None) -> float | None:
+        value = self.config.text(key)
+        if value is None:
+            return default
+        try:
+            return float(value.split()[0])
+        except ValueError:
+            self.errors.append(f"Expecting value and optional units for option '{self.config.name(key)}'")
+            return default
+
+    def vector(self, key: str) -> Vector | None:
+        value = self.config.text(key)
+        if value is None:
+            return None
+        try:
+            x, y, z = (float(part) for part in value.split())
+        except ValueError:
+            self.errors += [
+                f"Could not translate the value '{value}'",
+                f"  into a Vector for the option '{self.config.name(key)}'",
+            ]
+            return None
+        return x, y, z
+
+
+# --------------------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Cell:
+    vectors: tuple[Vector | None, Vector | None, Vector | None]
+    origin: Vector = (0.0, 0.0, 0.0)
+
+    @property
+    def periodic(self) -> bool:
+        return all(self.vectors)
+
+    @property
+    def volume(self) -> float:
+        if not self.periodic:
+            return 0.0
+        a, b, c = self.vectors
+        cross = (b[1] * c[2] - b[2] * c[1], b[2] * c[0] - b[0] * c[2], b[0] * c[1] - b[1] * c[0])
+        return abs(sum(x * y for x, y in zip(a, cross, strict=True)))
+
+
+@dataclass(frozen=True)
+class Settings:
+    structure: str
+    coordinates: str
+    parameters: tuple[str, ...]
+    charmm_parameters: bool
+    xplor_parameters: bool
+    bincoordinates: str | None
+    velocities: str | None
+    binvelocities: str | None
+    extended_system: str | None
+    cell: Cell
+    output_name: str
+    binary_output: bool
+    restart_name: str
+    restart_freq: int
+    restart_save: bool
+    binary_restart: bool
+    dcd_file: str
+    dcd_freq: int
+    dcd_unit_cell: bool
+    xst_file: str
+    xst_freq: int
+    output_energies: int
+    output_timing: int
+    output_performance: bool
+    timestep: float
+    first_timestep: int
+    numsteps: int | None
+    steps_per_cycle: int
+    temperature: float | None
+    minimization: bool
+    langevin: bool
+    langevin_temp: float
+    langevin_damping: float
+    piston: bool
+    piston_target: float
+    piston_period: float
+    piston_decay: float
+    piston_temp: float
+    pme: bool
+    cutoff: float
+    switching: bool
+    switch_dist: float
+    pairlist_dist: float
+    seed: int
+    extra_bonds_files: tuple[str, ...]
+    constraint_files: tuple[str, ...]
+    colvars_files: tuple[str, ...]
+
+
+def read_required_inputs(read: Reader) -> dict[str, str]:
+    return {
+        "structure": read.required("structure", "initial PSF structure file"),
+        "coordinates": read.required("coordinates", "initial PDB coordinate file"),
+        "output_name": read.required("outputname", "prefix for the final PDB position and velocity filenames"),
+    }
+
+
+def read_conditional_files(read: Reader) -> dict[str, tuple[str, ...]]:
+    """Files NAMD needs only when a feature is on."""
+    files: dict[str, tuple[str, ...]] = {"extra_bonds_files": (), "constraint_files": (), "colvars_files": ()}
+    if read.flag("extrabonds"):
+        read.required("extrabondsfile", "file with extra bonded forces", "extraBonds")
+        files["extra_bonds_files"] = read.config.texts("extrabondsfile")
+    if read.flag("constraints"):
+        files["constraint_files"] = (
+            read.required("consref", "PDB file with reference coordinates", "constraints"),
+            read.required("conskfile", "PDB file with force constants", "constraints"),
+        )
+    if read.flag("colvars"):
+        read.required("colvarsconfig", "configuration file for the collective variables module", "colvars")
+        files["colvars_files"] = read.config.texts("colvarsconfig")
+    return files
+
+
+def read_dynamics(read: Reader) -> dict[str, object]:
+    langevin, piston = read.flag("langevin"), read.flag("langevinpiston")
+    if langevin:
+        read.required("langevintemp", "temperature for Langevin dynamics", "langevin")
+    if piston:
+        for key in ("langevinpistontarget", "langevinpistonperiod", "langevinpistondecay", "langevinpistontemp"):
+            read.required(key, "Langevin piston pressure control parameter", "langevinPiston")
+    return {
+        "temperature": read.number("temperature", None),
+        "minimization": read.flag("minimization"),
+        "langevin": langevin,
+        "langevin_temp": read.number("langevintemp", 0.0),
+        "langevin_damping": read.number("langevindamping", 0.0),
+        "piston": piston,
+        "piston_target": read.number("langevinpistontarget", 1.01325),
+        "piston_period": read.number("langevinpistonperiod", 100.0),
+        "piston_decay": read.number("langevinpistondecay", 50.0),
+        "piston_temp": read.number("langevinpistontemp", 0.0),
+    }
+
+
+def read_outputs(read: Reader, output_name: str) -> dict[str, object]:
+    output_energies = read.integer("outputenergies", 1, minimum=1)
+    steps_per_cycle = read.integer("stepspercycle", 20, minimum=1)
+    # NAMD's default: the first load-balancing step, but at least ten energy outputs
+    default_timing = max(5 * steps_per_cycle, 10 * output_energies)
+    return {
+        "binary_output": read.flag("binaryoutput", True),
+        "restart_name": read.text("restartname", f"{output_name}.restart"),
+        "restart_freq": read.integer("restartfreq", 0),
+        "restart_save": read.flag("restartsave"),
+        "binary_restart": read.flag("binaryrestart", True),
+        "dcd_file": read.text("dcdfile", f"{output_name}.dcd"),
+        "dcd_freq": read.integer("dcdfreq", 0),
+        "dcd_unit_cell": read.flag("dcdunitcell", True),
+        "xst_file": read.text("xstfile", f"{output_name}.xst"),
+        "xst_freq": read.integer("xstfreq", 0),
+        "output_energies": output_energies,
+        "output_timing": read.integer("outputtiming", default_timing, minimum=1),
+        "output_performance": read.flag("outputperformance", True),
+        "steps_per_cycle": steps_per_cycle,
+    }
+
+
+def read_settings(read: Reader) -> Settings:
+    """Settings from a config; problems are left in `read.errors`."""
+    inputs = read_required_inputs(read)
+    read.required("parameters", "parameter file")
+    read.required("exclude", "electrostatic and van der Waals exclusion policy")
+    cutoff = read.number("cutoff", None)
+    if cutoff is None:
+        read.required("cutoff", "local electrostatic and Vdw distance")
+        cutoff = 0.0
+    return Settings(
+        **inputs,
+        **read_conditional_files(read),
+        **read_dynamics(read),
+        **read_outputs(read, inputs["output_name"]),
+        parameters=read.config.texts("parameters"),
+        charmm_parameters=read.flag("paratypecharmm"),
+        xplor_parameters=read.flag("paratypexplor"),
+        bincoordinates=read.text("bincoordinates"),
+        velocities=read.text("velocities"),
+        binvelocities=read.text("binvelocities"),
+        extended_system=read.text("extendedsystem"),
+        cell=Cell(
+            (read.vector("cellbasisvector1"), read.vector("cellbasisvector2"), read.vector("cellbasisvector3")),
+            read.vector("cellorigin") or (0.0, 0.0, 0.0),
+        ),
+        timestep=read.number("timestep", 1.0),
+        first_timestep=read.integer("firsttimestep", 0),
+        numsteps=read.integer("numsteps", None),
+        pme=read.flag("pme"),
+        cutoff=cutoff,
+        switching=read.flag("switching"),
+        switch_dist=read.number("switchdist", cutoff),
+        pairlist_dist=read.number("pairlistdist", cutoff),
+        seed=read.integer("seed", DEFAULT_SEED),
+    )
+
+
+def duplicate_errors(statements: list[Statement]) -> list[str]:
+    counts = Counter(statement.key for statement in statements)
+    errors: list[str] = []
+    for statement in statements:
+        if counts[statement.key] > 1 and statement.key not in REPEATABLE_KEYWORDS:
+            errors += [f"Multiple definitions of '{statement.keyword}'", "  in the configuration file are not allowed"]
+            counts[statement.key] = 0
+    return errors
+
+
+def invalid_keyword_errors(statements: list[Statement]) -> list[str]:
+    invalid = dict.fromkeys(
+        statement.keyword for statement in statements if statement.key not in KNOWN_KEYWORDS | COMMANDS
+    )
+    if not invalid:
+        return []
+    return [
+        "The following variables were set in the",
+        "configuration file but are NOT VALID",
+        *(f"   {keyword}" for keyword in invalid),
+    ]
+
+
+def read_extended_system(path: str) -> Cell:
+    info(f"EXTENDED SYSTEM FILE   {path}")
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        raise FatalError("Unable to open extended system file.") from None
+    labels = next((line.split()[1:] for line in lines if line.startswith("#$LABELS ")), None)
+    data = next((line.split() for line in lines if line.strip() and not line.startswith("#")), None)
+    try:
+        fields = dict(zip(labels or [], map(float, data or []), strict=True))
+    except ValueError:
+        fields = {}
+    if not fields:
+        raise FatalError("Error reading extended system file.")
+
+    def vector(prefix: str) -> Vector | None:
+        keys = [f"{prefix}_{axis}" for axis in "xyz"]
+        return (fields[keys[0]], fields[keys[1]], fields[keys[2]]) if all(key in fields for key in keys) else None
+
+    return Cell((vector("a"), vector("b"), vector("c")), vector("o") or (0.0, 0.0, 0.0))
+
+
+def check_config(settings: Settings) -> Cell:
+    """NAMD's checks after parsing (SimParameters::check_config); returns the periodic cell."""
+    if settings.charmm_parameters and settings.xplor_parameters:
+        raise FatalError("Please specify either XPLOR or CHARMM format for parameters!")
+    has_velocities = settings.velocities or settings.binvelocities
+    if settings.temperature is None and not has_velocities and not settings.minimization:
+        raise FatalError("Must have either an initial temperature or a velocity file")
+    cell = read_extended_system(settings.extended_system) if settings.extended_system else settings.cell
+    if settings.pme and cell.volume == 0:
+        raise FatalError("PME requires periodic boundary conditions.")
+    return cell
+
+
+def print_parameters(s: Settings, cell: Cell) -> None:
+    info("SIMULATION PARAMETERS:")
+    info(f"TIMESTEP               {num(s.timestep)}")
+    info(f"NUMBER OF STEPS        {s.numsteps or 0}")
+    info(f"STEPS PER CYCLE        {s.steps_per_cycle}")
+    for index, vector in enumerate(cell.vectors, 1):
+        if vector:
+            info(f"PERIODIC CELL BASIS {index}  {vec(vector)}")
+    if any(cell.vectors):
+        info(f"PERIODIC CELL CENTER   {vec(cell.origin)}")
+    velocity_file = s.binvelocities or s.velocities
+    if velocity_file:
+        info(f"VELOCITY FILE          {velocity_file}")
+    else:
+        info(f"INITIAL TEMPERATURE    {num(s.temperature or 0.0)}")
+    print_output_parameters(s)
+    print_force_field_parameters(s)
+
+
+def print_output_parameters(s: Settings) -> None:
+    if s.dcd_freq:
+        info(f"DCD FILENAME           {s.dcd_file}")
+        info(f"DCD FREQUENCY          {s.dcd_freq}")
+        info(f"DCD FIRST STEP         {s.first_timestep + s.dcd_freq}")
+    else:
+        info("NO DCD TRAJECTORY OUTPUT")
+    if s.xst_freq:
+        info(f"XST FILENAME           {s.xst_file}")
+        info(f"XST FREQUENCY          {s.xst_freq}")
+    else:
+        info("NO EXTENDED SYSTEM TRAJECTORY OUTPUT")
+    info(f"OUTPUT FILENAME        {s.output_name}")
+    if s.binary_output:
+        info("BINARY OUTPUT FILES WILL BE USED")
+    if s.restart_freq:
+        info(f"RESTART FILENAME       {s.restart_name}")
+        info(f"RESTART FREQUENCY      {s.restart_freq}")
+        if s.restart_save:
+            info("RESTART FILES WILL NOT BE OVERWRITTEN")
+        if s.binary_restart:
+            info("BINARY RESTART FILES WILL BE USED")
+    else:
+        info("NO RESTART FILE")
+    if s.output_energies != 1:
+        info(f"ENERGY OUTPUT STEPS    {s.output_energies}")
+    info(f"TIMING OUTPUT STEPS    {s.output_timing}")
+
+
+def print_force_field_parameters(s: Settings) -> None:
+    if s.switching:
+        info("SWITCHING ACTIVE")
+        info(f"SWITCHING ON           {num(s.switch_dist)}")
+        info(f"SWITCHING OFF          {num(s.cutoff)}")
+    else:
+        info(f"CUTOFF                 {num(s.cutoff)}")
+    info(f"PAIRLIST DISTANCE      {num(s.pairlist_dist)}")
+    if s.langevin:
+        info("LANGEVIN DYNAMICS ACTIVE")
+        info(f"LANGEVIN TEMPERATURE   {num(s.langevin_temp)}")
+        info(f"LANGEVIN DAMPING COEFFICIENT IS {num(s.langevin_damping)} INVERSE PS")
+    if s.piston:
+        info("LANGEVIN PISTON PRESSURE CONTROL ACTIVE")
+        info(f"       TARGET PRESSURE IS {num(s.piston_target)} BAR")
+        info(f"    OSCILLATION PERIOD IS {num(s.piston_period)} FS")
+        info(f"            DECAY TIME IS {num(s.piston_decay)} FS")
+        info(f"    PISTON TEMPERATURE IS {num(s.piston_temp)} K")
+    if s.pme:
+        info("PARTICLE MESH EWALD (PME) ACTIVE")
+    info(f"RANDOM NUMBER SEED     {s.seed}")
+    info(f"COORDINATE PDB         {s.coordinates}")
+    info(f"STRUCTURE FILE         {s.structure}")
+    info(f"PARAMETER file: {'CHARMM' if s.charmm_parameters else 'XPLOR'} format! ")
+    for path in s.parameters:
+        info(f"PARAMETERS             {path}")
+
+
+# ------------------------------------------------------------------------------------ input files
+
+
+@dataclass(frozen=True)
+class Structure:
+    masses: tuple[float, ...]
+    charge: float
+    counts: dict[str, int]  # PSF section sizes: NATOM, NBOND, NTHETA, ...
+
+    @property
+    def atoms(self) -> int:
+        return len(self.masses)
+
+    @property
+    def degrees_of_freedom(self) -> int:
+        return max(0, 3 * self.atoms - 3)  # NAMD removes the center of mass motion
+
+
+def count_charmm_parameters(text: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    section, continued = None, False
+    for raw in text.splitlines():
+        line = raw.split("!", 1)[0].strip()
+        if not line or line.startswith("*"):
+            continue
+        if continued:  # a section header continued with a trailing "-"
+            continued = line.endswith("-")
+            continue
+        head = line.split()[0].upper()
+        if head in CHARMM_SECTIONS:
+            section, continued = CHARMM_SECTIONS[head], line.endswith("-")
+        elif section and head[0].isalpha():  # skip the numbers of CMAP grids
+            counts[section] += 1
+    return counts
+
+
+def count_xplor_parameters(text: str) -> Counter[str]:
+    heads = (line.split()[0].upper()[:4] for line in text.splitlines() if line.split())
+    return Counter(XPLOR_STATEMENTS[head] for head in heads if head in XPLOR_STATEMENTS)
+
+
+def read_parameter_files(settings: Settings) -> None:
+    kind = "CHARMM" if settings.charmm_parameters else "XPLOR"
+    count = count_charmm_parameters if settings.charmm_parameters else count_xplor_parameters
+    totals: Counter[str] = Counter()
+    for path in settings.parameters:
+        try:
+            totals += count(Path(path).read_text(errors="replace"))
+        except OSError:
+            raise FatalError(f"UNABLE TO OPEN {kind} PARAMETER FILE {path}") from None
+    info("SUMMARY OF PARAMETERS:")
+    for name in PARAMETER_SUMMARY:
+        info(f"{totals[name]} {name}")
+
+
+def read_psf(path: str) -> Structure:
+    try:
+        lines = iter(Path(path).read_text(errors="replace").splitlines())
+    except OSError:
+        raise FatalError(f"UNABLE TO OPEN .psf FILE {path}") from None
+    counts: dict[str, int] = {}
+    masses: list[float] = []
+    charge = 0.0
+    for line in lines:
+        words = line.split()
+        if len(words) < 2 or not words[1].startswith("!N") or not words[0].isdigit():
+            continue
+        title = words[1].strip("!:")
+        counts[title] = int(words[0])
+        if title == "NATOM":
+            for _ in range(counts[title]):
+                atom = next(lines, "").split()
+                try:
+                    charge += float(atom[6])
+                    masses.append(float(atom[7]))
+                except (IndexError, ValueError):
+                    raise FatalError(f"BAD ATOM LINE FOUND IN .psf FILE {path}") from None
+    if "NATOM" not in counts:
+        raise FatalError("EOF ENCOUNTERED LOOKING FOR NATOM LINE IN .psf FILE")
+    return Structure(tuple(masses), charge, counts)
+
+
+def read_pdb(path: str) -> list[str]:
+    """The ATOM and HETATM records of a PDB file."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError as error:
+        raise FatalError(f"Cannot open file '{path}' for input in PDB::PDB.: {error.strerror}") from None
+    return [line for line in lines if line.startswith(("ATOM", "HETATM"))]
+
+
+def pdb_vectors(records: list[str], path: str, scale: float = 1.0) -> array:
+    values = array("d")
+    try:
+        for record in records:
+            values.extend(float(record[start : start + 8]) * scale for start in (30, 38, 46))
+    except ValueError:
+        raise FatalError(f"Bad coordinates in PDB file {path}") from None
+    return values
+
+
+def read_binary_vectors(path: str, atoms: int) -> array:
+    """A NAMD binary coordinate or velocity file: int32 atom count, then x, y, z float64 per atom."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        raise FatalError(f"Unable to open binary file {path}") from None
+    if len(data) < 4:
+        raise FatalError(f"Error reading binary file {path}")
+    little, big = struct.unpack("<i", data[:4])[0], struct.unpack(">i", data[:4])[0]
+    if atoms not in (little, big):
+        raise FatalError(f"Incorrect atom count in binary file {path}")
+    if len(data) < 4 + 24 * atoms:
+        raise FatalError(f"Error reading binary file {path}")
+    values = array("d")
+    values.frombytes(data[4 : 4 + 24 * atoms])
+    if (little == atoms) == (sys.byteorder == "big"):
+        values.byteswap()
+    return values
+
+
+def kinetic_temperature(velocities: array, structure: Structure) -> float:
+    """The temperature of a velocity file; like the velocities this engine writes, with 3N degrees of freedom."""
+    if not structure.atoms:
+        return 0.0
+    twice_kinetic = sum(
+        mass * (velocities[3 * i] ** 2 + velocities[3 * i + 1] ** 2 + velocities[3 * i + 2] ** 2)
+        for i, mass in enumerate(structure.masses)
+    )
+    return twice_kinetic / (3 * structure.atoms * BOLTZMANN)
+
+
+def check_feature_files(settings: Settings) -> None:
+    for path in settings.extra_bonds_files:
+        if not os.path.isfile(path):
+            raise FatalError(f"UNABLE TO OPEN EXTRA BONDS FILE {path}")
+    for path in settings.constraint_files:
+        read_pdb(path)
+    for path in settings.colvars_files:
+        if not os.path.isfile(path):
+            raise FatalError(f"Unable to open text file {path}")
+
+
+@dataclass
+class Inputs:
+    structure: Structure
+    pdb_records: list[str]
+    positions: array
+    velocity_temperature: float
+
+
+def load_inputs(settings: Settings) -> Inputs:
+    read_parameter_files(settings)
+    structure = read_psf(settings.structure)
+    info(f"Reading pdb file {settings.coordinates}")
+    records = read_pdb(settings.coordinates)
+    if len(records) != structure.atoms:
+        raise FatalError("Number of pdb and psf atoms are not the same!")
+    positions = pdb_vectors(records, settings.coordinates)
+    if settings.bincoordinates:
+        info(f"Reading from binary file {settings.bincoordinates}")
+        positions = read_binary_vectors(settings.bincoordinates, structure.atoms)
+    temperature = settings.temperature or 0.0
+    if settings.binvelocities:
+        info(f"Reading from binary file {settings.binvelocities}")
+        temperature = kinetic_temperature(read_binary_vectors(settings.binvelocities, structure.atoms), structure)
+    elif settings.velocities:
+        velocity_records = read_pdb(settings.velocities)
+        if len(velocity_records) != structure.atoms:
+            raise FatalError("Number of pdb and psf atoms are not the same!")
+        velocities = pdb_vectors(velocity_records, settings.velocities, 1 / PDB_VELOCITY_FACTOR)
+        temperature = kinetic_temperature(velocities, structure)
+    check_feature_files(settings)
+    return Inputs(structure, records, positions, temperature)
+
+
+def print_structure_summary(structure: Structure, cell: Cell) -> None:
+    mass = sum(structure.masses)
+    info("****************************")
+    info("STRUCTURE SUMMARY:")
+    info(f"{structure.atoms} ATOMS")
+    for key, name in PSF_SUMMARY:
+        info(f"{structure.counts.get(key, 0)} {name}")
+    info(f"{structure.degrees_of_freedom} DEGREES OF FREEDOM")
+    info(f"TOTAL MASS = {num(mass)} amu")
+    info(f"TOTAL CHARGE = {num(round(structure.charge, 6) + 0.0)} e")
+    if cell.volume:
+        info(f"MASS DENSITY = {num(mass * AMU_PER_A3_IN_G_PER_CM3 / cell.volume)} g/cm^3")
+        info(f"ATOM DENSITY = {num(structure.atoms / cell.volume)} atoms/A^3")
+    info("*****************************")
+
+
+# ------------------------------------------------------------------------------------------ model
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the energies of one ENERGY line depend on."""
+
+    step: int
+    minimizing: bool
+    relaxation: float  # minimization-equivalent steps of relaxation so far
+    temperature: float  # thermostat target, K
+    volume: float
+    barostat: bool
+    pressure_target: float  # bar
+    averaging: int  # steps averaged by TEMPAVG, PRESSAVG and GPRESSAVG
+
+
+class EnergyModel:
+    """Closed-form seeded energies: no atom moves, so each ENERGY line costs the same tiny amount."""
+
+    def __init__(self, atoms: int, degrees_of_freedom: int, seed: int) -> None:
+        rng = random.Random(f"{seed}:system")
+        self.seed = seed
+        self.atoms = atoms
+        self.dof = degrees_of_freedom
+        self.relaxed = [atoms * energy * (1 + 0.05 * rng.uniform(-1, 1)) for energy in RELAXED_PER_ATOM]
+        self.strain = [atoms * energy * (1 + 0.2 * rng.uniform(-1, 1)) for energy in STRAIN_PER_ATOM]
+        self.temperature_spread = min(0.15, math.sqrt(2 / degrees_of_freedom)) if degrees_of_freedom else 0.0
+        self.pressure_spread = min(500.0, 3e4 / math.sqrt(max(atoms, 1)))
+
+    def strain_left(self, relaxation: float) -> float:
+        return sum(self.strain) * math.exp(-relaxation / STRAIN_DECAY_STEPS)
+
+    def columns(self, frame: Frame) -> list[float]:
+        """BOND ... TEMPAVG, plus the pressure and volume columns of a periodic system."""
+        rng = random.Random(f"{self.seed}:{frame.step}:{frame.minimizing}")
+        decay = math.exp(-frame.relaxation / STRAIN_DECAY_STEPS)
+        thermal = 0.0 if frame.minimizing else 0.5 * self.dof * BOLTZMANN * frame.temperature
+        terms = [
+            relaxed + strain * decay + share * thermal
+            for relaxed, strain, share in zip(self.relaxed, self.strain, THERMAL_SHARE, strict=True)
+        ]
+        temperature = average_temperature = 0.0
+        if not frame.minimizing:  # minimization has no velocities; dynamics fluctuates around the target
+            terms = [term + rng.gauss(0, 0.02 * abs(term) + 0.01) for term in terms]
+            temperature = max(0.0, frame.temperature * (1 + self.temperature_spread * rng.gauss(0, 1)))
+            spread = self.temperature_spread / math.sqrt(frame.averaging)
+            average_temperature = max(0.0, frame.temperature * (1 + spread * rng.gauss(0, 1)))
+        kinetic = 0.5 * self.dof * BOLTZMANN * temperature
+        potential = sum(terms)
+        total = potential + kinetic
+        total3 = total if frame.minimizing else total + rng.gauss(0, 0.01 * math.sqrt(self.atoms))
+        values = [*terms, 0.0, 0.0, kinetic, total, temperature, potential, total3, average_temperature]
+        if frame.volume > 0:
+            values += self.pressure_columns(frame, rng)
+        return values
+
+    def pressure_columns(self, frame: Frame, rng: random.Random) -> list[float]:
+        target, spread = frame.pressure_target, self.pressure_spread
+        averaged = spread / math.sqrt(frame.averaging)
+        volume = frame.volume * (1 + 0.002 * rng.gauss(0, 1)) if frame.barostat else frame.volume
+        return [
+            target + spread * rng.gauss(0, 1),
+            target + 0.6 * spread * rng.gauss(0, 1),
+            volume,
+            target + averaged * rng.gauss(0, 1),
+            target + 0.6 * averaged * rng.gauss(0, 1),
+        ]
+
+
+def energy_row(head: str, cells: list[str]) -> str:
+    return head + "".join(("     " if index in ENERGY_GROUP_STARTS else "") + cell for index, cell in enumerate(cells))
+
+
+def etitle_line(columns: int) -> str:
+    return energy_row("ETITLE:      TS", [f" {title:>14}" for title in ENERGY_TITLES[:columns]])
+
+
+def energy_line(step: int, values: list[float]) -> str:
+    return energy_row(f"ENERGY: {step:7d}", [f" {max(-ENERGY_LIMIT, min(ENERGY_LIMIT, v)):14.4f}" for v in values])
+
+
+# ---------------------------------------------------------------------------------- output files
+
+
+def keep_backup(path: str, suffix: str) -> None:
+    """NAMD renames an existing output file before replacing it (.BAK, or .old for restart files)."""
+    if os.path.exists(path):
+        os.replace(path, path + suffix)
+
+
+def binary_vectors(vectors: array) -> bytes:
+    return struct.pack("<i", len(vectors) // 3) + little_endian(vectors)
+
+
+def pdb_text(records: list[str], vectors: array, scale: float) -> bytes:
+    rows = [
+        f"{record[:30]}{vectors[3 * i] * scale:8.3f}{vectors[3 * i + 1] * scale:8.3f}"
+        f"{vectors[3 * i + 2] * scale:8.3f}{record[54:]}"
+        for i, record in enumerate(records)
+    ]
+    return "\n".join(["REMARK WRITTEN BY THE NAMD STAND-IN ENGINE", *rows, "END", ""]).encode()
+
+
+def cell_columns(cell: Cell, barostat: bool) -> tuple[list[str], list[float]]:
+    """The labels and values of an .xsc/.xst line (after the step)."""
+    labels: list[str] = []
+    values: list[float] = []
+    for name, vector in zip("abc", cell.vectors, strict=True):
+        if vector:
+            labels += [f"{name}_x", f"{name}_y", f"{name}_z"]
+            values += vector
+    labels += ["o_x", "o_y", "o_z"]
+    values += cell.origin
+    if barostat:  # NAMD adds the piston's strain rate
+        labels += ["s_x", "s_y", "s_z", "s_u", "s_v", "s_w"]
+        values += [0.0] * 6
+    return labels, values
+
+
+def xsc_header(kind: str, cell: Cell, barostat: bool) -> str:
+    labels, _ = cell_columns(cell, barostat)
+    return f"# NAMD extended system {kind} file\n#$LABELS step {' '.join(labels)}\n"
+
+
+def xsc_row(step: int, cell: Cell, barostat: bool) -> str:
+    _, values = cell_columns(cell, barostat)
+    return f"{step} {' '.join(f'{value:.10g}' for value in values)}\n"
+
+
+def unit_cell_record(cell: Cell) -> tuple[float, ...]:
+    """DCD unit cell: |a|, cos(a,b), |b|, cos(a,c), cos(b,c), |c|."""
+    a, b, c = cell.vectors
+
+    def dot(u: Vector, v: Vector) -> float:
+        return u[0] * v[0] + u[1] * v[1] + u[2] * v[2]
+
+    la, lb, lc = math.sqrt(dot(a, a)), math.sqrt(dot(b, b)), math.sqrt(dot(c, c))
+    return la, dot(a, b) / (la * lb), lb, dot(a, c) / (la * lc), dot(b, c) / (lb * lc), lc
+
+
+class DcdWriter:
+    """A CHARMM/NAMD DCD trajectory; the header's frame count is brought up to date after each frame."""
+
+    def __init__(self, path: str, atoms: int, timestep: float, period: int, cell: Cell | None) -> None:
+        self.path, self.atoms, self.timestep, self.period, self.cell = path, atoms, timestep, period, cell
+        self.handle = None
+        self.frames = 0
+
+    def open(self, first_step: int) -> None:
+        keep_backup(self.path, ".BAK")
+        self.handle = open(self.path, "w+b")  # noqa: SIM115 -- stays open across frames, closed in close()
+        user = os.environ.get("USER", "namd")
+        remarks = [
+            f"REMARKS FILENAME={self.path} CREATED BY NAMD",
+            f"REMARKS DATE: {time.strftime('%m/%d/%y')} CREATED BY USER: {user}",
+        ]
+        control = [0, first_step, self.period, first_step - self.period, 0, 0, 0, 0, 0]
+        unit_cell_flag = int(self.cell is not None)
+        self.handle.write(
+            struct.pack(
+                "<i4s9ifi8iii", 84, b"CORD", *control, self.timestep / TIMEFACTOR, unit_cell_flag, *[0] * 8, 24, 84
+            )
+        )
+        self.handle.write(struct.pack("<ii", 164, 2) + b"".join(r.encode()[:80].ljust(80) for r in remarks))
+        self.handle.write(struct.pack("<i", 164) + struct.pack("<3i", 4, self.atoms, 4))
+
+    def write(self, step: int, positions: array) -> None:
+        if self.handle is None:
+            self.open(step)
+        if self.cell is not None:
+            self.handle.write(struct.pack("<i6di", 48, *unit_cell_record(self.cell), 48))
+        size = struct.pack("<i", 4 * self.atoms)
+        for axis in range(3):
+            self.handle.write(size + little_endian(array("f", positions[axis::3])) + size)
+        self.frames += 1
+        self.handle.seek(8)  # NFILE
+        self.handle.write(struct.pack("<i", self.frames))
+        self.handle.seek(20)  # NSTEP
+        self.handle.write(struct.pack("<i", step))
+        self.handle.seek(0, os.SEEK_END)
+        self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+# ------------------------------------------------------------------------------------- simulation
+
+
+class Pacer:
+    """Sleeps so that the steps take 1/rate seconds each, in chunks rather than per step."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.origin_step, self.origin_time = 0, 0.0
+
+    def begin(self, step: int) -> None:
+        self.origin_step, self.origin_time = step, time.monotonic()
+
+    def wait(self, step: int, exact: bool) -> None:
+        if self.rate is None:
+            return
+        delay = self.origin_time + (step - self.origin_step) / self.rate - time.monotonic()
+        if delay > (0.0 if exact else MIN_SLEEP):
+            time.sleep(delay)
+
+
+class Timing:
+    """TIMING: and PERFORMANCE: lines from the engine's real elapsed wall and CPU time."""
+
+    def __init__(self) -> None:
+        self.step, self.wall, self.cpu = 0, 0.0, 0.0
+        self.samples: list[float] = []
+
+    def begin(self, step: int) -> None:
+        self.step, self.wall, self.cpu = step, wall_clock(), time.process_time()
+        self.samples = []
+
+    def lines(self, step: int, printed: bool, last_step: int, timestep: float, performance: bool) -> list[str]:
+        wall, cpu = wall_clock(), time.process_time()
+        steps = step - self.step
+        wall_per_step, cpu_per_step = (wall - self.wall) / steps, (cpu - self.cpu) / steps
+        self.step, self.wall, self.cpu = step, wall, cpu
+        if not printed:
+            return []
+        hours = wall_per_step * (last_step - step) / 3600
+        lines = [
+            f"TIMING: {step}  CPU: {cpu:g}, {cpu_per_step:g}/step  Wall: {wall:g}, {wall_per_step:g}/step, "
+            f"{hours:g} hours remaining, {memory_mb():f} MB of memory in use."
+        ]
+        self.samples.append(wall_per_step)
+        if performance:
+            mean = sum(self.samples) / len(self.samples)
+            deviation = math.sqrt(sum((sample - mean) ** 2 for sample in self.samples) / len(self.samples))
+            ns_per_day = timestep * 1e-6 * 86400 / mean if mean > 0 else 0.0
+            lines.append(
+                f"PERFORMANCE: {step}  averaging {ns_per_day:g} ns/day, {mean:g} sec/step "
+                f"with standard deviation {deviation:g}"
+            )
+        return lines
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The steps of one run or minimize command."""
+
+    first: int
+    last: int
+    minimizing: bool
+    repeat_first: bool = True
+
+    def relaxation(self, step: int) -> float:
+        return (step - self.first) * (1.0 if self.minimizing else DYNAMICS_RELAXATION)
+
+
+def next_multiple(step: int, period: int) -> int:
+    return (step // period + 1) * period
+
+
+def step_count(statement: Statement, text: str) -> int:
+    try:
+        steps = int(text)
+    except ValueError:
+        raise statement.failure(f'expected integer but got "{text}"') from None
+    if steps < 0:
+        raise statement.failure("number of steps must be non-negative")
+    return steps
+
+
+class Simulation:
+    def __init__(self, settings: Settings, config: Config, cell: Cell, inputs: Inputs, pacer: Pacer) -> None:
+        self.settings, self.config, self.cell, self.pacer = settings, config, cell, pacer
+        self.structure = inputs.structure
+        self.pdb_records = inputs.pdb_records
+        self.initial_positions = inputs.positions
+        self.velocity_temperature = inputs.velocity_temperature
+        self.model = EnergyModel(self.structure.atoms, self.structure.degrees_of_freedom, settings.seed)
+        rng = random.Random(f"{settings.seed}:drift")
+        self.drift = array("d", (rng.uniform(-1, 1) for _ in range(len(inputs.positions))))
+        self.step = settings.first_timestep
+        # minimization-equivalent steps of relaxation; coordinates from an earlier run are relaxed already
+        self.relaxation = math.inf if settings.bincoordinates else 0.0
+        self.moved = 0  # steps simulated so far, for the drift of the output coordinates
+        self.ran = False
+        self.titles_due = True
+        self.timing = Timing()
+        self.dcd: DcdWriter | None = None
+        self.xst = None
+
+    # --- script commands
+
+    def execute(self, statement: Statement) -> None:
+        commands = {"run": self.run, "minimize": self.minimize, "reinitvels": self.reinitvels}
+        commands.get(statement.key, self.set_parameter)(statement)
+
+    def run(self, statement: Statement) -> None:
+        words = statement.words
+        if not words:
+            raise statement.failure("too few args")
+        if len(words) > 2:
+            raise statement.failure("too many args")
+        if len(words) == 2 and words[0] != "norepeat":
+            raise statement.failure("first arg not norepeat")
+        if self.settings.minimization:
+            raise statement.failure("run called with minimization enabled; use minimize command instead")
+        steps = step_count(statement, words[-1])
+        norepeat = len(words) == 2 and self.ran
+        log(f"TCL: Running for {steps} steps" + (" without repeating first step" if norepeat else ""))
+        self.run_segment(Segment(self.step, self.step + steps, minimizing=False, repeat_first=not norepeat))
+        self.ran = True
+
+    def minimize(self, statement: Statement) -> None:
+        if len(statement.words) != 1:
+            raise statement.failure("wrong # args")
+        steps = step_count(statement, statement.words[0])
+        log(f"TCL: Minimizing for {steps} steps")
+        self.run_segment(Segment(self.step, self.step + steps, minimizing=True))
+
+    def reinitvels(self, statement: Statement) -> None:
+        if len(statement.words) != 1:
+            raise statement.failure("wrong # args")
+        try:
+            self.velocity_temperature = float(statement.words[0])
+        except ValueError:
+            raise statement.failure(f'expected floating-point number but got "{statement.words[0]}"') from None
+        log(f"REINITIALIZING VELOCITIES AT STEP {self.step} TO {num(self.velocity_temperature)} KELVIN.")
+
+    def set_parameter(self, statement: Statement) -> None:
+        failed = FatalError(f"Setting parameter {statement.keyword} from script failed!")
+        if statement.key in STARTUP_ONLY_KEYWORDS:
+            raise failed
+        log(f"TCL: Setting parameter {statement.keyword} to {statement.value}")
+        self.config.replace(statement)
+        read = Reader(self.config)
+        settings = read_settings(read)
+        if read.errors:
+            raise failed
+        self.settings = settings
+        if statement.key == "firsttimestep":
+            self.step = settings.first_timestep
+
+    # --- stepping
+
+    def run_segment(self, segment: Segment) -> None:
+        s = self.settings
+        periods = [p for p in (s.output_energies, s.output_timing, s.restart_freq, s.dcd_freq, s.xst_freq) if p]
+        self.timing.begin(segment.first)
+        self.pacer.begin(segment.first)
+        self.titles_due = True
+        step = segment.first
+        self.visit(segment, step)
+        while step < segment.last:
+            step = min([segment.last, *(next_multiple(step, period) for period in periods)])
+            # exact pacing where a TIMING line reports it, chunked sleeps elsewhere
+            self.pacer.wait(step, exact=step == segment.last or step % s.output_timing == 0)
+            self.visit(segment, step)
+        self.relaxation += segment.relaxation(segment.last)
+        self.moved += segment.last - segment.first
+        self.step = segment.last
+
+    def visit(self, segment: Segment, step: int) -> None:
+        """Everything NAMD prints or writes at this step."""
+        s = self.settings
+        later = step > segment.first
+        if later and step % s.output_timing == 0:
+            printed = step >= segment.first + s.output_timing
+            log(*self.timing.lines(step, printed, segment.last, s.timestep, s.output_performance))
+        if step % s.output_energies == 0 and (later or segment.repeat_first):
+            self.print_energies(segment, step)
+        if not later:
+            return
+        moved = self.moved + step - segment.first
+        restart = s.restart_freq and step % s.restart_freq == 0
+        if restart:
+            self.write_restart_cell(step)
+        if s.dcd_freq and step % s.dcd_freq == 0:
+            self.write_dcd_frame(step, moved)
+        if restart:
+            self.write_restart_atoms(step, moved)
+        if s.xst_freq and step % s.xst_freq == 0:
+            self.write_xst(step)
+
+    def target_temperature(self) -> float:
+        return self.settings.langevin_temp if self.settings.langevin else self.velocity_temperature
+
+    def print_energies(self, segment: Segment, step: int) -> None:
+        s = self.settings
+        columns = len(ENERGY_TITLES) if self.cell.volume else NON_PERIODIC_COLUMNS
+        if self.titles_due or step % (10 * s.output_energies) == 0:
+            log(etitle_line(columns), "")
+            self.titles_due = False
+        pressure_target = s.piston_target if s.piston else 0.0
+        relaxation = self.relaxation + segment.relaxation(step)
+        frame = Frame(step, segment.minimizing, relaxation, self.target_temperature(), self.cell.volume, s.piston,
+                      pressure_target, s.output_energies)  # fmt: skip
+        log(energy_line(step, self.model.columns(frame)), "")
+        if segment.minimizing and step == segment.first:
+            log("INITIAL STEP: 1e-06", f"GRADIENT TOLERANCE: {num(self.model.strain_left(relaxation))}")
+
+    # --- output files
+
+    def positions(self, moved: int) -> array:
+        amplitude = DRIFT_AMPLITUDE * (1 - math.exp(-moved / DRIFT_STEPS))
+        return array("d", (p + d * amplitude for p, d in zip(self.initial_positions, self.drift, strict=True)))
+
+    def velocities(self, step: int) -> array:
+        rng = random.Random(f"{self.settings.seed}:velocities:{step}")
+        values = array("d")
+        for mass in self.structure.masses:
+            sigma = math.sqrt(BOLTZMANN * self.velocity_temperature / mass) if mass > 0 else 0.0
+            values.extend((rng.gauss(0, sigma), rng.gauss(0, sigma), rng.gauss(0, sigma)))
+        return values
+
+    def write_atoms(self, path: str, vectors: array, binary: bool, backup: str, velocity: bool = False) -> None:
+        keep_backup(path, backup)
+        scale = PDB_VELOCITY_FACTOR if velocity else 1.0
+        data = binary_vectors(vectors) if binary else pdb_text(self.pdb_records, vectors, scale)
+        Path(path).write_bytes(data)
+
+    def restart_base(self, step: int) -> str:
+        s = self.settings
+        return f"{s.restart_name}.{step}" if s.restart_save else s.restart_name
+
+    def write_restart_cell(self, step: int) -> None:
+        log(f"WRITING EXTENDED SYSTEM TO RESTART FILE AT STEP {step}")
+        path = f"{self.restart_base(step)}.xsc"
+        keep_backup(path, ".old")
+        header = xsc_header("configuration restart", self.cell, self.settings.piston)
+        Path(path).write_text(header + xsc_row(step, self.cell, self.settings.piston))
+
+    def write_restart_atoms(self, step: int, moved: int) -> None:
+        base, binary = self.restart_base(step), self.settings.binary_restart
+        log(f"WRITING COORDINATES TO RESTART FILE AT STEP {step}")
+        self.write_atoms(f"{base}.coor", self.positions(moved), binary, ".old")
+        log("FINISHED WRITING RESTART COORDINATES", f"WRITING VELOCITIES TO RESTART FILE AT STEP {step}")
+        self.write_atoms(f"{base}.vel", self.velocities(step), binary, ".old", velocity=True)
+        log("FINISHED WRITING RESTART VELOCITIES")
+
+    def write_dcd_frame(self, step: int, moved: int) -> None:
+        s = self.settings
+        if self.dcd is None:
+            cell = self.cell if s.dcd_unit_cell and self.cell.periodic else None
+            self.dcd = DcdWriter(s.dcd_file, self.structure.atoms, s.timestep, s.dcd_freq, cell)
+        log(f"WRITING COORDINATES TO DCD FILE {self.dcd.path} AT STEP {step}")
+        self.dcd.write(step, self.positions(moved))
+
+    def write_xst(self, step: int) -> None:
+        if self.xst is None:
+            keep_backup(self.settings.xst_file, ".BAK")
+            self.xst = open(self.settings.xst_file, "w")  # noqa: SIM115 -- appended to until finish()
+            self.xst.write(xsc_header("trajectory", self.cell, self.settings.piston))
+        self.xst.write(xsc_row(step, self.cell, self.settings.piston))
+        self.xst.flush()
+
+    def finish(self) -> None:
+        s, step = self.settings, self.step
+        log(f"WRITING EXTENDED SYSTEM TO OUTPUT FILE AT STEP {step}")
+        keep_backup(f"{s.output_name}.xsc", ".BAK")
+        header = xsc_header("configuration output", self.cell, s.piston)
+        Path(f"{s.output_name}.xsc").write_text(header + xsc_row(step, self.cell, s.piston))
+        outputs = (("COORDINATES", "coor", "position", self.positions(self.moved)),
+                   ("VELOCITIES", "vel", "velocity", self.velocities(step)))  # fmt: skip
+        for kind, suffix, what, vectors in outputs:
+            started = time.monotonic()
+            log(f"WRITING {kind} TO OUTPUT FILE AT STEP {step}")
+            self.write_atoms(f"{s.output_name}.{suffix}", vectors, s.binary_output, ".BAK", velocity=suffix == "vel")
+            log(
+                f"The last {what} output (seq=-2) takes {time.monotonic() - started:.3f} seconds, "
+                f"{memory_mb():.3f} MB of memory in use"
+            )
+        if self.dcd is not None:
+            self.dcd.close()
+        if self.xst is not None:
+            self.xst.close()
+        log(
+            "====================================================",
+            "",
+            f"WallClock: {wall_clock():f}  CPUTime: {time.process_time():f}  Memory: {memory_mb():f} MB",
+            "[Partition 0][Node 0] End of program",
+        )
+
+
+# ---------------------------------------------------------------------------------------- startup
+
+
+def implicit_command(settings: Settings) -> Statement:
+    """Without run or minimize commands NAMD runs (or minimizes) up to step `numsteps`."""
+    keyword = "minimize" if settings.minimization else "run"
+    steps = max(0, (settings.numsteps or 0) - settings.first_timestep)
+    return Statement(keyword, (str(steps),), f"numsteps {settings.numsteps}", "(end of config file)")
+
+
+def start_up(statements: list[Statement], pacer: Pacer) -> tuple[Simulation, list[Statement]]:
+    """Check the config and read the inputs as NAMD does before its first run; returns the script's actions."""
+    first_command = next((i for i, s in enumerate(statements) if s.key in COMMANDS), len(statements))
+    startup, actions = statements[:first_command], statements[first_command:]
+    log("TCL: Suspending until startup complete.")
+    config = Config(startup)
+    read = Reader(config)
+    read.errors += duplicate_errors(startup)
+    settings = read_settings(read)
+    read.errors += invalid_keyword_errors(statements)
+    if not actions and settings.numsteps is None:
+        read.errors += ["'numsteps' is a required configuration option", "numsteps defines:   number of timesteps"]
+    if read.errors:
+        raise FatalError("ERROR(S) IN THE CONFIGURATION FILE", read.errors)
+    cell = check_config(settings)
+    print_parameters(settings, cell)
+    info(f"Entering startup at {wall_clock():g} s, {memory_mb():g} MB of memory in use")
+    inputs = load_inputs(settings)
+    print_structure_summary(inputs.structure, cell)
+    simulation = Simulation(settings, config, cell, inputs, pacer)
+    info(f"Finished startup at {wall_clock():g} s, {memory_mb():g} MB of memory in use")
+    return simulation, actions or [implicit_command(settings)]
+
+
+def main(args: list[str]) -> int:
+    sys.stdout.reconfigure(line_buffering=True)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, terminate)
+    try:
+        command_line = parse_command_line(args)
+        if command_line.version:
+            log(f"NAMD {NAMD_VERSION} for {NAMD_PLATFORM} (stand-in engine for tests)")
+            return 0
+        pacer = Pacer(steps_per_second())
+        log(*banner(command_line.processors))
+        config_file = enter_config_directory(command_line.config)
+        simulation, actions = start_up(read_script(config_file, command_line.presets), pacer)
+        for statement in actions:
+            simulation.execute(statement)
+        simulation.finish()
     except FatalError as error:
-        log(f"FATAL ERROR: {error}")
-        log("[0] Stack Traceback:")
-        sys.stderr.write(f"FATAL ERROR: {error}\n")
+        report_fatal(error)
         return 1
     return 0
 
