@@ -1,0 +1,203 @@
+"""clusters.transfer against the real local cluster's sshd (127.0.0.1:2222), through one pooled connection.
+
+Needs the cluster running (`scripts/localcluster/localcluster start`) and root (to add the test's cluster
+user). Remote files stay under /scratch/np_ci_xfer/<test dir>, removed after each test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from clusters.transfer import download, upload
+from clusters.transport import ConnectionPool, ConnectionSpec, RemoteCommandFailed
+
+pytestmark = pytest.mark.integration
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
+CLUSTER_USER = "np_ci_xfer"
+IDENTITY = "test-transfer"
+MIB = 2**20
+
+
+def localcluster(*args: str) -> str:
+    result = subprocess.run([str(LOCALCLUSTER), *args], capture_output=True, text=True, timeout=300, check=False)
+    if result.returncode != 0:
+        pytest.fail(f"localcluster {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def spec() -> ConnectionSpec:
+    facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
+    localcluster("add-user", CLUSTER_USER)
+    return ConnectionSpec(
+        host=facts["LOCALCLUSTER_HOST"],
+        port=int(facts["LOCALCLUSTER_PORT"]),
+        username=CLUSTER_USER,
+        pinned_host_keys=(Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().strip(),),
+        private_key=(Path(facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text(),
+        connect_timeout_s=5.0,
+        cluster_key=f"test-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def pool() -> Iterator[ConnectionPool]:
+    pool = ConnectionPool()
+    yield pool
+    pool.close_all()
+
+
+@pytest.fixture
+def remote_dir(pool: ConnectionPool, spec: ConnectionSpec, request: pytest.FixtureRequest) -> Iterator[str]:
+    path = f"/scratch/{CLUSTER_USER}/xfer-{request.node.name[:40]}-{uuid.uuid4().hex[:8]}"
+    pool.run(spec, ["mkdir", "-m", "700", "--", path], identity=IDENTITY, timeout_s=10, check=True)
+    yield path
+    pool.run(spec, ["rm", "-rf", "--", path], identity=IDENTITY, timeout_s=30, check=True)
+
+
+def random_file(path: Path, size: int) -> str:
+    """Write `size` random bytes to path; returns their sha256."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as out:
+        left = size
+        while left:
+            block = os.urandom(min(16 * MIB, left))
+            digest.update(block)
+            out.write(block)
+            left -= len(block)
+    return digest.hexdigest()
+
+
+def remote_listing(pool: ConnectionPool, spec: ConnectionSpec, directory: str) -> list[str]:
+    result = pool.run(spec, ["ls", "-A", "--", directory], identity=IDENTITY, timeout_s=10, check=True)
+    return result.stdout.splitlines()
+
+
+@pytest.mark.parametrize("size", [0, 1, 4097])
+def test_small_and_empty_files_round_trip(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path, size: int
+) -> None:
+    source = tmp_path / "in.bin"
+    source.write_bytes(os.urandom(size))
+    remote = f"{remote_dir}/file.bin"
+
+    sent = upload(pool, spec, identity=IDENTITY, local_path=source, remote_path=remote)
+    got = download(pool, spec, identity=IDENTITY, remote_path=remote, local_path=tmp_path / "out.bin")
+
+    assert (sent.size_bytes, got.size_bytes) == (size, size)
+    assert (tmp_path / "out.bin").read_bytes() == source.read_bytes()
+    assert remote_listing(pool, spec, remote_dir) == ["file.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.bin", "out.bin"]
+
+
+def test_256_mib_round_trip_reports_monotonic_progress(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    size = 256 * MIB
+    source_hash = random_file(tmp_path / "in.bin", size)
+    remote = f"{remote_dir}/big.bin"
+    up_calls: list[tuple[int, int]] = []
+    down_calls: list[tuple[int, int]] = []
+
+    upload(
+        pool,
+        spec,
+        identity=IDENTITY,
+        local_path=tmp_path / "in.bin",
+        remote_path=remote,
+        progress=lambda done, total: up_calls.append((done, total)),
+    )
+    download(
+        pool,
+        spec,
+        identity=IDENTITY,
+        remote_path=remote,
+        local_path=tmp_path / "out.bin",
+        progress=lambda done, total: down_calls.append((done, total)),
+    )
+
+    for calls in (up_calls, down_calls):
+        done = [d for d, _total in calls]
+        assert done == sorted(done)
+        assert {total for _done, total in calls} == {size}
+        assert calls[-1] == (size, size)
+    assert hashlib.sha256((tmp_path / "out.bin").read_bytes()).hexdigest() == source_hash
+
+
+def test_1_5_gib_both_ways_on_one_connection_survives_rekeys(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    # Past paramiko's 512 MiB re-key point several times in each direction, on one pooled connection:
+    # the case that stalled with "Key-exchange timed out" (LOCAL_CLUSTER.md).
+    size = 1536 * MIB
+    source_hash = random_file(tmp_path / "in.bin", size)
+    remote = f"{remote_dir}/huge.bin"
+
+    sent = upload(pool, spec, identity=IDENTITY, local_path=tmp_path / "in.bin", remote_path=remote, verify_sha256=True)
+    (tmp_path / "in.bin").unlink()
+    got = download(
+        pool, spec, identity=IDENTITY, remote_path=remote, local_path=tmp_path / "out.bin", verify_sha256=True
+    )
+
+    assert (sent.sha256, got.sha256) == (source_hash, source_hash)
+    assert (tmp_path / "out.bin").stat().st_size == size
+    assert pool.connects_opened == 1
+
+
+def test_remote_path_with_spaces_and_quotes(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    name = 'it\'s a "file" $(touch pwned) ; -x.txt'
+    (tmp_path / "in.txt").write_bytes(b"hello\n")
+
+    upload(pool, spec, identity=IDENTITY, local_path=tmp_path / "in.txt", remote_path=f"{remote_dir}/{name}")
+    download(pool, spec, identity=IDENTITY, remote_path=f"{remote_dir}/{name}", local_path=tmp_path / "out.txt")
+
+    assert remote_listing(pool, spec, remote_dir) == [name]
+    assert (tmp_path / "out.txt").read_bytes() == b"hello\n"
+
+
+def test_stale_longer_part_file_is_replaced_not_merged(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    remote = f"{remote_dir}/data.bin"
+    (tmp_path / "long.bin").write_bytes(b"x" * 10_000)
+    (tmp_path / "short.bin").write_bytes(b"short")
+    upload(pool, spec, identity=IDENTITY, local_path=tmp_path / "long.bin", remote_path=f"{remote}.part")
+
+    upload(pool, spec, identity=IDENTITY, local_path=tmp_path / "short.bin", remote_path=remote)
+
+    assert pool.run(spec, ["cat", "--", remote], identity=IDENTITY, timeout_s=10).stdout == "short"
+
+
+def test_failed_upload_removes_its_part_file(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    # `mv -T` refuses to replace a non-empty directory, so the upload fails after its data arrived.
+    pool.run(spec, ["mkdir", "-p", "--", f"{remote_dir}/target/inner"], identity=IDENTITY, timeout_s=10, check=True)
+    (tmp_path / "in.bin").write_bytes(b"data")
+
+    with pytest.raises(RemoteCommandFailed) as caught:
+        upload(pool, spec, identity=IDENTITY, local_path=tmp_path / "in.bin", remote_path=f"{remote_dir}/target")
+
+    assert caught.value.result is not None
+    assert caught.value.result.argv[0] == "mv"
+    assert remote_listing(pool, spec, remote_dir) == ["target"]
+
+
+def test_download_of_missing_file_fails_and_leaves_nothing_local(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    with pytest.raises(RemoteCommandFailed):
+        download(pool, spec, identity=IDENTITY, remote_path=f"{remote_dir}/absent", local_path=tmp_path / "out")
+
+    assert list(tmp_path.iterdir()) == []
