@@ -178,7 +178,7 @@ def main() -> None:
         ("true, pooled connection", pooled_ms, f"{SSH_TRUE_REPEAT} calls"),
         ("true, fresh connection", fresh_ms, f"{FRESH_REPEAT} calls"),
         (f"submit {JOBS} held jobs, one sbatch each", status["submit_500_s"] * 1000, "once"),
-        (f"status of {JOBS} jobs, SlurmClient.statuses (chunks of 200)", status["batched_500_s"] * 1000, "median of 3"),
+        (f"status of {JOBS} jobs, SlurmClient.statuses, one exec", status["batched_500_s"] * 1000, "median of 3"),
         (f"status of {JOBS} jobs, squeue only, one exec", status["squeue_only_500_s"] * 1000, "median of 3"),
         (f"status of {JOBS} jobs, one squeue each", status["loop_500_s"] * 1000, "once"),
     ]

@@ -31,7 +31,9 @@ RunCommand = Callable[[Sequence[str], float], CommandResult]
 # `run_sequence(argvs, timeout_s)`: several argvs in ONE remote exec; see `SlurmClient`.
 RunSequence = Callable[[Sequence[Sequence[str]], float], CommandResult]
 
-MAX_JOB_IDS_PER_COMMAND = 200
+# One squeue + one sacct for up to 1000 ids (≈ 8 KB of argv): sacct's cost is mostly per call
+# (≈ 55 ms for 200 ids, ≈ 65 ms for 500 on the local cluster), so fewer, larger calls win.
+MAX_JOB_IDS_PER_COMMAND = 1000
 STDERR_EXCERPT_MAX_CHARS = 2000
 
 # Printed by `echo` (its own argv) between squeue's and sacct's output. Neither tool prints a line

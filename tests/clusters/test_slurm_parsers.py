@@ -380,7 +380,7 @@ def test_no_job_ids_is_an_error() -> None:
 def test_chunking_splits_deduplicates_and_keeps_order() -> None:
     ids = [str(n) for n in range(1000, 1450)] + ["1000", "1001"]
 
-    chunks = chunk_job_ids(ids)
+    chunks = chunk_job_ids(ids, size=200)
 
     assert [len(chunk) for chunk in chunks] == [200, 200, 50]
     assert [job_id for chunk in chunks for job_id in chunk] == [str(n) for n in range(1000, 1450)]
@@ -679,7 +679,7 @@ def test_client_submit_raises_the_classification() -> None:
 
 def test_client_statuses_makes_one_exec_per_chunk() -> None:
     transport = RecordedTransport(*["status_sequence_never_existed_id.txt"] * 3)
-    ids = [str(n) for n in range(1, 451)]
+    ids = [str(n) for n in range(1, 2 * MAX_JOB_IDS_PER_COMMAND + 2)]
 
     assert client_for(transport).statuses(ids) == {}
     assert len(transport.commands) == 3
