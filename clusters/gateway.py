@@ -77,6 +77,7 @@ def connection_spec(credential: ClusterCredential) -> ConnectionSpec:
         passphrase=credential.passphrase.reveal() if is_key and credential.passphrase else None,
         password=None if is_key else credential.secret.reveal(),
         cluster_key=cluster_key(profile),
+        max_channels=profile.max_sessions_per_user,
     )
 
 

@@ -92,7 +92,11 @@ class ClusterProfile(models.Model):
     su_per_core_hour = models.DecimalField(max_digits=10, decimal_places=4, default=1)
     su_per_gpu_hour = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     sync_interval_s = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
-    max_sessions_per_user = models.PositiveIntegerField(default=2, validators=[MinValueValidator(1)])
+    max_sessions_per_user = models.PositiveIntegerField(
+        default=2,
+        validators=[MinValueValidator(1)],
+        help_text="SSH sessions (channels) one member may run at once on the pooled connection of a worker.",
+    )
     new_sessions_per_minute = models.PositiveIntegerField(
         default=30,
         validators=[MinValueValidator(1)],

@@ -92,6 +92,8 @@ class ConnectionSpec:
     connect_timeout_s: float = 10.0
     # Names the cluster for the shared session budget and breaker; empty means "host:port".
     cluster_key: str = ""
+    # Concurrent sessions (channels) this member may hold on the connection; None: the pool's default.
+    max_channels: int | None = None
 
     @property
     def resolved_cluster_key(self) -> str:
@@ -872,7 +874,7 @@ class ConnectionPool:
             key=key,
             client=client,
             transport=transport,
-            channel_slots=threading.BoundedSemaphore(self._max_channels),
+            channel_slots=threading.BoundedSemaphore(spec.max_channels or self._max_channels),
             last_used=self._monotonic(),
         )
 

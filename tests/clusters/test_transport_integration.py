@@ -7,6 +7,7 @@ kills that user's server-side sshd process by pid to test reconnecting.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import random
@@ -558,3 +559,25 @@ def test_realpath_check_accepts_a_root_that_is_itself_a_symlink(
     resolved = check_remote_realpath(runner, roots, resolve_user_path(roots, "out/x.dcd"))
 
     assert resolved == PurePosixPath(f"{scratch_dir}/real/out/x.dcd")
+
+
+def test_a_members_concurrent_sessions_are_capped_by_the_spec(spec: ConnectionSpec) -> None:
+    def elapsed_for(max_channels: int) -> float:
+        pool = ConnectionPool()
+        capped = dataclasses.replace(spec, max_channels=max_channels)
+        threads = [
+            threading.Thread(
+                target=pool.run, args=(capped, ["sleep", "1"]), kwargs={"identity": "cap", "timeout_s": 10}
+            )
+            for _ in range(2)
+        ]
+        started = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        pool.close_all()
+        return time.monotonic() - started
+
+    assert elapsed_for(1) >= 1.9
+    assert elapsed_for(2) < 1.9
