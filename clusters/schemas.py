@@ -35,6 +35,7 @@ class ProfileOut(Schema):
     allowed_qos: list[str]
     partitions: list[PartitionOut]
     launch_recipes: list[LaunchRecipeOut]
+    health: str = Field(description="'ok', or 'degraded' while the portal pauses calls to a failing login node")
 
     @staticmethod
     def resolve_partitions(profile) -> list:

@@ -235,3 +235,15 @@ def test_an_unknown_partition_name_is_refused(profile) -> None:
     with pytest.raises(ValidationError) as raised:
         Partition(profile=profile, name="gpu;reboot", cores_per_node=1).full_clean()
     assert "name" in raised.value.error_dict
+
+
+def test_a_cluster_whose_login_node_keeps_failing_shows_as_degraded(api_client, member, profile) -> None:
+    from clusters.gateway import cluster_key, redis_client
+    from clusters.transport import CircuitBreaker
+
+    headers = bearer_for(member)
+    assert api_client.get(f"/api/v1/clusters/{profile.pk}", **headers).json()["health"] == "ok"
+    breaker = CircuitBreaker(redis_client())
+    for _ in range(breaker.failure_threshold):
+        breaker.record_failure(cluster_key(profile))
+    assert api_client.get(f"/api/v1/clusters/{profile.pk}", **headers).json()["health"] == "degraded"
