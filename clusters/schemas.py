@@ -35,7 +35,13 @@ class ProfileOut(Schema):
     allowed_qos: list[str]
     partitions: list[PartitionOut]
     launch_recipes: list[LaunchRecipeOut]
-    health: str = Field(description="'ok', or 'degraded' while the portal pauses calls to a failing login node")
+    health: str  # 'ok', or 'degraded' while the portal pauses calls to a failing login node
+
+    @staticmethod
+    def resolve_health(profile) -> str:
+        from clusters.gateway import cluster_health  # Redis only; never SSH in a web request
+
+        return cluster_health(profile)
 
     @staticmethod
     def resolve_partitions(profile) -> list:
