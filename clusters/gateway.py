@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cache
 
 from django.conf import settings
 from django.utils import timezone
 from redis import Redis
 
-from clusters import transport
+from clusters import transfer, transport
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
-from clusters.paths import expand_root
+from clusters.paths import check_remote_realpath, expand_root
 from clusters.slurm import SlurmClient, joined_result
 from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec, TransportError
 from portal.errors import (
@@ -118,8 +119,12 @@ class MemberSession:
             str(expand_root(self.profile.scratch_root_pattern, username)),
         )
 
-    def _record(self, argv: Sequence[str], started_at, started_s: float, *, result: CommandResult | None,
-                error_code: str = "", sent: int = 0) -> None:  # fmt: skip
+    def _record(
+        self, argv: Sequence[str], started_at: datetime, started_s: float, *, result: CommandResult | None,
+        error_code: str = "", sent: int = 0, received: int | None = None,
+    ) -> None:  # fmt: skip
+        if received is None:
+            received = len(result.stdout) + len(result.stderr) if result else 0
         RemoteCommandRecord.objects.create(
             user_id=self.credential.user_id,
             profile=self.profile,
@@ -128,7 +133,7 @@ class MemberSession:
             error_code=error_code,
             duration_ms=int((time.monotonic() - started_s) * 1000),
             bytes_sent=sent,
-            bytes_received=len(result.stdout) + len(result.stderr) if result else 0,
+            bytes_received=received,
             task_id=self.task_id,
             started_at=started_at,
         )
@@ -172,3 +177,46 @@ class MemberSession:
             return joined_result(self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s))
 
         return SlurmClient(run=run, run_sequence=run_sequence)
+
+    def _confined(self, remote_path: str) -> str:
+        """The remote path if it (and its realpath on the cluster) lies inside the member's roots."""
+        try:
+            return str(check_remote_realpath(lambda argv: self.run(argv, check=True), self.roots, remote_path))
+        except transport.RemotePathForbidden as exc:
+            raise portal_error(exc) from exc
+
+    def _transfer(
+        self, direction: str, remote_path: str, call: Callable[[], transfer.TransferResult]
+    ) -> transfer.TransferResult:
+        started_at, started_s = timezone.now(), time.monotonic()
+        argv = [direction, "--", remote_path]
+        try:
+            result = call()
+        except TransportError as exc:
+            self._record(argv, started_at, started_s, result=None, error_code=exc.code)
+            raise portal_error(exc) from exc
+        moved = CommandResult(tuple(argv), 0, "", "", result.duration_s)
+        is_upload = direction == "upload"
+        self._record(
+            argv, started_at, started_s, result=moved,
+            sent=result.size_bytes if is_upload else 0, received=0 if is_upload else result.size_bytes,
+        )  # fmt: skip
+        return result
+
+    def upload(self, local_path: str, remote_path: str, *, progress: transfer.ProgressCallback | None = None,
+               verify_sha256: bool = False) -> transfer.TransferResult:  # fmt: skip
+        """Copy a local file into the member's roots. Raises Forbidden (REMOTE_PATH_FORBIDDEN), PortalErrors."""
+        target = self._confined(remote_path)
+        return self._transfer("upload", target, lambda: transfer.upload(
+            connection_pool(), self._spec, identity=self._identity, local_path=local_path, remote_path=target,
+            progress=progress, verify_sha256=verify_sha256,
+        ))  # fmt: skip
+
+    def download(self, remote_path: str, local_path: str, *, progress: transfer.ProgressCallback | None = None,
+                 verify_sha256: bool = False) -> transfer.TransferResult:  # fmt: skip
+        """Copy a file from the member's roots to the portal. Raises Forbidden (REMOTE_PATH_FORBIDDEN), PortalErrors."""
+        source = self._confined(remote_path)
+        return self._transfer("download", source, lambda: transfer.download(
+            connection_pool(), self._spec, identity=self._identity, remote_path=source, local_path=local_path,
+            progress=progress, verify_sha256=verify_sha256,
+        ))  # fmt: skip

@@ -174,3 +174,24 @@ def test_detect_namd_builds_finds_the_clusters_namd_binaries(db, local_facts, lo
     assert found == ["binary: /usr/local/bin/namd2", "binary: /usr/local/bin/namd3"]  # no module system here
     local_profile.refresh_from_db()
     assert local_profile.detected_namd_builds == found
+
+
+def test_member_transfers_stay_in_their_roots_and_are_recorded(cluster_member, tmp_path) -> None:
+    from portal.errors import Forbidden
+
+    user, credential = cluster_member
+    session = MemberSession(credential)
+    scratch = session.roots[1]
+    local = tmp_path / "in.dat"
+    local.write_bytes(b"x" * 5000)
+    remote = f"{scratch}/transfer-test-{user.pk}.dat"
+    assert session.upload(str(local), remote).size_bytes == 5000
+    back = tmp_path / "back.dat"
+    assert session.download(remote, str(back)).size_bytes == 5000
+    assert back.read_bytes() == local.read_bytes()
+    session.run(["rm", "-f", "--", remote])
+    with pytest.raises(Forbidden) as raised:
+        session.upload(str(local), "/etc/evil.dat")
+    assert raised.value.code == "REMOTE_PATH_FORBIDDEN"
+    moves = RemoteCommandRecord.objects.filter(user=user, argv__0__in=["upload", "download"]).order_by("started_at")
+    assert [(r.argv[0], r.bytes_sent, r.bytes_received) for r in moves] == [("upload", 5000, 0), ("download", 0, 5000)]
