@@ -9,7 +9,6 @@ class Command(BaseCommand):
     help = "Create the demo admin and lab members (idempotent) and print their logins."
 
     def handle(self, *args: object, **options: object) -> None:
-        for account, created in ensure_demo_accounts():
+        for account, _created in ensure_demo_accounts():
             role = "lab admin" if account.is_lab_admin else "lab member"
-            state = "created" if created else "exists"
-            self.stdout.write(f"  {account.username:<10} {account.password:<18} {role:<11} ({state})")
+            self.stdout.write(f"  {account.username:<10} {account.password:<18} {role}")
