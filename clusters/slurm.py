@@ -259,22 +259,21 @@ class UnexpectedSlurmOutput(SlurmError):
     code = "SLURM_UNEXPECTED_OUTPUT"
 
 
-class StatusQueryFailed(SlurmError):
+class SlurmCommandFailed(SlurmError):
+    """A SLURM command exited non-zero or complained; keeps a trimmed stderr for the logs."""
+
+    def __init__(self, message: str, *, stderr_excerpt: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.stderr_excerpt = stderr_excerpt
+        self.exit_code = exit_code
+
+
+class StatusQueryFailed(SlurmCommandFailed):
     code = "SLURM_STATUS_QUERY_FAILED"
 
-    def __init__(self, message: str, *, stderr_excerpt: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.stderr_excerpt = stderr_excerpt
-        self.exit_code = exit_code
 
-
-class ScancelFailed(SlurmError):
+class ScancelFailed(SlurmCommandFailed):
     code = "SLURM_SCANCEL_FAILED"
-
-    def __init__(self, message: str, *, stderr_excerpt: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.stderr_excerpt = stderr_excerpt
-        self.exit_code = exit_code
 
 
 class SbatchErrorCode(StrEnum):
