@@ -101,3 +101,9 @@ class RemoteCommandError(PortalError):
     code = "REMOTE_COMMAND_FAILED"
     http_status = 502
     user_message = "A command on the cluster failed."
+
+
+class TemplateError(PortalError):
+    code = "TEMPLATE_ERROR"
+    http_status = 422
+    user_message = "The template could not be rendered with these values."
