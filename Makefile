@@ -48,6 +48,7 @@ migrate: services
 demo: services cluster migrate
 	@$(PY) manage.py seed_demo > /dev/null
 	@$(PY) manage.py register_local_cluster $(DEMO_CLUSTER_USERS)
+	@$(PY) manage.py load_builtin_templates > /dev/null
 	@$(PY) manage.py collectstatic --noinput -v 0
 	@PORTAL_WEB_PORT=$(WEB_PORT) scripts/services start worker beat web
 	@echo

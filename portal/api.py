@@ -18,6 +18,7 @@ from accounts.auth import ApiTokenAuth
 from clusters.api import router as clusters_router
 from portal.errors import Forbidden, InvalidInput, NotFound, PortalError, Throttled, Unauthenticated
 from portal.health import router as health_router
+from templates_app.api import router as templates_router
 
 log = structlog.get_logger(__name__)
 
@@ -80,3 +81,4 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 api.add_router("/", health_router)
 api.add_router("/", accounts_router)
 api.add_router("/", clusters_router)
+api.add_router("/", templates_router)

@@ -1,0 +1,105 @@
+"""Templates over the API (list, schema, preview) and in the admin (validation, new versions)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from accounts.services import create_api_token
+from portal.errors import NotFound
+from templates_app.access import access_template, visible_templates
+from templates_app.builtin import load_builtin_templates
+from templates_app.models import Template, TemplateVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def builtins() -> list[Template]:
+    return load_builtin_templates()
+
+
+def bearer(user) -> dict[str, str]:
+    token = create_api_token(user=user, name=f"t-{uuid.uuid4().hex[:6]}", expires_in_days=1)
+    return {"HTTP_AUTHORIZATION": f"Bearer {token.secret}"}
+
+
+def test_members_list_offered_templates_with_a_form_schema(api_client, member, builtins) -> None:
+    Template.objects.filter(slug="vacuum-minimization").update(is_retired=True)
+    listing = api_client.get("/api/v1/templates", **bearer(member)).json()
+    assert sorted(item["slug"] for item in listing) == ["npt-equilibration", "production-restart"]
+    npt = next(item for item in listing if item["slug"] == "npt-equilibration")
+    schema = npt["variables_schema"]
+    assert schema["properties"]["temperature"] == {
+        "type": "number", "x-kind": "float", "default": 300.0, "minimum": 0, "maximum": 1000, "x-unit": "K",
+    }  # fmt: skip
+    assert schema["properties"]["restraints"]["x-extensions"] == [".txt", ".extrabonds"]
+    assert "restraints" not in schema["required"]
+
+
+def test_preview_renders_and_reports_problems_without_touching_a_cluster(api_client, member, builtins) -> None:
+    template = Template.objects.get(slug="vacuum-minimization")
+    url = f"/api/v1/templates/{template.pk}/preview"
+    ok = api_client.post(url, {"values": {"minimize_steps": 200}}, content_type="application/json", **bearer(member))
+    assert ok.status_code == 200
+    assert "minimize           200\n" in ok.json()["config"]
+    assert ok.json()["problems"] == []
+    bad = api_client.post(
+        url, {"values": {"output_name": "x\nrun 99", "temperature": "hot"}}, content_type="application/json",
+        **bearer(member),
+    )  # fmt: skip
+    assert bad.json()["config"] is None
+    assert sorted(p["code"] for p in bad.json()["problems"]) == ["VALUE_UNSAFE", "VALUE_WRONG_TYPE"]
+
+
+@pytest.mark.parametrize(
+    ("who", "retired", "can_see"),
+    [("member", False, True), ("member", True, False), ("admin", True, True), ("inactive", False, False)],
+)
+def test_access_template(who, retired, can_see, member, lab_admin, inactive_member, builtins) -> None:
+    template = Template.objects.get(slug="npt-equilibration")
+    Template.objects.filter(pk=template.pk).update(is_retired=retired)
+    viewer = {"member": member, "admin": lab_admin, "inactive": inactive_member}[who]
+    assert visible_templates(viewer).filter(pk=template.pk).exists() is can_see
+    if can_see:
+        assert access_template(user=viewer, template_id=template.pk).pk == template.pk
+    else:
+        with pytest.raises(NotFound):
+            access_template(user=viewer, template_id=template.pk)
+
+
+def admin_post(client, template: Template, *, body: str, variables) -> object:
+    return client.post(
+        f"/admin/templates_app/template/{template.pk}/change/",
+        {
+            "name": template.name, "slug": template.slug, "description": template.description,
+            "category": template.category, "body": body, "variables": json.dumps(variables),
+            "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+        },
+    )  # fmt: skip
+
+
+def test_the_admin_refuses_a_broken_template_with_the_line_and_keeps_the_version(client, lab_admin, builtins) -> None:
+    client.force_login(lab_admin)
+    template = Template.objects.get(slug="vacuum-minimization")
+    version = template.versions.get()
+    response = admin_post(client, template, body=version.body + "fooBar 3\n", variables=version.variables)
+    assert response.status_code == 200
+    assert "NAMD_UNKNOWN_KEYWORD" in response.content.decode()
+    assert f"line {version.body.count(chr(10)) + 1}:" in response.content.decode()
+    undeclared = admin_post(client, template, body=version.body + "run {{ steps }}\n", variables=version.variables)
+    assert "VARIABLE_UNDECLARED" in undeclared.content.decode()
+    assert template.versions.count() == 1
+
+
+def test_an_admin_edit_that_validates_makes_a_new_version(client, lab_admin, builtins) -> None:
+    client.force_login(lab_admin)
+    template = Template.objects.get(slug="vacuum-minimization")
+    version = template.versions.get()
+    response = admin_post(
+        client, template, body=version.body.replace("1.0\n", "1.0 # edited\n", 1), variables=version.variables
+    )
+    assert response.status_code == 302
+    assert list(TemplateVersion.objects.filter(template=template).values_list("number", flat=True)) == [2, 1]
