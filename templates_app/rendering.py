@@ -13,9 +13,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -88,6 +89,14 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 ENVIRONMENT = _environment()
+
+
+@lru_cache(maxsize=256)
+def _compiled(body: str) -> Template:
+    """A body compiled once (compiling costs ~100x a render); raises SecurityError for include/import."""
+    if any(True for _ in meta.find_referenced_templates(ENVIRONMENT.parse(body))):
+        raise SecurityError("templates may not include, import or extend other templates")
+    return ENVIRONMENT.from_string(body)
 
 
 def _number(spec: VariableSpec, raw: object, *, integer: bool) -> int | float:
@@ -175,9 +184,7 @@ def render_config(body: str, specs: list[VariableSpec], raw_values: Mapping[str,
     """The NAMD config for these values. Raises TemplateProblems (values, sandbox, or the config checker)."""
     values = coerce_values(specs, raw_values)
     try:
-        if any(True for _ in meta.find_referenced_templates(ENVIRONMENT.parse(body))):
-            raise SecurityError("templates may not include, import or extend other templates")
-        config = ENVIRONMENT.from_string(body).render(values)
+        config = _compiled(body).render(values)
     except SecurityError as exc:
         raise TemplateProblems([Problem("TEMPLATE_UNSAFE", f"the template tried something unsafe: {exc}")]) from exc
     except UndefinedError as exc:
