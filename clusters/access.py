@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from clusters.models import ClusterCredential, ClusterProfile
+from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe
 from portal.errors import NotFound
 
 
@@ -51,3 +51,11 @@ def access_own_credential(*, user: User, profile_id: int) -> ClusterCredential:
     if credential is None:
         raise NotFound("You have no credential for this cluster yet.", code="CREDENTIAL_NOT_FOUND")
     return credential
+
+
+def access_launch_recipe(*, profile: ClusterProfile, name: str) -> LaunchRecipe:
+    """A launch recipe of a profile the caller already may use. Raises NotFound (RECIPE_NOT_FOUND)."""
+    recipe = profile.launch_recipes.filter(name=name).first()
+    if recipe is None:
+        raise NotFound("This cluster has no such launch recipe.", code="RECIPE_NOT_FOUND")
+    return recipe

@@ -5,8 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
+from clusters import access as cluster_access
+from clusters import selectors as cluster_selectors
 from portal.errors import TemplateError
 from templates_app import access, selectors, services
+from templates_app.batch_script import Resources
 from templates_app.models import Template
 from templates_app.schemas import PreviewIn, PreviewOut, TemplateOut
 from templates_app.specs import json_schema, specs_from_json
@@ -37,8 +40,26 @@ def get_template(request: HttpRequest, template_id: int) -> TemplateOut:
 def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn) -> PreviewOut:
     """Render with these values (defaults fill the rest) and check; never touches a cluster."""
     version = selectors.latest_version(access.access_template(user=request.auth, template_id=template_id))
-    try:
-        config, problems = services.render_version(version=version, values=payload.values).config, []
-    except TemplateError as exc:
-        config, problems = None, exc.details["problems"]
-    return PreviewOut(template_id=template_id, version=version.number, config=config, problems=problems)
+    if payload.job is None:
+        try:
+            config, problems = services.render_version(version=version, values=payload.values).config, []
+        except TemplateError as exc:
+            config, problems = None, exc.details["problems"]
+        return PreviewOut(template_id=template_id, version=version.number, config=config, problems=problems)
+    job = payload.job
+    profile = cluster_access.access_profile(user=request.auth, profile_id=job.cluster_id)
+    preview = services.preview_job(
+        version=version, values=payload.values, profile=profile,
+        recipe=cluster_access.access_launch_recipe(profile=profile, name=job.recipe),
+        resources=Resources(
+            partition=job.resources.partition, nodes=job.resources.nodes, ntasks=job.resources.ntasks_per_node,
+            cpus_per_task=job.resources.cpus_per_task, memory_mb=job.resources.memory_mb,
+            walltime_s=job.resources.walltime_s, gpus=job.resources.gpus, account=job.resources.account,
+            qos=job.resources.qos,
+        ),
+        title=job.title, remote_username=cluster_selectors.remote_username(user=request.auth, profile=profile),
+    )  # fmt: skip
+    return PreviewOut(
+        template_id=template_id, version=version.number, config=preview.config, batch_script=preview.batch_script,
+        cost=preview.cost, problems=preview.problems,
+    )  # fmt: skip

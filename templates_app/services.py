@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from accounts.models import User
+from clusters.models import ClusterProfile, LaunchRecipe
+from clusters.paths import expand_root
 from portal.errors import TemplateError
+from templates_app import batch_script
 from templates_app.models import Template, TemplateVersion
 from templates_app.rendering import Problem, Rendered, TemplateProblems, check_template, render_config
 from templates_app.specs import specs_from_json
@@ -53,3 +58,71 @@ def render_version(*, version: TemplateVersion, values: dict[str, Any]) -> Rende
         return render_config(version.body, specs_from_json(version.variables), values)
     except TemplateProblems as exc:
         raise _error(exc.problems) from exc
+
+
+# ------------------------------------------------------------------ previews of a whole job (no cluster contact)
+
+PREVIEW_JOB_UUID = uuid.UUID(int=0)  # a preview has no job yet; the real uuid tags the real script
+
+
+def cluster_settings(profile: ClusterProfile) -> batch_script.ClusterSettings:
+    """The batch-script generator's view of a profile and its partitions."""
+    return batch_script.ClusterSettings(
+        profile_module_lines=tuple(line for line in profile.module_lines.splitlines() if line.strip()),
+        allowed_accounts=tuple(profile.allowed_accounts),
+        allowed_qos=tuple(profile.allowed_qos),
+        su_per_core_hour=profile.su_per_core_hour,
+        su_per_gpu_hour=profile.su_per_gpu_hour,
+        partitions=tuple(
+            batch_script.PartitionLimits(
+                name=p.name, max_walltime_s=p.max_walltime_s, max_nodes=p.max_nodes, cores_per_node=p.cores_per_node,
+                memory_per_node_mb=p.memory_per_node_mb, gpus_per_node=p.gpus_per_node,
+            )
+            for p in profile.partitions.all()
+        ),
+    )  # fmt: skip
+
+
+def launch_spec(recipe: LaunchRecipe) -> batch_script.LaunchSpec:
+    return batch_script.LaunchSpec(
+        kind=recipe.kind,
+        command=recipe.command,
+        module_lines=tuple(line for line in recipe.module_lines.splitlines() if line.strip()),
+        container_image=recipe.container_image,
+    )
+
+
+@dataclass(frozen=True)
+class JobPreview:
+    config: str | None
+    batch_script: str | None
+    cost: batch_script.CostEstimate | None
+    problems: list[dict[str, Any]]
+
+
+def preview_job(
+    *, version: TemplateVersion, values: dict[str, Any], profile: ClusterProfile, recipe: LaunchRecipe,
+    resources: batch_script.Resources, title: str, remote_username: str,
+) -> JobPreview:  # fmt: skip
+    """Config, batch script and cost for a job that is not submitted; every problem of each part."""
+    problems: list[dict[str, Any]] = []
+    config = None
+    try:
+        config = render_version(version=version, values=values).config
+    except TemplateError as exc:
+        problems += exc.details["problems"]
+    settings = cluster_settings(profile)
+    script = cost = None
+    try:
+        scratch_root = expand_root(profile.scratch_root_pattern, remote_username)
+        inputs = batch_script.ScriptInputs(
+            job_uuid=PREVIEW_JOB_UUID, job_title=title, config_filename="job.namd",
+            scratch_dir=f"{scratch_root}/{version.template.slug}-{PREVIEW_JOB_UUID.hex[:8]}",
+        )  # fmt: skip
+        script = batch_script.render_batch_script(settings, launch_spec(recipe), resources, inputs)
+        cost = batch_script.estimate_cost(settings, resources)
+    except batch_script.BatchScriptError as exc:
+        problems += [{"code": p.code, "message": p.message, "field": "resources", "line": None} for p in exc.problems]
+    except ValueError as exc:
+        problems.append({"code": "BATCH_SCRIPT_INVALID", "message": str(exc), "field": "", "line": None})
+    return JobPreview(config=config, batch_script=script, cost=cost, problems=problems)

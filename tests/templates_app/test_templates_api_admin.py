@@ -103,3 +103,44 @@ def test_an_admin_edit_that_validates_makes_a_new_version(client, lab_admin, bui
     )
     assert response.status_code == 302
     assert list(TemplateVersion.objects.filter(template=template).values_list("number", flat=True)) == [2, 1]
+
+
+def local_profile_with_recipe():
+    from tests.factories import ClusterProfileFactory
+
+    profile = ClusterProfileFactory(slug="hpc", allowed_accounts=["lab"], su_per_core_hour="1.5")
+    profile.partitions.create(name="debug", is_default=True, max_walltime_s=3600, max_nodes=1, cores_per_node=4)
+    profile.launch_recipes.create(name="cpu", kind="cpu", command="srun namd2 +p{cores} {config}", module_lines="")
+    return profile
+
+
+def test_preview_of_a_whole_job_gives_config_script_and_cost(api_client, member, builtins) -> None:
+    profile = local_profile_with_recipe()
+    template = Template.objects.get(slug="vacuum-minimization")
+    job = {"cluster_id": profile.pk, "recipe": "cpu", "title": "my run; $(id)",
+           "resources": {"partition": "debug", "ntasks_per_node": 2, "walltime_s": 1800, "account": "lab"}}  # fmt: skip
+    response = api_client.post(
+        f"/api/v1/templates/{template.pk}/preview", {"values": {}, "job": job}, content_type="application/json",
+        **bearer(member),
+    )  # fmt: skip
+    body = response.json()
+    assert body["problems"] == []
+    script = body["batch_script"].splitlines()
+    assert "#SBATCH --job-name=np-000000000000-my-run-id" in script
+    assert "#SBATCH --time=0-00:30:00" in script
+    assert script[-1] == "srun namd2 +p2 job.namd"
+    assert "$(id)" not in body["batch_script"]
+    assert body["cost"] == {"core_hours": "1.0000", "gpu_hours": "0.0000", "service_units": "1.5000"}
+
+
+def test_preview_reports_resources_over_the_partitions_limits(api_client, member, builtins) -> None:
+    profile = local_profile_with_recipe()
+    template = Template.objects.get(slug="vacuum-minimization")
+    job = {"cluster_id": profile.pk, "recipe": "cpu",
+           "resources": {"partition": "debug", "ntasks_per_node": 8, "walltime_s": 7200}}  # fmt: skip
+    body = api_client.post(
+        f"/api/v1/templates/{template.pk}/preview", {"job": job}, content_type="application/json", **bearer(member)
+    ).json()
+    assert body["config"] is not None
+    assert body["batch_script"] is None
+    assert sorted(p["code"] for p in body["problems"]) == ["CORES_OVER_LIMIT", "TIME_OVER_LIMIT"]
