@@ -1,4 +1,5 @@
-"""Preview latency of each built-in template: typed values + sandboxed render + NAMD config check.
+"""Preview latency of each built-in template: typed values + sandboxed render + NAMD config check +
+batch script + cost estimate.
 
 Baseline, measured in the same run: rendering the same body with plain (unsandboxed) Jinja2 and no
 checks, so the ratio shows what safety costs. Needs no database access or cluster.
@@ -15,12 +16,32 @@ from jinja2 import Environment
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup()  # the built-in definitions live beside their model; rendering itself is pure
 
+import uuid  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
 from bench.report import summarize, time_calls  # noqa: E402
+from templates_app import batch_script  # noqa: E402
 from templates_app.builtin import BUILTIN_TEMPLATES  # noqa: E402
 from templates_app.rendering import render_config  # noqa: E402
 from templates_app.specs import specs_from_json  # noqa: E402
 
 REPEAT = 500
+SETTINGS = batch_script.ClusterSettings(
+    profile_module_lines=("module load namd/3.0",), allowed_accounts=("lab",), allowed_qos=(),
+    su_per_core_hour=Decimal("1.5"), su_per_gpu_hour=Decimal(0),
+    partitions=(batch_script.PartitionLimits("normal", None, 4, 64, 256_000, 0),),
+)  # fmt: skip
+LAUNCH = batch_script.LaunchSpec(
+    kind="cpu", command="srun namd2 +p{cores} {config}", module_lines=(), container_image=""
+)
+RESOURCES = batch_script.Resources("normal", 2, 32, 1, None, 86_400, 0, "lab", None)
+INPUTS = batch_script.ScriptInputs(uuid.uuid4(), "bench run", "/scratch/alice/bench-12345678", "job.namd")
+
+
+def preview(body: str, specs: list) -> None:
+    render_config(body, specs, {})
+    batch_script.render_batch_script(SETTINGS, LAUNCH, RESOURCES, INPUTS)
+    batch_script.estimate_cost(SETTINGS, RESOURCES)
 
 
 def main() -> None:
@@ -31,12 +52,12 @@ def main() -> None:
         specs = specs_from_json(builtin.variables)
         defaults = {spec.name: spec.default for spec in specs}
         compiled = plain.from_string(builtin.body)
-        preview = summarize(time_calls(lambda: render_config(builtin.body, specs, {}), repeat=REPEAT))  # noqa: B023
+        preview_row = summarize(time_calls(lambda: preview(builtin.body, specs), repeat=REPEAT))  # noqa: B023
         baseline = summarize(time_calls(lambda: compiled.render(defaults), repeat=REPEAT))  # noqa: B023
-        rows[f"{builtin.slug} preview"] = preview
+        rows[f"{builtin.slug} preview"] = preview_row
         rows[f"{builtin.slug} plain jinja"] = baseline
-        preview_ms[builtin.slug] = round(preview["median_ms"], 3)
-        ratios[builtin.slug] = round(preview["median_ms"] / baseline["median_ms"], 1)
+        preview_ms[builtin.slug] = round(preview_row["median_ms"], 3)
+        ratios[builtin.slug] = round(preview_row["median_ms"] / baseline["median_ms"], 1)
     print(f"Template preview, {REPEAT} runs each (median)")
     print(f"{'case':<44}{'median ms':>12}{'p95 ms':>12}{'per s':>12}")
     for name, row in rows.items():
