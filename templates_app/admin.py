@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 
 from templates_app.models import Template, TemplateVersion
+from templates_app.rendering import render_config
 from templates_app.services import save_template_version, template_problems
+from templates_app.specs import specs_from_json
 
 
 class TemplateForm(forms.ModelForm):
@@ -64,6 +69,27 @@ class TemplateAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [TemplateVersionInline]
     fields = ("name", "slug", "description", "category", "is_retired", "body", "variables")
+    change_form_template = "admin/templates_app/template/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="templates_app_template_preview")
+        return [preview, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest) -> HttpResponse:
+        """htmx: the config the edited body renders with its defaults, or every problem with its line."""
+        try:
+            variables = json.loads(request.POST.get("variables") or "[]")
+        except json.JSONDecodeError as exc:
+            variables, problems = None, [f"variables: not JSON ({exc.msg}, line {exc.lineno})"]
+        config = None
+        if variables is not None:
+            body = request.POST.get("body", "")
+            found = template_problems(body=body, variables=variables)
+            problems = [f"[{p.code}] " + (f"line {p.line}: " if p.line else "") + p.message for p in found]
+            if not found:
+                config = render_config(body, specs_from_json(variables), {}).config
+        return TemplateResponse(request, "admin/templates_app/template/_preview.html",
+                                {"config": config, "problems": problems})  # fmt: skip
 
     @admin.display(description="latest version")
     def latest_version(self, template: Template) -> str:

@@ -144,3 +144,25 @@ def test_preview_reports_resources_over_the_partitions_limits(api_client, member
     assert body["config"] is not None
     assert body["batch_script"] is None
     assert sorted(p["code"] for p in body["problems"]) == ["CORES_OVER_LIMIT", "TIME_OVER_LIMIT"]
+
+
+def test_the_admin_live_preview_renders_defaults_or_names_the_problems(client, lab_admin, builtins) -> None:
+    client.force_login(lab_admin)
+    version = Template.objects.get(slug="vacuum-minimization").versions.get()
+    variables = json.dumps(version.variables)
+    page = client.get(f"/admin/templates_app/template/{version.template_id}/change/").content.decode()
+    assert "/admin/templates_app/template/preview/" in page
+    assert "vendor/htmx/htmx.min.js" in page
+    ok = client.post("/admin/templates_app/template/preview/", {"body": version.body, "variables": variables})
+    assert "minimize           1000" in ok.content.decode()
+    bad = client.post(
+        "/admin/templates_app/template/preview/", {"body": version.body + "PME on\n", "variables": variables}
+    )
+    assert "NAMD_PME_NEEDS_CELL" in bad.content.decode()
+    not_json = client.post("/admin/templates_app/template/preview/", {"body": version.body, "variables": "[{"})
+    assert "variables: not JSON" in not_json.content.decode()
+
+
+def test_members_cannot_use_the_admin_preview(client, member) -> None:
+    client.force_login(member)
+    assert client.post("/admin/templates_app/template/preview/", {"body": "x"}).status_code == 302
