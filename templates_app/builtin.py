@@ -73,7 +73,8 @@ BUILTIN_TEMPLATES = (
     ),
     BuiltinTemplate(
         "production-restart", "Production from a restart", Template.Category.PRODUCTION,
-        "NVT or NPT production continuing from a previous job's .coor/.vel/.xsc at its last step.", body("production-restart"),
+        "NVT or NPT production continuing from a previous job's .coor/.vel/.xsc at its last step.",
+        body("production-restart"),
         [*INPUTS, TEMPERATURE, CUTOFF, OUTPUT_NAME, ENERGIES, *DYNAMICS,
          {"name": "restart_coordinates", "type": "file", "default": "previous.coor", "extensions": [".coor"],
           "namd_keyword": "bincoordinates"},
