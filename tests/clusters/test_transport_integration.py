@@ -50,7 +50,6 @@ LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 CLUSTER_USER = "np_ci_transport"
 PASSPHRASE = "s3cr3t-PASSPHRASE-c0ffee"
 PASSWORD = "s3cr3t-PASSWORD-d00d"
-REDIS_URL = "redis://127.0.0.1:56379/15"
 
 
 @dataclass(frozen=True)
@@ -166,7 +165,7 @@ def test_id_runs_as_the_cluster_user(pool: ConnectionPool, spec: ConnectionSpec,
 def test_a_second_command_reuses_the_pooled_connection(pool: ConnectionPool, spec: ConnectionSpec) -> None:
     pool.run(spec, ["true"], identity="member:1", timeout_s=10)
     with pool.leased_transport(spec, identity="member:1") as first_transport:
-        pass
+        assert first_transport.is_active() is True
 
     started = time.monotonic()
     pool.run(spec, ["true"], identity="member:1", timeout_s=10)
@@ -319,7 +318,7 @@ def test_idle_connections_are_closed(spec: ConnectionSpec) -> None:
     try:
         pool.run(spec, ["true"], identity="member:1", timeout_s=10)
         with pool.leased_transport(spec, identity="member:1") as transport:
-            pass
+            assert transport.is_active() is True
         now[0] = 59.0
         assert pool.close_idle() == 0
 
@@ -483,23 +482,8 @@ def test_fetch_host_key_of_a_closed_port_is_unreachable() -> None:
 # --------------------------------------------------------------------------------- budget in the pool
 
 
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def budget_prefix(redis_client: redis.Redis) -> Iterator[str]:
-    prefix = f"np-test-transport-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    for key in redis_client.scan_iter(match=f"{prefix}:*"):
-        redis_client.delete(key)
-
-
-def test_only_new_sessions_cost_budget(spec: ConnectionSpec, redis_client: redis.Redis, budget_prefix: str) -> None:
-    budget = SessionBudget(redis_client, spec.resolved_cluster_key, 2, max_wait_s=0.2, key_prefix=budget_prefix)
+def test_only_new_sessions_cost_budget(spec: ConnectionSpec, redis_client: redis.Redis, key_prefix: str) -> None:
+    budget = SessionBudget(redis_client, spec.resolved_cluster_key, 2, max_wait_s=0.2, key_prefix=key_prefix)
     pool = ConnectionPool(budget_for=lambda cluster_key: budget if cluster_key == spec.resolved_cluster_key else None)
     try:
         for _ in range(3):
@@ -514,8 +498,8 @@ def test_only_new_sessions_cost_budget(spec: ConnectionSpec, redis_client: redis
         pool.close_all()
 
 
-def test_an_auth_failure_is_not_retried(spec: ConnectionSpec, redis_client: redis.Redis, budget_prefix: str) -> None:
-    budget = SessionBudget(redis_client, spec.resolved_cluster_key, 10, key_prefix=budget_prefix)
+def test_an_auth_failure_is_not_retried(spec: ConnectionSpec, redis_client: redis.Redis, key_prefix: str) -> None:
+    budget = SessionBudget(redis_client, spec.resolved_cluster_key, 10, key_prefix=key_prefix)
     pool = ConnectionPool(budget_for=lambda cluster_key: budget, retry=RetryPolicy(max_attempts=5))
     stranger = openssh_private_text(ed25519.Ed25519PrivateKey.generate(), None)
 

@@ -11,7 +11,6 @@ import random
 import socket
 import subprocess
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,7 +42,6 @@ from clusters.transport import (
     validate_argv,
 )
 
-REDIS_URL = "redis://127.0.0.1:56379/15"
 HOST_KEY_PUB = Path("/var/lib/namd-portal/localcluster/ssh_host_ed25519_key.pub")
 PASSPHRASE = "s3cr3t-PASSPHRASE-7f3a9c"
 PASSWORD = "s3cr3t-PASSWORD-91bc44"
@@ -60,21 +58,6 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += seconds
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def key_prefix(redis_client: redis.Redis) -> Iterator[str]:
-    prefix = f"np-test-transport-{uuid.uuid4().hex[:12]}"
-    yield prefix
-    for key in redis_client.scan_iter(match=f"{prefix}:*"):
-        redis_client.delete(key)
 
 
 @pytest.fixture
