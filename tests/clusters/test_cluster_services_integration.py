@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,24 +18,18 @@ from clusters.services import (
     save_key_credential,
 )
 from portal.celery import app as celery_app
-from tests.conftest import PROJECT_DIR
 from tests.factories import ClusterProfileFactory, UserFactory
+from tests.local_cluster import add_cluster_user, cluster_facts, host_key_line
 
 pytestmark = pytest.mark.integration
 
 CLUSTER_USER = "np_ci_alice"
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 
 
 @pytest.fixture(scope="session")
 def local_facts() -> dict[str, str]:
-    subprocess.run([str(LOCALCLUSTER), "add-user", CLUSTER_USER], check=True, capture_output=True, timeout=120)
-    out = subprocess.run([str(LOCALCLUSTER), "env"], check=True, capture_output=True, text=True, timeout=60).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def host_key_line(facts: dict[str, str]) -> str:
-    return " ".join(Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().split()[:2])
+    add_cluster_user(CLUSTER_USER)
+    return cluster_facts()
 
 
 @pytest.fixture

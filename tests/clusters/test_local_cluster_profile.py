@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from io import StringIO
 from pathlib import Path
 
@@ -10,23 +9,17 @@ import pytest
 from django.core.management import call_command
 
 from clusters.models import ClusterCredential, ClusterProfile
-from tests.conftest import PROJECT_DIR
 from tests.factories import UserFactory
+from tests.local_cluster import add_cluster_user, cluster_facts, host_key_line
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 CLUSTER_USER = "np_ci_alice"
 
 
-def localcluster_env() -> dict[str, str]:
-    script = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
-    subprocess.run([str(script), "add-user", CLUSTER_USER], check=True, capture_output=True, timeout=120)
-    out = subprocess.run([str(script), "env"], check=True, capture_output=True, text=True, timeout=60).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
 def test_register_local_cluster_is_idempotent_and_stores_the_real_key() -> None:
-    facts = localcluster_env()
+    add_cluster_user(CLUSTER_USER)
+    facts = cluster_facts()
     member = UserFactory(username=CLUSTER_USER)
     call_command("register_local_cluster", CLUSTER_USER, stdout=StringIO())
     profile = ClusterProfile.objects.get(slug="localcluster")
@@ -37,8 +30,7 @@ def test_register_local_cluster_is_idempotent_and_stores_the_real_key() -> None:
     profile.refresh_from_db()
     assert profile.description == "edited by an admin"
     assert (profile.login_host, profile.login_port) == (facts["LOCALCLUSTER_HOST"], int(facts["LOCALCLUSTER_PORT"]))
-    host_key = Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().split()[:2]
-    assert profile.pinned_host_key_lines == (" ".join(host_key),)
+    assert profile.pinned_host_key_lines == (host_key_line(facts),)
     assert sorted(profile.partitions.values_list("name", "is_default", "max_walltime_s")) == [
         ("debug", False, 3600),
         ("normal", True, None),

@@ -5,7 +5,6 @@ The run callables are the portal's real transport (clusters/transport.py Connect
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -24,22 +23,15 @@ from clusters.slurm import (
     joined_result,
 )
 from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec
+from tests.local_cluster import add_cluster_user, cluster_facts
 
 pytestmark = pytest.mark.integration
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 CLUSTER_USER = "np_ci_slurm"
 JOB_TIMEOUT_S = 90
 # Far above any id this cluster hands out during a test run, and digits only.
 NEVER_SUBMITTED_JOB_ID = "987654321"
-
-
-def localcluster(*args: str) -> str:
-    result = subprocess.run([str(LOCALCLUSTER), *args], capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"localcluster {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return result.stdout
 
 
 @dataclass(frozen=True)
@@ -57,8 +49,8 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     """SlurmClient over the portal's real transport (pooled paramiko, pinned host key)."""
-    facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
-    uid = int(localcluster("add-user", CLUSTER_USER).strip())
+    facts = cluster_facts()
+    uid = add_cluster_user(CLUSTER_USER)
     spec = ConnectionSpec(
         host=facts["LOCALCLUSTER_HOST"],
         port=int(facts["LOCALCLUSTER_PORT"]),

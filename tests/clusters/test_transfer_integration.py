@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,26 +16,19 @@ import pytest
 
 from clusters.transfer import download, upload
 from clusters.transport import ConnectionPool, ConnectionSpec, RemoteCommandFailed
+from tests.local_cluster import cluster_facts, localcluster
 
 pytestmark = pytest.mark.integration
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 CLUSTER_USER = "np_ci_xfer"
 IDENTITY = "test-transfer"
 MIB = 2**20
 
 
-def localcluster(*args: str) -> str:
-    result = subprocess.run([str(LOCALCLUSTER), *args], capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"localcluster {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def spec() -> ConnectionSpec:
-    facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
+    facts = cluster_facts()
     localcluster("add-user", CLUSTER_USER)
     return ConnectionSpec(
         host=facts["LOCALCLUSTER_HOST"],

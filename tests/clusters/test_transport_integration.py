@@ -42,11 +42,11 @@ from clusters.transport import (
     fetch_host_key,
     fingerprint_sha256,
 )
+from tests.local_cluster import add_cluster_user, cluster_facts
 
 pytestmark = pytest.mark.integration
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 CLUSTER_USER = "np_ci_transport"
 PASSPHRASE = "s3cr3t-PASSPHRASE-c0ffee"
 PASSWORD = "s3cr3t-PASSWORD-d00d"
@@ -61,17 +61,10 @@ class Cluster:
     uid: int
 
 
-def localcluster(*args: str) -> str:
-    result = subprocess.run([str(LOCALCLUSTER), *args], capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"localcluster {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Cluster:
-    facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
-    uid = int(localcluster("add-user", CLUSTER_USER).strip())
+    facts = cluster_facts()
+    uid = add_cluster_user(CLUSTER_USER)
     return Cluster(
         host=facts["LOCALCLUSTER_HOST"],
         port=int(facts["LOCALCLUSTER_PORT"]),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import shlex
 import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,10 +18,11 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests import local_cluster
+
 pytestmark = pytest.mark.integration
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 CLUSTER_USER = "np_ci_alice"
 COMMAND_TIMEOUT_S = 30
 JOB_TIMEOUT_S = 90
@@ -127,14 +127,6 @@ namd2 +p1 job.namd
 """
 
 
-def localcluster(*args: str) -> str:
-    """Run the local cluster script; its stderr is the failure message."""
-    result = subprocess.run([str(LOCALCLUSTER), *args], capture_output=True, text=True, timeout=300, check=False)
-    if result.returncode != 0:
-        pytest.fail(f"localcluster {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
-    return result.stdout
-
-
 @dataclass(frozen=True)
 class ClusterFacts:
     host: str
@@ -152,7 +144,7 @@ class CommandResult:
 
 @pytest.fixture(scope="session")
 def cluster_facts() -> ClusterFacts:
-    facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
+    facts = local_cluster.cluster_facts()
     return ClusterFacts(
         host=facts["LOCALCLUSTER_HOST"],
         port=int(facts["LOCALCLUSTER_PORT"]),
@@ -163,7 +155,7 @@ def cluster_facts() -> ClusterFacts:
 
 @pytest.fixture(scope="session")
 def cluster_uid(cluster_facts: ClusterFacts) -> int:
-    return int(localcluster("add-user", CLUSTER_USER).strip())
+    return local_cluster.add_cluster_user(CLUSTER_USER)
 
 
 def pinned_host_key(facts: ClusterFacts) -> paramiko.PKey:

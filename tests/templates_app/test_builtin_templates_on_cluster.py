@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -13,23 +12,21 @@ from clusters.gateway import MemberSession
 from clusters.services import save_key_credential
 from templates_app.builtin import load_builtin_templates
 from templates_app.services import render_version
-from tests.conftest import PROJECT_DIR
 from tests.factories import ClusterProfileFactory, UserFactory
+from tests.local_cluster import add_cluster_user, cluster_facts, host_key_line
 from tests.templates_app.test_builtin_templates import FIXTURES, latest, values_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 CLUSTER_USER = "np_ci_alice"
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 
 
 @pytest.fixture
 def session() -> MemberSession:
-    subprocess.run([str(LOCALCLUSTER), "add-user", CLUSTER_USER], check=True, capture_output=True, timeout=120)
-    out = subprocess.run([str(LOCALCLUSTER), "env"], check=True, capture_output=True, text=True, timeout=60).stdout
-    facts = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    add_cluster_user(CLUSTER_USER)
+    facts = cluster_facts()
     profile = ClusterProfileFactory(
         slug="local-templates", login_host=facts["LOCALCLUSTER_HOST"], login_port=int(facts["LOCALCLUSTER_PORT"]),
-        pinned_host_keys=" ".join(Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().split()[:2]),
+        pinned_host_keys=host_key_line(facts),
     )  # fmt: skip
     key = (Path(facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
     credential = save_key_credential(
