@@ -92,6 +92,9 @@ class ClusterProfile(models.Model):
     su_per_core_hour = models.DecimalField(max_digits=10, decimal_places=4, default=1)
     su_per_gpu_hour = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     sync_interval_s = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
+    max_upload_bytes = models.PositiveBigIntegerField(
+        default=10 * 1024**3, validators=[MinValueValidator(1)], help_text="The largest input file a member may upload."
+    )
     max_sessions_per_user = models.PositiveIntegerField(
         default=2,
         validators=[MinValueValidator(1)],

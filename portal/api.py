@@ -16,6 +16,7 @@ from ninja.throttling import AuthRateThrottle
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
 from clusters.api import router as clusters_router
+from jobs.api import router as jobs_router
 from portal.errors import Forbidden, InvalidInput, NotFound, PortalError, Throttled, Unauthenticated
 from portal.health import router as health_router
 from templates_app.api import router as templates_router
@@ -82,3 +83,4 @@ api.add_router("/", health_router)
 api.add_router("/", accounts_router)
 api.add_router("/", clusters_router)
 api.add_router("/", templates_router)
+api.add_router("/", jobs_router)

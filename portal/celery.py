@@ -30,5 +30,10 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     timezone="UTC",
+    # The job sync: each tick enqueues the (member, cluster) groups whose interval has passed
+    # (jobs/sync.py); the tick itself never touches a cluster.
+    beat_schedule={
+        "request-due-job-syncs": {"task": "jobs.tasks.request_due_syncs_task", "schedule": 5.0},
+    },
 )
 app.autodiscover_tasks()

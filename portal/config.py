@@ -46,6 +46,9 @@ class PortalSettings(BaseSettings):
     celery_task_queue: str = "portal"
 
     static_root: Path = BASE_DIR / "staticfiles"
+    # Uploaded inputs wait here until a worker copies them to the cluster; fetched results wait here
+    # to be streamed. Web and workers must share it (one disk, or one volume in docker-compose).
+    file_store: Path = BASE_DIR / "var" / "files"
     log_level: str = "INFO"
     log_json: bool = True
 

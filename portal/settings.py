@@ -132,6 +132,11 @@ CACHES = {
     }
 }
 
+# Uploads go to disk in chunks (never whole in memory); see jobs/file_store.py.
+FILE_STORE = ENV.file_store
+FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
+
 CREDENTIAL_KEYS = [key.strip() for key in ENV.credential_keys.get_secret_value().split(",") if key.strip()]
 
 # Celery (see portal/celery.py). Job state lives on the models; results are kept only for

@@ -1,0 +1,266 @@
+"""API endpoints for jobs. Each parses input, makes one access/selector/service call and returns.
+
+Remote work is never done here: actions answer 202 with the job and the id of the task doing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse, HttpRequest
+from ninja import File, Router, Status
+from ninja.files import UploadedFile
+
+from jobs import selectors, services, sync
+from jobs.access import access_job
+from jobs.models import InputFile, Job, JobProgress, StagedDownload
+from jobs.namd_log import LogProgress
+from jobs.schemas import (
+    AcceptedOut,
+    DiscoverIn,
+    DownloadIn,
+    DownloadOut,
+    EnergiesOut,
+    EventOut,
+    FilesOut,
+    InputOut,
+    JobCreateIn,
+    JobDetailOut,
+    JobPage,
+    LogsOut,
+    ProgressOut,
+    RefreshOut,
+    RestartIn,
+)
+from portal.errors import Conflict
+from templates_app.batch_script import Resources
+
+router = Router(tags=["jobs"])
+MAX_PAGE_SIZE = 200
+UPLOAD_CHUNK_BYTES = 1024 * 1024
+
+
+def _seconds(delta: Any) -> float | None:
+    return delta.total_seconds() if delta is not None else None
+
+
+def _job_out(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.pk, "uuid": str(job.uuid), "title": job.title, "owner": job.owner.username,
+        "cluster_id": job.profile_id, "cluster": job.profile.slug, "template": job.template_version.template.slug,
+        "template_version": job.template_version.number, "state": job.state, "slurm_job_id": job.slurm_job_id,
+        "slurm_state": job.slurm_state, "slurm_reason": job.slurm_reason, "exit_code": job.exit_code,
+        "error_code": job.error_code, "error_message": job.error_message, "parent_id": job.parent_id,
+        "created_at": job.created_at, "submitted_at": job.submitted_at, "started_at": job.started_at,
+        "ended_at": job.ended_at, "finished_at": job.finished_at, "last_synced_at": job.last_synced_at,
+        "queue_wait_s": _seconds(job.queue_wait), "run_time_s": _seconds(job.run_time),
+    }  # fmt: skip
+
+
+def _detail(job: Job) -> dict[str, Any]:
+    return {
+        **_job_out(job), "values": job.values, "resources": job.resources, "recipe": job.recipe_name,
+        "continue_on_timeout": job.continue_on_timeout, "project_dir": job.project_dir,
+        "scratch_dir": job.scratch_dir, "config": job.config_text, "batch_script": job.batch_script,
+        "inputs": list(job.inputs.all()), "input_problems": services.input_problems(job),
+    }  # fmt: skip
+
+
+def _accepted(job_id: int, task_id: str, user: Any) -> Status:
+    return Status(202, {"job": _job_out(access_job(user=user, job_id=job_id)), "task_id": task_id})
+
+
+@router.post("/jobs", response={201: JobDetailOut})
+def create_job(request: HttpRequest, payload: JobCreateIn) -> Status:
+    """A DRAFT job rendered from the template's latest version; upload its inputs next."""
+    resources = payload.resources
+    job = services.create_job(
+        user=request.auth,
+        request=services.JobRequest(
+            template_id=payload.template_id, cluster_id=payload.cluster_id, recipe=payload.recipe,
+            title=payload.title, values=payload.values, continue_on_timeout=payload.continue_on_timeout,
+            resources=Resources(
+                partition=resources.partition, nodes=resources.nodes, ntasks=resources.ntasks_per_node,
+                cpus_per_task=resources.cpus_per_task, memory_mb=resources.memory_mb,
+                walltime_s=resources.walltime_s, gpus=resources.gpus, account=resources.account, qos=resources.qos,
+            ),
+        ),
+    )  # fmt: skip
+    return Status(201, _detail(access_job(user=request.auth, job_id=job.pk)))
+
+
+@router.get("/jobs", response=JobPage)
+def list_jobs(
+    request: HttpRequest, state: str | None = None, cluster_id: int | None = None, template: str | None = None,
+    q: str | None = None, page: int = 1, page_size: int = 50,
+) -> dict[str, Any]:  # fmt: skip
+    """Your jobs (all jobs for a lab admin), newest first; `state` takes a comma-separated list."""
+    jobs = selectors.job_list(request.auth, state=state, cluster_id=cluster_id, template=template, text=q)
+    page, page_size = max(1, page), max(1, min(page_size, MAX_PAGE_SIZE))
+    start = (page - 1) * page_size
+    items = [_job_out(job) for job in jobs[start : start + page_size]]
+    return {"items": items, "count": jobs.count(), "page": page, "page_size": page_size}
+
+
+@router.get("/jobs/{job_id}", response=JobDetailOut)
+def get_job(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    return _detail(access_job(user=request.auth, job_id=job_id))
+
+
+@router.post("/jobs/{job_id}/inputs", response={202: InputOut})
+def upload_input(request: HttpRequest, job_id: int, file: File[UploadedFile]) -> Status:
+    """Upload one input (multipart field `file`); it is checked, then copied to the cluster by a task."""
+    input_file = services.receive_input_file(
+        user=request.auth, job_id=job_id, name=file.name or "", chunks=file.chunks(UPLOAD_CHUNK_BYTES)
+    )
+    return Status(202, input_file)
+
+
+@router.get("/jobs/{job_id}/inputs", response=list[InputOut])
+def list_inputs(request: HttpRequest, job_id: int) -> list[InputFile]:
+    """The job's inputs with their copy progress (bytes_uploaded of size_bytes)."""
+    return list(access_job(user=request.auth, job_id=job_id).inputs.all())
+
+
+@router.post("/jobs/{job_id}/submit", response={202: AcceptedOut})
+def submit_job(request: HttpRequest, job_id: int) -> Status:
+    job, task_id = services.request_submit(user=request.auth, job_id=job_id)
+    return _accepted(job.pk, task_id, request.auth)
+
+
+@router.get("/jobs/{job_id}/events", response=list[EventOut])
+def list_events(request: HttpRequest, job_id: int) -> list[dict[str, Any]]:
+    job = access_job(user=request.auth, job_id=job_id)
+    return [
+        {"id": e.pk, "kind": e.kind, "old_state": e.old_state, "new_state": e.new_state, "source": e.source,
+         "detail": e.detail, "actor": e.actor.username if e.actor else None, "created_at": e.created_at}
+        for e in job.events.select_related("actor")
+    ]  # fmt: skip
+
+
+def _progress(job: Job) -> tuple[JobProgress | None, LogProgress]:
+    progress = JobProgress.objects.filter(job=job).first()
+    log = LogProgress.from_state(progress.log_state) if progress and progress.log_state else LogProgress()
+    return progress, log
+
+
+@router.get("/jobs/{job_id}/progress", response=ProgressOut)
+def get_progress(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    """NAMD's progress read from the log: steps, ns/day, time remaining, fatal errors, stall flag."""
+    job = access_job(user=request.auth, job_id=job_id)
+    progress, log = _progress(job)
+    return {
+        "state": job.state, "first_step": log.first_step, "last_step": log.last_step, "total_steps": log.total_steps,
+        "fraction_done": log.fraction_done, "ns_per_day": log.ns_per_day, "hours_remaining": log.hours_remaining,
+        "wallclock_s": log.wallclock_s, "namd_version": getattr(log, "namd_version", None),
+        "fatal_errors": log.fatal_errors, "is_stalled": bool(progress and progress.stalled_at),
+        "stalled_at": progress.stalled_at if progress else None,
+        "updated_at": progress.updated_at if progress else None,
+    }  # fmt: skip
+
+
+@router.get("/jobs/{job_id}/energies", response=EnergiesOut)
+def get_energies(request: HttpRequest, job_id: int, columns: str = "TOTAL,POTENTIAL,KINETIC,TEMP") -> dict[str, Any]:
+    """(step, value) series of the ETITLE columns asked for (comma-separated), e.g. TOTAL,TEMP,PRESSURE,VOLUME."""
+    _, log = _progress(access_job(user=request.auth, job_id=job_id))
+    wanted = [column.strip().upper() for column in columns.split(",") if column.strip()][:20]
+    return {"titles": log.energy_titles, "series": {c: log.energy_series(c) for c in wanted if c in log.energy_titles}}
+
+
+@router.get("/jobs/{job_id}/logs", response=LogsOut)
+def get_logs(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    """The last 64 KiB of NAMD's log (SLURM stdout) and of SLURM stderr, as last fetched."""
+    progress, _ = _progress(access_job(user=request.auth, job_id=job_id))
+    if progress is None:
+        return {"log_tail": "", "stderr_tail": "", "fetched_at": None}
+    return {"log_tail": progress.log_tail, "stderr_tail": progress.stderr_tail, "fetched_at": progress.logs_fetched_at}
+
+
+@router.post("/jobs/{job_id}/logs/refresh", response={202: AcceptedOut})
+def refresh_logs(request: HttpRequest, job_id: int) -> Status:
+    job = access_job(user=request.auth, job_id=job_id)
+    return _accepted(job.pk, services.request_log_fetch(job=job, user=request.auth), request.auth)
+
+
+@router.get("/jobs/{job_id}/files", response=FilesOut)
+def list_files(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    """The project dir as last listed (after the job ends, or on POST .../files/refresh)."""
+    progress, _ = _progress(access_job(user=request.auth, job_id=job_id))
+    return {
+        "files": progress.project_files if progress else [],
+        "listed_at": progress.files_listed_at if progress else None,
+    }
+
+
+@router.post("/jobs/{job_id}/files/refresh", response={202: AcceptedOut})
+def refresh_files(request: HttpRequest, job_id: int) -> Status:
+    return _accepted(job_id, services.request_file_listing(user=request.auth, job_id=job_id), request.auth)
+
+
+def _download_out(download: StagedDownload, task_id: str = "") -> dict[str, Any]:
+    return {"id": download.pk, "path": download.relpath, "state": download.state, "size_bytes": download.size_bytes,
+            "error_code": download.error_code, "task_id": task_id}  # fmt: skip
+
+
+@router.post("/jobs/{job_id}/downloads", response={202: DownloadOut})
+def request_download(request: HttpRequest, job_id: int, payload: DownloadIn) -> Status:
+    """Fetch a project-dir file to the portal; poll GET .../downloads/{id}, then GET .../content."""
+    download, task_id = services.request_download(user=request.auth, job_id=job_id, relpath=payload.path)
+    return Status(202, _download_out(download, task_id))
+
+
+@router.get("/jobs/{job_id}/downloads/{download_id}", response=DownloadOut)
+def get_download(request: HttpRequest, job_id: int, download_id: int) -> dict[str, Any]:
+    return _download_out(services.access_download(user=request.auth, job_id=job_id, download_id=download_id))
+
+
+@router.get("/jobs/{job_id}/downloads/{download_id}/content")
+def download_content(request: HttpRequest, job_id: int, download_id: int) -> FileResponse:
+    """The file, streamed from the portal's copy. Raises Conflict (DOWNLOAD_NOT_READY) while it is fetched."""
+    download = services.access_download(user=request.auth, job_id=job_id, download_id=download_id)
+    if download.state != StagedDownload.State.READY:
+        raise Conflict("The file is not on the portal yet; poll the download.", code="DOWNLOAD_NOT_READY")
+    name = download.relpath.rsplit("/", 1)[-1]
+    return FileResponse(open(download.local_path, "rb"), as_attachment=True, filename=name)
+
+
+@router.post("/jobs/{job_id}/cancel", response={202: AcceptedOut})
+def cancel_job(request: HttpRequest, job_id: int) -> Status:
+    """Cancel: at once before submission; otherwise scancel, and the state changes when SLURM confirms."""
+    job, task_id = services.request_cancel(user=request.auth, job_id=job_id)
+    return _accepted(job.pk, task_id, request.auth)
+
+
+@router.post("/jobs/{job_id}/restart", response={202: AcceptedOut})
+def restart_job(request: HttpRequest, job_id: int, payload: RestartIn) -> Status:
+    """A new job continuing this one from its last restart files and step (submitted when ready, by default)."""
+    job, task_id = services.request_restart(
+        user=request.auth, job_id=job_id, values=payload.values, title=payload.title, submit=payload.submit
+    )
+    return _accepted(job.pk, task_id, request.auth)
+
+
+@router.delete("/jobs/{job_id}", response={202: dict})
+def delete_job(request: HttpRequest, job_id: int) -> Status:
+    """Soft-delete: cancelled if active; its folders on the cluster are removed (only inside your roots)."""
+    return Status(202, {"task_id": services.request_delete(user=request.auth, job_id=job_id)})
+
+
+@router.post("/jobs/{job_id}/refresh", response={202: RefreshOut})
+def refresh_job(request: HttpRequest, job_id: int) -> Status:
+    """Ask SLURM about this job now; a request while a sync of its group runs joins that run."""
+    job = access_job(user=request.auth, job_id=job_id)
+    results = sync.request_member_refresh(user_id=job.owner_id, job=job)
+    return Status(202, {"task_ids": [r[0] for r in results], "coalesced": [r[1] for r in results]})
+
+
+@router.post("/jobs/refresh", response={202: RefreshOut})
+def refresh_my_jobs(request: HttpRequest) -> Status:
+    results = sync.request_member_refresh(user_id=request.auth.pk)
+    return Status(202, {"task_ids": [r[0] for r in results], "coalesced": [r[1] for r in results]})
+
+
+@router.post("/jobs/discover", response={202: dict})
+def discover_jobs(request: HttpRequest, payload: DiscoverIn) -> Status:
+    """Re-import your jobs from the job.json files in your project root on a cluster."""
+    return Status(202, {"task_id": services.request_discovery(user=request.auth, cluster_id=payload.cluster_id)})

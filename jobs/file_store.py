@@ -1,0 +1,77 @@
+"""The portal-side file store: uploaded inputs waiting to be copied to a cluster, and fetched results.
+
+Paths are `<FILE_STORE>/<uploads|downloads>/<job uuid>/<sanitized name>`; names never come from a
+request unchecked. Uploads are written in chunks to a `.part` file and renamed when complete, with
+their size limit enforced and sha256 computed while they stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from django.conf import settings
+
+from portal.errors import InvalidInput
+
+FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}", re.ASCII)
+RESERVED_NAMES = frozenset({"job.namd", "job.sbatch", "job.json"})
+
+
+def sanitize_filename(name: str) -> str:
+    """A plain file name from a client's: directories dropped, odd characters made '_'. Raises InvalidInput."""
+    base = re.split(r"[/\\]", name)[-1].strip()
+    clean = re.sub(r"[^A-Za-z0-9_.+-]", "_", base, flags=re.ASCII).lstrip(".-")
+    if not FILENAME_RE.fullmatch(clean) or clean.endswith((".part",)):
+        raise InvalidInput(
+            "File names are letters, digits, '_', '.', '+', '-' (at most 200).", code="FILENAME_INVALID",
+            details={"name": name[:200]},
+        )  # fmt: skip
+    if clean.lower() in RESERVED_NAMES:
+        raise InvalidInput(
+            f"{clean} is the portal's own file in the job folder; rename yours.", code="FILENAME_RESERVED"
+        )
+    return clean
+
+
+def _job_dir(kind: str, job_uuid: uuid.UUID) -> Path:
+    return Path(settings.FILE_STORE) / kind / job_uuid.hex
+
+
+def upload_path(job_uuid: uuid.UUID, name: str) -> Path:
+    return _job_dir("uploads", job_uuid) / name
+
+
+def download_path(job_uuid: uuid.UUID, download_id: int, name: str) -> Path:
+    return _job_dir("downloads", job_uuid) / str(download_id) / name
+
+
+def store_chunks(chunks: Iterable[bytes], target: Path, *, max_bytes: int) -> tuple[int, str]:
+    """Write chunks to `target` (via `.part`); returns (size, sha256). Raises InvalidInput (FILE_TOO_LARGE)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with partial.open("wb") as stream:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidInput(
+                        f"The file is larger than this cluster's limit of {max_bytes} bytes.", code="FILE_TOO_LARGE"
+                    )
+                digest.update(chunk)
+                stream.write(chunk)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return size, digest.hexdigest()
+
+
+def remove_job_files(job_uuid: uuid.UUID) -> None:
+    for kind in ("uploads", "downloads"):
+        shutil.rmtree(_job_dir(kind, job_uuid), ignore_errors=True)

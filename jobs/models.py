@@ -1,0 +1,245 @@
+"""Jobs: a NAMD run of a template version on a cluster, its input files, its history and its progress.
+
+Fields, constraints and values derived from a job's own fields only; every write goes through
+`jobs/services.py` (states change only by conditional updates in `jobs/transitions.py`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class JobState(models.TextChoices):
+    DRAFT = "DRAFT", "Draft"
+    UPLOADING = "UPLOADING", "Uploading inputs"
+    READY = "READY", "Ready to submit"
+    SUBMITTING = "SUBMITTING", "Submitting"
+    PENDING = "PENDING", "Pending in the queue"
+    RUNNING = "RUNNING", "Running"
+    COMPLETING = "COMPLETING", "Completing"
+    COMPLETED = "COMPLETED", "Completed"
+    FAILED = "FAILED", "Failed"
+    CANCELLED = "CANCELLED", "Cancelled"
+    TIMEOUT = "TIMEOUT", "Timed out"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY", "Out of memory"
+    NODE_FAIL = "NODE_FAIL", "Node failure"
+    PREEMPTED = "PREEMPTED", "Preempted"
+    LOST = "LOST", "Lost (SLURM has no record)"
+
+
+# Not yet on the cluster: the member may still add or replace inputs.
+EDITABLE_STATES = frozenset({JobState.DRAFT, JobState.UPLOADING, JobState.READY})
+# In SLURM's hands: the sync asks SLURM about these.
+QUEUED_STATES = frozenset({JobState.PENDING, JobState.RUNNING, JobState.COMPLETING})
+TERMINAL_STATES = frozenset(
+    {
+        JobState.COMPLETED,
+        JobState.FAILED,
+        JobState.CANCELLED,
+        JobState.TIMEOUT,
+        JobState.OUT_OF_MEMORY,
+        JobState.NODE_FAIL,
+        JobState.PREEMPTED,
+        JobState.LOST,
+    }
+)
+
+
+class Job(models.Model):
+    """One NAMD run: what was asked (template version, values, resources), what was sent, what happened."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs")
+    profile = models.ForeignKey("clusters.ClusterProfile", on_delete=models.PROTECT, related_name="jobs")
+    template_version = models.ForeignKey("templates_app.TemplateVersion", on_delete=models.PROTECT, related_name="jobs")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    title = models.CharField(max_length=200)
+    values = models.JSONField(default=dict, help_text="The template variable values, defaults filled in.")
+    resources = models.JSONField(default=dict, help_text="Partition, nodes, tasks, CPUs, memory, GPUs, walltime.")
+    recipe_name = models.CharField(max_length=100)
+    continue_on_timeout = models.BooleanField(default=False, help_text="Start a continuation when SLURM times it out.")
+    submit_when_ready = models.BooleanField(default=False, help_text="Submit as soon as its inputs are in place.")
+    # Provenance: exactly what was (or will be) sent to the cluster.
+    config_text = models.TextField(blank=True)
+    batch_script = models.TextField(blank=True)
+    project_dir = models.CharField(max_length=500)
+    scratch_dir = models.CharField(max_length=500)
+
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.DRAFT)
+    slurm_job_id = models.CharField(max_length=20, blank=True)
+    slurm_state = models.CharField(max_length=64, blank=True, help_text="SLURM's state, verbatim.")
+    slurm_reason = models.CharField(max_length=200, blank=True)
+    exit_code = models.IntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=60, blank=True, help_text="Why the last portal action failed.")
+    error_message = models.CharField(max_length=500, blank=True)
+    submit_attempts = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True, help_text="Results copied back after a terminal state.")
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    missing_since = models.DateTimeField(null=True, blank=True, help_text="First sync SLURM did not know the id.")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="job_owner_recent", condition=Q(deleted_at=None)),
+            models.Index(fields=["state", "-created_at"], name="job_state_recent", condition=Q(deleted_at=None)),
+            models.Index(
+                fields=["profile", "owner"],
+                name="job_queued_by_group",
+                condition=Q(state__in=["SUBMITTING", "PENDING", "RUNNING", "COMPLETING"]),
+            ),
+            models.Index(
+                fields=["ended_at"], name="job_unfinished", condition=Q(finished_at=None, ended_at__isnull=False)
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "slurm_job_id"], condition=~Q(slurm_job_id=""), name="job_unique_slurm_id"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.state})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in QUEUED_STATES or self.state == JobState.SUBMITTING
+
+    @property
+    def dir_name(self) -> str:
+        return self.project_dir.rsplit("/", 1)[-1]
+
+    @property
+    def queue_wait(self) -> timedelta | None:
+        return _between(self.submitted_at, self.started_at)
+
+    @property
+    def run_time(self) -> timedelta | None:
+        return _between(self.started_at, self.ended_at)
+
+    @property
+    def slurm_log_name(self) -> str:
+        """The SLURM stdout file (NAMD's log) in the scratch dir, named by the batch script's --output."""
+        return f"slurm-{self.slurm_job_id}.out"
+
+
+def _between(start: datetime | None, end: datetime | None) -> timedelta | None:
+    return end - start if start and end else None
+
+
+class InputFile(models.Model):
+    """One input of a job: uploaded by the member (staged on the portal, then copied) or taken from a parent job."""
+
+    class State(models.TextChoices):
+        RECEIVED = "RECEIVED", "Received by the portal"
+        UPLOADING = "UPLOADING", "Copying to the cluster"
+        UPLOADED = "UPLOADED", "On the cluster"
+        INVALID = "INVALID", "Invalid"
+        FAILED = "FAILED", "Copy failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
+    name = models.CharField(max_length=255)
+    role = models.CharField(max_length=40, blank=True, help_text="The NAMD keyword that reads it, lower case.")
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    atom_count = models.PositiveIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVED)
+    problem_code = models.CharField(max_length=60, blank=True)
+    problem_message = models.CharField(max_length=500, blank=True)
+    bytes_uploaded = models.PositiveBigIntegerField(default=0)
+    staged_path = models.CharField(max_length=500, blank=True, help_text="The portal-side copy until it is sent.")
+    copied_from = models.CharField(max_length=500, blank=True, help_text="A parent job's file it was copied from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "name"]
+        constraints = [models.UniqueConstraint(fields=["job", "name"], name="input_unique_name_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.role or 'extra'})"
+
+
+class JobEvent(models.Model):
+    """Something that happened to a job: a state change (old and new state) or a note such as STALLED."""
+
+    class Source(models.TextChoices):
+        USER = "user", "User"
+        SYNC = "sync", "Status sync"
+        TASK = "task", "Task"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=24, default="TRANSITION")
+    old_state = models.CharField(max_length=16, blank=True)
+    new_state = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    detail = models.CharField(max_length=1000, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["job", "created_at"], name="job_event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.old_state}->{self.new_state}"
+
+
+class JobProgress(models.Model):
+    """What the portal read of a job's logs: the incremental NAMD log state and the tails (kept off the Job row)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="progress")
+    log_state = models.JSONField(default=dict, help_text="jobs.namd_log.LogProgress state.")
+    log_tail = models.TextField(blank=True, help_text="The end of SLURM's stdout, which is NAMD's log.")
+    stderr_tail = models.TextField(blank=True)
+    project_files = models.JSONField(default=list, help_text="The project dir as last listed: name, size, mtime.")
+    files_listed_at = models.DateTimeField(null=True, blank=True)
+    logs_fetched_at = models.DateTimeField(null=True, blank=True)
+    last_timing_at = models.DateTimeField(null=True, blank=True, help_text="When a new TIMING line was last seen.")
+    timing_interval_s = models.FloatField(null=True, blank=True, help_text="Observed seconds between TIMING lines.")
+    stalled_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"progress of job {self.job_id}"
+
+
+class StagedDownload(models.Model):
+    """A file of a job's project dir fetched to the portal so a request can stream it without SSH."""
+
+    class State(models.TextChoices):
+        FETCHING = "FETCHING", "Fetching"
+        READY = "READY", "Ready"
+        FAILED = "FAILED", "Failed"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="downloads")
+    relpath = models.CharField(max_length=500, help_text="Relative to the job's project dir.")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.FETCHING)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    local_path = models.CharField(max_length=500, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["job", "relpath"], name="download_by_path")]
+
+    def __str__(self) -> str:
+        return f"{self.relpath} ({self.state})"

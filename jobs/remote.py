@@ -1,0 +1,98 @@
+"""A job's side of the cluster: its member session, its two dirs, and the argvs that read them.
+
+Builds argv lists only from paths the portal made (a root plus names it chose) and validated SLURM
+ids; never from request text. The one place that turns a Job into a `MemberSession`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from clusters.gateway import MemberSession
+from clusters.models import ClusterCredential
+from jobs.metadata import job_json_bytes
+from jobs.models import Job
+from portal.errors import NotFound
+
+LOG_TAIL_BYTES = 64 * 1024
+# %y type, %P path below the dir, %s size, %T@ mtime: one tab-separated line per entry.
+LISTING_FORMAT = "%y\t%P\t%s\t%T@\n"
+LISTING_MAX_DEPTH = "2"
+
+
+def member_session(job: Job, *, task_id: str = "") -> MemberSession:
+    """The session of the job's OWNER (every cluster action runs with the owner's credential).
+
+    Raises NotFound (CREDENTIAL_NOT_FOUND) when the owner has no credential for the job's cluster.
+    """
+    credential = (
+        ClusterCredential.objects.select_related("profile")
+        .filter(user_id=job.owner_id, profile_id=job.profile_id)
+        .first()
+    )
+    if credential is None:
+        raise NotFound("The job's owner has no credential for this cluster.", code="CREDENTIAL_NOT_FOUND")
+    return MemberSession(credential, task_id=task_id)
+
+
+def make_dirs(session: MemberSession, *dirs: str) -> None:
+    """mkdir -p, then check each dir's realpath lies in the member's roots. Raises Forbidden, PortalErrors."""
+    session.run(["mkdir", "-p", "--", *dirs], check=True)
+    for directory in dirs:
+        session.confined(directory)
+
+
+def write_job_json(session: MemberSession, job: Job) -> None:
+    session.write_files(job.project_dir, {"job.json": job_json_bytes(job)})
+
+
+def read_log_argv(job: Job, offset: int, max_bytes: int) -> list[str]:
+    """dd of the NAMD log (SLURM's stdout in scratch) from a byte offset: only what is new."""
+    return [
+        "dd", f"if={job.scratch_dir}/{job.slurm_log_name}", "bs=65536", "iflag=skip_bytes,count_bytes",
+        f"skip={offset}", f"count={max_bytes}", "status=none",
+    ]  # fmt: skip
+
+
+def stderr_tail_argv(job: Job) -> list[str]:
+    return ["tail", "-c", str(LOG_TAIL_BYTES), "--", f"{job.scratch_dir}/slurm-{job.slurm_job_id}.err"]
+
+
+def copy_results_argv(job: Job) -> list[str]:
+    """rsync on the cluster, scratch -> project (the trailing '/' copies the contents)."""
+    return ["rsync", "-a", "--", f"{job.scratch_dir}/", f"{job.project_dir}/"]
+
+
+def list_dir_argv(directory: str) -> list[str]:
+    # `find` takes no `--`; the dir is absolute (starts with '/'), so it cannot read as an option.
+    return ["find", directory, "-mindepth", "1", "-maxdepth", LISTING_MAX_DEPTH, "-printf", LISTING_FORMAT]
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    path: str  # relative to the listed dir
+    is_dir: bool
+    size_bytes: int
+    modified: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"path": self.path, "is_dir": self.is_dir, "size_bytes": self.size_bytes, "modified": self.modified}
+
+
+LISTING_LINE_RE = re.compile(r"([dfl])\t([^\t]+)\t(\d+)\t([\d.]+)")
+
+
+def parse_listing(stdout: str) -> list[RemoteEntry]:
+    """Entries of `find -printf LISTING_FORMAT`, sorted by path; odd lines (names with tabs) are skipped."""
+    entries = []
+    for line in stdout.splitlines():
+        match = LISTING_LINE_RE.fullmatch(line)
+        if match:
+            kind, path, size, modified = match.groups()
+            entries.append(RemoteEntry(path, kind == "d", int(size), float(modified)))
+    return sorted(entries, key=lambda entry: entry.path)
+
+
+def tail(text: str, limit: int = LOG_TAIL_BYTES) -> str:
+    return text[-limit:]

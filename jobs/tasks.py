@@ -1,0 +1,88 @@
+"""Celery entry points for jobs: each takes ids, calls one service, returns. Idempotent under redelivery.
+
+Only transient cluster trouble (ClusterUnreachable) is retried, with backoff and jitter; permanent
+errors are recorded on the job by the service and end the task.
+"""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+
+from jobs import services, sync
+from portal.errors import ClusterUnreachable
+
+RETRYING = {
+    "bind": True,
+    "acks_late": True,
+    "autoretry_for": (ClusterUnreachable,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+    "max_retries": 6,
+}
+
+
+class SubmitTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        error = exc if isinstance(exc, ClusterUnreachable) else ClusterUnreachable()
+        services.submission_gave_up(job_id=args[0], error=error)
+
+
+@shared_task(base=SubmitTask, time_limit=900, soft_time_limit=840, **RETRYING)
+def submit_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    services.submit_job(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
+def copy_input_file_task(self: Task, input_id: int, acting_user_id: int) -> None:
+    services.copy_input_file(input_id=input_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=300, soft_time_limit=280, **RETRYING)
+def prepare_restart_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    services.prepare_restart(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=120, soft_time_limit=100, **RETRYING)
+def cancel_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    services.cancel_in_slurm(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=900, soft_time_limit=840, **RETRYING)
+def delete_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    services.delete_job_files(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=120, soft_time_limit=100, **RETRYING)
+def list_job_files_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    services.list_job_files(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
+def fetch_download_task(self: Task, download_id: int, acting_user_id: int) -> None:
+    services.fetch_download(download_id=download_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=900, soft_time_limit=840, **RETRYING)
+def discover_jobs_task(self: Task, user_id: int, profile_id: int) -> dict[str, int]:
+    return services.discover_jobs(user_id=user_id, profile_id=profile_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=120, soft_time_limit=100, **RETRYING)
+def fetch_logs_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    sync.fetch_logs(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(bind=True, acks_late=True, time_limit=300, soft_time_limit=280)
+def sync_member_jobs_task(self: Task, owner_id: int, profile_id: int) -> None:
+    sync.sync_member_jobs(owner_id=owner_id, profile_id=profile_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=1800, soft_time_limit=1780, **RETRYING)
+def finish_job_task(self: Task, job_id: int) -> None:
+    sync.finish_job(job_id=job_id, task_id=self.request.id or "")
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50, ignore_result=True)
+def request_due_syncs_task() -> int:
+    return sync.request_due_syncs()
