@@ -262,6 +262,7 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         return
     progress, _ = JobProgress.objects.get_or_create(job=job)
     session = remote.member_session(job, task_id=task_id)
+    _record_final_status(session, job)
     offset = (progress.log_state or {}).get("offset", 0)
     copy, log, stderr, listing = session.run_sequence([
         remote.copy_results_argv(job), remote.read_log_argv(job, offset, MAX_LOG_BYTES_AT_FINISH),
@@ -290,6 +291,22 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     write_metadata(session, job)
     if job.state == JobState.TIMEOUT and job.continue_on_timeout:
         continue_after_timeout(job)
+
+
+def _record_final_status(session: MemberSession, job: Job) -> None:
+    """squeue reports a job that just ended without its exit code; sacct has it: ask once more."""
+    try:
+        status = session.slurm().statuses([job.slurm_job_id]).get(job.slurm_job_id)
+    except SlurmError:
+        return
+    if status is None or not status.is_terminal:
+        return
+    fields = {"slurm_state": status.state_verbatim[:64]}
+    if status.exit_code is not None:
+        fields["exit_code"] = status.exit_code
+    if status.ended_at is not None:
+        fields["ended_at"] = _aware(status.ended_at)
+    Job.objects.filter(pk=job.pk).update(**fields)
 
 
 def fetch_logs(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:

@@ -45,6 +45,17 @@ def api_client() -> Client:
     return Client(enforce_csrf_checks=True)
 
 
+@pytest.fixture(scope="session")
+def portal_file_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file store the test process and the worker share (uploads waiting, downloads fetched)."""
+    return tmp_path_factory.mktemp("file-store")
+
+
+@pytest.fixture(autouse=True)
+def _shared_file_store(settings, portal_file_store: Path) -> None:
+    settings.FILE_STORE = portal_file_store
+
+
 @dataclass(frozen=True)
 class WorkerProcess:
     queue: str
@@ -52,7 +63,7 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+def celery_worker_process(tmp_path_factory: pytest.TempPathFactory, portal_file_store: Path) -> Iterator[WorkerProcess]:
     """A real `celery worker` process consuming a queue of its own, through the real Redis broker."""
     queue = f"test-{uuid.uuid4().hex[:12]}"
     log_path = tmp_path_factory.mktemp("celery") / "worker.log"
@@ -62,7 +73,13 @@ def celery_worker_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ]  # fmt: skip
     with log_path.open("wb") as log_file:
         # The worker uses the test database (pytest-django's "test_" + name), so tasks see test data.
-        env = {**os.environ, "PORTAL_DB_NAME": "test_" + settings.DATABASES["default"]["NAME"].removeprefix("test_")}
+        env = {
+            **os.environ,
+            "PORTAL_DB_NAME": "test_" + settings.DATABASES["default"]["NAME"].removeprefix("test_"),
+            "PORTAL_FILE_STORE": str(portal_file_store),
+            # Tasks the worker itself sends (a sync enqueues finishes) go to its own queue too.
+            "PORTAL_CELERY_TASK_QUEUE": queue,
+        }
         process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     try:
         yield WorkerProcess(queue=queue, process=process)

@@ -1,0 +1,171 @@
+"""The whole job lifecycle on the local SLURM cluster, through the API and a real Celery worker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from jobs.models import Job, JobEvent
+from portal.celery import app as celery_app
+from tests.jobs.cluster_jobs import (
+    CELL,
+    FIXTURES,
+    QUICK,
+    WATER,
+    create_job,
+    job,
+    register,
+    upload_inputs,
+    wait_for,
+    wait_for_state,
+    wait_until_finished,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+MEMBER = "np_ci_jobs"
+WATER_ATOMS = int((FIXTURES / "water.psf").read_text().split("!NATOM")[0].split()[-1])
+
+
+@pytest.fixture
+def setup(celery_worker_process, monkeypatch):
+    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+    return register((MEMBER,))
+
+
+def test_create_upload_submit_completes_with_results_energies_and_job_json(setup) -> None:
+    client = setup.client(setup.members[0])
+    created = create_job(client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 300,
+                                                        "output_name": "eq"})  # fmt: skip
+    job_id = created["id"]
+    assert created["state"] == "DRAFT"
+    assert "--job-name=np-" in created["batch_script"]
+    upload_inputs(client, job_id)
+    ready = wait_for(lambda: (j := job(client, job_id))["state"] == "READY" and j, timeout_s=60, what="READY")
+    assert {i["name"]: i["state"] for i in ready["inputs"]} == dict.fromkeys(
+        ("par_water.prm", "water.pdb", "water.psf"), "UPLOADED"
+    )
+    counts = {i["name"]: i["atom_count"] for i in ready["inputs"]}
+    assert counts == {"water.psf": WATER_ATOMS, "water.pdb": WATER_ATOMS, "par_water.prm": None}
+
+    submitted = client.post(f"/api/v1/jobs/{job_id}/submit")
+    assert submitted.status_code == 202
+    assert submitted.json()["job"]["state"] == "SUBMITTING"
+    assert submitted.json()["task_id"]
+    again = client.post(f"/api/v1/jobs/{job_id}/submit")  # a second click submits nothing more
+    assert again.status_code == 202
+    assert again.json()["task_id"] == ""
+
+    done = wait_for_state(client, job_id, {"COMPLETED", "FAILED"})
+    assert done["state"] == "COMPLETED", done
+    assert done["exit_code"] == 0
+    finished = wait_until_finished(client, job_id)
+    assert finished["started_at"]
+    assert finished["ended_at"]
+
+    progress = client.get(f"/api/v1/jobs/{job_id}/progress").json()
+    assert progress["last_step"] == 350  # 50 minimization steps, then 300 of dynamics
+    assert progress["wallclock_s"] is not None
+    assert progress["fatal_errors"] == []
+    energies = client.get(f"/api/v1/jobs/{job_id}/energies?columns=TOTAL,TEMP").json()
+    assert set(energies["series"]) == {"TOTAL", "TEMP"}
+    assert energies["series"]["TOTAL"][-1][0] == 350
+    files = {f["path"] for f in client.get(f"/api/v1/jobs/{job_id}/files").json()["files"]}
+    assert {"eq.coor", "eq.vel", "eq.xsc", "eq.dcd", "job.namd", "job.sbatch", "job.json", "water.psf"} <= files
+    assert f"slurm-{done['slurm_job_id']}.out" in files  # the NAMD log came back with the results
+
+    session = setup.session(setup.members[0])
+    document = json.loads(session.run(["cat", "--", f"{finished['project_dir']}/job.json"], check=True).stdout)
+    assert (document["uuid"], document["state"], document["slurm_job_id"]) == (
+        finished["uuid"], "COMPLETED", done["slurm_job_id"],
+    )  # fmt: skip
+    assert [entry["new"] for entry in document["history"] if entry["kind"] == "TRANSITION"][-1] == "COMPLETED"
+
+    download = client.post(f"/api/v1/jobs/{job_id}/downloads", {"path": "eq.xsc"}, content_type="application/json")
+    assert download.status_code == 202
+    download_id = download.json()["id"]
+    wait_for(lambda: client.get(f"/api/v1/jobs/{job_id}/downloads/{download_id}").json()["state"] == "READY",
+             timeout_s=30, what="the download")  # fmt: skip
+    content = client.get(f"/api/v1/jobs/{job_id}/downloads/{download_id}/content")
+    assert content.status_code == 200
+    xsc = b"".join(content.streaming_content).decode()
+    assert xsc.splitlines()[-1].split()[0] == "350"
+
+    kinds = list(JobEvent.objects.filter(job_id=job_id).values_list("new_state", flat=True))
+    assert kinds[:5] == ["DRAFT", "UPLOADING", "READY", "SUBMITTING", "PENDING"]
+    assert "COMPLETED" in kinds
+
+
+def test_a_namd_failure_ends_failed_with_its_fatal_error_and_logs_copied_back(setup) -> None:
+    client = setup.client(setup.members[0])
+    created = create_job(client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 100})
+    job_id = created["id"]
+    upload_inputs(client, job_id, ("water.psf", "par_water.prm"))
+    # The config reads water.pdb, so the job cannot be submitted until it is there: the portal says so.
+    refused = client.post(f"/api/v1/jobs/{job_id}/submit")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "INPUTS_NOT_READY"
+    problems = refused.json()["error"]["details"]["problems"]
+    assert {p["file"] for p in problems if p["code"] == "INPUT_MISSING"} == {"water.pdb"}
+    # A PDB with the right atom count whose coordinates are not numbers passes the portal's checks (records,
+    # counts) but not NAMD's reader: the engine fails for real.
+    text = (FIXTURES / "water.pdb").read_text().replace("   0.957   0.000", "   xxxxx   0.000", 1)
+    bad_pdb = SimpleUploadedFile("water.pdb", text.encode())
+    assert client.post(f"/api/v1/jobs/{job_id}/inputs", {"file": bad_pdb}).status_code == 202
+    wait_for(lambda: job(client, job_id)["state"] == "READY", timeout_s=60, what="READY")
+    assert client.post(f"/api/v1/jobs/{job_id}/submit").status_code == 202
+    done = wait_for_state(client, job_id, {"COMPLETED", "FAILED"})
+    assert done["state"] == "FAILED"
+    assert done["exit_code"] == 1
+    wait_until_finished(client, job_id)
+    progress = client.get(f"/api/v1/jobs/{job_id}/progress").json()
+    assert progress["fatal_errors"]
+    assert "FATAL ERROR" in progress["fatal_errors"][0]
+    logs = client.get(f"/api/v1/jobs/{job_id}/logs").json()
+    assert "FATAL ERROR" in logs["log_tail"]
+    files = {f["path"] for f in client.get(f"/api/v1/jobs/{job_id}/files").json()["files"]}
+    assert f"slurm-{done['slurm_job_id']}.out" in files
+
+
+def test_cancel_while_running_follows_slurm_to_cancelled(setup) -> None:
+    client = setup.client(setup.members[0])
+    created = create_job(client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 500_000})
+    job_id = created["id"]
+    upload_inputs(client, job_id)
+    wait_for(lambda: job(client, job_id)["state"] == "READY", timeout_s=60, what="READY")
+    client.post(f"/api/v1/jobs/{job_id}/submit")
+    wait_for_state(client, job_id, {"RUNNING"}, timeout_s=90)
+
+    def has_progress() -> bool:
+        client.post(f"/api/v1/jobs/{job_id}/refresh")
+        return client.get(f"/api/v1/jobs/{job_id}/progress").json()["last_step"] is not None
+
+    wait_for(has_progress, timeout_s=60, what="progress while running", every_s=1.0)
+    running = client.get(f"/api/v1/jobs/{job_id}/progress").json()
+    assert running["fraction_done"] is not None
+    assert 0 < running["fraction_done"] < 1
+    cancelled = client.post(f"/api/v1/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json()["job"]["state"] == "RUNNING"
+    done = wait_for_state(client, job_id, {"CANCELLED"}, timeout_s=90)
+    assert done["slurm_state"].startswith("CANCELLED")
+    wait_until_finished(client, job_id)
+    assert JobEvent.objects.filter(job_id=job_id, kind="CANCEL_REQUESTED").count() == 1
+    assert client.post(f"/api/v1/jobs/{job_id}/cancel").json()["error"]["code"] == "JOB_ALREADY_ENDED"
+
+
+def test_delete_removes_the_remote_dirs_and_keeps_the_row(setup) -> None:
+    client = setup.client(setup.members[0])
+    created = create_job(client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 100})
+    job_id = created["id"]
+    upload_inputs(client, job_id)
+    wait_for(lambda: job(client, job_id)["state"] == "READY", timeout_s=60, what="READY")
+    session = setup.session(setup.members[0])
+    assert session.run(["test", "-d", created["project_dir"]]).exit_code == 0
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 202
+    assert client.get(f"/api/v1/jobs/{job_id}").status_code == 404
+    wait_for(lambda: session.run(["test", "-e", created["project_dir"]]).exit_code == 1, timeout_s=30,
+             what="the project dir to be removed")  # fmt: skip
+    assert Job.objects.get(pk=job_id).deleted_at is not None
