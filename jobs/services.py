@@ -51,6 +51,7 @@ PROGRESS_WRITE_INTERVAL_S = 1.0
 RESTART_KEYWORDS = ("bincoordinates", "binvelocities", "extendedsystem")
 RESTART_TEMPLATE_SLUG = "production-restart"
 FIRST_STEP_VARIABLE = "first_step"
+RUN_STEPS_VARIABLE = "run_steps"
 MAX_AUTO_CONTINUATIONS = 10
 OUTPUT_NAME_RE = re.compile(r"^\s*outputname\s+(\S+)", re.IGNORECASE | re.MULTILINE)
 
@@ -503,6 +504,22 @@ def _xsc_step(text: str) -> int | None:
     return None
 
 
+def _remaining_steps(parent: Job, job: Job, step: int) -> dict[str, int]:
+    """For a timed-out parent, the steps it had left (unless the member chose run_steps): a continuation
+    finishes what was asked instead of starting the whole run again."""
+    from jobs.models import JobProgress
+    from jobs.namd_log import LogProgress
+
+    if parent.state != JobState.TIMEOUT or job.values.get(RUN_STEPS_VARIABLE) != parent.values.get(RUN_STEPS_VARIABLE):
+        return {}
+    state = JobProgress.objects.filter(job=parent).values_list("log_state", flat=True).first()
+    log = LogProgress.from_state(state) if state else None
+    if log is None or not log.total_steps:
+        return {}
+    remaining = (log.first_step or 0) + log.total_steps - step
+    return {RUN_STEPS_VARIABLE: remaining} if remaining > 0 else {}
+
+
 def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     """Copy the parent's inputs and restart files into the new job's project dir, render, and make it READY.
 
@@ -528,7 +545,7 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
         tag = f"restart-{parent.uuid.hex[:8]}"
         restart_names = {"restart_coordinates": f"{tag}.coor", "restart_velocities": f"{tag}.vel",
                          "restart_cell": f"{tag}.xsc"}  # fmt: skip
-        values = {**job.values, **restart_names, FIRST_STEP_VARIABLE: step}
+        values = {**job.values, **restart_names, FIRST_STEP_VARIABLE: step, **_remaining_steps(parent, job, step)}
         specs = specs_from_json(job.template_version.variables)
         by_keyword = {spec.namd_keyword.lower(): spec.name for spec in specs if spec.namd_keyword}
         values.update(
