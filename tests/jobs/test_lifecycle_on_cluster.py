@@ -7,6 +7,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from jobs import services
 from jobs.models import Job, JobEvent
 from portal.celery import app as celery_app
 from tests.jobs.cluster_jobs import (
@@ -169,3 +170,25 @@ def test_delete_removes_the_remote_dirs_and_keeps_the_row(setup) -> None:
     wait_for(lambda: session.run(["test", "-e", created["project_dir"]]).exit_code == 1, timeout_s=30,
              what="the project dir to be removed")  # fmt: skip
     assert Job.objects.get(pk=job_id).deleted_at is not None
+
+
+def test_a_retried_submission_adopts_the_first_sbatch_instead_of_submitting_twice(setup) -> None:
+    client = setup.client(setup.members[0])
+    created = create_job(client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 100})
+    job_id = created["id"]
+    upload_inputs(client, job_id)
+    wait_for(lambda: job(client, job_id)["state"] == "READY", timeout_s=60, what="READY")
+    member = setup.members[0]
+    Job.objects.filter(pk=job_id).update(state="SUBMITTING")
+    services.submit_job(job_id=job_id, acting_user_id=member.pk)
+    first_id = Job.objects.get(pk=job_id).slurm_job_id
+    assert first_id
+    # The reply was lost: the task runs again with the job still SUBMITTING and no id recorded.
+    Job.objects.filter(pk=job_id).update(state="SUBMITTING", slurm_job_id="")
+    services.submit_job(job_id=job_id, acting_user_id=member.pk)
+    again = Job.objects.get(pk=job_id)
+    assert (again.state, again.slurm_job_id, again.submit_attempts) == ("PENDING", first_id, 2)
+    tag = f"np-{again.uuid.hex[:12]}"
+    names = setup.session(member).run(["squeue", "--me", "--noheader", "--states=all", "--format=%j"]).stdout
+    assert sum(1 for name in names.split() if name.startswith(tag)) == 1
+    assert "found by its tag" in JobEvent.objects.filter(job_id=job_id, new_state="PENDING").last().detail
