@@ -4,14 +4,18 @@
 Real NAMD cannot be installed on the test machines, so the cluster's `namd2` and `namd3` wrappers run
 this script. It behaves like NAMD wherever the portal can see it: the command line, the checks of the
 config file and its input files, the log on stdout (banner, `Info:`, `ETITLE:`/`ENERGY:`, `TIMING:`,
-`WRITING ...`, `FATAL ERROR:`), the exit status and the output files (.coor, .vel, .xsc, .dcd, .xst
-and restart files). It computes no dynamics: energies are a cheap closed-form function of the step
+`PERFORMANCE:` or `Info: Benchmark time:`, `PRESSURE:`/`GPRESSURE:`, the minimizer's `MINIMIZER ...` and
+`LINE MINIMIZER ...`, `WRITING ...`, `FATAL ERROR:`), the exit status and the output files (.coor, .vel,
+.xsc, .dcd, .xst and restart files). It computes no dynamics: energies are a cheap closed-form function of the step
 and the seed, so the same inputs give the same ENERGY lines and the engine needs almost no CPU.
 
 Usage, as NAMD:  namd3 +p2 [+devices 0] [--keyword value] job.namd > job.log
   Charm++ options (`+x`, `++x`) are accepted and ignored, except that `+pN` sets the processor count
   shown in the log. Like NAMD, the engine changes into the config file's directory, so relative paths
   in the config are relative to that directory.
+Builds: run under a program name starting with `namd2` (a symlink to this file), it is NAMD 2.14, which
+  knows no GPU-resident keywords and prints no PERFORMANCE: lines; under any other name NAMD 3.0.1.
+  With `+devices` it is the CUDA build of that version; NAMD 3 then also honours `CUDASOAintegrate on`.
 Speed: NAMD_STANDIN_STEPS_PER_SECOND (default 500; 0 or inf: as fast as possible). The engine sleeps
   to keep that pace, so a test can make a job last seconds or minutes.
 Exit status: 0 on success, 1 after a FATAL ERROR; SIGTERM and SIGINT end it like a killed program
@@ -40,7 +44,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-NAMD_VERSION = "3.0"
 NAMD_PLATFORM = "Linux-x86_64-multicore"
 BOLTZMANN = 0.0019872041  # kcal/(mol K)
 TIMEFACTOR = 48.88821  # fs per internal (AKMA) time unit: DCD headers store the timestep in it
@@ -89,6 +92,7 @@ KNOWN_KEYWORDS = frozenset(
     SMD SMDFile SMDk SMDVel SMDDir SMDOutputFreq
     """.split()  # noqa: SIM905 -- a keyword table reads best as a list of words
 )
+NAMD3_ONLY_KEYWORDS = frozenset({"cudasoaintegrate", "gpuresident"})  # NAMD 2.14 has no GPU-resident mode
 REPEATABLE_KEYWORDS = frozenset({"parameters", "extrabondsfile", "colvarsconfig"})
 # Keywords a script may not change once the system is built ("Setting parameter ... failed!").
 STARTUP_ONLY_KEYWORDS = frozenset(
@@ -97,6 +101,7 @@ STARTUP_ONLY_KEYWORDS = frozenset(
      "cellbasisvector3", "cellorigin", "pme", "seed"}
 )  # fmt: skip
 COMMANDS = frozenset({"run", "minimize", "reinitvels"})
+IMPLICIT = "(end of config file)"  # where of the run NAMD does for `numsteps` when the script has no commands
 UNSUPPORTED_TCL = frozenset(
     {"source", "proc", "if", "for", "foreach", "while", "expr", "puts", "incr", "eval", "exec", "switch",
      "global", "upvar", "array", "lappend", "append", "open", "close", "print", "exit", "callback",
@@ -115,6 +120,11 @@ ENERGY_TITLES = ("BOND", "ANGLE", "DIHED", "IMPRP", "ELECT", "VDW", "BOUNDARY", 
 ENERGY_GROUP_STARTS = (4, 9, 14)  # NAMD puts five more spaces before ELECT, TOTAL and PRESSURE
 NON_PERIODIC_COLUMNS = 14  # without a periodic cell NAMD leaves out the pressure and volume columns
 ENERGY_LIMIT = 9999999999.9999  # NAMD clamps ENERGY values to this magnitude
+PRESSURE_COLUMN = 14  # ENERGY values (after TS) from here on: PRESSURE GPRESSURE VOLUME PRESSAVG GPRESSAVG
+BENCHMARK_PHASES = 10  # NAMD reports its speed at the first 9 multiples of firstLdbStep of each command
+LINE_SEARCH_STEPS = 5  # minimizer steps per line search (real NAMD takes a varying number)
+BAD_CONTACT_STEPS = 2  # steps the minimizer spends moving atoms downhill before conjugate gradients
+MIN_LINE_GOAL = 1e-3  # NAMD's minLineGoal: a line search reduces the gradient by this factor
 
 # The energy model, per atom in kcal/mol, in the order BOND ANGLE DIHED IMPRP ELECT VDW.
 RELAXED_PER_ATOM = (0.25, 0.60, 0.45, 0.03, -2.50, 0.35)  # near the energy minimum
@@ -221,6 +231,37 @@ class CommandLine:
     processors: int
     presets: list[tuple[str, str]]  # --keyword value, applied before the config file like NAMD does
     version: bool
+    devices: str | None  # the +devices list, e.g. "0,1"
+    program: str  # the name the engine was run under, e.g. "namd2"
+
+    @property
+    def build(self) -> Build:
+        return build_for(self.program, self.devices)
+
+
+@dataclass(frozen=True)
+class Build:
+    """The NAMD binary the engine plays: its version and Charm++, and whether it is a CUDA build."""
+
+    version: str
+    charm_commit: str
+    charm_version: int
+    cuda: bool
+
+    @property
+    def platform(self) -> str:
+        return NAMD_PLATFORM + ("-CUDA" if self.cuda else "")
+
+    @property
+    def is_namd3(self) -> bool:
+        return not self.version.startswith("2.")
+
+
+def build_for(program: str, devices: str | None) -> Build:
+    """NAMD 2.14 under a `namd2...` program name, else NAMD 3.0.1; `+devices` means a CUDA build."""
+    if program.startswith("namd2"):
+        return Build("2.14", "v6.10.2", 61002, cuda=devices is not None)
+    return Build("3.0.1", "v7.0.0", 70000, cuda=devices is not None)
 
 
 def processors_option(word: str, value: str | None) -> int | None:
@@ -230,10 +271,10 @@ def processors_option(word: str, value: str | None) -> int | None:
     return int(count) if count and count.isdigit() else None
 
 
-def parse_command_line(args: list[str]) -> CommandLine:
+def parse_command_line(program: str, args: list[str]) -> CommandLine:
     configs: list[str] = []
     presets: list[tuple[str, str]] = []
-    processors, version = 1, False
+    processors, version, devices = 1, False, None
     words = iter(args)
     for word in words:
         if word in ("--version", "+version"):
@@ -246,13 +287,14 @@ def parse_command_line(args: list[str]) -> CommandLine:
         elif word.startswith("+"):
             value = next(words, None) if word in CHARM_OPTIONS_WITH_VALUE else None
             processors = processors_option(word, value) or processors
+            devices = value if word == "+devices" and value else devices
         else:
             configs.append(word)
     if not version and not configs:
         raise FatalError("No simulation config file specified on command line.")
     if len(configs) > 1:
         raise FatalError("The NAMD stand-in takes exactly one simulation config file.")
-    return CommandLine(configs[0] if configs else "", processors, presets, version)
+    return CommandLine(configs[0] if configs else "", processors, presets, version, devices, program)
 
 
 def steps_per_second() -> float | None:
@@ -269,15 +311,16 @@ def steps_per_second() -> float | None:
     return None if rate == 0 or math.isinf(rate) else rate
 
 
-def banner(processors: int) -> list[str]:
-    return [
+def banner(command_line: CommandLine) -> list[str]:
+    processors, build = command_line.processors, command_line.build
+    lines = [
         "Charm++: standalone mode (not using charmrun)",
         f"Charm++> Running in Multicore mode: {processors} threads (PEs)",
-        "Converse/Charm++ Commit ID: v7.0.0",
+        f"Converse/Charm++ Commit ID: {build.charm_commit}",
         "CharmLB> Load balancer assumes all CPUs are same.",
         f"Charm++> Running on 1 hosts (1 sockets x {processors} cores x 1 PUs = {processors}-way SMP)",
         "Charm++> cpu topology info is gathered in 0.000 seconds.",
-        f"Info: NAMD {NAMD_VERSION} for {NAMD_PLATFORM}",
+        f"Info: NAMD {build.version} for {build.platform}",
         "Info: ",
         "Info: Please visit http://www.ks.uiuc.edu/Research/namd/",
         "Info: for updates, documentation, and support information.",
@@ -285,8 +328,19 @@ def banner(processors: int) -> list[str]:
         "Info: Please cite Phillips et al., J. Chem. Phys. 153:044130 (2020) doi:10.1063/5.0014475",
         "Info: in all publications reporting results obtained with NAMD.",
         "Info: ",
-        "Info: Based on Charm++/Converse 70000 for multicore-linux-x86_64",
+        f"Info: Based on Charm++/Converse {build.charm_version} for multicore-linux-x86_64",
         "Info: NAMD stand-in engine: test equipment, no dynamics are computed",
+    ]
+    if build.cuda:
+        lines.append("Info: Built with CUDA version 12020")
+        host = os.uname().nodename
+        lines += [
+            f"Info: Pe {pe} physical rank {pe} binding to CUDA device {device} on {host}: 'NAMD stand-in device'  "
+            "Mem: 0MB  Rev: 0.0  PCI: 0:0:0"
+            for pe, device in enumerate((command_line.devices or "0").split(","))
+        ]
+    return [
+        *lines,
         f"Info: Running on {processors} processors, 1 nodes, 1 physical nodes.",
         f"Info: Charm++/Converse parallel runtime startup completed at {wall_clock():.6f} seconds.",
         f"Info: {memory_mb():.6f} MB of memory in use based on /proc/self/stat",
@@ -560,6 +614,8 @@ class Settings:
     output_energies: int
     output_timing: int
     output_performance: bool
+    output_pressure: int
+    first_ldb_step: int
     timestep: float
     first_timestep: int
     numsteps: int | None
@@ -575,6 +631,7 @@ class Settings:
     piston_decay: float
     piston_temp: float
     pme: bool
+    gpu_resident: bool
     cutoff: float
     switching: bool
     switch_dist: float
@@ -650,6 +707,8 @@ def read_outputs(read: Reader, output_name: str) -> dict[str, object]:
         "output_energies": output_energies,
         "output_timing": read.integer("outputtiming", default_timing, minimum=1),
         "output_performance": read.flag("outputperformance", True),
+        "output_pressure": read.integer("outputpressure", 0),
+        "first_ldb_step": read.integer("firstldbstep", 5 * steps_per_cycle, minimum=1),
         "steps_per_cycle": steps_per_cycle,
     }
 
@@ -683,6 +742,7 @@ def read_settings(read: Reader) -> Settings:
         first_timestep=read.integer("firsttimestep", 0),
         numsteps=read.integer("numsteps", None),
         pme=read.flag("pme"),
+        gpu_resident=read.flag("cudasoaintegrate") | read.flag("gpuresident"),
         cutoff=cutoff,
         switching=read.flag("switching"),
         switch_dist=read.number("switchdist", cutoff),
@@ -701,10 +761,9 @@ def duplicate_errors(statements: list[Statement]) -> list[str]:
     return errors
 
 
-def invalid_keyword_errors(statements: list[Statement]) -> list[str]:
-    invalid = dict.fromkeys(
-        statement.keyword for statement in statements if statement.key not in KNOWN_KEYWORDS | COMMANDS
-    )
+def invalid_keyword_errors(statements: list[Statement], build: Build) -> list[str]:
+    known = KNOWN_KEYWORDS if build.is_namd3 else KNOWN_KEYWORDS - NAMD3_ONLY_KEYWORDS
+    invalid = dict.fromkeys(statement.keyword for statement in statements if statement.key not in known | COMMANDS)
     if not invalid:
         return []
     return [
@@ -1050,6 +1109,18 @@ class EnergyModel:
     def strain_left(self, relaxation: float) -> float:
         return sum(self.strain) * math.exp(-relaxation / STRAIN_DECAY_STEPS)
 
+    def gradient(self, relaxation: float) -> float:
+        """The minimizer's |f.v|, (kcal/mol/A)^2: it falls with the strain left."""
+        return (10 * self.strain_left(relaxation)) ** 2
+
+    def pressure_tensor(self, pressure: float, step: int, label: str) -> list[float]:
+        """A symmetric tensor (xx xy xz yx yy yz zx zy zz, bar) whose trace / 3 is `pressure`."""
+        rng = random.Random(f"{self.seed}:{step}:{label}")
+        diagonal = [rng.gauss(0, 0.3 * self.pressure_spread) for _ in range(3)]
+        xx, yy, zz = (value + pressure - sum(diagonal) / 3 for value in diagonal)
+        xy, xz, yz = (rng.gauss(0, 0.1 * self.pressure_spread) for _ in range(3))
+        return [xx, xy, xz, xy, yy, yz, xz, yz, zz]
+
     def columns(self, frame: Frame) -> list[float]:
         """BOND ... TEMPAVG, plus the pressure and volume columns of a periodic system."""
         rng = random.Random(f"{self.seed}:{frame.step}:{frame.minimizing}")
@@ -1231,11 +1302,25 @@ class Timing:
 
     def __init__(self) -> None:
         self.step, self.wall, self.cpu = 0, 0.0, 0.0
+        self.benchmark_wall = 0.0
         self.samples: list[float] = []
 
     def begin(self, step: int) -> None:
         self.step, self.wall, self.cpu = step, wall_clock(), time.process_time()
+        self.benchmark_wall = self.wall
         self.samples = []
+
+    def benchmark_line(self, phase: int, processors: int, steps: int, timestep: float) -> str:
+        """NAMD's `Initial time:` (phases 1-3) or `Benchmark time:` line over the last `steps` steps."""
+        wall = wall_clock()
+        wall_per_step = (wall - self.benchmark_wall) / steps
+        self.benchmark_wall = wall
+        days_per_ns = wall_per_step / 86400 / (timestep * 1e-6) if timestep > 0 else 0.0
+        kind = "Initial" if phase < 4 else "Benchmark"
+        return (
+            f"Info: {kind} time: {processors} CPUs {wall_per_step:g} s/step {days_per_ns:g} days/ns "
+            f"{memory_mb():g} MB memory"
+        )
 
     def lines(self, step: int, printed: bool, last_step: int, timestep: float, performance: bool) -> list[str]:
         wall, cpu = wall_clock(), time.process_time()
@@ -1289,8 +1374,11 @@ def step_count(statement: Statement, text: str) -> int:
 
 
 class Simulation:
-    def __init__(self, settings: Settings, config: Config, cell: Cell, inputs: Inputs, pacer: Pacer) -> None:
+    def __init__(
+        self, settings: Settings, config: Config, cell: Cell, inputs: Inputs, pacer: Pacer, command_line: CommandLine
+    ) -> None:
         self.settings, self.config, self.cell, self.pacer = settings, config, cell, pacer
+        self.processors, self.build = command_line.processors, command_line.build
         self.structure = inputs.structure
         self.pdb_records = inputs.pdb_records
         self.initial_positions = inputs.positions
@@ -1326,7 +1414,8 @@ class Simulation:
             raise statement.failure("run called with minimization enabled; use minimize command instead")
         steps = step_count(statement, words[-1])
         norepeat = len(words) == 2 and self.ran
-        log(f"TCL: Running for {steps} steps" + (" without repeating first step" if norepeat else ""))
+        if statement.where != IMPLICIT:
+            log(f"TCL: Running for {steps} steps" + (" without repeating first step" if norepeat else ""))
         self.run_segment(Segment(self.step, self.step + steps, minimizing=False, repeat_first=not norepeat))
         self.ran = True
 
@@ -1334,7 +1423,8 @@ class Simulation:
         if len(statement.words) != 1:
             raise statement.failure("wrong # args")
         steps = step_count(statement, statement.words[0])
-        log(f"TCL: Minimizing for {steps} steps")
+        if statement.where != IMPLICIT:
+            log(f"TCL: Minimizing for {steps} steps")
         self.run_segment(Segment(self.step, self.step + steps, minimizing=True))
 
     def reinitvels(self, statement: Statement) -> None:
@@ -1363,31 +1453,53 @@ class Simulation:
     # --- stepping
 
     def run_segment(self, segment: Segment) -> None:
-        s = self.settings
-        periods = [p for p in (s.output_energies, s.output_timing, s.restart_freq, s.dcd_freq, s.xst_freq) if p]
         self.timing.begin(segment.first)
         self.pacer.begin(segment.first)
         self.titles_due = True
         step = segment.first
         self.visit(segment, step)
         while step < segment.last:
-            step = min([segment.last, *(next_multiple(step, period) for period in periods)])
-            # exact pacing where a TIMING line reports it, chunked sleeps elsewhere
-            self.pacer.wait(step, exact=step == segment.last or step % s.output_timing == 0)
+            step = self.next_step(segment, step)
+            # exact pacing where a TIMING or benchmark line reports it, chunked sleeps elsewhere
+            timed = step % self.settings.output_timing == 0 or self.benchmark_phase(segment, step)
+            self.pacer.wait(step, exact=step == segment.last or bool(timed))
             self.visit(segment, step)
         self.relaxation += segment.relaxation(segment.last)
         self.moved += segment.last - segment.first
         self.step = segment.last
 
+    def next_step(self, segment: Segment, step: int) -> int:
+        """The next step with something to print or write."""
+        s = self.settings
+        if segment.minimizing:  # the minimizer reports on every step
+            return step + 1
+        periods = (s.output_energies, s.output_timing, s.output_pressure, s.restart_freq, s.dcd_freq, s.xst_freq)
+        benchmark = segment.first + next_multiple(step - segment.first, s.first_ldb_step)
+        return min([segment.last, benchmark, *(next_multiple(step, period) for period in periods if period)])
+
+    def benchmark_phase(self, segment: Segment, step: int) -> int:
+        """Which of NAMD's speed reports (1 to 9) falls on this step; 0 for none."""
+        phase, rest = divmod(step - segment.first, self.settings.first_ldb_step)
+        return phase if rest == 0 and 0 < phase < BENCHMARK_PHASES else 0
+
     def visit(self, segment: Segment, step: int) -> None:
-        """Everything NAMD prints or writes at this step."""
+        """Everything NAMD prints or writes at this step, in NAMD's order."""
         s = self.settings
         later = step > segment.first
+        computed = later or segment.repeat_first  # `run norepeat` does not evaluate its first step again
+        # NAMD prints the pressure on every minimizer step
+        if computed and s.output_pressure and (segment.minimizing or step % s.output_pressure == 0):
+            log(*self.pressure_lines(segment, step))
+        if phase := self.benchmark_phase(segment, step):
+            log(self.timing.benchmark_line(phase, self.processors, s.first_ldb_step, s.timestep))
         if later and step % s.output_timing == 0:
             printed = step >= segment.first + s.output_timing
-            log(*self.timing.lines(step, printed, segment.last, s.timestep, s.output_performance))
-        if step % s.output_energies == 0 and (later or segment.repeat_first):
+            performance = s.output_performance and self.build.is_namd3  # PERFORMANCE: lines are new in NAMD 3
+            log(*self.timing.lines(step, printed, segment.last, s.timestep, performance))
+        if step % s.output_energies == 0 and computed:
             self.print_energies(segment, step)
+        if segment.minimizing:
+            log(*self.minimizer_lines(segment, step))
         if not later:
             return
         moved = self.moved + step - segment.first
@@ -1404,19 +1516,55 @@ class Simulation:
     def target_temperature(self) -> float:
         return self.settings.langevin_temp if self.settings.langevin else self.velocity_temperature
 
+    def frame(self, segment: Segment, step: int, averaging: int) -> Frame:
+        s = self.settings
+        pressure_target = s.piston_target if s.piston else 0.0
+        relaxation = self.relaxation + segment.relaxation(step)
+        return Frame(step, segment.minimizing, relaxation, self.target_temperature(), self.cell.volume, s.piston,
+                     pressure_target, averaging)  # fmt: skip
+
     def print_energies(self, segment: Segment, step: int) -> None:
         s = self.settings
         columns = len(ENERGY_TITLES) if self.cell.volume else NON_PERIODIC_COLUMNS
         if self.titles_due or step % (10 * s.output_energies) == 0:
             log(etitle_line(columns), "")
             self.titles_due = False
-        pressure_target = s.piston_target if s.piston else 0.0
-        relaxation = self.relaxation + segment.relaxation(step)
-        frame = Frame(step, segment.minimizing, relaxation, self.target_temperature(), self.cell.volume, s.piston,
-                      pressure_target, s.output_energies)  # fmt: skip
-        log(energy_line(step, self.model.columns(frame)), "")
-        if segment.minimizing and step == segment.first:
-            log("INITIAL STEP: 1e-06", f"GRADIENT TOLERANCE: {num(self.model.strain_left(relaxation))}")
+        log(energy_line(step, self.model.columns(self.frame(segment, step, s.output_energies))), "")
+
+    def pressure_lines(self, segment: Segment, step: int) -> list[str]:
+        """PRESSURE: and GPRESSURE: tensors, then their averages since the last output when that spans steps."""
+        averaged = 1 if segment.minimizing else min(self.settings.output_pressure, step - segment.first)
+        labels = ("PRESSURE", "GPRESSURE", "PRESSAVG", "GPRESSAVG") if averaged > 1 else ("PRESSURE", "GPRESSURE")
+        if not self.cell.volume:  # without a periodic cell NAMD has no pressure to report
+            return [f"{label}: {step} {' '.join(['0'] * 9)}" for label in labels]
+        values = self.model.columns(self.frame(segment, step, max(1, averaged)))[PRESSURE_COLUMN:]
+        scalars = dict(zip(("PRESSURE", "GPRESSURE", "VOLUME", "PRESSAVG", "GPRESSAVG"), values, strict=True))
+        tensors = {label: self.model.pressure_tensor(scalars[label], step, label) for label in labels}
+        return [f"{label}: {step} {' '.join(num(value) for value in tensor)}" for label, tensor in tensors.items()]
+
+    def minimizer_lines(self, segment: Segment, step: int) -> list[str]:
+        """What NAMD's conjugate gradient minimizer reports after this step's energies (a plausible subset)."""
+        if step >= segment.last:
+            return []
+        bad_contact_steps = BAD_CONTACT_STEPS if self.relaxation == 0 else 0  # only the unminimized input has any
+        offset = step - segment.first
+        if offset < bad_contact_steps:
+            atoms = max(1, self.structure.atoms // 3)
+            return [f"MINIMIZER SLOWLY MOVING {atoms} ATOMS WITH BAD CONTACTS DOWNHILL"]
+        search, position = divmod(offset - bad_contact_steps, LINE_SEARCH_STEPS)
+        gradient = self.model.gradient(self.relaxation + segment.relaxation(step))
+        if position == 0:
+            # NAMD restarts conjugate gradients after each of its first two line searches
+            start = ("MINIMIZER STARTING" if search == 0 else "MINIMIZER RESTARTING") + " CONJUGATE GRADIENT ALGORITHM"
+            reducing = f"LINE MINIMIZER REDUCING GRADIENT FROM {num(gradient)} TO {num(MIN_LINE_GOAL * gradient)}"
+            return [start, reducing] if search <= 2 else [reducing]
+        if position == 2:
+            dx = 0.01 / math.sqrt(gradient) if gradient > 0 else 0.0
+            return [
+                f"LINE MINIMIZER BRACKET: DX {num(dx)} {num(dx)} DU {num(-0.5 * dx * gradient)} "
+                f"{num(0.2 * dx * gradient)} DUDX {num(-gradient)} {num(-0.2 * gradient)} {num(0.3 * gradient)} "
+            ]
+        return []
 
     # --- output files
 
@@ -1505,13 +1653,15 @@ class Simulation:
 
 
 def implicit_command(settings: Settings) -> Statement:
-    """Without run or minimize commands NAMD runs (or minimizes) up to step `numsteps`."""
+    """Without run or minimize commands NAMD runs (or minimizes) up to step `numsteps`, printing no TCL: line."""
     keyword = "minimize" if settings.minimization else "run"
     steps = max(0, (settings.numsteps or 0) - settings.first_timestep)
-    return Statement(keyword, (str(steps),), f"numsteps {settings.numsteps}", "(end of config file)")
+    return Statement(keyword, (str(steps),), f"numsteps {settings.numsteps}", IMPLICIT)
 
 
-def start_up(statements: list[Statement], pacer: Pacer) -> tuple[Simulation, list[Statement]]:
+def start_up(
+    statements: list[Statement], pacer: Pacer, command_line: CommandLine
+) -> tuple[Simulation, list[Statement]]:
     """Check the config and read the inputs as NAMD does before its first run; returns the script's actions."""
     first_command = next((i for i, s in enumerate(statements) if s.key in COMMANDS), len(statements))
     startup, actions = statements[:first_command], statements[first_command:]
@@ -1520,34 +1670,37 @@ def start_up(statements: list[Statement], pacer: Pacer) -> tuple[Simulation, lis
     read = Reader(config)
     read.errors += duplicate_errors(startup)
     settings = read_settings(read)
-    read.errors += invalid_keyword_errors(statements)
+    read.errors += invalid_keyword_errors(statements, command_line.build)
     if not actions and settings.numsteps is None:
         read.errors += ["'numsteps' is a required configuration option", "numsteps defines:   number of timesteps"]
     if read.errors:
         raise FatalError("ERROR(S) IN THE CONFIGURATION FILE", read.errors)
     cell = check_config(settings)
     print_parameters(settings, cell)
+    if settings.gpu_resident and command_line.build.cuda:  # NAMD 2.14 rejected the keyword above
+        info("CUDASOA integration enabled")
     info(f"Entering startup at {wall_clock():g} s, {memory_mb():g} MB of memory in use")
     inputs = load_inputs(settings)
     print_structure_summary(inputs.structure, cell)
-    simulation = Simulation(settings, config, cell, inputs, pacer)
+    simulation = Simulation(settings, config, cell, inputs, pacer, command_line)
     info(f"Finished startup at {wall_clock():g} s, {memory_mb():g} MB of memory in use")
     return simulation, actions or [implicit_command(settings)]
 
 
-def main(args: list[str]) -> int:
+def main(argv: list[str]) -> int:
     sys.stdout.reconfigure(line_buffering=True)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, terminate)
     try:
-        command_line = parse_command_line(args)
+        command_line = parse_command_line(Path(argv[0]).name, argv[1:])
         if command_line.version:
-            log(f"NAMD {NAMD_VERSION} for {NAMD_PLATFORM} (stand-in engine for tests)")
+            build = command_line.build
+            log(f"NAMD {build.version} for {build.platform} (stand-in engine for tests)")
             return 0
         pacer = Pacer(steps_per_second())
-        log(*banner(command_line.processors))
+        log(*banner(command_line))
         config_file = enter_config_directory(command_line.config)
-        simulation, actions = start_up(read_script(config_file, command_line.presets), pacer)
+        simulation, actions = start_up(read_script(config_file, command_line.presets), pacer, command_line)
         for statement in actions:
             simulation.execute(statement)
         simulation.finish()
@@ -1558,4 +1711,4 @@ def main(args: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv))

@@ -49,14 +49,22 @@ def system(tmp_path: Path) -> Path:
 
 def run_engine(
     directory: Path, config: str | None = None, *, name: str = "job.namd", args: tuple[str, ...] = (),
-    speed: str = "inf", cwd: Path | None = None,
+    speed: str = "inf", cwd: Path | None = None, program: str | None = None,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """Run the engine like the batch script does; `config` replaces the named config file first."""
+    """Run the engine like the batch script does; `config` replaces the named config file first.
+
+    `program` runs it through a symlink of that name, as an installed `namd2` or `namd3`.
+    """
     if config is not None:
         (directory / name).write_text(config)
+    engine = ENGINE
+    if program is not None:
+        engine = directory.parent / program
+        if not engine.exists():
+            engine.symlink_to(ENGINE)
     env = {**os.environ, "NAMD_STANDIN_STEPS_PER_SECOND": speed}
     return subprocess.run(
-        [sys.executable, str(ENGINE), *args, name],
+        [sys.executable, str(engine), *args, name],
         cwd=cwd or directory, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -107,7 +115,7 @@ def test_a_periodic_job_minimizes_runs_and_logs_like_namd(system: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     log = result.stdout
     lines = log.splitlines()
-    assert "Info: NAMD 3.0 for Linux-x86_64-multicore" in lines
+    assert "Info: NAMD 3.0.1 for Linux-x86_64-multicore-CUDA" in lines
     assert "Info: Running on 2 processors, 1 nodes, 1 physical nodes." in lines
     assert "Info: STRUCTURE FILE         water.psf" in lines
     assert "Info: PARAMETERS             par_water.prm" in lines
@@ -162,6 +170,93 @@ def test_timing_lines_report_the_measured_time_and_the_hours_left(system: Path) 
     assert all(0.0016 < per_step < 0.02 for per_step in wall_per_step)  # paced at 500 steps/s
     step, hours_left = int(timings[-1][0]), float(timings[-1][5])
     assert hours_left == pytest.approx(wall_per_step[-1] * (150 - step) / 3600, rel=0.01)
+
+
+# ------------------------------------------------------------------------- pressure, benchmark, minimizer
+
+
+def tensors(log: str, label: str) -> dict[int, list[float]]:
+    """The 3x3 tensors (row by row) of one kind of line, e.g. "PRESSURE", by step."""
+    rows = [line.split()[1:] for line in log.splitlines() if line.startswith(f"{label}: ")]
+    return {int(row[0]): [float(value) for value in row[1:]] for row in rows}
+
+
+def test_outputpressure_prints_pressure_tensors_like_namd(system: Path) -> None:
+    result = run_engine(system, configure(fixture_config("pbc.namd"), add=("outputPressure 20",)))
+
+    assert result.returncode == 0, result.stdout
+    log = result.stdout
+    pressure, group = tensors(log, "PRESSURE"), tensors(log, "GPRESSURE")
+    # every minimizer step, then every outputPressure steps of the run
+    assert list(pressure) == [*range(101), *range(120, 301, 20)]
+    assert list(group) == list(pressure)
+    assert list(tensors(log, "PRESSAVG")) == list(tensors(log, "GPRESSAVG")) == list(range(120, 301, 20))
+    assert all(len(tensor) == 9 for tensor in [*pressure.values(), *group.values()])
+    assert all(t[1] == t[3] and t[2] == t[6] and t[5] == t[7] for t in pressure.values())  # symmetric
+    energies = {int(row["TS"]): row for row in energy_table(log)[len(MINIMIZE_STEPS) :]}
+    for step in range(120, 301, 20):  # the energy's PRESSURE column is the tensor's trace / 3
+        assert sum(pressure[step][0::4]) / 3 == pytest.approx(energies[step]["PRESSURE"], abs=0.01)
+        assert sum(group[step][0::4]) / 3 == pytest.approx(energies[step]["GPRESSURE"], abs=0.01)
+    lines = log.splitlines()
+    first = {prefix: next(i for i, line in enumerate(lines) if line.startswith(prefix))
+             for prefix in ("PRESSURE: 120 ", "GPRESSAVG: 120 ", "ENERGY:     120 ")}  # fmt: skip
+    assert first["PRESSURE: 120 "] < first["GPRESSAVG: 120 "] < first["ENERGY:     120 "]  # NAMD's order
+
+
+def test_without_a_periodic_cell_the_pressure_tensors_are_zero(system: Path) -> None:
+    result = run_engine(system, configure(fixture_config("job.namd"), add=("outputPressure 50",)))
+
+    assert result.returncode == 0, result.stdout
+    assert set(map(tuple, tensors(result.stdout, "PRESSURE").values())) == {(0.0,) * 9}
+
+
+def test_namd_reports_its_initial_then_benchmark_speed_at_multiples_of_firstldbstep(system: Path) -> None:
+    config = configure(fixture_config("job.namd"), drop=("minimize",), add=("firstLdbStep 10",))
+    result = run_engine(system, config, args=("+p3",), speed="1000")
+
+    assert result.returncode == 0, result.stdout
+    speeds = [line for line in result.stdout.splitlines() if re.match(r"^Info: (Initial|Benchmark) time:", line)]
+    assert [line.split()[1] for line in speeds] == ["Initial"] * 3 + ["Benchmark"] * 6
+    for line in speeds:
+        match = re.fullmatch(rf"Info: \w+ time: 3 CPUs ({G}) s/step ({G}) days/ns {G} MB memory", line)
+        assert match is not None, line
+        seconds_per_step, days_per_ns = float(match.group(1)), float(match.group(2))
+        assert 0.0008 < seconds_per_step < 0.01  # paced at 1000 steps/s
+        assert days_per_ns == pytest.approx(seconds_per_step / 86400 / 1e-6, rel=1e-4)  # 1 fs steps
+
+
+@pytest.mark.parametrize(("program", "performance_lines"), [("namd2", 0), ("namd3", 6)])
+def test_only_namd3_prints_performance_lines(system: Path, program: str, performance_lines: int) -> None:
+    result = run_engine(system, name="pbc.namd", program=program)
+
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.count("\nPERFORMANCE: ") == performance_lines
+
+
+def test_minimization_prints_the_conjugate_gradient_minimizers_lines(system: Path) -> None:
+    config = configure(fixture_config("job.namd"), drop=("run",), commands=("minimize 20", "run 20"))
+    log = run_engine(system, config).stdout
+
+    minimizing, running = log.split("TCL: Running for 20 steps")
+    assert "MINIMIZER" not in running
+    minimizer = [line for line in minimizing.splitlines() if "MINIMIZER" in line]
+    reducing = [line for line in minimizer if line.startswith("LINE MINIMIZER REDUCING GRADIENT FROM ")]
+    assert minimizer[:4] == [
+        "MINIMIZER SLOWLY MOVING 1 ATOMS WITH BAD CONTACTS DOWNHILL",
+        "MINIMIZER SLOWLY MOVING 1 ATOMS WITH BAD CONTACTS DOWNHILL",
+        "MINIMIZER STARTING CONJUGATE GRADIENT ALGORITHM",
+        reducing[0],
+    ]
+    assert len(reducing) == 10 + 4  # line searches from steps 2, 7, ... 47 of minimize 50, then 50, 55, 60, 65
+    restarts = [line for line in minimizer if "RESTARTING" in line]
+    assert restarts == ["MINIMIZER RESTARTING CONJUGATE GRADIENT ALGORITHM"] * 4  # after 2 searches per command
+    assert sum("SLOWLY MOVING" in line for line in minimizer) == 2  # the second command starts relaxed
+    gradients = [(float(line.split()[5]), float(line.split()[7])) for line in reducing]
+    assert all(target == pytest.approx(start * 1e-3, rel=1e-4) for start, target in gradients)
+    assert all(later[0] < earlier[0] for earlier, later in itertools.pairwise(gradients))
+    brackets = [line for line in minimizer if line.startswith("LINE MINIMIZER BRACKET: ")]
+    assert len(brackets) == len(reducing)
+    assert all(re.fullmatch(rf"LINE MINIMIZER BRACKET: DX {G} {G} DU {G} {G} DUDX {G} {G} {G} ", b) for b in brackets)
 
 
 # ------------------------------------------------------------------------------------ output files
@@ -356,6 +451,7 @@ def test_without_run_commands_numsteps_runs_to_that_step(system: Path) -> None:
 
     assert result.returncode == 0, result.stdout
     assert energy_steps(result.stdout) == [0, 10, 20, 30]
+    assert "TCL:" not in result.stdout.replace("TCL: Suspending until startup complete.", "")  # no Tcl run command
 
 
 def test_relative_paths_are_relative_to_the_config_files_directory(system: Path) -> None:
@@ -497,11 +593,53 @@ def test_version_prints_a_banner() -> None:
     )
 
     assert result.returncode == 0
-    assert result.stdout.startswith("NAMD 3.0 for Linux-x86_64")
+    assert result.stdout.startswith("NAMD 3.0.1 for Linux-x86_64-multicore (")
 
 
 def test_a_bad_speed_setting_is_fatal(system: Path) -> None:
     assert_fatal(run_engine(system, speed="fast"), "NAMD_STANDIN_STEPS_PER_SECOND")
+
+
+@pytest.mark.parametrize(
+    ("program", "args", "banner", "charm"),
+    [
+        ("namd2", (), "Info: NAMD 2.14 for Linux-x86_64-multicore", "v6.10.2"),
+        ("namd2", ("+devices", "0"), "Info: NAMD 2.14 for Linux-x86_64-multicore-CUDA", "v6.10.2"),
+        ("namd3", ("+p2",), "Info: NAMD 3.0.1 for Linux-x86_64-multicore", "v7.0.0"),
+        ("namd3", ("+devices", "0,1"), "Info: NAMD 3.0.1 for Linux-x86_64-multicore-CUDA", "v7.0.0"),
+    ],
+)
+def test_the_program_name_picks_the_version_and_devices_a_cuda_build(
+    system: Path, program: str, args: tuple[str, ...], banner: str, charm: str
+) -> None:
+    result = run_engine(system, program=program, args=args)
+
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.splitlines()
+    assert banner in lines
+    assert f"Converse/Charm++ Commit ID: {charm}" in lines
+    bindings = [
+        m.group(1)
+        for line in lines
+        if (m := re.match(r"^Info: Pe \d+ physical rank \d+ binding to CUDA device (\d+) on ", line))
+    ]
+    devices = args[1].split(",") if "+devices" in args else []
+    assert bindings == devices
+    assert ("Info: Built with CUDA version 12020" in lines) is bool(devices)
+
+
+def test_gpu_resident_mode_needs_namd3_with_devices(system: Path) -> None:
+    config = configure(fixture_config("pbc.namd"), add=("CUDASOAintegrate on",))
+
+    gpu = run_engine(system, config, program="namd3", args=("+devices", "0"))
+    cpu = run_engine(system, config, program="namd3")
+    namd2 = run_engine(system, config, program="namd2", args=("+devices", "0"))
+
+    assert gpu.returncode == cpu.returncode == 0, gpu.stdout + cpu.stdout
+    assert "Info: CUDASOA integration enabled" in gpu.stdout.splitlines()
+    assert energy_steps(gpu.stdout) == MINIMIZE_STEPS + RUN_STEPS  # same ETITLE/ENERGY/TIMING lines as on CPUs
+    assert "CUDASOA" not in cpu.stdout
+    assert_fatal(namd2, "ERROR:    CUDASOAintegrate", "FATAL ERROR: ERROR(S) IN THE CONFIGURATION FILE")
 
 
 # ------------------------------------------------------------------------------- pacing and signals
