@@ -86,7 +86,7 @@ class DiscoveredJob:
 
 
 class JobDocumentInvalid(ValueError):
-    pass
+    """A job.json that is not ours, not schema version 1, or malformed."""
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Max, Min
 from django.utils import timezone
+from redis.exceptions import LockError
 
 from clusters.gateway import MemberSession, redis_client
 from clusters.slurm import JobStatus, PortalState, SlurmError
@@ -114,8 +115,11 @@ def sync_member_jobs(*, owner_id: int, profile_id: int, task_id: str = "") -> Sy
     try:
         return _sync_group(owner_id, profile_id, task_id)
     finally:
-        lock.release()
         redis_client().delete(_queued_key(owner_id, profile_id))
+        try:
+            lock.release()
+        except LockError:  # the lock expired during a very long sync: the result above still stands
+            logger.warning("job_sync_lock_expired", extra={"owner_id": owner_id, "profile_id": profile_id})
 
 
 def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
@@ -193,6 +197,8 @@ def apply_status(job: Job, status: JobStatus | None, now: datetime) -> bool:
         return transition(job, new_state, source="sync", detail=f"SLURM: {status.state_verbatim}{reason}", **fields)
     if any(getattr(job, name) != value for name, value in fields.items()):
         Job.objects.filter(pk=job.pk, state=job.state).update(**fields)
+        for name, value in fields.items():
+            setattr(job, name, value)
     return False
 
 
