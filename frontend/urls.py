@@ -1,14 +1,61 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, reverse_lazy
 
-from frontend import views
+from frontend.views import account, activity, catalogue, clusters, dashboard, job_detail, job_list, wizard
 
 app_name = "frontend"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", dashboard.dashboard, name="home"),
+    # Jobs list: the page, its rows polled while jobs are active, bulk cancel/delete.
+    path("jobs/", job_list.job_list, name="job_list"),
+    path("jobs/bulk/", job_list.bulk_action, name="job_bulk"),
+    path("jobs/<int:job_id>/row/", job_list.job_row, name="job_row"),
+    # New job wizard: template → values and resources (validated and previewed live) → inputs → submit.
+    path("jobs/new/", wizard.choose_template, name="wizard"),
+    path("jobs/new/<slug:slug>/", wizard.job_form, name="wizard_form"),
+    path("jobs/new/<slug:slug>/check/", wizard.check_form, name="wizard_check"),
+    path("jobs/new/<slug:slug>/preview/", wizard.preview, name="wizard_preview"),
+    path("jobs/<int:job_id>/inputs/", wizard.inputs, name="wizard_inputs"),
+    path("jobs/<int:job_id>/inputs/status/", wizard.inputs_status, name="wizard_inputs_status"),
+    path("jobs/<int:job_id>/submit/", wizard.submit, name="job_submit"),
+    # Job detail and its live parts.
+    path("jobs/<int:job_id>/", job_detail.job_detail, name="job_detail"),
+    path("jobs/<int:job_id>/status/", job_detail.status_panel, name="job_status"),
+    path("jobs/<int:job_id>/log/<str:kind>/", job_detail.log_panel, name="job_log"),
+    path("jobs/<int:job_id>/files/", job_detail.files_panel, name="job_files"),
+    path("jobs/<int:job_id>/files/download/", job_detail.download_file, name="job_download"),
+    path("jobs/<int:job_id>/downloads/<int:download_id>/", job_detail.download_status, name="job_download_status"),
+    path("jobs/<int:job_id>/cancel/", job_detail.cancel, name="job_cancel"),
+    path("jobs/<int:job_id>/restart/", job_detail.restart, name="job_restart"),
+    path("jobs/<int:job_id>/clone/", job_detail.clone, name="job_clone"),
+    path("jobs/<int:job_id>/delete/", job_detail.delete, name="job_delete"),
+    # Clusters and the member's own credentials.
+    path("clusters/", clusters.cluster_list, name="clusters"),
+    path("clusters/<int:profile_id>/credential/", clusters.save_credential, name="credential_save"),
+    path("clusters/credentials/<int:credential_id>/test/", clusters.test_connection, name="credential_test"),
+    path("clusters/credentials/<int:credential_id>/status/", clusters.connection_status, name="credential_status"),
+    path("clusters/credentials/<int:credential_id>/delete/", clusters.delete_credential, name="credential_delete"),
+    # Templates catalogue (read-only).
+    path("templates/", catalogue.catalogue, name="catalogue"),
+    path("templates/<slug:slug>/", catalogue.template_detail, name="catalogue_detail"),
+    # Activity: remote commands run in the member's name.
+    path("activity/", activity.activity, name="activity"),
+    # Account.
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("account/tokens/", views.tokens, name="tokens"),
-    path("account/tokens/<int:token_id>/revoke/", views.revoke_token, name="revoke_token"),
+    path(
+        "account/password/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="frontend/password_change.html", success_url=reverse_lazy("frontend:password_change_done")
+        ),
+        name="password_change",
+    ),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="frontend/password_change_done.html"),
+        name="password_change_done",
+    ),
+    path("account/tokens/", account.tokens, name="tokens"),
+    path("account/tokens/<int:token_id>/revoke/", account.revoke_token, name="revoke_token"),
 ]

@@ -1,4 +1,4 @@
-"""Request-scoped logging context, and the one renderer of PortalError for pages and htmx."""
+"""Request-scoped logging context, the pages' Content-Security-Policy, and the one renderer of PortalError."""
 
 from __future__ import annotations
 
@@ -48,3 +48,35 @@ class PortalErrorMiddleware:
         if getattr(request, "htmx", False):
             return JsonResponse(exc.as_envelope(), status=exc.http_status)
         return render(request, "frontend/error.html", {"error": exc}, status=exc.http_status)
+
+
+# Pages load only the portal's own files: scripts and styles are static files, never inline.
+PAGE_CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+# Django's admin and ninja's API docs page carry inline scripts of their own.
+CSP_EXEMPT_PREFIXES = ("/admin/", "/api/")
+
+
+class ContentSecurityPolicyMiddleware:
+    """Send PAGE_CSP with every page outside the admin and the API docs."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(CSP_EXEMPT_PREFIXES):
+            response.setdefault("Content-Security-Policy", PAGE_CSP)
+        return response

@@ -42,6 +42,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.RequestContextMiddleware",
+    "portal.middleware.ContentSecurityPolicyMiddleware",
     "portal.middleware.PortalErrorMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
