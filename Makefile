@@ -14,7 +14,7 @@ LOCALCLUSTER := scripts/localcluster/localcluster
 DEMO_CLUSTER_USERS := labadmin alice bob
 WEB_PORT ?= 8000
 
-.PHONY: help demo test stop status system venv services cluster migrate lint bench
+.PHONY: help demo test stop status system browser venv services cluster migrate lint bench
 
 help:
 	@echo "make demo    set up and run the whole portal (web, Celery, PostgreSQL, Redis, local SLURM)"
@@ -26,6 +26,10 @@ help:
 
 system:
 	@scripts/system-packages
+
+# Debian's Chromium and its matching driver, for the browser tests (tests/browser).
+browser:
+	@scripts/system-packages chromium chromium-driver
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -59,7 +63,7 @@ demo: services cluster migrate
 	@echo "Local SLURM cluster: ssh on 127.0.0.1:2222 as $(DEMO_CLUSTER_USERS) ($(LOCALCLUSTER) status)"
 	@echo "Stop everything with: make stop"
 
-test: services cluster
+test: services cluster browser
 	@$(VENV)/bin/ruff check --quiet .
 	@$(PY) -m pytest -p no:cacheprovider
 
