@@ -1,4 +1,4 @@
-"""Page views: parse input, make one access/selector/service call, render."""
+"""Account pages: personal API tokens (create, shown once; revoke) with htmx."""
 
 from __future__ import annotations
 
@@ -10,11 +10,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import access, selectors, services
 from frontend.forms import TokenForm
 from portal.errors import PortalError
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/home.html")
 
 
 @login_required

@@ -1,11 +1,24 @@
-"""PLACEHOLDER: being built in issue 7 (replace this whole module)."""
+"""The templates catalogue: the templates members can start a job from, each with its variables and an
+example config rendered with the defaults. Read-only for everyone."""
 
-from django.http import Http404
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from templates_app import selectors
 
 
-def catalogue(request, **kwargs):
-    raise Http404
+@login_required
+@require_GET
+def catalogue(request: HttpRequest) -> HttpResponse:
+    return render(request, "frontend/catalogue.html", {"groups": selectors.catalogue_groups(request.user)})
 
 
-def template_detail(request, **kwargs):
-    raise Http404
+@login_required
+@require_GET
+def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    detail = selectors.catalogue_detail(user=request.user, slug=slug)
+    return render(request, "frontend/catalogue_detail.html", {"detail": detail})

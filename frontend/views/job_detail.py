@@ -1,43 +1,332 @@
-"""PLACEHOLDER: being built in issue 7 (replace this whole module)."""
+"""The job detail page and its live parts: the status panel (polled while the job is not terminal), log tails,
+the project listing with staged downloads, and the cancel / restart / clone / delete actions.
 
-from django.http import Http404
+Views parse input, make one access or service call and render; every job is loaded through
+`jobs.access`. Nothing here talks to a cluster: refreshes and downloads are tasks enqueued by
+`jobs.services`, and the fragments poll until their results are in.
+"""
 
+from __future__ import annotations
 
-def job_detail(request, **kwargs):
-    raise Http404
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-def status_panel(request, **kwargs):
-    raise Http404
+from jobs import services
+from jobs.access import access_job, visible_jobs
+from jobs.models import Job, JobProgress, JobState, StagedDownload
+from jobs.namd_log import LogProgress
+from portal.errors import NotFound, PortalError
 
-
-def log_panel(request, **kwargs):
-    raise Http404
-
-
-def files_panel(request, **kwargs):
-    raise Http404
-
-
-def download_file(request, **kwargs):
-    raise Http404
-
-
-def download_status(request, **kwargs):
-    raise Http404
-
-
-def cancel(request, **kwargs):
-    raise Http404
-
-
-def restart(request, **kwargs):
-    raise Http404
+REFRESH_WAIT_S = 60  # a log or listing refresh that brings nothing new by then is given up (the task may retry)
+TERMINAL_EVENT = "job-terminal"  # HX-Trigger sent with a terminal status: job_detail.js stops the plot's polling
+ENERGY_COLUMNS = "TOTAL,POTENTIAL,KINETIC,TEMP,PRESSURE,VOLUME"
 
 
-def clone(request, **kwargs):
-    raise Http404
+@dataclass(frozen=True)
+class LogKind:
+    label: str
+    field: str  # the JobProgress field holding its tail
+    suffix: str  # of SLURM's file in the scratch dir
+    note: str
 
 
-def delete(request, **kwargs):
-    raise Http404
+LOG_KINDS = {
+    "namd": LogKind("NAMD log", "log_tail", "out", "NAMD writes its log to SLURM's stdout; this is its end."),
+    "stdout": LogKind(
+        "SLURM stdout", "log_tail", "out", "The batch script sends NAMD's output here: the same file as the NAMD log."
+    ),
+    "stderr": LogKind("SLURM stderr", "stderr_tail", "err", "Read when the job ends, or when you refresh."),
+}
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What the status panel shows of NAMD's progress, as last read from the log."""
+
+    steps_done: int | None
+    steps_total: int | None
+    ns_per_day: float | None
+    remaining: str  # e.g. "1 h 5 min"; empty when unknown or over
+    eta: datetime | None
+    stalled_at: datetime | None
+    fatal_errors: list[str]
+    has_energies: bool
+
+
+@dataclass(frozen=True)
+class RefreshWait:
+    """A refresh the member asked for at `requested_at` (epoch seconds, as sent back by the poll): still waiting
+    for its result, or given up."""
+
+    requested_at: str = ""
+    is_waiting: bool = False
+    gave_up: bool = False
+
+
+@dataclass(frozen=True)
+class LogPanel:
+    kind: str
+    log_kind: LogKind
+    text: str
+    file_name: str  # empty before the job has a SLURM id
+    fetched_at: datetime | None
+    wait: RefreshWait
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    path: str
+    is_dir: bool
+    size_bytes: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class FilesPanel:
+    files: list[ProjectFile]
+    listed_at: datetime | None
+    wait: RefreshWait
+
+
+def duration_text(delta: timedelta | None) -> str:
+    """The two largest units: '2 d 3 h', '1 h 5 min', '10 min', '4 min 10 s', '12 s'; empty for None."""
+    if delta is None:
+        return ""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")]
+    first = next((i for i, (amount, _) in enumerate(parts) if amount), len(parts) - 1)
+    return " ".join(f"{amount} {unit}" for amount, unit in parts[first : first + 2] if amount or first == 3)
+
+
+def _job_progress(job: Job) -> JobProgress | None:
+    return JobProgress.objects.filter(job=job).first()
+
+
+def _run_progress(job: Job, progress: JobProgress | None) -> RunProgress:
+    log = LogProgress.from_state(progress.log_state) if progress and progress.log_state else LogProgress()
+    first = log.first_step or 0
+    steps_total = log.total_steps or (log.numsteps or 0) - first
+    steps_done = None
+    if log.last_step is not None and steps_total > 0:
+        steps_done = max(0, min(steps_total, log.last_step - first))
+    remaining, eta = "", None
+    if not job.is_terminal and log.hours_remaining and progress is not None:
+        left = timedelta(hours=log.hours_remaining)
+        remaining, eta = duration_text(left), (progress.last_timing_at or progress.updated_at) + left
+    return RunProgress(
+        steps_done=steps_done, steps_total=steps_total if steps_total > 0 else None, ns_per_day=log.ns_per_day,
+        remaining=remaining, eta=eta, stalled_at=progress.stalled_at if progress and not job.is_terminal else None,
+        fatal_errors=log.fatal_errors, has_energies=bool(log.energies),
+    )  # fmt: skip
+
+
+def _refresh_wait(raw: str | None, done_at: datetime | None) -> RefreshWait:
+    """Whether a fragment keeps polling: until `done_at` passes the request time, for REFRESH_WAIT_S at most."""
+    now = time.time()
+    try:
+        requested_at = float(raw) if raw else None
+    except ValueError:
+        requested_at = None
+    if requested_at is None or not math.isfinite(requested_at) or requested_at > now:
+        return RefreshWait()
+    if done_at is not None and done_at.timestamp() >= requested_at:
+        return RefreshWait()
+    expired = now - requested_at > REFRESH_WAIT_S
+    return RefreshWait(requested_at=repr(requested_at), is_waiting=not expired, gave_up=expired)
+
+
+def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None) -> dict[str, Any]:
+    """What the status panel and the parts it refreshes (state line, facts, actions) show."""
+    visible = visible_jobs(request.user)
+    return {
+        "job": job,
+        "run": _run_progress(job, progress),
+        "events": job.events.select_related("actor"),
+        "parent": visible.filter(pk=job.parent_id).first() if job.parent_id else None,
+        "children": visible.filter(parent=job).order_by("created_at"),
+        "queue_wait": duration_text(job.queue_wait),
+        "run_time": duration_text(job.run_time),
+        "walltime": duration_text(timedelta(seconds=job.resources.get("walltime_s", 0))),
+        "can_cancel": not job.is_terminal,
+        "can_restart": job.is_terminal and bool(job.slurm_job_id),
+    }
+
+
+def _log_panel(job: Job, progress: JobProgress | None, kind: str, wait: RefreshWait) -> LogPanel:
+    log_kind = LOG_KINDS[kind]
+    return LogPanel(
+        kind=kind, log_kind=log_kind, text=getattr(progress, log_kind.field) if progress else "",
+        file_name=f"slurm-{job.slurm_job_id}.{log_kind.suffix}" if job.slurm_job_id else "",
+        fetched_at=progress.logs_fetched_at if progress else None, wait=wait,
+    )  # fmt: skip
+
+
+def _files_panel(progress: JobProgress | None, wait: RefreshWait) -> FilesPanel:
+    entries = progress.project_files if progress else []
+    files = [
+        ProjectFile(path=entry["path"], is_dir=entry["is_dir"], size_bytes=entry["size_bytes"],
+                    modified=datetime.fromtimestamp(entry["modified"], tz=UTC))
+        for entry in entries
+    ]  # fmt: skip
+    return FilesPanel(files=files, listed_at=progress.files_listed_at if progress else None, wait=wait)
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = access_job(user=request.user, job_id=job_id)
+    progress = _job_progress(job)
+    context = {
+        **_status_context(request, job, progress),
+        "logs": [_log_panel(job, progress, kind, RefreshWait()) for kind in LOG_KINDS],
+        "listing": _files_panel(progress, RefreshWait()),
+        "energies_url": reverse("api:get_energies", kwargs={"job_id": job.pk}) + f"?columns={ENERGY_COLUMNS}",
+    }
+    return render(request, "frontend/job_detail.html", context)
+
+
+@login_required
+@require_GET
+def status_panel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The polled status, with the state line, facts and actions swapped out of band; a terminal job's stops."""
+    job = access_job(user=request.user, job_id=job_id)
+    response = render(request, "frontend/_job_status_poll.html", _status_context(request, job, _job_progress(job)))
+    if job.is_terminal:
+        response["HX-Trigger"] = TERMINAL_EVENT
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def log_panel(request: HttpRequest, job_id: int, kind: str) -> HttpResponse:
+    """A log tail; POST asks the cluster for the newest bytes and polls until they are in."""
+    job = access_job(user=request.user, job_id=job_id)
+    if kind not in LOG_KINDS:
+        raise Http404("No such log.")
+    requested = request.GET.get("requested")
+    if request.method == "POST" and services.request_log_fetch(job=job, user=request.user):
+        requested = str(time.time())
+    progress = _job_progress(job)
+    wait = _refresh_wait(requested, progress.logs_fetched_at if progress else None)
+    return render(request, "frontend/_job_log.html", {"job": job, "log": _log_panel(job, progress, kind, wait)})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def files_panel(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The project listing; POST lists the folder again and polls until the new listing is in."""
+    requested = request.GET.get("requested")
+    if request.method == "POST":
+        services.request_file_listing(user=request.user, job_id=job_id)
+        requested = str(time.time())
+    job = access_job(user=request.user, job_id=job_id)
+    progress = _job_progress(job)
+    wait = _refresh_wait(requested, progress.files_listed_at if progress else None)
+    return render(request, "frontend/_job_files.html", {"job": job, "listing": _files_panel(progress, wait)})
+
+
+def _download_context(job_id: int, download: StagedDownload) -> dict[str, Any]:
+    context = {
+        "job_id": job_id, "download": download, "relpath": download.relpath,
+        "content_url": reverse("api:download_content", kwargs={"job_id": job_id, "download_id": download.pk}),
+    }  # fmt: skip
+    if download.state == StagedDownload.State.FAILED:
+        context["error"] = f"Copying it to the portal failed ({download.error_code}); try again."
+    return context
+
+
+@login_required
+@require_POST
+def download_file(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Stage one project file on the portal; the fragment polls until it can be downloaded."""
+    relpath = request.POST.get("relpath", "")
+    try:
+        download, _ = services.request_download(user=request.user, job_id=job_id, relpath=relpath)
+    except NotFound:
+        raise
+    except PortalError as exc:
+        context = {"job_id": job_id, "relpath": relpath, "error": exc.user_message}
+        return render(request, "frontend/_job_download.html", context)
+    return render(request, "frontend/_job_download.html", _download_context(job_id, download))
+
+
+@login_required
+@require_GET
+def download_status(request: HttpRequest, job_id: int, download_id: int) -> HttpResponse:
+    download = services.access_download(user=request.user, job_id=job_id, download_id=download_id)
+    return render(request, "frontend/_job_download.html", _download_context(job_id, download))
+
+
+def _back(job_id: int) -> HttpResponse:
+    return redirect("frontend:job_detail", job_id=job_id)
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    try:
+        job, _ = services.request_cancel(user=request.user, job_id=job_id)
+    except NotFound:
+        raise
+    except PortalError as exc:
+        messages.error(request, exc.user_message)
+        return _back(job_id)
+    if job.state == JobState.CANCELLED:
+        messages.success(request, "The job is cancelled.")
+    else:
+        messages.success(request, "Cancel requested: the state changes when SLURM confirms it.")
+    return _back(job_id)
+
+
+@login_required
+@require_POST
+def restart(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A continuation from the job's restart files; it opens on the new job's page."""
+    title = request.POST.get("title", "")[:200]
+    submit = request.POST.get("submit") == "1"
+    try:
+        child, _ = services.request_restart(user=request.user, job_id=job_id, title=title, submit=submit)
+    except NotFound:
+        raise
+    except PortalError as exc:
+        messages.error(request, exc.user_message)
+        return _back(job_id)
+    when = "submitted once" if submit else "ready to submit once"
+    messages.success(request, f"Continuation created: {when} the restart files are copied on the cluster.")
+    return _back(child.pk)
+
+
+@login_required
+@require_POST
+def clone(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A new draft with the same values; it opens on its inputs step."""
+    try:
+        copy = services.clone_job(user=request.user, job_id=job_id)
+    except NotFound:
+        raise
+    except PortalError as exc:
+        messages.error(request, exc.user_message)
+        return _back(job_id)
+    messages.success(request, f"Created “{copy.title}”: upload its inputs.")
+    return redirect("frontend:wizard_inputs", job_id=copy.pk)
+
+
+@login_required
+@require_POST
+def delete(request: HttpRequest, job_id: int) -> HttpResponse:
+    services.request_delete(user=request.user, job_id=job_id)
+    messages.success(request, "The job is deleted; its folders on the cluster are being removed.")
+    return redirect("frontend:job_list")
