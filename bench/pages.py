@@ -139,6 +139,7 @@ def static_weight(pages: list[bytes]) -> dict[str, Any]:
 
 def main() -> None:
     logging.getLogger("django.request").setLevel(logging.ERROR)
+    logging.getLogger("axes").setLevel(logging.WARNING)  # one INFO line per login: not the table
     member, profile, version = set_up()
     client = Client(SERVER_NAME="localhost")
     client.force_login(member)

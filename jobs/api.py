@@ -11,7 +11,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from jobs import selectors, services, sync
+from jobs import selectors, services, sync, uploads
 from jobs.access import access_job
 from jobs.models import InputFile, Job, JobProgress, StagedDownload
 from jobs.namd_log import LogProgress
@@ -31,6 +31,7 @@ from jobs.schemas import (
     ProgressOut,
     RefreshOut,
     RestartIn,
+    UploadStatusOut,
 )
 from portal.errors import Conflict
 from templates_app.batch_script import Resources
@@ -114,6 +115,27 @@ def upload_input(request: HttpRequest, job_id: int, file: File[UploadedFile]) ->
         user=request.auth, job_id=job_id, name=file.name or "", chunks=file.chunks(UPLOAD_CHUNK_BYTES)
     )
     return Status(202, input_file)
+
+
+@router.get("/jobs/{job_id}/uploads/{name}", response=UploadStatusOut)
+def get_upload(request: HttpRequest, job_id: int, name: str, size: int) -> uploads.UploadStatus:
+    """How many bytes of the file `name` of `size` bytes the portal already has: send the rest from there."""
+    return uploads.upload_status(user=request.auth, job_id=job_id, name=name, size_bytes=size)
+
+
+@router.put("/jobs/{job_id}/uploads/{name}", response={200: UploadStatusOut, 202: InputOut})
+def put_upload_chunk(request: HttpRequest, job_id: int, name: str) -> Status:
+    """Append one chunk: the raw body with `Content-Range: bytes START-END/TOTAL`, START being `received`.
+
+    The last chunk registers the input (202, then copied to the cluster by a task). The body is streamed from
+    the request, never read whole (`request.body` is not touched).
+    """
+    length = request.META.get("CONTENT_LENGTH", "")
+    outcome = uploads.receive_chunk(
+        user=request.auth, job_id=job_id, name=name, content_range=request.headers.get("Content-Range", ""),
+        content_length=int(length) if length.isdigit() else None, body=request,
+    )  # fmt: skip
+    return Status(200 if isinstance(outcome, uploads.UploadStatus) else 202, outcome)
 
 
 @router.get("/jobs/{job_id}/inputs", response=list[InputOut])

@@ -61,6 +61,13 @@ class InputOut(Schema):
     uploaded_at: datetime | None
 
 
+class UploadStatusOut(Schema):
+    name: str = Field(description="The file name as the portal stores it (sanitized).")
+    size: int = Field(description="The whole file's size in bytes, as the client declared it.")
+    received: int = Field(description="Bytes the portal already has: send the rest from this offset.")
+    max_bytes: int = Field(description="The cluster's per-file upload limit.")
+
+
 class JobDetailOut(JobOut):
     values: dict[str, Any]
     resources: dict[str, Any]

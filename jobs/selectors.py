@@ -35,13 +35,19 @@ def sort_keys() -> list[str]:
     return [prefix + key for key in SORT_COLUMNS for prefix in ("", "-")]
 
 
+# Columns that may be NULL sort their NULLs last both ways; the others sort plainly, so that PostgreSQL can walk
+# an index (job_owner_recent for the default) instead of sorting every row of the member.
+NULLABLE_SORT_COLUMNS = frozenset({"submitted_at"})
+
+
 def _ordering(sort: str) -> tuple[OrderBy, OrderBy]:
     key = sort if sort in sort_keys() else DEFAULT_SORT
     descending = key.startswith("-")
     column = SORT_COLUMNS[key.removeprefix("-")]
+    nulls_last = True if column in NULLABLE_SORT_COLUMNS else None
     if descending:
-        return F(column).desc(nulls_last=True), F("id").desc()
-    return F(column).asc(nulls_last=True), F("id").asc()
+        return F(column).desc(nulls_last=nulls_last), F("id").desc()
+    return F(column).asc(nulls_last=nulls_last), F("id").asc()
 
 
 def job_list(

@@ -136,6 +136,21 @@ def create_job(*, user: User, request: JobRequest) -> Job:
     return job
 
 
+def clone_job(*, user: User, job_id: int) -> Job:
+    """A new DRAFT with the job's template, values, resources, recipe and cluster, titled "<title> (copy)".
+
+    Rendered with the template's latest version, like any new job. Raises NotFound, Conflict (TEMPLATE_RETIRED),
+    TemplateError, InvalidInput (when the template or the cluster changed since).
+    """
+    source = access_job(user=user, job_id=job_id)
+    request = JobRequest(
+        template_id=source.template_version.template_id, cluster_id=source.profile_id, recipe=source.recipe_name,
+        title=f"{source.title[:193]} (copy)", values=source.values,
+        resources=batch_script.Resources(**source.resources), continue_on_timeout=source.continue_on_timeout,
+    )  # fmt: skip
+    return create_job(user=user, request=request)
+
+
 # ------------------------------------------------------------------ inputs
 
 
@@ -161,33 +176,41 @@ def receive_input_file(*, user: User, job_id: int, name: str, chunks: Iterable[b
 
     Raises NotFound, Conflict (JOB_NOT_EDITABLE), InvalidInput (FILENAME_INVALID, FILENAME_RESERVED, FILE_TOO_LARGE).
     """
-    from jobs.tasks import copy_input_file_task
-
     job = access_job(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
     clean = file_store.sanitize_filename(name)
-    role = input_roles(job.config_text).get(clean, "")
     staged = file_store.upload_path(job.uuid, f"{uuid.uuid4().hex[:8]}-{clean}")
     size, sha256 = file_store.store_chunks(chunks, staged, max_bytes=job.profile.max_upload_bytes)
+    return register_staged_input(user=user, job=job, name=clean, staged=staged, size_bytes=size, sha256=sha256)
+
+
+def register_staged_input(*, user: User, job: Job, name: str, staged: Path, size_bytes: int, sha256: str) -> InputFile:
+    """Check a complete staged file (its name already sanitized) for its role, record it, enqueue its copy.
+
+    Shared by the one-shot and the resumable uploads. Raises Conflict (JOB_NOT_EDITABLE; the staged file is removed).
+    """
+    from jobs.tasks import copy_input_file_task
+
+    role = input_roles(job.config_text).get(name, "")
     atom_count, problem_code, problem_message = _check_staged(role, staged)
     with transaction.atomic():
-        job = access_job(user=user, job_id=job_id, for_update=True)
+        job = access_job(user=user, job_id=job.pk, for_update=True)
         if job.state not in EDITABLE_STATES:
             staged.unlink(missing_ok=True)
             raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
-        previous = InputFile.objects.filter(job=job, name=clean).values_list("staged_path", flat=True).first()
+        previous = InputFile.objects.filter(job=job, name=name).values_list("staged_path", flat=True).first()
         state = InputFile.State.INVALID if problem_code else InputFile.State.RECEIVED
         input_file, _ = InputFile.objects.update_or_create(
-            job=job, name=clean,
+            job=job, name=name,
             defaults={
-                "role": role, "size_bytes": size, "sha256": sha256, "atom_count": atom_count, "state": state,
+                "role": role, "size_bytes": size_bytes, "sha256": sha256, "atom_count": atom_count, "state": state,
                 "problem_code": problem_code, "problem_message": problem_message, "bytes_uploaded": 0,
                 "staged_path": "" if problem_code else str(staged), "copied_from": "", "uploaded_at": None,
             },
         )  # fmt: skip
         if job.state != JobState.UPLOADING:
-            transition(job, JobState.UPLOADING, source="user", actor_id=user.pk, detail=f"input {clean}")
+            transition(job, JobState.UPLOADING, source="user", actor_id=user.pk, detail=f"input {name}")
         if problem_code:
             staged.unlink(missing_ok=True)
         else:
@@ -309,6 +332,22 @@ def request_submit(*, user: User, job_id: int) -> tuple[Job, str]:
         return job, _start_submission(job, actor_id=user.pk, source="user")
 
 
+def set_submit_when_ready(*, user: User, job_id: int, enabled: bool) -> tuple[Job, str]:
+    """Submit the job as soon as its inputs are ready (at once if they are); returns the submit task's id or "".
+
+    Raises NotFound, Conflict (JOB_NOT_EDITABLE, and request_submit's codes for a job already ready).
+    """
+    with transaction.atomic():
+        job = access_job(user=user, job_id=job_id, for_update=True)
+        if job.state not in EDITABLE_STATES:
+            raise Conflict("The job was already submitted.", code="JOB_NOT_EDITABLE")
+        Job.objects.filter(pk=job.pk).update(submit_when_ready=enabled)
+        job.submit_when_ready = enabled
+        if enabled and job.state == JobState.READY:
+            return request_submit(user=user, job_id=job.pk)
+    return job, ""
+
+
 def _submission_failed(job: Job, error: PortalError) -> None:
     transition(
         job, JobState.READY, source="task", expected=JobState.SUBMITTING, detail=f"{error.code}: {error.user_message}",
@@ -423,6 +462,48 @@ def request_delete(*, user: User, job_id: int) -> str:
         Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
         note(job, "DELETED", source="user", actor_id=user.pk)
         return _enqueue(delete_job_task, job.pk, user.pk)
+
+
+MAX_BULK_JOBS = 200
+BULK_ACTIONS = ("cancel", "delete")
+
+
+@dataclasses.dataclass(frozen=True)
+class BulkRefusal:
+    job_id: int
+    code: str
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BulkResult:
+    action: str
+    done: tuple[int, ...]
+    refused: tuple[BulkRefusal, ...]
+
+
+def bulk_action(*, user: User, job_ids: Iterable[int], action: str) -> BulkResult:
+    """`request_cancel` or `request_delete` on each job, each on its own: a refusal (with its code) never stops
+    the rest; a job `user` may not see is refused as JOB_NOT_FOUND. Raises InvalidInput (BULK_*)."""
+    unique_ids = list(dict.fromkeys(job_ids))
+    if action not in BULK_ACTIONS:
+        raise InvalidInput("Choose to cancel or to delete the selected jobs.", code="BULK_ACTION_UNKNOWN")
+    if not unique_ids:
+        raise InvalidInput("Select at least one job first.", code="BULK_NOTHING_SELECTED")
+    if len(unique_ids) > MAX_BULK_JOBS:
+        raise InvalidInput(f"Select at most {MAX_BULK_JOBS} jobs at a time.", code="BULK_TOO_MANY_JOBS")
+    done, refused = [], []
+    for job_id in unique_ids:
+        try:
+            if action == "cancel":
+                request_cancel(user=user, job_id=job_id)
+            else:
+                request_delete(user=user, job_id=job_id)
+        except PortalError as exc:
+            refused.append(BulkRefusal(job_id=job_id, code=exc.code, message=exc.user_message))
+        else:
+            done.append(job_id)
+    return BulkResult(action=action, done=tuple(done), refused=tuple(refused))
 
 
 def delete_job_files(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
