@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,33 +63,38 @@ class WorkerProcess:
     process: subprocess.Popen
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(tmp_path_factory: pytest.TempPathFactory, portal_file_store: Path) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process consuming a queue of its own, through the real Redis broker."""
-    queue = f"test-{uuid.uuid4().hex[:12]}"
-    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "portal", "worker",
-        "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h", "--loglevel", "INFO",
-    ]  # fmt: skip
+@contextmanager
+def celery_process(arguments: list[str], *, queue: str, log_path: Path, file_store: Path) -> Iterator[subprocess.Popen]:
+    """`celery -A portal ARGUMENTS` on the test database, its tasks sent to `queue`; stopped on exit."""
+    command = [sys.executable, "-m", "celery", "-A", "portal", *arguments, "--loglevel", "INFO"]
     with log_path.open("wb") as log_file:
-        # The worker uses the test database (pytest-django's "test_" + name), so tasks see test data.
+        # It uses the test database (pytest-django's "test_" + name), so tasks see test data.
         env = {
             **os.environ,
             "PORTAL_DB_NAME": "test_" + settings.DATABASES["default"]["NAME"].removeprefix("test_"),
-            "PORTAL_FILE_STORE": str(portal_file_store),
-            # Tasks the worker itself sends (a sync enqueues finishes) go to its own queue too.
+            "PORTAL_FILE_STORE": str(file_store),
+            # Tasks it sends itself (a sync enqueues finishes, beat its schedule) go to the test queue too.
             "PORTAL_CELERY_TASK_QUEUE": queue,
         }
         process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     try:
-        yield WorkerProcess(queue=queue, process=process)
+        yield process
     finally:
         process.terminate()
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(tmp_path_factory: pytest.TempPathFactory, portal_file_store: Path) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process consuming a queue of its own, through the real Redis broker."""
+    queue = f"test-{uuid.uuid4().hex[:12]}"
+    arguments = ["worker", "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h"]
+    log_path = tmp_path_factory.mktemp("celery") / "worker.log"
+    with celery_process(arguments, queue=queue, log_path=log_path, file_store=portal_file_store) as process:
+        yield WorkerProcess(queue=queue, process=process)
 
 
 @pytest.fixture(autouse=True)

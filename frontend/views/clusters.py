@@ -210,6 +210,13 @@ def save_credential(request: HttpRequest, profile_id: int) -> HttpResponse:
         if form.method == GENERATE
         else "Saved. Test the connection to check that the cluster accepts it."
     )
+    return _done(request, profile, credential, notice)
+
+
+def _done(
+    request: HttpRequest, profile: ClusterProfile, credential: ClusterCredential | None, notice: str
+) -> HttpResponse:
+    """After a change: the cluster's panel with the notice (htmx), or back to the page with it as a message."""
     if not request.htmx:
         messages.success(request, f"{profile.name}: {notice}")
         return redirect(_clusters_url(profile))
@@ -224,11 +231,7 @@ def delete_credential(request: HttpRequest, credential_id: int) -> HttpResponse:
     profile = credential.profile
     services.delete_credential(credential=credential)
     notice = "Your credential was deleted: the portal can no longer log in to this cluster for you."
-    if not request.htmx:
-        messages.success(request, f"{profile.name}: {notice}")
-        return redirect(_clusters_url(profile))
-    panel = _panel(profile, None, now=timezone.now(), notice=notice)
-    return render(request, "frontend/_cluster_panel.html", {"panel": panel})
+    return _done(request, profile, None, notice)
 
 
 @login_required

@@ -11,13 +11,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -25,7 +23,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import PROJECT_DIR, WorkerProcess
+from tests.conftest import PROJECT_DIR, WorkerProcess, celery_process
 from tests.factories import MEMBER_PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
@@ -76,10 +74,15 @@ class Browser:
     def text(self) -> str:
         return self.find("body").text
 
-    def screenshot(self, name: str) -> Path:
-        """Save the whole page (its full height) as ARTIFACTS/screenshots/NAME.png."""
+    @staticmethod
+    def screenshot_path(name: str) -> Path:
         path = ARTIFACTS / "screenshots" / f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower())}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def screenshot(self, name: str) -> Path:
+        """Save the whole page (its full height, 1280 px wide) as ARTIFACTS/screenshots/NAME.png."""
+        path = self.screenshot_path(name)
         height = self.driver.execute_script("return Math.max(document.body.scrollHeight, 900)")
         self.driver.set_window_size(1280, min(int(height), 6000))
         self.driver.save_screenshot(str(path))
@@ -133,20 +136,13 @@ def browser(django_db_setup, chromium, live_server) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def celery_beat_process(tmp_path_factory: pytest.TempPathFactory, celery_worker_process: WorkerProcess):
+def celery_beat_process(
+    tmp_path_factory: pytest.TempPathFactory, celery_worker_process: WorkerProcess, portal_file_store: Path
+) -> Iterator[subprocess.Popen]:
     """A real `celery beat` whose scheduled syncs go to the test worker's queue."""
     folder = tmp_path_factory.mktemp("beat")
-    env = {**os.environ, "PORTAL_CELERY_TASK_QUEUE": celery_worker_process.queue,
-           "PORTAL_DB_NAME": "test_" + settings.DATABASES["default"]["NAME"].removeprefix("test_")}  # fmt: skip
-    command = [sys.executable, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
-               "--schedule", str(folder / "schedule"), "--pidfile", str(folder / "beat.pid")]  # fmt: skip
-    with (folder / "beat.log").open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-    try:
+    arguments = ["beat", "--schedule", str(folder / "schedule"), "--pidfile", str(folder / "beat.pid")]
+    with celery_process(
+        arguments, queue=celery_worker_process.queue, log_path=folder / "beat.log", file_store=portal_file_store
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()

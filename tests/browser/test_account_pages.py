@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from accounts.models import ApiToken
 from tests.factories import MEMBER_PASSWORD
@@ -78,3 +79,34 @@ def test_the_theme_toggle_switches_to_dark_and_is_remembered(browser, member) ->
     assert browser.driver.execute_script("return getComputedStyle(document.body).backgroundColor") == after
     browser.screenshot("api-tokens-other-theme")
     browser.driver.execute_script("localStorage.removeItem('portal-theme')")
+
+
+def test_the_keyboard_reaches_the_skip_link_first_and_the_menu_opens_with_enter(browser, member) -> None:
+    browser.login(member.username)
+    browser.visit("/account/tokens/")
+    body = browser.find("body")
+    body.send_keys(Keys.TAB)
+    focused = browser.driver.switch_to.active_element
+    assert focused.text == "Skip to content"
+    focused.send_keys(Keys.ENTER)
+    assert browser.driver.switch_to.active_element.get_attribute("id") == "main"
+    menu = browser.find("details.menu summary")
+    menu.send_keys(Keys.ENTER)
+    assert browser.find("details.menu").get_attribute("open") is not None
+    assert browser.find("details.menu a[href='/account/password/']").is_displayed()
+
+
+def test_pages_fit_a_phone_screen_without_sideways_scrolling(browser, member) -> None:
+    browser.login(member.username)
+    browser.driver.set_window_size(400, 800)
+    try:
+        for path in ("/", "/jobs/", "/jobs/new/", "/templates/", "/clusters/", "/activity/", "/account/tokens/"):
+            browser.visit(path)
+            overflow = browser.driver.execute_script(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at 400px"
+        browser.visit("/jobs/new/")
+        browser.driver.save_screenshot(str(browser.screenshot_path("wizard-1-templates-phone")))
+    finally:
+        browser.driver.set_window_size(1280, 900)

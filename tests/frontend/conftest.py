@@ -1,45 +1,17 @@
-"""Shared fixtures for the page tests: a cluster profile the members can use, and jobs made through the services."""
+"""Shared fixtures for the page tests: a cluster profile the members can use, a logged-in client (jobs: unit_jobs)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from django.test import Client
 
-from clusters.models import LaunchRecipe, Partition
-from jobs import services
-from jobs.models import Job
-from templates_app.batch_script import Resources
-from templates_app.builtin import load_builtin_templates
-from templates_app.models import Template
-from tests.factories import ClusterProfileFactory
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "namd"
-VALUES = {"structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-          "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100}  # fmt: skip
-RESOURCES = Resources(partition="debug", nodes=1, ntasks=1, cpus_per_task=1, memory_mb=None, walltime_s=600, gpus=0,
-                      account=None, qos=None)  # fmt: skip
+from tests.jobs.unit_jobs import unit_profile
 
 
 @pytest.fixture
 def profile(db):
     """A cluster (no contact: it is never reached in page tests) with a `debug` partition and a `cpu` recipe."""
-    profile = ClusterProfileFactory(slug="unit", max_upload_bytes=10_000)
-    Partition.objects.create(profile=profile, name="debug", is_default=True, max_walltime_s=3600, cores_per_node=2)
-    LaunchRecipe.objects.create(profile=profile, name="cpu", kind="cpu", command="srun namd2 +p{cores} {config}")
-    load_builtin_templates()
-    return profile
-
-
-def new_job(user, profile, **overrides) -> Job:
-    """A DRAFT npt-equilibration job made by the services, as the wizard would make it."""
-    request = services.JobRequest(
-        template_id=Template.objects.get(slug=overrides.pop("template", "npt-equilibration")).pk,
-        cluster_id=profile.pk, recipe="cpu", title=overrides.pop("title", "water"),
-        values={**VALUES, **overrides.pop("values", {})}, resources=RESOURCES,
-    )  # fmt: skip
-    return services.create_job(user=user, request=request)
+    return unit_profile()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from clusters.models import RemoteCommandRecord
 from jobs.models import Job
 from templates_app.batch_script import job_name
 from tests.factories import ClusterProfileFactory
-from tests.frontend.conftest import new_job
+from tests.jobs.unit_jobs import new_job
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from clusters.services import save_password_credential
 from jobs.models import Job, JobState
 from jobs.selectors import STATE_GROUPS
 from tests.factories import ClusterProfileFactory
-from tests.frontend.conftest import new_job
+from tests.jobs.unit_jobs import new_job
 
 pytestmark = pytest.mark.django_db
 

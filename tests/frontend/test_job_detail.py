@@ -12,7 +12,7 @@ from django.utils import timezone
 from frontend.views.job_detail import duration_text
 from jobs.models import Job, JobEvent, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
-from tests.frontend.conftest import new_job
+from tests.jobs.unit_jobs import new_job
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -15,7 +15,7 @@ from jobs import services
 from jobs.models import Job, JobState
 from templates_app.models import TemplateVersion
 from tests.factories import ClusterProfileFactory
-from tests.frontend.conftest import new_job
+from tests.jobs.unit_jobs import new_job
 
 pytestmark = pytest.mark.django_db
 

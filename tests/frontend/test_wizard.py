@@ -14,7 +14,7 @@ from jobs.models import InputFile, Job, JobState
 from templates_app.models import Template
 from templates_app.specs import specs_from_json
 from tests.factories import ClusterProfileFactory
-from tests.frontend.conftest import FIXTURES, VALUES, new_job
+from tests.jobs.unit_jobs import FIXTURES, VALUES, new_job
 
 pytestmark = pytest.mark.django_db
 FORM_URL = "/jobs/new/npt-equilibration/"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,7 +11,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clusters.models import LaunchRecipe, Partition
 from clusters.slurm import JobStatus, PortalState, SlurmState, StatusSource
 from jobs import file_store, services, sync
 from jobs.access import access_job, visible_jobs
@@ -21,33 +19,15 @@ from jobs.models import InputFile, Job, JobEvent, JobProgress, JobState
 from jobs.transitions import transition
 from portal.errors import Conflict, InvalidInput, NotFound, TemplateError
 from templates_app.batch_script import Resources
-from templates_app.builtin import load_builtin_templates
 from templates_app.models import Template
-from tests.factories import ClusterProfileFactory
+from tests.jobs.unit_jobs import FIXTURES, RESOURCES, VALUES, new_job, unit_profile
 
 pytestmark = pytest.mark.django_db
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "namd"
-VALUES = {"structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-          "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100}  # fmt: skip
-RESOURCES = Resources(partition="debug", nodes=1, ntasks=1, cpus_per_task=1, memory_mb=None, walltime_s=600, gpus=0,
-                      account=None, qos=None)  # fmt: skip
 
 
 @pytest.fixture
-def profile():
-    profile = ClusterProfileFactory(slug="unit", max_upload_bytes=10_000)
-    Partition.objects.create(profile=profile, name="debug", is_default=True, max_walltime_s=3600, cores_per_node=2)
-    LaunchRecipe.objects.create(profile=profile, name="cpu", kind="cpu", command="srun namd2 +p{cores} {config}")
-    load_builtin_templates()
-    return profile
-
-
-def new_job(user, profile, **overrides) -> Job:
-    request = services.JobRequest(
-        template_id=Template.objects.get(slug="npt-equilibration").pk, cluster_id=profile.pk, recipe="cpu",
-        title=overrides.pop("title", "water"), values={**VALUES, **overrides.pop("values", {})}, resources=RESOURCES,
-    )  # fmt: skip
-    return services.create_job(user=user, request=request)
+def profile(db):
+    return unit_profile()
 
 
 def upload(user, job: Job, name: str, content: bytes | None = None) -> InputFile:
