@@ -9,6 +9,8 @@ nothing from outside the server.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -17,9 +19,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
-from jobs.models import Job, JobState
+from jobs.models import InputFile, Job, JobState
 from portal.celery import app as celery_app
-from tests.jobs.cluster_jobs import FIXTURES, register
+from tests.jobs.cluster_jobs import CELL, FIXTURES, QUICK, WATER, create_job, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +29,7 @@ MEMBERS = ("np_ci_web1", "np_ci_web2")
 # Small and quick: NAMD's stand-in runs these in a few seconds.
 VALUES = {"run_steps": "200", "minimize_steps": "50", "output_energies": "10", "restart_every": "50",
           "dcd_every": "50", "cell_x": "30", "cell_y": "30", "cell_z": "30"}  # fmt: skip
+MIB = 2**20
 INPUT_BY_SUFFIX = {".psf": "water.psf", ".pdb": "water.pdb", ".prm": "par_water.prm", ".par": "par_water.prm"}
 
 
@@ -127,6 +130,10 @@ def test_a_member_runs_an_equilibration_from_the_browser(browser, cluster) -> No
     assert plot.find_elements(By.CSS_SELECTOR, "canvas")
     browser.assert_nothing_external()
     browser.screenshot("job-detail-completed")
+    browser.find("[data-theme-toggle]").click()  # the plot follows the theme
+    browser.wait_for(lambda d: d.execute_script("return document.documentElement.dataset.theme"), "a theme")
+    browser.screenshot("job-detail-completed-other-theme")
+    browser.driver.execute_script("localStorage.removeItem('portal-theme')")
 
     # 5. Download an output file from the project dir (staged by the worker, then saved by the browser).
     browser.wait_for(lambda d: Job.objects.get(pk=job.pk).finished_at is not None, "the results copied back", 120)
@@ -161,3 +168,41 @@ def test_a_member_runs_an_equilibration_from_the_browser(browser, cluster) -> No
     assert "Water box from the browser" not in browser.text()
     job.refresh_from_db()
     assert job.deleted_at is None
+
+
+def test_an_interrupted_upload_continues_from_where_the_portal_stopped(browser, cluster, tmp_path) -> None:
+    """8 MiB of a 20 MiB file arrived before the connection dropped: the page sends only the other 12 MiB."""
+    owner = cluster.members[0]
+    client = cluster.client(owner)
+    job = create_job(client, cluster.profile, values={**WATER, **CELL, **QUICK, "run_steps": 100})
+    data = os.urandom(20 * MIB)
+    path = tmp_path / "restraints.dat"
+    path.write_bytes(data)
+    first = client.put(
+        f"/api/v1/jobs/{job['id']}/uploads/{path.name}", data=data[: 8 * MIB],
+        content_type="application/octet-stream", HTTP_CONTENT_RANGE=f"bytes 0-{8 * MIB - 1}/{20 * MIB}",
+    )  # fmt: skip
+    assert first.status_code == 200, first.content
+    assert first.json()["received"] == 8 * MIB
+
+    browser.login(owner.username)
+    browser.visit(f"/jobs/{job['id']}/inputs/")
+    # Record the ranges the page sends (WebDriver's script is not bound by the page's CSP).
+    browser.driver.execute_script(
+        "window.sentRanges = []; const set = XMLHttpRequest.prototype.setRequestHeader;"
+        "XMLHttpRequest.prototype.setRequestHeader = function (name, value) {"
+        "  if (name === 'Content-Range') window.sentRanges.push(value); return set.call(this, name, value); };"
+    )
+    browser.find("input[data-upload-other]").send_keys(str(path))
+    stored = browser.wait_for(
+        lambda d: InputFile.objects.filter(job_id=job["id"], name=path.name).first(), "the upload to finish", 60
+    )
+    assert stored.size_bytes == 20 * MIB
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert browser.driver.execute_script("return window.sentRanges") == [
+        f"bytes {8 * MIB}-{16 * MIB - 1}/{20 * MIB}",
+        f"bytes {16 * MIB}-{20 * MIB - 1}/{20 * MIB}",
+    ]
+    browser.wait_for(lambda d: "restraints.dat received" in d.find_element(By.ID, "uploads").text, "the row's message")
+    browser.screenshot("wizard-4-inputs-resumed")
+    browser.assert_nothing_external()
