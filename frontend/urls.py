@@ -7,10 +7,9 @@ app_name = "frontend"
 
 urlpatterns = [
     path("", dashboard.dashboard, name="home"),
-    # Jobs list: the page, its rows polled while jobs are active, bulk cancel/delete.
+    # Jobs list (htmx asks for its rows again while jobs are active), bulk cancel/delete.
     path("jobs/", job_list.job_list, name="job_list"),
     path("jobs/bulk/", job_list.bulk_action, name="job_bulk"),
-    path("jobs/<int:job_id>/row/", job_list.job_row, name="job_row"),
     # New job wizard: template → values and resources (validated and previewed live) → inputs → submit.
     path("jobs/new/", wizard.choose_template, name="wizard"),
     path("jobs/new/<slug:slug>/", wizard.job_form, name="wizard_form"),

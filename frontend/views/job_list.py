@@ -19,7 +19,6 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.models import User
 from clusters.access import usable_profiles
 from jobs import selectors, services
-from jobs.access import access_job
 from jobs.models import JobState
 from portal.errors import InvalidInput
 from templates_app.access import visible_templates
@@ -105,17 +104,13 @@ def job_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
+        "rows_poll": any(job.state != JobState.DRAFT and not job.is_terminal for job in page),
         "page_prefix": f"?{page_query}&" if page_query else "?",
         "sort_headers": _sort_headers(request.GET, sort),
         "return_query": request.GET.urlencode(),
     }
-    return render(request, "frontend/job_list.html", context)
-
-
-@login_required
-@require_GET
-def job_row(request: HttpRequest, job_id: int) -> HttpResponse:
-    return render(request, "frontend/_job_row.html", {"job": access_job(user=request.user, job_id=job_id)})
+    # The rows' own poll (htmx) gets the table body only.
+    return render(request, "frontend/_job_rows.html" if request.htmx else "frontend/job_list.html", context)
 
 
 def _posted_job_ids(values: list[str]) -> list[int]:

@@ -177,34 +177,38 @@ def test_the_page_costs_the_same_queries_for_5_or_40_jobs(member_client, member,
     [(JobState.RUNNING, True), (JobState.PENDING, True), (JobState.READY, True), (JobState.DRAFT, False),
      (JobState.COMPLETED, False), (JobState.FAILED, False), (JobState.CANCELLED, False)],
 )  # fmt: skip
-def test_an_active_row_polls_itself_and_a_finished_one_does_not(member_client, member, profile, state, polls) -> None:
+def test_the_rows_poll_while_a_job_on_the_page_is_active(member_client, member, profile, state, polls) -> None:
     job = set_state(new_job(member, profile), state)
-    response = member_client.get(f"/jobs/{job.pk}/row/", HTTP_HX_REQUEST="true")
-    assert response.status_code == 200
-    row = response.content.decode()
-    assert row.startswith(f'<tr id="job-row-{job.pk}"')
-    trigger = f'hx-get="/jobs/{job.pk}/row/" hx-trigger="every 5s" hx-swap="outerHTML"'
-    assert (trigger in row) is polls
-    assert ("hx-trigger" in row) is polls
-    assert f'id="job-select-{job.pk}"' in row
-    assert "hx-preserve" in row  # the checkbox keeps its tick across refreshes
-    listed = member_client.get("/jobs/").content.decode()
+    set_state(new_job(member, profile, title="done"), JobState.COMPLETED)
+    trigger = 'hx-get="/jobs/?state=&amp;sort=title" hx-trigger="every 5s" hx-swap="outerHTML"'
+    listed = member_client.get("/jobs/?state=&sort=title").content.decode()
     assert (trigger in listed) is polls
+    # The poll gets the table body only, with the same filters and sort, and the same rule for its trigger.
+    response = member_client.get("/jobs/?state=&sort=title", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<tbody id="job-rows"')
+    assert "<thead" not in body
+    assert (trigger in body) is polls
+    assert body.index(">done<") < body.index(f">{job.title}<")  # sorted by title
+    assert f'id="job-select-{job.pk}"' in body
+    assert "hx-preserve" in body  # the checkbox keeps its tick across refreshes
 
 
-def test_another_members_row_is_not_found(member_client, client, other_member, lab_admin, profile) -> None:
-    theirs = set_state(new_job(other_member, profile), JobState.RUNNING)
-    response = member_client.get(f"/jobs/{theirs.pk}/row/", HTTP_HX_REQUEST="true")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "JOB_NOT_FOUND"
-    assert member_client.get("/jobs/999999/row/", HTTP_HX_REQUEST="true").status_code == 404
+def test_the_polled_rows_are_only_the_members_and_drop_a_deleted_job(
+    member_client, member, other_member, lab_admin, client, profile
+) -> None:
+    mine = set_state(new_job(member, profile, title="mine"), JobState.RUNNING)
+    theirs = set_state(new_job(other_member, profile, title="theirs"), JobState.RUNNING)
+    body = member_client.get("/jobs/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="job-row-{mine.pk}"' in body
+    assert f'id="job-row-{theirs.pk}"' not in body
+    Job.objects.filter(pk=mine.pk).update(deleted_at=timezone.now())
+    body = member_client.get("/jobs/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'id="job-row-{mine.pk}"' not in body
+    assert "hx-trigger" not in body  # nothing active is left on the page: the polling stops
     client.force_login(lab_admin)
-    assert client.get(f"/jobs/{theirs.pk}/row/", HTTP_HX_REQUEST="true").status_code == 200
-
-
-def test_a_deleted_jobs_row_is_not_found(member_client, member, profile) -> None:
-    job = set_state(new_job(member, profile), JobState.RUNNING, deleted_at=timezone.now())
-    assert member_client.get(f"/jobs/{job.pk}/row/", HTTP_HX_REQUEST="true").status_code == 404
+    assert f'id="job-row-{theirs.pk}"' in client.get("/jobs/", HTTP_HX_REQUEST="true").content.decode()
 
 
 # ------------------------------------------------------------------ bulk actions

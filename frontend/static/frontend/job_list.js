@@ -1,5 +1,5 @@
-// The jobs list: the select-all checkbox, the bulk buttons (disabled with nothing selected, confirmed with the
-// number selected through portal.js's <form data-confirm>), and polled rows whose job went away.
+// The jobs list: the select-all checkbox and the bulk buttons (disabled with nothing selected, confirmed with the
+// number selected through portal.js's <form data-confirm>), kept right when the polled rows are swapped.
 (function () {
   "use strict";
 
@@ -48,19 +48,6 @@
     var button = event.target.closest("[data-bulk-action]");
     if (!button) return;
     button.form.dataset.confirm = button.dataset.confirmMessage.replace("{count}", String(selectedCount(button.form)));
-  });
-
-  // A polled row answers 404 once its job is deleted (or no longer visible): stop polling it.
-  document.addEventListener("htmx:responseError", function (event) {
-    var row = event.detail.elt;
-    if (!row.matches("[data-job-row]") || event.detail.xhr.status !== 404) return;
-    var gone = document.createElement("tr");
-    var cell = document.createElement("td");
-    cell.colSpan = row.cells.length;
-    cell.textContent = "This job is no longer available.";
-    gone.appendChild(cell);
-    row.replaceWith(gone);
-    refresh();
   });
 
   document.addEventListener("DOMContentLoaded", refresh);
