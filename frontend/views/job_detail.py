@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import services
+from jobs import services, sync
 from jobs.access import access_job, visible_jobs
 from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
@@ -199,10 +199,15 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def status_panel(request: HttpRequest, job_id: int) -> HttpResponse:
-    """The polled status, with the state line, facts and actions swapped out of band; a terminal job's stops."""
+    """The polled status, with the state line, facts and actions swapped out of band; a terminal job's stops.
+
+    POST ("Ask SLURM now") first asks for a sync of the job's group, joining one already queued or running.
+    """
     job = access_job(user=request.user, job_id=job_id)
+    if request.method == "POST":
+        sync.request_member_refresh(user_id=job.owner_id, job=job)
     response = render(request, "frontend/_job_status_poll.html", _status_context(request, job, _job_progress(job)))
     if job.is_terminal:
         response["HX-Trigger"] = TERMINAL_EVENT

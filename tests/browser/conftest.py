@@ -37,6 +37,13 @@ CHROMIUM_FLAGS = (
 )  # fmt: skip
 
 
+PAGE_HEIGHTS_JS = (
+    "return [Math.max(document.documentElement.scrollHeight, document.body.scrollHeight),"
+    " window.innerHeight, window.outerHeight]"
+)
+MAX_SCREENSHOT_HEIGHT = 8000
+
+
 class Browser:
     """A Chromium window on the live server: visit, log in, wait, screenshot, and the external-request check."""
 
@@ -83,8 +90,11 @@ class Browser:
     def screenshot(self, name: str) -> Path:
         """Save the whole page (its full height, 1280 px wide) as ARTIFACTS/screenshots/NAME.png."""
         path = self.screenshot_path(name)
-        height = self.driver.execute_script("return Math.max(document.body.scrollHeight, 900)")
-        self.driver.set_window_size(1280, min(int(height), 6000))
+        for _ in range(3):  # a taller window can reflow the page: measure again until it fits
+            content, inner, outer = self.driver.execute_script(PAGE_HEIGHTS_JS)
+            if inner >= min(content, MAX_SCREENSHOT_HEIGHT):
+                break
+            self.driver.set_window_size(1280, min(content, MAX_SCREENSHOT_HEIGHT) + outer - inner)
         self.driver.save_screenshot(str(path))
         self.driver.set_window_size(1280, 900)
         return path

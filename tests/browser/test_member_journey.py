@@ -154,6 +154,12 @@ def test_a_member_runs_an_equilibration_from_the_browser(browser, cluster) -> No
     visit_and_check(browser, "/templates/", "templates-catalogue", "Templates")
     visit_and_check(browser, "/templates/npt-equilibration/", "templates-detail", "equilibration")
     visit_and_check(browser, "/clusters/", "clusters", "Clusters")
+    browser.driver.find_element(By.XPATH, "//button[normalize-space()='Test connection']").click()
+    result = browser.wait_for(
+        lambda d: "SLURM answered" in (text := d.find_element(By.TAG_NAME, "main").text) and text, "the test", 60
+    )
+    assert f"Connected as {owner.username}" in result
+    browser.screenshot("clusters-connection-tested")
     visit_and_check(browser, "/activity/", "activity", "Activity")
     assert "sbatch" in browser.text()
 

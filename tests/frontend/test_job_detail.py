@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from frontend.views.job_detail import duration_text
+from jobs import sync
 from jobs.models import Job, JobEvent, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
 from tests.jobs.unit_jobs import new_job
@@ -218,7 +219,7 @@ def test_every_url_of_a_job_is_404_for_another_member_and_changes_nothing(client
     client.force_login(other_member)
     gets = [f"{base}/", f"{base}/status/", f"{base}/log/namd/", f"{base}/log/stderr/", f"{base}/files/",
             f"{base}/downloads/{download.pk}/"]  # fmt: skip
-    posts = [f"{base}/log/namd/", f"{base}/files/", f"{base}/files/download/", f"{base}/cancel/",
+    posts = [f"{base}/status/", f"{base}/log/namd/", f"{base}/files/", f"{base}/files/download/", f"{base}/cancel/",
              f"{base}/restart/", f"{base}/clone/", f"{base}/delete/"]  # fmt: skip
     events, jobs = JobEvent.objects.count(), Job.objects.count()
     for url in gets:
@@ -231,6 +232,24 @@ def test_every_url_of_a_job_is_404_for_another_member_and_changes_nothing(client
     job.refresh_from_db()
     assert (job.state, job.deleted_at, job.cancel_requested_at) == (JobState.COMPLETED, None, None)
     assert (JobEvent.objects.count(), Job.objects.count(), StagedDownload.objects.count()) == (events, jobs, 1)
+
+
+def test_ask_slurm_now_requests_a_sync_of_the_jobs_group_and_shows_the_status(
+    member_client, member, profile, monkeypatch
+) -> None:
+    job = set_state(new_job(member, profile), JobState.RUNNING, slurm_job_id="77", slurm_state="RUNNING")
+    page = member_client.get(f"/jobs/{job.pk}/status/", **HTMX).content.decode()
+    assert f'hx-post="/jobs/{job.pk}/status/"' in page
+    asked = []  # the enqueue is the boundary faked here; the sync itself runs in the cluster tests
+    monkeypatch.setattr(sync, "request_member_refresh", lambda **kwargs: asked.append(kwargs) or [("task", False)])
+    response = member_client.post(f"/jobs/{job.pk}/status/", **HTMX)
+    assert response.status_code == 200
+    assert asked == [{"user_id": member.pk, "job": job}]
+    assert '<section id="job-status"' in response.content.decode()
+    set_state(job, JobState.COMPLETED)
+    assert (
+        f'hx-post="/jobs/{job.pk}/status/"' not in member_client.get(f"/jobs/{job.pk}/status/", **HTMX).content.decode()
+    )
 
 
 def test_a_lab_admin_may_view_a_members_job(client, member, lab_admin, profile) -> None:
