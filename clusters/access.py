@@ -44,6 +44,17 @@ def access_credential(*, user: User, credential_id: int, for_update: bool = Fals
     return credential
 
 
+def access_own_credential_by_id(*, user: User, credential_id: int) -> ClusterCredential:
+    """The member's own credential, to act with: a lab admin may see others' but never tests or deletes them.
+
+    Raises NotFound (CREDENTIAL_NOT_FOUND) for a missing credential and for anyone else's.
+    """
+    credential = access_credential(user=user, credential_id=credential_id)
+    if credential.user_id != user.pk:
+        raise NotFound("No such cluster credential.", code="CREDENTIAL_NOT_FOUND")
+    return credential
+
+
 def access_own_credential(*, user: User, profile_id: int) -> ClusterCredential:
     """The member's own credential for a usable profile. Raises NotFound (CLUSTER_/CREDENTIAL_NOT_FOUND)."""
     profile = access_profile(user=user, profile_id=profile_id)

@@ -8,6 +8,7 @@ results copy live in `jobs/sync.py`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -250,12 +251,19 @@ def input_problems(job: Job) -> list[dict[str, str]]:
     return problems
 
 
+def _wants_submission(job: Job) -> bool:
+    return Job.objects.filter(pk=job.pk, submit_when_ready=True).exists()
+
+
 def refresh_readiness(job: Job, *, source: str = "task") -> None:
     """UPLOADING -> READY once every input is on the cluster and valid (and back if one is replaced)."""
     problems = input_problems(job)
     if job.state == JobState.UPLOADING and not problems:
-        if transition(job, JobState.READY, source=source) and job.submit_when_ready:
-            _start_submission(job, actor_id=None, source=source)
+        # The flag is read after the move to READY, not from `job`: a member who switched it on meanwhile saw
+        # UPLOADING and left the submission to this call. If both submit, the conditional transition lets one in.
+        if transition(job, JobState.READY, source=source) and _wants_submission(job):
+            with contextlib.suppress(Conflict):
+                _start_submission(job, actor_id=None, source=source)
     elif job.state == JobState.READY and problems:
         transition(job, JobState.UPLOADING, source=source, detail=problems[0]["message"])
 

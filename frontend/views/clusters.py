@@ -23,7 +23,7 @@ from accounts.models import User
 from clusters import access, services, transport
 from clusters.models import ClusterCredential, ClusterProfile, Partition
 from frontend.credential_forms import CREDENTIAL_FORMS, GENERATE, PASSWORD, UPLOAD, CredentialForm
-from portal.errors import InvalidInput, NotFound
+from portal.errors import InvalidInput
 
 # A test that has not answered by then is reported as lost (the task itself gives up after 120 s).
 POLL_GIVE_UP_AFTER = timedelta(seconds=180)
@@ -151,15 +151,6 @@ def _own_credential_for(user: User, profile: ClusterProfile) -> ClusterCredentia
     return access.visible_credentials(user).filter(user=user, profile=profile).select_related("profile").first()
 
 
-def _own_credential(user: User, credential_id: int) -> ClusterCredential:
-    """The member's own credential. The page acts only with one's own login, as the API does: a lab admin
-    may see other members' credentials, but never tests or deletes them from here. Raises NotFound."""
-    credential = access.access_credential(user=user, credential_id=credential_id)
-    if credential.user_id != user.pk:
-        raise NotFound("No such cluster credential.", code="CREDENTIAL_NOT_FOUND")
-    return credential
-
-
 def _clusters_url(profile: ClusterProfile) -> str:
     return f"{reverse('frontend:clusters')}#cluster-{profile.pk}"
 
@@ -227,7 +218,7 @@ def _done(
 @login_required
 @require_POST
 def delete_credential(request: HttpRequest, credential_id: int) -> HttpResponse:
-    credential = _own_credential(request.user, credential_id)
+    credential = access.access_own_credential_by_id(user=request.user, credential_id=credential_id)
     profile = credential.profile
     services.delete_credential(credential=credential)
     notice = "Your credential was deleted: the portal can no longer log in to this cluster for you."
@@ -237,7 +228,7 @@ def delete_credential(request: HttpRequest, credential_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def test_connection(request: HttpRequest, credential_id: int) -> HttpResponse:
-    credential = _own_credential(request.user, credential_id)
+    credential = access.access_own_credential_by_id(user=request.user, credential_id=credential_id)
     requested_at = timezone.now()
     services.request_connection_test(credential=credential, acting_user=request.user)
     if not request.htmx:
@@ -251,7 +242,7 @@ def test_connection(request: HttpRequest, credential_id: int) -> HttpResponse:
 @require_GET
 def connection_status(request: HttpRequest, credential_id: int) -> HttpResponse:
     """htmx: the test area, polling itself until the task answers for a test asked for at `since`."""
-    credential = _own_credential(request.user, credential_id)
+    credential = access.access_own_credential_by_id(user=request.user, credential_id=credential_id)
     try:
         asked_at = datetime.fromisoformat(request.GET.get("since", ""))
     except ValueError:

@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import services, sync
@@ -27,6 +28,7 @@ from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
 from portal.errors import NotFound, PortalError
 
+DOWNLOAD_WAIT = timedelta(minutes=15)  # a staged download still copying by then is no longer polled
 REFRESH_WAIT_S = 60  # a log or listing refresh that brings nothing new by then is given up (the task may retry)
 TERMINAL_EVENT = "job-terminal"  # HX-Trigger sent with a terminal status: job_detail.js stops the plot's polling
 ENERGY_COLUMNS = "TOTAL,POTENTIAL,KINETIC,TEMP,PRESSURE,VOLUME"
@@ -250,6 +252,9 @@ def _download_context(job_id: int, download: StagedDownload) -> dict[str, Any]:
     }  # fmt: skip
     if download.state == StagedDownload.State.FAILED:
         context["error"] = f"Copying it to the portal failed ({download.error_code}); try again."
+    elif download.state == StagedDownload.State.FETCHING and timezone.now() - download.created_at > DOWNLOAD_WAIT:
+        context["gave_up"] = True  # the page stops asking; the task may still finish
+        context["error"] = "Still not copied after 15 minutes: the portal's workers may be busy or down. Try again."
     return context
 
 

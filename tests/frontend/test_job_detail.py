@@ -211,6 +211,18 @@ def test_a_download_of_a_path_outside_the_folder_is_refused(member_client, membe
     assert not StagedDownload.objects.filter(job=job).exists()
 
 
+def test_a_download_still_copying_after_15_minutes_stops_polling_and_offers_a_retry(member_client, member, profile):
+    job = ran(new_job(member, profile))
+    download = StagedDownload.objects.create(job=job, relpath="out.coor", requested_by=member)
+    url = f"/jobs/{job.pk}/downloads/{download.pk}/"
+    assert 'hx-trigger="every 1s"' in member_client.get(url, **HTMX).content.decode()
+    StagedDownload.objects.filter(pk=download.pk).update(created_at=timezone.now() - timedelta(minutes=16))
+    fragment = member_client.get(url, **HTMX).content.decode()
+    assert "hx-trigger" not in fragment
+    assert "Still not copied after 15 minutes" in fragment
+    assert 'aria-label="Download out.coor"' in fragment
+
+
 def test_every_url_of_a_job_is_404_for_another_member_and_changes_nothing(client, member, other_member, profile):
     job = ran(new_job(member, profile))
     JobProgress.objects.create(job=job, log_tail="secret log", project_files=[])

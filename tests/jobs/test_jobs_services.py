@@ -102,6 +102,21 @@ def test_submit_is_refused_until_the_inputs_are_on_the_cluster(member, profile) 
     assert {p["file"] for p in refused.value.details["problems"]} == {"water.psf", "water.pdb", "par_water.prm"}
 
 
+def test_inputs_ready_submit_a_job_whose_flag_was_switched_on_meanwhile(member, profile) -> None:
+    """The copy task holds a job loaded before the member asked for submit-when-ready: it still submits."""
+    job = new_job(member, profile)
+    for name in ("water.psf", "water.pdb", "par_water.prm"):
+        upload(member, job, name)
+    InputFile.objects.filter(job=job).update(state=InputFile.State.UPLOADED)
+    stale = Job.objects.get(pk=job.pk)
+    assert (stale.state, stale.submit_when_ready) == (JobState.UPLOADING, False)
+    services.set_submit_when_ready(user=member, job_id=job.pk, enabled=True)  # UPLOADING: nothing to submit yet
+    assert Job.objects.get(pk=job.pk).state == JobState.UPLOADING
+    services.refresh_readiness(stale)
+    assert Job.objects.get(pk=job.pk).state == JobState.SUBMITTING
+    assert list(job.events.values_list("new_state", flat=True).order_by("id"))[-2:] == ["READY", "SUBMITTING"]
+
+
 def test_inputs_cannot_change_after_submission(member, profile) -> None:
     job = new_job(member, profile)
     Job.objects.filter(pk=job.pk).update(state=JobState.PENDING, slurm_job_id="12")
