@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -37,6 +38,7 @@ CHROMIUM_FLAGS = (
 )  # fmt: skip
 
 
+SWAPPED = (StaleElementReferenceException, NoSuchElementException)
 PAGE_HEIGHTS_JS = (
     "return [Math.max(document.documentElement.scrollHeight, document.body.scrollHeight),"
     " window.innerHeight, window.outerHeight]"
@@ -73,7 +75,9 @@ class Browser:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def wait_for(self, condition, what: str, timeout_s: float = 15):
-        return WebDriverWait(self.driver, timeout_s, poll_frequency=0.2).until(condition, message=f"waiting for {what}")
+        # htmx swaps elements while a condition reads them: a stale or missing element means "not yet".
+        wait = WebDriverWait(self.driver, timeout_s, poll_frequency=0.2, ignored_exceptions=SWAPPED)
+        return wait.until(condition, message=f"waiting for {what}")
 
     def wait_visible(self, css: str, timeout_s: float = 15):
         return self.wait_for(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css)), css, timeout_s)

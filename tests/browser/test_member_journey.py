@@ -69,10 +69,8 @@ def test_a_member_runs_an_equilibration_from_the_browser(browser, cluster) -> No
 
     # 2. A bad value gets its inline error as it is typed; the fixed value clears it.
     fill(browser, "var_run_steps", "-5")
-    error = browser.wait_for(
-        lambda d: (slot := d.find_element(By.ID, "id_var_run_steps_error")).text and slot, "the inline error"
-    )
-    assert "VALUE_OUT_OF_RANGE" in error.text
+    error = browser.wait_for(lambda d: d.find_element(By.ID, "id_var_run_steps_error").text, "the inline error")
+    assert "VALUE_OUT_OF_RANGE" in error
     assert browser.find("[name='var_run_steps']").get_attribute("aria-invalid") == "true"
     browser.screenshot("wizard-2-inline-error")
     fill(browser, "title", "Water box from the browser")
