@@ -7,6 +7,7 @@ a passphrase or a password never travels back to the browser.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -36,6 +37,7 @@ class CredentialForm(forms.Form):
     """What every way has in common: the login name on the cluster, and where a service error belongs."""
 
     method = ""
+    service: Callable[..., ClusterCredential]  # each way's clusters service
     # A service's error code names the field it concerns; anything else is shown above the form.
     FIELD_BY_CODE = {"REMOTE_USERNAME_INVALID": "remote_username"}
 
@@ -51,8 +53,13 @@ class CredentialForm(forms.Form):
         super().__init__(*args, auto_id=f"cluster-{profile_id}-{self.method}-%s", **kwargs)
 
     def save(self, *, user: User, profile: ClusterProfile) -> ClusterCredential:
-        """Store the credential (replacing any earlier one). Raises InvalidInput."""
-        raise NotImplementedError
+        """Store the credential through this way's service (replacing any earlier one). Raises InvalidInput."""
+        remote_username = self.cleaned_data["remote_username"]
+        return self.service(user=user, profile=profile, remote_username=remote_username, **self.secrets())
+
+    def secrets(self) -> dict[str, Any]:
+        """This way's own arguments to its service."""
+        return {}
 
     def add_service_error(self, exc: InvalidInput) -> None:
         """Show a service's refusal next to the field it concerns, with its code."""
@@ -61,6 +68,7 @@ class CredentialForm(forms.Form):
 
 class UploadKeyForm(CredentialForm):
     method = UPLOAD
+    service = staticmethod(services.save_key_credential)
     FIELD_BY_CODE = {
         **CredentialForm.FIELD_BY_CODE,
         **dict.fromkeys(("KEY_FORMAT_INVALID", "KEY_TOO_WEAK", "KEY_TYPE_UNSUPPORTED"), "private_key"),
@@ -104,39 +112,32 @@ class UploadKeyForm(CredentialForm):
                                                           code="KEY_FORMAT_INVALID"))  # fmt: skip
             return ""
 
-    def save(self, *, user: User, profile: ClusterProfile) -> ClusterCredential:
-        return services.save_key_credential(
-            user=user, profile=profile, remote_username=self.cleaned_data["remote_username"],
-            private_key=self.cleaned_data["key_text"], passphrase=self.cleaned_data["passphrase"] or None,
-        )  # fmt: skip
+    def secrets(self) -> dict[str, Any]:
+        return {"private_key": self.cleaned_data["key_text"], "passphrase": self.cleaned_data["passphrase"] or None}
 
 
 class GenerateKeyForm(CredentialForm):
     method = GENERATE
+    service = staticmethod(services.generate_key_credential)
 
     passphrase = forms.CharField(
         required=False, strip=False, label="Passphrase (optional)",
         help_text="Protects the new key; the portal keeps it encrypted with the key.", widget=_secret_input(),
     )  # fmt: skip
 
-    def save(self, *, user: User, profile: ClusterProfile) -> ClusterCredential:
-        return services.generate_key_credential(
-            user=user, profile=profile, remote_username=self.cleaned_data["remote_username"],
-            passphrase=self.cleaned_data["passphrase"] or None,
-        )  # fmt: skip
+    def secrets(self) -> dict[str, Any]:
+        return {"passphrase": self.cleaned_data["passphrase"] or None}
 
 
 class PasswordForm(CredentialForm):
     method = PASSWORD
+    service = staticmethod(services.save_password_credential)
     FIELD_BY_CODE = {**CredentialForm.FIELD_BY_CODE, "PASSWORD_INVALID": "password"}
 
     password = forms.CharField(strip=False, label="Cluster password", widget=_secret_input())
 
-    def save(self, *, user: User, profile: ClusterProfile) -> ClusterCredential:
-        return services.save_password_credential(
-            user=user, profile=profile, remote_username=self.cleaned_data["remote_username"],
-            password=self.cleaned_data["password"],
-        )  # fmt: skip
+    def secrets(self) -> dict[str, Any]:
+        return {"password": self.cleaned_data["password"]}
 
 
 CREDENTIAL_FORMS: dict[str, type[CredentialForm]] = {
