@@ -97,6 +97,15 @@ def celery_worker_process(tmp_path_factory: pytest.TempPathFactory, portal_file_
         yield WorkerProcess(queue=queue, process=process)
 
 
+@pytest.fixture
+def celery_worker(celery_worker_process: WorkerProcess, monkeypatch: pytest.MonkeyPatch) -> WorkerProcess:
+    """The real worker, with the tasks this process sends (views, services, the live server) on its queue."""
+    from portal.celery import app as celery_app
+
+    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+    return celery_worker_process
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cluster_budgets_and_breakers() -> Iterator[None]:
     """Profile ids repeat between test databases; their SSH budgets and breakers in Redis must not."""

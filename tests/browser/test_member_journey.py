@@ -20,7 +20,6 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from jobs.models import InputFile, Job, JobState
-from portal.celery import app as celery_app
 from tests.jobs.cluster_jobs import CELL, FIXTURES, QUICK, WATER, create_job, register
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -34,8 +33,7 @@ INPUT_BY_SUFFIX = {".psf": "water.psf", ".pdb": "water.pdb", ".prm": "par_water.
 
 
 @pytest.fixture
-def cluster(monkeypatch, celery_worker_process, celery_beat_process):
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+def cluster(celery_worker, celery_beat_process):
     return register(MEMBERS)
 
 

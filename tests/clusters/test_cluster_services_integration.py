@@ -17,7 +17,6 @@ from clusters.services import (
     fetch_first_contact_host_key,
     save_key_credential,
 )
-from portal.celery import app as celery_app
 from tests.factories import ClusterProfileFactory, UserFactory
 from tests.local_cluster import add_cluster_user, cluster_facts, host_key_line
 
@@ -129,10 +128,7 @@ def test_slurm_status_through_a_member_session_is_one_exec_and_recorded(cluster_
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_api_queues_a_connection_test_that_a_real_worker_runs(
-    client, celery_worker_process, monkeypatch, local_facts
-) -> None:
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+def test_the_api_queues_a_connection_test_that_a_real_worker_runs(client, celery_worker, local_facts) -> None:
     profile = ClusterProfileFactory(
         slug="local-api", login_host=local_facts["LOCALCLUSTER_HOST"],
         login_port=int(local_facts["LOCALCLUSTER_PORT"]), pinned_host_keys=host_key_line(local_facts),

@@ -20,7 +20,6 @@ from clusters import tasks
 from clusters.keys import generate_ed25519_key
 from clusters.models import ClusterCredential
 from clusters.services import save_key_credential, save_password_credential
-from portal.celery import app as celery_app
 from tests.factories import ClusterProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -386,10 +385,9 @@ def test_a_poll_without_a_valid_start_time_is_refused(member_client, key_credent
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_the_page_tests_a_real_login_through_the_worker_and_shows_success(celery_worker_process, monkeypatch) -> None:
+def test_the_page_tests_a_real_login_through_the_worker_and_shows_success(celery_worker) -> None:
     from tests.jobs.cluster_jobs import register, wait_for
 
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
     setup = register(("np_ci_clusters",))
     member = setup.members[0]
     client = setup.client(member)

@@ -9,7 +9,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs import services
 from jobs.models import Job, JobEvent
-from portal.celery import app as celery_app
 from tests.jobs.cluster_jobs import (
     CELL,
     FIXTURES,
@@ -31,8 +30,7 @@ WATER_ATOMS = int((FIXTURES / "water.psf").read_text().split("!NATOM")[0].split(
 
 
 @pytest.fixture
-def setup(celery_worker_process, monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+def setup(celery_worker):
     return register((MEMBER,))
 
 

@@ -7,7 +7,6 @@ import re
 import pytest
 
 from jobs.models import Job
-from portal.celery import app as celery_app
 from tests.jobs.cluster_jobs import (
     CELL,
     QUICK,
@@ -29,8 +28,7 @@ LONG_RUN_STEPS = 60_000
 
 
 @pytest.fixture
-def setup(celery_worker_process, monkeypatch):
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+def setup(celery_worker):
     setup = register((MEMBER,))
     yield setup
     setup.session(setup.members[0]).run(["scancel", "--user", MEMBER])  # the continuation may still run
