@@ -612,9 +612,11 @@ def parse_status_output(result: CommandResult, job_ids: Iterable[str]) -> dict[s
 # ---------------------------------------------------------------- scancel and lookup by name
 
 
-def build_scancel_argv(job_id: str) -> list[str]:
-    """`scancel -- ID`; raises ValueError on an id that is not digits."""
-    return ["scancel", "--", validate_job_id(job_id)]
+def build_scancel_argv(*job_ids: str) -> list[str]:
+    """`scancel -- ID...` (many jobs in one call); raises ValueError on no id or an id that is not digits."""
+    if not job_ids:
+        raise ValueError("scancel needs at least one job id")
+    return ["scancel", "--", *(validate_job_id(job_id) for job_id in job_ids)]
 
 
 def build_find_by_name_argvs(name: str) -> tuple[tuple[str, ...], ...]:
@@ -707,9 +709,9 @@ class SlurmClient:
             statuses.update(parse_status_output(result, chunk))
         return statuses
 
-    def cancel(self, job_id: str) -> None:
-        """Cancel a job; an id SLURM no longer knows is no error (22.05 scancel exits 0). Raises ScancelFailed."""
-        result = self._run(build_scancel_argv(job_id), self._command_timeout_s)
+    def cancel(self, *job_ids: str) -> None:
+        """Cancel jobs in one scancel; an id SLURM no longer knows is no error (22.05 exits 0). Raises ScancelFailed."""
+        result = self._run(build_scancel_argv(*job_ids), self._command_timeout_s)
         if result.exit_code != 0:
             raise ScancelFailed(
                 "scancel refused", stderr_excerpt=stderr_excerpt(result.stderr), exit_code=result.exit_code

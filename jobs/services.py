@@ -30,7 +30,7 @@ from clusters.models import ClusterProfile, LaunchRecipe
 from clusters.paths import expand_root, is_inside_roots
 from clusters.slurm import SbatchRejected, SlurmError
 from jobs import file_store, remote
-from jobs.access import access_job
+from jobs.access import access_job, visible_jobs
 from jobs.metadata import MAX_JOB_JSON_BYTES, JobDocumentInvalid, parse_job_document
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFile, Job, JobEvent, JobState
 from jobs.namd_files import ROLE_CHECKS, InputFileInvalid
@@ -405,7 +405,7 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     )  # fmt: skip
     write_metadata(session, job)
     if Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
-        cancel_in_slurm(job_id=job.pk, acting_user_id=acting_user_id, task_id=task_id)
+        cancel_in_slurm(job_ids=[job.pk], acting_user_id=acting_user_id, task_id=task_id)
 
 
 def submission_gave_up(*, job_id: int, error: PortalError) -> None:
@@ -429,36 +429,54 @@ def write_metadata(session: MemberSession, job: Job) -> None:
 # ------------------------------------------------------------------ cancel and delete
 
 
-def request_cancel(*, user: User, job_id: int) -> tuple[Job, str]:
-    """Cancel: at once before submission, otherwise by scancel (the state follows SLURM). Raises Conflict."""
-    from jobs.tasks import cancel_job_task
+def _mark_cancelled(*, user: User, job_id: int) -> tuple[Job, bool]:
+    """The database side of a cancel: CANCELLED at once before submission, else the request is noted.
 
+    Returns (job, whether SLURM must be told with scancel). Raises NotFound, Conflict (JOB_ALREADY_ENDED).
+    """
     with transaction.atomic():
         job = access_job(user=user, job_id=job_id, for_update=True)
         if job.state in TERMINAL_STATES:
             raise Conflict("The job has already ended.", code="JOB_ALREADY_ENDED")
         if job.state in EDITABLE_STATES:
             transition(job, JobState.CANCELLED, source="user", actor_id=user.pk, finished_at=timezone.now())
-            return job, ""
+            return job, False
         Job.objects.filter(pk=job.pk).update(cancel_requested_at=timezone.now())
         note(job, "CANCEL_REQUESTED", source="user", actor_id=user.pk)
-        if job.state == JobState.SUBMITTING:
-            return job, ""  # the submit task cancels right after sbatch
-        return job, _enqueue(cancel_job_task, job.pk, user.pk)
+        return job, job.state != JobState.SUBMITTING  # a job being submitted is cancelled right after its sbatch
 
 
-def cancel_in_slurm(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
-    """scancel as the owner, then an early sync so the state follows SLURM's. Raises PortalErrors."""
+def _enqueue_scancels(jobs: list[Job], acting_user_id: int) -> list[str]:
+    """One cancel task per (owner, cluster): each runs a single scancel for all of that group's jobs."""
+    from jobs.tasks import cancel_jobs_task
+
+    groups: dict[tuple[int, int], list[int]] = {}
+    for job in jobs:
+        groups.setdefault((job.owner_id, job.profile_id), []).append(job.pk)
+    return [_enqueue(cancel_jobs_task, job_ids, acting_user_id) for job_ids in groups.values()]
+
+
+def request_cancel(*, user: User, job_id: int) -> tuple[Job, str]:
+    """Cancel: at once before submission, otherwise by scancel (the state follows SLURM). Raises Conflict."""
+    job, needs_scancel = _mark_cancelled(user=user, job_id=job_id)
+    return job, (_enqueue_scancels([job], user.pk)[0] if needs_scancel else "")
+
+
+def cancel_in_slurm(*, job_ids: list[int], acting_user_id: int, task_id: str = "") -> None:
+    """One scancel as the owner for jobs of one (owner, cluster), then an early sync so their states follow."""
     from jobs.sync import request_group_sync
 
-    job = access_job(user=_user(acting_user_id), job_id=job_id, include_deleted=True)
-    if not job.slurm_job_id or job.state not in QUEUED_STATES:
+    jobs = visible_jobs(_user(acting_user_id), include_deleted=True).filter(pk__in=job_ids, state__in=QUEUED_STATES)
+    queued = list(jobs.exclude(slurm_job_id="").select_related("owner", "profile").order_by("pk"))
+    if not queued:
         return
+    if len({(job.owner_id, job.profile_id) for job in queued}) > 1:
+        raise ValueError("cancel_in_slurm takes the jobs of one owner on one cluster")
     try:
-        remote.member_session(job, task_id=task_id).slurm().cancel(job.slurm_job_id)
+        remote.member_session(queued[0], task_id=task_id).slurm().cancel(*(job.slurm_job_id for job in queued))
     except SlurmError as exc:
         raise RemoteCommandError("SLURM refused to cancel the job.", code="SCANCEL_FAILED") from exc
-    request_group_sync(owner_id=job.owner_id, profile_id=job.profile_id, countdown=2)
+    request_group_sync(owner_id=queued[0].owner_id, profile_id=queued[0].profile_id, countdown=2)
 
 
 def request_delete(*, user: User, job_id: int) -> str:
@@ -491,8 +509,9 @@ class BulkResult:
 
 
 def bulk_action(*, user: User, job_ids: Iterable[int], action: str) -> BulkResult:
-    """`request_cancel` or `request_delete` on each job, each on its own: a refusal (with its code) never stops
-    the rest; a job `user` may not see is refused as JOB_NOT_FOUND. Raises InvalidInput (BULK_*)."""
+    """Cancel or delete each job on its own: a refusal (with its code) never stops the rest; a job `user` may not
+    see is refused as JOB_NOT_FOUND. The cancels reach SLURM as one scancel per (owner, cluster), not one per
+    job. Raises InvalidInput (BULK_*)."""
     unique_ids = list(dict.fromkeys(job_ids))
     if action not in BULK_ACTIONS:
         raise InvalidInput("Choose to cancel or to delete the selected jobs.", code="BULK_ACTION_UNKNOWN")
@@ -500,17 +519,20 @@ def bulk_action(*, user: User, job_ids: Iterable[int], action: str) -> BulkResul
         raise InvalidInput("Select at least one job first.", code="BULK_NOTHING_SELECTED")
     if len(unique_ids) > MAX_BULK_JOBS:
         raise InvalidInput(f"Select at most {MAX_BULK_JOBS} jobs at a time.", code="BULK_TOO_MANY_JOBS")
-    done, refused = [], []
+    done, refused, to_scancel = [], [], []
     for job_id in unique_ids:
         try:
             if action == "cancel":
-                request_cancel(user=user, job_id=job_id)
+                job, needs_scancel = _mark_cancelled(user=user, job_id=job_id)
+                if needs_scancel:
+                    to_scancel.append(job)
             else:
                 request_delete(user=user, job_id=job_id)
         except PortalError as exc:
             refused.append(BulkRefusal(job_id=job_id, code=exc.code, message=exc.user_message))
         else:
             done.append(job_id)
+    _enqueue_scancels(to_scancel, user.pk)
     return BulkResult(action=action, done=tuple(done), refused=tuple(refused))
 
 
@@ -519,7 +541,7 @@ def delete_job_files(*, job_id: int, acting_user_id: int, task_id: str = "") -> 
     job = access_job(user=_user(acting_user_id), job_id=job_id, include_deleted=True)
     file_store.remove_job_files(job.uuid)
     if job.state in QUEUED_STATES:
-        cancel_in_slurm(job_id=job.pk, acting_user_id=acting_user_id, task_id=task_id)
+        cancel_in_slurm(job_ids=[job.pk], acting_user_id=acting_user_id, task_id=task_id)
     if job.state in EDITABLE_STATES and not job.inputs.filter(state=InputFile.State.UPLOADED).exists():
         return
     session = remote.member_session(job, task_id=task_id)

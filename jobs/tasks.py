@@ -44,8 +44,8 @@ def prepare_restart_task(self: Task, job_id: int, acting_user_id: int) -> None:
 
 
 @shared_task(time_limit=120, soft_time_limit=100, **RETRYING)
-def cancel_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
-    services.cancel_in_slurm(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+def cancel_jobs_task(self: Task, job_ids: list[int], acting_user_id: int) -> None:
+    services.cancel_in_slurm(job_ids=job_ids, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
 @shared_task(time_limit=900, soft_time_limit=840, **RETRYING)

@@ -598,6 +598,11 @@ def test_status_output_parser_never_raises_but_status_query_failed(text: str, jo
 
 def test_scancel_argv() -> None:
     assert build_scancel_argv("53") == ["scancel", "--", "53"]
+    assert build_scancel_argv("53", "54", "60") == ["scancel", "--", "53", "54", "60"]  # one call for many
+    with pytest.raises(ValueError, match="at least one"):
+        build_scancel_argv()
+    with pytest.raises(ValueError, match="not a SLURM job id"):
+        build_scancel_argv("53", "-u")
     assert load("scancel_pending_held.txt").command == shlex.join(build_scancel_argv("53"))
 
 

@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from clusters.models import LaunchRecipe, Partition
 from clusters.slurm import JobStatus, PortalState, SlurmState, StatusSource
 from jobs import file_store, services, sync
 from jobs.access import access_job, visible_jobs
@@ -20,6 +21,7 @@ from jobs.transitions import transition
 from portal.errors import Conflict, InvalidInput, NotFound, TemplateError
 from templates_app.batch_script import Resources
 from templates_app.models import Template
+from tests.factories import ClusterProfileFactory
 from tests.jobs.unit_jobs import FIXTURES, RESOURCES, VALUES, new_job, unit_profile
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +117,36 @@ def test_inputs_ready_submit_a_job_whose_flag_was_switched_on_meanwhile(member, 
     services.refresh_readiness(stale)
     assert Job.objects.get(pk=job.pk).state == JobState.SUBMITTING
     assert list(job.events.values_list("new_state", flat=True).order_by("id"))[-2:] == ["READY", "SUBMITTING"]
+
+
+def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
+    member, other_member, lab_admin, profile, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    from jobs.tasks import cancel_jobs_task
+
+    elsewhere = ClusterProfileFactory(slug="unit-2")
+    Partition.objects.create(profile=elsewhere, name="debug", is_default=True, max_walltime_s=3600, cores_per_node=2)
+    LaunchRecipe.objects.create(profile=elsewhere, name="cpu", kind="cpu", command="srun namd2 +p{cores} {config}")
+    mine = [new_job(member, profile, title=f"mine {n}") for n in range(3)]
+    mine_elsewhere = new_job(member, elsewhere, title="mine elsewhere")
+    theirs = new_job(other_member, profile, title="theirs")
+    draft = new_job(member, profile, title="draft")
+    for n, job in enumerate([*mine, mine_elsewhere, theirs]):
+        Job.objects.filter(pk=job.pk).update(state=JobState.RUNNING, slurm_job_id=str(500 + n))
+    sent = []  # the broker is the boundary faked here; the cluster test runs the real scancel
+    monkeypatch.setattr(cancel_jobs_task, "apply_async", lambda args, **options: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.bulk_action(
+            user=lab_admin, job_ids=[job.pk for job in [*mine, mine_elsewhere, theirs, draft]], action="cancel"
+        )
+    assert set(result.done) == {job.pk for job in [*mine, mine_elsewhere, theirs, draft]}
+    groups = [
+        ([job.pk for job in mine], lab_admin.pk),
+        ([mine_elsewhere.pk], lab_admin.pk),
+        ([theirs.pk], lab_admin.pk),
+    ]
+    assert sorted(sent) == sorted(groups)
+    assert Job.objects.get(pk=draft.pk).state == JobState.CANCELLED  # before submission: at once, no scancel
 
 
 def test_inputs_cannot_change_after_submission(member, profile) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from clusters.models import RemoteCommandRecord
 from jobs import services
 from jobs.models import Job, JobEvent
 from tests.jobs.cluster_jobs import (
@@ -153,6 +154,31 @@ def test_cancel_while_running_follows_slurm_to_cancelled(setup) -> None:
     wait_until_finished(client, job_id)
     assert JobEvent.objects.filter(job_id=job_id, kind="CANCEL_REQUESTED").count() == 1
     assert client.post(f"/api/v1/jobs/{job_id}/cancel").json()["error"]["code"] == "JOB_ALREADY_ENDED"
+
+
+def test_bulk_cancel_from_the_jobs_list_stops_both_jobs_with_one_scancel(setup) -> None:
+    member = setup.members[0]
+    client = setup.client(member)
+    job_ids = []
+    for title in ("long one", "long two"):
+        created = create_job(
+            client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 500_000}, title=title
+        )
+        upload_inputs(client, created["id"])
+        job_ids.append(created["id"])
+    for job_id in job_ids:
+        wait_for(lambda job_id=job_id: job(client, job_id)["state"] == "READY", timeout_s=60, what="READY")
+        client.post(f"/api/v1/jobs/{job_id}/submit")
+    slurm_ids = [wait_for_state(client, job_id, {"PENDING", "RUNNING"})["slurm_job_id"] for job_id in job_ids]
+
+    response = client.post("/jobs/bulk/", {"action": "cancel", "job_ids": [str(job_id) for job_id in job_ids]})
+    assert response.status_code == 302
+    for job_id in job_ids:
+        assert wait_for_state(client, job_id, {"CANCELLED"}, timeout_s=90)["slurm_state"].startswith("CANCELLED")
+    scancels = [
+        record.argv for record in RemoteCommandRecord.objects.filter(user=member) if record.argv[0] == "scancel"
+    ]
+    assert scancels == [["scancel", "--", *slurm_ids]]
 
 
 def test_delete_removes_the_remote_dirs_and_keeps_the_row(setup) -> None:
