@@ -15,9 +15,9 @@ from jobs.access import visible_jobs
 from jobs.models import Job, JobEvent, JobState
 from templates_app.batch_script import JOB_NAME_PREFIX, JOB_UUID_TAG_CHARS
 
-LIST_COLUMNS_DEFERRED = (
-    "config_text", "batch_script", "values", "resources", "template_version__body", "template_version__variables",
-)  # fmt: skip
+# A job's large text columns, which lists and timelines never show.
+JOB_BULKY_COLUMNS = ("config_text", "batch_script", "values", "resources")
+LIST_COLUMNS_DEFERRED = (*JOB_BULKY_COLUMNS, "template_version__body", "template_version__variables")
 # The list's sort keys (what a query string may ask for) and the column each sorts by.
 SORT_COLUMNS = {
     "created": "created_at",
@@ -126,7 +126,7 @@ def recent_job_events(user: User, *, limit: int = RECENT_EVENTS) -> QuerySet[Job
     return (
         JobEvent.objects.filter(job__in=visible_jobs(user))
         .select_related("job__owner", "actor")
-        .defer(*(f"job__{column}" for column in ("config_text", "batch_script", "values", "resources")))
+        .defer(*(f"job__{column}" for column in JOB_BULKY_COLUMNS))
         .order_by("-created_at", "-id")[:limit]
     )
 
