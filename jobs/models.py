@@ -118,6 +118,17 @@ class Job(models.Model):
         return self.state in TERMINAL_STATES
 
     @property
+    def is_settled(self) -> bool:
+        """Terminal, and nothing more comes from the cluster on its own: the results copy and the rest of the log
+        are in (finished_at), or the job never reached SLURM."""
+        return self.is_terminal and (self.finished_at is not None or not self.slurm_job_id)
+
+    @property
+    def awaits_cluster(self) -> bool:
+        """Sent towards SLURM and not settled yet: more state, log and files will come from the cluster."""
+        return self.state not in EDITABLE_STATES and not self.is_settled
+
+    @property
     def is_active(self) -> bool:
         return self.state in QUEUED_STATES or self.state == JobState.SUBMITTING
 

@@ -30,7 +30,7 @@ from portal.errors import NotFound, PortalError
 
 DOWNLOAD_WAIT = timedelta(minutes=15)  # a staged download still copying by then is no longer polled
 REFRESH_WAIT_S = 60  # a log or listing refresh that brings nothing new by then is given up (the task may retry)
-TERMINAL_EVENT = "job-terminal"  # HX-Trigger sent with a terminal status: job_detail.js stops the plot's polling
+TERMINAL_EVENT = "job-terminal"  # HX-Trigger sent once a job is settled: job_detail.js reads the plot a last time
 ENERGY_COLUMNS = "TOTAL,POTENTIAL,KINETIC,TEMP,PRESSURE,VOLUME"
 
 
@@ -203,7 +203,8 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def status_panel(request: HttpRequest, job_id: int) -> HttpResponse:
-    """The polled status, with the state line, facts and actions swapped out of band; a terminal job's stops.
+    """The polled status, with the state line, facts and actions swapped out of band; it stops once the job is
+    settled (terminal with its results and the rest of its log in), so the last energies and files are shown.
 
     POST ("Ask SLURM now") first asks for a sync of the job's group, joining one already queued or running.
     """
@@ -211,7 +212,7 @@ def status_panel(request: HttpRequest, job_id: int) -> HttpResponse:
     if request.method == "POST":
         sync.request_member_refresh(user_id=job.owner_id, job=job)
     response = render(request, "frontend/_job_status_poll.html", _status_context(request, job, _job_progress(job)))
-    if job.is_terminal:
+    if job.is_settled:
         response["HX-Trigger"] = TERMINAL_EVENT
     return response
 

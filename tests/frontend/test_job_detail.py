@@ -80,6 +80,17 @@ def test_the_status_of_an_active_job_polls_and_a_terminal_ones_does_not(member_c
     assert active.status_code == 200
     assert f'hx-get="/jobs/{job.pk}/status/" hx-trigger="every 5s"' in active.content.decode()
     assert "HX-Trigger" not in active.headers
+    # Ended in SLURM, but the results copy and the rest of the log are not in yet: the page keeps polling,
+    # and the files and logs tabs wait for the job to settle to read themselves once more.
+    set_state(job, JobState.FAILED, ended_at=timezone.now())
+    ending = member_client.get(f"/jobs/{job.pk}/status/", **HTMX)
+    assert f'hx-get="/jobs/{job.pk}/status/" hx-trigger="every 5s"' in ending.content.decode()
+    assert "copying its results back" in ending.content.decode()
+    assert "HX-Trigger" not in ending.headers
+    whole = member_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'data-active="true"' in whole
+    assert f'hx-get="/jobs/{job.pk}/files/" hx-trigger="job-terminal from:body"' in whole
+    assert f'hx-get="/jobs/{job.pk}/log/namd/" hx-trigger="job-terminal from:body"' in whole
     ran(job, JobState.FAILED)
     Job.objects.filter(pk=job.pk).update(exit_code=1, slurm_state="FAILED")
     ended = member_client.get(f"/jobs/{job.pk}/status/", **HTMX)
@@ -92,7 +103,9 @@ def test_the_status_of_an_active_job_polls_and_a_terminal_ones_does_not(member_c
     assert "exit code <code>1</code>" in page
     assert "Cancel job" not in page
     assert "Restart / continue" in page
-    assert 'data-active="false"' in member_client.get(f"/jobs/{job.pk}/").content.decode()
+    settled = member_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert 'data-active="false"' in settled
+    assert "job-terminal from:body" not in settled
 
 
 def test_progress_shows_the_step_speed_eta_and_a_stall(member_client, member, profile) -> None:
@@ -143,12 +156,13 @@ def test_a_log_refresh_asks_the_cluster_and_polls_until_the_tail_is_fetched(
     JobProgress.objects.create(job=job, stderr_tail="fresh stderr", logs_fetched_at=timezone.now())
     done = member_client.get(f"/jobs/{job.pk}/log/stderr/?requested={requested}", **HTMX).content.decode()
     assert "fresh stderr" in done
-    assert "hx-trigger" not in done
+    assert "every 2s" not in done  # no more polling; a running job's tail waits only for "job-terminal"
+    assert 'hx-trigger="job-terminal from:body"' in done
     gave_up = member_client.get(f"/jobs/{job.pk}/log/stderr/?requested=1000.0", **HTMX).content.decode()
-    assert "hx-trigger" not in gave_up  # a request older than the wait stops polling
+    assert "every 2s" not in gave_up  # a request older than the wait stops polling
     for bad in ("soon", "inf", "nan", str(time.time() + 3600)):  # bad or future: no endless polling
         response = member_client.get(f"/jobs/{job.pk}/log/stderr/?requested={bad}", **HTMX)
-        assert "hx-trigger" not in response.content.decode(), bad
+        assert "every 2s" not in response.content.decode(), bad
 
 
 def test_a_log_refresh_of_a_job_never_submitted_sends_nothing(

@@ -1,6 +1,6 @@
 // The job page: the energy plot (uPlot) and the log tails. The plot reads the energy series from the API
 // with the session, draws the chosen ones against the step (one y axis per kind of quantity), redraws every
-// 10 s while the job is active and stops when the status poll reports it terminal ("job-terminal"), and
+// 10 s until the status poll reports the job settled ("job-terminal": ended, with the rest of its log read), and
 // follows the light/dark theme. Log tails open scrolled to their end.
 (function () {
   "use strict";
@@ -157,7 +157,7 @@
   }
 
   chooser.addEventListener("change", draw);
-  // The status poll answers a terminal job with HX-Trigger: job-terminal; one last read, then no more polling.
+  // The status poll answers a settled job with HX-Trigger: job-terminal; one last read, then no more polling.
   document.addEventListener("job-terminal", function () {
     if (container.dataset.active !== "true") return;
     container.dataset.active = "false";
