@@ -31,6 +31,7 @@ from portal.errors import (
     ClusterHostKeyMismatch,
     ClusterUnreachable,
     Forbidden,
+    NotFound,
     PortalError,
     RemoteCommandError,
 )
@@ -96,6 +97,8 @@ def portal_error(exc: TransportError) -> PortalError:
         return Forbidden("That path is outside your project and scratch folders.", code=exc.code)
     if isinstance(exc, transport.SessionBudgetExhausted | transport.ClusterDegraded):
         return ClusterUnreachable("The cluster is busy or degraded; the portal will retry later.", code=exc.code)
+    if isinstance(exc, transfer.RemoteFileMissing):
+        return NotFound("That file is not in the folder on the cluster, or you may not read it.", code=exc.code)
     if exc.is_transient:
         return ClusterUnreachable(code=exc.code)
     return RemoteCommandError(code=exc.code)

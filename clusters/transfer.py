@@ -22,7 +22,8 @@ often enough that paramiko's own 512 MiB trigger is never reached. The same re-k
 transfer switches the pooled connection to AES-GCM: the one change this module makes to a connection.
 
 Errors: the transport's classes (TransportTimeout when a stream stalls, Unreachable when the connection
-drops, RemoteCommandFailed when a remote `dd`/`stat`/`mv` fails) plus TransferCorrupted below.
+drops, RemoteCommandFailed when a remote `dd`/`stat`/`mv` fails) plus TransferCorrupted and
+RemoteFileMissing below.
 Local file errors propagate as OSError.
 """
 
@@ -51,6 +52,7 @@ from clusters.transport import (
     TransportError,
     TransportTimeout,
     Unreachable,
+    command_line,
 )
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,12 @@ class TransferCorrupted(TransportError):
 
     code = "TRANSFER_CORRUPTED"
     is_transient = True
+
+
+class RemoteFileMissing(RemoteCommandFailed):
+    """A download's source cannot be stat'ed: it does not exist, or the member may not read it."""
+
+    code = "REMOTE_FILE_MISSING"
 
 
 @dataclass(frozen=True)
@@ -157,13 +165,16 @@ def download(
 ) -> TransferResult:
     """Copy `remote_path` to a local file via `<local_path>.part`, checked by size (and sha256 if asked).
 
-    Raises TransportError subclasses (RemoteCommandFailed if the remote file is missing), TransferCorrupted,
-    OSError (local file).
+    Raises TransportError subclasses (RemoteFileMissing if the remote file is missing or unreadable),
+    TransferCorrupted, OSError (local file).
     """
     started = time.monotonic()
     part_path = Path(f"{os.fspath(local_path)}.part")
     stat_argv = ["stat", "-L", "-c", "%s", "--", remote_path]
-    total = _parse_size(pool.run(spec, stat_argv, identity=identity, timeout_s=_COMMAND_TIMEOUT_S, check=True))
+    stat = pool.run(spec, stat_argv, identity=identity, timeout_s=_COMMAND_TIMEOUT_S)
+    if stat.exit_code != 0:
+        raise RemoteFileMissing(f"remote 'stat' exited with status {stat.exit_code}", result=stat)
+    total = _parse_size(stat)
     local_hash = hashlib.sha256() if verify_sha256 else None
     try:
         with open(part_path, "wb") as target:
@@ -220,7 +231,7 @@ def _upload_segment(
     with _pooled_channel(pool, spec, identity, stall_timeout_s) as channel:
         _prepare_transport(channel.get_transport(), length, total)
         started = time.monotonic()
-        _exec(channel, argv)
+        _exec(channel, argv, has_stdin=True)
         sent = 0
         try:
             while sent < length:
@@ -262,8 +273,7 @@ def _download_segment(
     with _pooled_channel(pool, spec, identity, stall_timeout_s) as channel:
         _prepare_transport(channel.get_transport(), length, total)
         started = time.monotonic()
-        _exec(channel, argv)
-        _shutdown_write(channel)
+        _exec(channel, argv, has_stdin=False)
         received = 0
         try:
             while chunk := channel.recv(_CHUNK_BYTES):
@@ -282,17 +292,9 @@ def _download_segment(
             raise TransferCorrupted(f"expected {length} bytes at offset {offset}, received {received}")
 
 
-def _shutdown_write(channel: paramiko.Channel) -> None:
-    """Send EOF on the channel's stdin. Raises Unreachable."""
+def _exec(channel: paramiko.Channel, argv: list[str], *, has_stdin: bool) -> None:
     try:
-        channel.shutdown_write()
-    except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise Unreachable("the connection was lost before the transfer started") from exc
-
-
-def _exec(channel: paramiko.Channel, argv: list[str]) -> None:
-    try:
-        channel.exec_command(shlex.join(argv))
+        channel.exec_command(command_line(shlex.join(argv), has_stdin=has_stdin))
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise Unreachable("the connection was lost before the transfer started") from exc
 

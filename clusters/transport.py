@@ -19,6 +19,7 @@ Error codes (stable; services translate them, see STYLE §4):
     TIMEOUT                   connect/banner/handshake or command timeout (transient; `during_connect` tells which)
     REMOTE_COMMAND_FAILED     non-zero exit with `check=True`; the result is on the exception
     REMOTE_PATH_FORBIDDEN     a path outside the member's roots (raised by clusters.paths)
+    REMOTE_FILE_MISSING       a download's source does not exist or cannot be read (raised by clusters.transfer)
     SEQUENCE_OUTPUT_MALFORMED `run_sequence` could not find its markers (e.g. a non-POSIX login shell)
     SESSION_BUDGET_EXHAUSTED  the cluster's new-session budget stayed empty for the allowed wait (transient)
     CLUSTER_DEGRADED          the cluster's circuit breaker is open: fail fast (transient)
@@ -1007,17 +1008,26 @@ class ConnectionPool:
             raise _ConnectionDead from exc
 
 
+def command_line(line: str, *, has_stdin: bool) -> str:
+    """The line to exec. A command given no stdin reads /dev/null on the cluster instead of waiting for our EOF.
+
+    paramiko sends a channel's EOF outside the channel's lock, so for a command that ends at once the EOF can
+    follow the CLOSE our reader thread sends back; OpenSSH then drops the whole connection ("ieof packet
+    referred to nonexistent channel", paramiko #1705), failing every other command on it. Sending nothing
+    after the exec removes the race; the remote shell (POSIX, as `run_sequence` needs too) gives the stdin.
+    """
+    return line if has_stdin else f"exec </dev/null; {line}"
+
+
 def _exchange(channel: paramiko.Channel, line: str, stdin: bytes | None, deadline: float) -> tuple[int, bytes, bytes]:
     """Exec `line`, feed stdin, drain stdout and stderr together. Raises TransportTimeout, Unreachable."""
     try:
-        channel.exec_command(line)
+        channel.exec_command(command_line(line, has_stdin=bool(stdin)))
     except (paramiko.SSHException, EOFError, OSError) as exc:
         raise Unreachable("the connection was lost before the command started") from exc
     if stdin:
         # A thread, so that a command producing output before reading all its input cannot deadlock us.
         threading.Thread(target=_feed_stdin, args=(channel, stdin), name="ssh-stdin", daemon=True).start()
-    else:
-        channel.shutdown_write()
     out: list[bytes] = []
     err: list[bytes] = []
     # stdout and stderr share the channel's window: both must be drained or the remote side blocks.

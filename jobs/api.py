@@ -221,7 +221,7 @@ def refresh_files(request: HttpRequest, job_id: int) -> Status:
 
 def _download_out(download: StagedDownload, task_id: str = "") -> dict[str, Any]:
     return {"id": download.pk, "path": download.relpath, "state": download.state, "size_bytes": download.size_bytes,
-            "error_code": download.error_code, "task_id": task_id}  # fmt: skip
+            "error_code": download.error_code, "error_message": download.error_message, "task_id": task_id}  # fmt: skip
 
 
 @router.post("/jobs/{job_id}/downloads", response={202: DownloadOut})
@@ -238,8 +238,11 @@ def get_download(request: HttpRequest, job_id: int, download_id: int) -> dict[st
 
 @router.get("/jobs/{job_id}/downloads/{download_id}/content")
 def download_content(request: HttpRequest, job_id: int, download_id: int) -> FileResponse:
-    """The file, streamed from the portal's copy. Raises Conflict (DOWNLOAD_NOT_READY) while it is fetched."""
+    """The file, streamed from the portal's copy. Raises Conflict: DOWNLOAD_NOT_READY while it is fetched,
+    DOWNLOAD_FAILED (with the reason) if fetching it failed."""
     download = services.access_download(user=request.auth, job_id=job_id, download_id=download_id)
+    if download.state == StagedDownload.State.FAILED:
+        raise Conflict(f"The download failed: {download.error_message or download.error_code}", code="DOWNLOAD_FAILED")
     if download.state != StagedDownload.State.READY:
         raise Conflict("The file is not on the portal yet; poll the download.", code="DOWNLOAD_NOT_READY")
     name = download.relpath.rsplit("/", 1)[-1]

@@ -246,6 +246,7 @@ class StagedDownload(models.Model):
     size_bytes = models.PositiveBigIntegerField(default=0)
     local_path = models.CharField(max_length=500, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -152,6 +152,7 @@ class DownloadOut(Schema):
     state: str
     size_bytes: int
     error_code: str
+    error_message: str
     task_id: str = ""
 
 

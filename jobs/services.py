@@ -797,7 +797,9 @@ def fetch_download(*, download_id: int, acting_user_id: int, task_id: str = "") 
     except ClusterUnreachable:
         raise
     except PortalError as exc:
-        StagedDownload.objects.filter(pk=download.pk).update(state=StagedDownload.State.FAILED, error_code=exc.code)
+        StagedDownload.objects.filter(pk=download.pk).update(
+            state=StagedDownload.State.FAILED, error_code=exc.code, error_message=exc.user_message[:500]
+        )
         return
     StagedDownload.objects.filter(pk=download.pk).update(
         state=StagedDownload.State.READY, size_bytes=result.size_bytes, local_path=str(local)

@@ -252,7 +252,8 @@ def _download_context(job_id: int, download: StagedDownload) -> dict[str, Any]:
         "content_url": reverse("api:download_content", kwargs={"job_id": job_id, "download_id": download.pk}),
     }  # fmt: skip
     if download.state == StagedDownload.State.FAILED:
-        context["error"] = f"Copying it to the portal failed ({download.error_code}); try again."
+        reason = download.error_message or "Copying it to the portal failed."
+        context["error"] = f"{reason} ({download.error_code}) Try again."
     elif download.state == StagedDownload.State.FETCHING and timezone.now() - download.created_at > DOWNLOAD_WAIT:
         context["gave_up"] = True  # the page stops asking; the task may still finish
         context["error"] = "Still not copied after 15 minutes: the portal's workers may be busy or down. Try again."

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clusters.transfer import download, upload
+from clusters.transfer import RemoteFileMissing, download, upload
 from clusters.transport import ConnectionPool, ConnectionSpec, RemoteCommandFailed
 from tests.local_cluster import cluster_facts, localcluster
 
@@ -189,7 +189,10 @@ def test_failed_upload_removes_its_part_file(
 def test_download_of_missing_file_fails_and_leaves_nothing_local(
     pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
 ) -> None:
-    with pytest.raises(RemoteCommandFailed):
+    with pytest.raises(RemoteFileMissing) as caught:
         download(pool, spec, identity=IDENTITY, remote_path=f"{remote_dir}/absent", local_path=tmp_path / "out")
+
+    assert caught.value.code == "REMOTE_FILE_MISSING"
+    assert caught.value.result.argv[0] == "stat"
 
     assert list(tmp_path.iterdir()) == []

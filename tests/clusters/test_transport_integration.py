@@ -37,6 +37,7 @@ from clusters.transport import (
     RetryPolicy,
     SessionBudget,
     SessionBudgetExhausted,
+    TransportError,
     TransportTimeout,
     Unreachable,
     fetch_host_key,
@@ -193,6 +194,31 @@ def test_concurrent_threads_share_one_connection(pool: ConnectionPool, spec: Con
 
     assert outputs == [f"{cluster.uid}\n"] * 12
     assert pool.connects_opened == 1
+
+
+def test_many_quick_commands_in_parallel_never_drop_the_connection(
+    pool: ConnectionPool, spec: ConnectionSpec, cluster: Cluster
+) -> None:
+    # A command that ends at once used to race our stdin EOF against the channel's close; when the EOF came
+    # second, OpenSSH dropped the whole connection ("ieof packet referred to nonexistent channel", paramiko
+    # #1705) and the commands of other threads on it failed. Without stdin, nothing is sent after the exec.
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        for _ in range(60):
+            try:
+                pool.run(spec, ["true"], identity="member:quick", timeout_s=20, check=True)
+            except TransportError as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert pool.run(spec, ["cat"], identity="member:quick", timeout_s=10).exit_code == 0  # stdin is at its end
 
 
 def test_arguments_arrive_verbatim(pool: ConnectionPool, spec: ConnectionSpec) -> None:

@@ -211,9 +211,11 @@ def test_a_download_is_staged_then_polled_until_its_link_is_ready(
     content_url = f"/api/v1/jobs/{job.pk}/downloads/{download.pk}/content"
     assert f'href="{content_url}" data-file="out/run.dcd"' in ready
     assert "hx-trigger" not in ready
-    StagedDownload.objects.filter(pk=download.pk).update(state="FAILED", error_code="REMOTE_FILE_MISSING")
+    StagedDownload.objects.filter(pk=download.pk).update(
+        state="FAILED", error_code="REMOTE_FILE_MISSING", error_message="That file is not in the folder."
+    )
     failed = member_client.get(status_url, **HTMX).content.decode()
-    assert "REMOTE_FILE_MISSING" in failed
+    assert "That file is not in the folder. (REMOTE_FILE_MISSING) Try again." in failed
     assert 'value="out/run.dcd"' in failed
 
 

@@ -92,6 +92,15 @@ def test_create_upload_submit_completes_with_results_energies_and_job_json(setup
     assert content.status_code == 200
     xsc = b"".join(content.streaming_content).decode()
     assert xsc.splitlines()[-1].split()[0] == "350"
+    # A file that is not there fails with its code and a sentence the member can act on.
+    missing = client.post(f"/api/v1/jobs/{job_id}/downloads", {"path": "eq.nothing"}, content_type="application/json")
+    missing_url = f"/api/v1/jobs/{job_id}/downloads/{missing.json()['id']}"
+    wait_for(lambda: client.get(missing_url).json()["state"] == "FAILED", timeout_s=30, what="the failed download")
+    failed = client.get(missing_url).json()
+    assert failed["error_code"] == "REMOTE_FILE_MISSING"
+    assert failed["error_message"] == "That file is not in the folder on the cluster, or you may not read it."
+    content = client.get(f"{missing_url}/content")
+    assert (content.status_code, content.json()["error"]["code"]) == (409, "DOWNLOAD_FAILED")
 
     kinds = list(JobEvent.objects.filter(job_id=job_id).values_list("new_state", flat=True))
     assert kinds[:5] == ["DRAFT", "UPLOADING", "READY", "SUBMITTING", "PENDING"]
