@@ -1492,6 +1492,9 @@ class Simulation:
             log(*self.pressure_lines(segment, step))
         if phase := self.benchmark_phase(segment, step):
             log(self.timing.benchmark_line(phase, self.processors, s.first_ldb_step, s.timestep))
+            # The next window is paced from this report, so steps that ran late (a busy machine) are not made up
+            # by faster ones that would report a speed above the one asked for.
+            self.pacer.begin(step)
         if later and step % s.output_timing == 0:
             printed = step >= segment.first + s.output_timing
             performance = s.output_performance and self.build.is_namd3  # PERFORMANCE: lines are new in NAMD 3
