@@ -161,15 +161,18 @@ def test_a_second_command_reuses_the_pooled_connection(pool: ConnectionPool, spe
     with pool.leased_transport(spec, identity="member:1") as first_transport:
         assert first_transport.is_active() is True
 
-    started = time.monotonic()
-    pool.run(spec, ["true"], identity="member:1", timeout_s=10)
-    reuse_s = time.monotonic() - started
+    reuses_s = []
+    for _ in range(5):
+        started = time.monotonic()
+        pool.run(spec, ["true"], identity="member:1", timeout_s=10)
+        reuses_s.append(time.monotonic() - started)
 
     assert pool.connects_opened == 1
     with pool.leased_transport(spec, identity="member:1") as transport:
         assert transport is first_transport
-    # TCP_NODELAY: an exec on an open connection takes a few ms, not the ~48 ms of Nagle's delay.
-    assert reuse_s < 0.04
+    # TCP_NODELAY: an exec on an open connection takes a few ms, not the ~48 ms of Nagle's delay, which would
+    # hold back every one of them (the quickest of five, so a busy machine's one slow run does not count).
+    assert min(reuses_s) < 0.04
 
 
 def test_another_identity_gets_its_own_connection(pool: ConnectionPool, spec: ConnectionSpec) -> None:
