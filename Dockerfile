@@ -1,7 +1,7 @@
 # The portal's image: web, Celery worker and beat run from it (docker-compose.yml).
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/opt/venv PATH=/opt/venv/bin:$PATH
-RUN apt-get update && apt-get install -y --no-install-recommends openssh-client rsync && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends openssh-client rsync tcl8.6 && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 portal
 WORKDIR /app
 COPY pyproject.toml uv.lock ./

@@ -33,14 +33,14 @@ from jobs import file_store, remote
 from jobs.access import access_job, visible_jobs
 from jobs.metadata import MAX_JOB_JSON_BYTES, JobDocumentInvalid, parse_job_document
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFile, Job, JobEvent, JobState
-from jobs.namd_files import ROLE_CHECKS, InputFileInvalid
+from jobs.namd_files import ROLE_CHECKS, STRUCTURE_ROLES, InputFileInvalid
 from jobs.transitions import note, transition
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, NotFound, PortalError, RemoteCommandError
 from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
 from templates_app.models import Template, TemplateVersion
-from templates_app.namd_config import input_files
+from templates_app.namd_config import FileRead, check_config
 from templates_app.services import cluster_settings, launch_spec, render_version
 from templates_app.specs import specs_from_json
 
@@ -155,9 +155,14 @@ def clone_job(*, user: User, job_id: int) -> Job:
 # ------------------------------------------------------------------ inputs
 
 
+def input_reads(config: str) -> list[FileRead]:
+    """The files a job's config reads (as NAMD evaluates it), except those it makes on the cluster first."""
+    return [read for read in check_config(config, config_only=True).files_read if not read.made_on_cluster]
+
+
 def input_roles(config: str) -> dict[str, str]:
-    """File name -> the NAMD keyword (lower case) that reads it, from a job's config."""
-    return {name: keyword.lower() for keyword, name in input_files(config)}
+    """File path in the job folder -> the NAMD keyword (lower case) that reads it, from a job's config."""
+    return {read.path: read.keyword.lower() for read in input_reads(config)}
 
 
 def _check_staged(role: str, path: Any) -> tuple[int | None, str, str]:
@@ -225,9 +230,10 @@ def input_problems(job: Job) -> list[dict[str, str]]:
     """What stands between the job's inputs and submission (empty: ready)."""
     inputs = {input_file.name: input_file for input_file in job.inputs.all()}
     problems = []
-    for name in input_roles(job.config_text):
-        if name not in inputs:
-            problems.append({"code": "INPUT_MISSING", "message": f"Upload {name}: the config reads it.", "file": name})
+    for read in input_reads(job.config_text):
+        if read.path not in inputs:
+            reason = f"the config reads it ('{read.keyword}', line {read.line})"
+            problems.append({"code": "INPUT_MISSING", "file": read.path, "message": f"Upload {read.path}: {reason}."})
     for input_file in inputs.values():
         if input_file.state == InputFile.State.INVALID:
             problems.append({"code": input_file.problem_code, "message": input_file.problem_message,
@@ -240,9 +246,9 @@ def input_problems(job: Job) -> list[dict[str, str]]:
             problems.append({"code": "INPUT_NOT_ON_CLUSTER", "message": f"{input_file.name} is still being copied.",
                              "file": input_file.name})  # fmt: skip
     counts = {f.role: f for f in inputs.values() if f.atom_count is not None}
-    structure = counts.get("structure")
-    for role, input_file in counts.items():
-        if structure is not None and role != "structure" and input_file.atom_count != structure.atom_count:
+    structure = next((counts[role] for role in STRUCTURE_ROLES if role in counts), None)
+    for input_file in counts.values():
+        if structure is not None and input_file is not structure and input_file.atom_count != structure.atom_count:
             problems.append({
                 "code": "ATOM_COUNT_MISMATCH", "file": input_file.name,
                 "message": f"{input_file.name} has {input_file.atom_count} atoms but {structure.name} has "

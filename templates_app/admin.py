@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from templates_app.models import Template, TemplateVersion
-from templates_app.rendering import render_config
+from templates_app.rendering import Problem, render_config
 from templates_app.services import save_template_version, template_problems
 from templates_app.specs import specs_from_json
 
@@ -60,6 +60,11 @@ class TemplateVersionInline(admin.TabularInline):
         return False
 
 
+def _shown(problem: Problem) -> str:
+    where = f"{problem.file + ' ' if problem.file else ''}line {problem.line}: " if problem.line else ""
+    return f"[{problem.code}] {where}{problem.message}"
+
+
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
     form = TemplateForm
@@ -81,15 +86,18 @@ class TemplateAdmin(admin.ModelAdmin):
             variables = json.loads(request.POST.get("variables") or "[]")
         except json.JSONDecodeError as exc:
             variables, problems = None, [f"variables: not JSON ({exc.msg}, line {exc.lineno})"]
-        config = None
+        config = rendered = None
         if variables is not None:
             body = request.POST.get("body", "")
             found = template_problems(body=body, variables=variables)
-            problems = [f"[{p.code}] " + (f"line {p.line}: " if p.line else "") + p.message for p in found]
+            problems = [_shown(p) for p in found]
             if not found:
-                config = render_config(body, specs_from_json(variables), {}).config
-        return TemplateResponse(request, "admin/templates_app/template/_preview.html",
-                                {"config": config, "problems": problems})  # fmt: skip
+                rendered = render_config(body, specs_from_json(variables), {})
+                config = rendered.config
+        return TemplateResponse(request, "admin/templates_app/template/_preview.html", {
+            "config": config, "problems": problems, "rendered": rendered,
+            "warnings": [_shown(p) for p in rendered.warnings] if rendered else [],
+        })  # fmt: skip
 
     @admin.display(description="latest version")
     def latest_version(self, template: Template) -> str:

@@ -42,10 +42,15 @@ def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn)
     version = selectors.latest_version(access.access_template(user=request.auth, template_id=template_id))
     if payload.job is None:
         try:
-            config, problems = services.render_version(version=version, values=payload.values).config, []
+            rendered = services.render_version(version=version, values=payload.values)
         except TemplateError as exc:
-            config, problems = None, exc.details["problems"]
-        return PreviewOut(template_id=template_id, version=version.number, config=config, problems=problems)
+            return PreviewOut(template_id=template_id, version=version.number, config=None,
+                              problems=exc.details["problems"])  # fmt: skip
+        return PreviewOut(
+            template_id=template_id, version=version.number, config=rendered.config, problems=[],
+            warnings=[services.problem_dict(p) for p in rendered.warnings],
+            cluster_commands=rendered.cluster_commands, files_read=rendered.files_read,
+        )  # fmt: skip
     job = payload.job
     profile = cluster_access.access_profile(user=request.auth, profile_id=job.cluster_id)
     preview = services.preview_job(
@@ -61,5 +66,6 @@ def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn)
     )  # fmt: skip
     return PreviewOut(
         template_id=template_id, version=version.number, config=preview.config, batch_script=preview.batch_script,
-        cost=preview.cost, problems=preview.problems,
+        cost=preview.cost, problems=preview.problems, warnings=preview.warnings,
+        cluster_commands=preview.cluster_commands, files_read=preview.files_read,
     )  # fmt: skip

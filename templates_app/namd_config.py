@@ -1,71 +1,49 @@
-"""The NAMD config checker: what the portal knows of NAMD's config language, as pure functions.
+"""The NAMD config checker: what a config means to NAMD, and what is wrong with it, line by line.
 
-Checks a rendered config before anything reaches a cluster: known keywords (case-insensitive),
-values of the right kind (numbers, on/off, three-number vectors), the required keywords, a periodic
-cell or an extended system when `PME on`, and something to run (`minimize`/`run`/`numsteps`). Tcl
-is not part of the portal's subset. Every problem names its line. Knows nothing of Django or SSH.
+A config is first evaluated through Tcl (`namd_reader`, as NAMD does), then its keyword settings are
+checked against NAMD's own keyword table (`namd_keywords`): unknown names (with the nearest ones),
+values of the wrong kind or range, keywords set twice where NAMD refuses it, keywords NAMD ignores
+because their switch is off, the required ones (structure and coordinates or their AMBER and GROMACS
+equivalents, exclude, cutoff, outputName, a temperature), `PME on` without a cell, nothing to run,
+`firsttimestep` against a restart's `.xsc`, and the files it reads: inside the job folder and, for a
+job, among its files. Whatever only the cluster can know (a file made by `exec`, `$env(...)`, a proc
+of a file the portal does not hold) turns the checks that depend on it into warnings.
+
+Errors block a template or a job; warnings are shown. Every problem names its file and line.
+Pure: no Django, no SSH; the only I/O is the reader's Tcl process and reading an `.xsc` it is given.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from enum import Enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
 
+from templates_app import namd_keywords
+from templates_app.namd_reader import ClusterAction, Command, ConfigReading, Setting, read_config
 
-class Kind(Enum):
-    FILE = "file"
-    INT = "int"
-    FLOAT = "float"
-    BOOL = "bool"
-    WORD = "word"
-    VECTOR = "vector"
-    STEPS = "steps"  # minimize / run: an integer command, may repeat
-
-
-def _table(kind: Kind, names: str) -> dict[str, Kind]:
-    return {name.lower(): kind for name in names.split()}
-
-
-KEYWORDS: dict[str, Kind] = {
-    **_table(
-        Kind.FILE,
-        "structure coordinates parameters bincoordinates binvelocities velocities extendedSystem "
-        "extraBondsFile consref conskfile fixedAtomsFile colvarsConfig parmfile ambercoor",
-    ),
-    **_table(
-        Kind.INT,
-        "outputEnergies outputTiming outputPressure restartfreq dcdfreq veldcdfreq xstFreq "
-        "firsttimestep numsteps stepspercycle nonbondedFreq fullElectFrequency seed PMEGridSizeX "
-        "PMEGridSizeY PMEGridSizeZ PMEInterpOrder rigidIterations minTinyStep minBabyStep",
-    ),
-    **_table(
-        Kind.FLOAT,
-        "temperature timestep cutoff switchdist pairlistdist 1-4scaling dielectric "
-        "langevinDamping langevinTemp langevinPistonTarget langevinPistonPeriod langevinPistonDecay "
-        "langevinPistonTemp PMEGridSpacing rigidTolerance margin constraintScaling reinitvels "
-        "alphaCutoff ionConcentration solventDielectric minLineGoal",
-    ),
-    **_table(
-        Kind.BOOL,
-        "paraTypeCharmm paraTypeXplor amber switching PME wrapAll wrapWater wrapNearest langevin "
-        "langevinHydrogen langevinPiston useGroupPressure useFlexibleCell useConstantArea useConstantRatio "
-        "binaryOutput binaryRestart dcdUnitCell extraBonds constraints fixedAtoms colvars gbis "
-        "COMmotion zeroMomentum LJcorrection vdwForceSwitching CUDASOAintegrate GPUresident "
-        "readexclusions mergeCrossterms",
-    ),
-    **_table(Kind.WORD, "outputName restartname exclude rigidBonds conskcol fixedAtomsCol"),
-    **_table(Kind.VECTOR, "cellBasisVector1 cellBasisVector2 cellBasisVector3 cellOrigin"),
-    **_table(Kind.STEPS, "minimize run"),
-}
-REPEATABLE = frozenset({"parameters", "minimize", "run", "extrabondsfile"})
-EXCLUDE_VALUES = frozenset({"none", "1-2", "1-3", "1-4", "scaled1-4"})
-TRUE_WORDS, FALSE_WORDS = frozenset({"on", "yes", "true"}), frozenset({"off", "no", "false"})
+ERROR, WARNING = "error", "warning"
+TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
+FALSE_WORDS = frozenset({"off", "no", "false", "0"})
 NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 INT_RE, FLOAT_RE = re.compile(r"^[-+]?\d+$"), re.compile(f"^{NUMBER}$")
-VECTOR_RE = re.compile(rf"^{NUMBER}\s+{NUMBER}\s+{NUMBER}$")
-FILE_RE = re.compile(r"^[A-Za-z0-9_.+/-]+$")
-WORD_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+VECTOR_RE = re.compile(rf"^\(?\s*{NUMBER}(\s*,\s*|\s+){NUMBER}(\s*,\s*|\s+){NUMBER}\s*\)?$")
+EXCLUDE_VALUES = frozenset({"none", "1-2", "1-3", "1-4", "scaled1-4"})
+RUN_COMMANDS = frozenset({"run", "minimize"})
+TYPO = 0.85  # similarity to a keyword above which an unknown name is read as a misspelling of it
+RESTART_INPUTS = ("bincoordinates", "binvelocities", "extendedsystem")
+# commands that read a file NAMD names in their arguments: (command, first argument) -> argument index
+FILE_COMMANDS = {("cv", "configfile"): 1, ("cv", "load"): 1, ("colvars", "configfile"): 1}
+LIMIT_WORDS = {
+    "commands": "it ran more Tcl commands than a config may",
+    "time": "it ran longer than a config may",
+    "records": "it set more keywords than a config may",
+    "size": "a file it sources is too large",
+    "cpu": "it used more CPU time than a config may",
+    "memory": "it used more memory than a config may",
+}
 
 
 @dataclass(frozen=True)
@@ -73,98 +51,346 @@ class ConfigProblem:
     code: str
     message: str
     line: int | None = None  # 1-based, None for the config as a whole
+    severity: str = ERROR
+    file: str = ""  # the file in the job folder, "" for the config itself
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}" if self.line else self.message
+        where = f"{self.file + ' ' if self.file else ''}line {self.line}: " if self.line else ""
+        return f"{where}{self.message}"
 
 
 @dataclass(frozen=True)
-class ConfigLine:
+class FileRead:
+    path: str  # in the job folder, normalized
+    keyword: str  # the keyword or command that reads it, as written
+    file: str
     line: int
-    keyword: str  # lower-case
-    value: str
+    made_on_cluster: bool = False  # written by an `exec` before it is read
 
 
-def parse_lines(text: str) -> tuple[list[ConfigLine], list[ConfigProblem]]:
-    """Keyword lines of a config (comments and blank lines dropped) and the lines that are not NAMD."""
-    lines, problems = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        content = raw.split("#", 1)[0].strip()
-        if not content:
+@dataclass
+class ConfigCheck:
+    """A config as NAMD will read it: its problems, the files it reads, what it runs on the cluster."""
+
+    reading: ConfigReading
+    problems: list[ConfigProblem] = field(default_factory=list)
+    files_read: list[FileRead] = field(default_factory=list)
+    output_dirs: list[str] = field(default_factory=list)  # folders the config writes into, in the job folder
+
+    @property
+    def errors(self) -> list[ConfigProblem]:
+        return [problem for problem in self.problems if problem.is_error]
+
+    @property
+    def warnings(self) -> list[ConfigProblem]:
+        return [problem for problem in self.problems if not problem.is_error]
+
+    @property
+    def cluster_actions(self) -> list[ClusterAction]:
+        return self.reading.actions
+
+    def value(self, keyword: str) -> str | None:
+        """The last value a keyword was given, None when unset or known only on the cluster."""
+        found = [s for s in self.reading.settings if s.keyword == keyword.lower()]
+        return found[-1].value if found else None
+
+
+def job_path(config_path: str, path: str) -> str | None:
+    """`path` as NAMD opens it from the config's folder, normalized in the job folder; None outside it."""
+    if path.startswith(("/", "~")) or "\x00" in path:
+        return None
+    parts: list[str] = []
+    for part in PurePosixPath(config_path).parent.joinpath(path).parts:
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif part not in (".", ""):
+            parts.append(part)
+    return "/".join(parts) or None
+
+
+class _Checker:
+    def __init__(self, reading: ConfigReading, files: Mapping[str, Path | None] | None, config_only: bool):
+        self.reading, self.files, self.config_only = reading, files or {}, config_only
+        self.check = ConfigCheck(reading=reading)
+        self.depends_on_cluster = reading.depends_on_cluster
+        first_run = min((c for c in reading.commands if c.name.lower() in RUN_COMMANDS), default=None, key=_order)
+        self.startup = [s for s in reading.settings if first_run is None or _order(s) < _order(first_run)]
+        self.last: dict[str, Setting] = {}
+        for setting in self.startup:
+            self.last[setting.keyword] = setting
+
+    def problem(self, code: str, message: str, where: Setting | None = None, *, warning: bool = False) -> None:
+        self.check.problems.append(
+            ConfigProblem(
+                code, message, where.line if where else None, WARNING if warning else ERROR,
+                where.file if where and where.file != self.reading.config_path else "",
+            )
+        )  # fmt: skip
+
+    def is_on(self, keyword: str) -> bool:
+        setting = self.last.get(keyword)
+        return setting is not None and (setting.value or "").strip().lower() in TRUE_WORDS
+
+    def is_off(self, keyword: str) -> bool:
+        setting = self.last.get(keyword)
+        return setting is not None and (setting.value or "").strip().lower() in FALSE_WORDS
+
+    def run(self) -> ConfigCheck:
+        self.tcl()
+        seen: dict[str, Setting] = {}
+        for setting in self.reading.settings:
+            self.setting(setting, seen, startup=setting in self.startup)
+        self.required()
+        self.files_read()
+        self.check.problems.sort(key=lambda p: (p.file != "", p.file, p.line is None, p.line or 0))
+        return self.check
+
+    def tcl(self) -> None:
+        for failure in self.reading.failures:
+            where = Setting("", None, failure.file, failure.line)
+            if failure.explained_by_cluster:
+                self.problem("NAMD_NEEDS_CLUSTER", f"only the cluster can tell: {failure.message}", where, warning=True)
+            else:
+                self.problem("NAMD_TCL_ERROR", f"Tcl error: {failure.message}", where)
+        if self.reading.limit:
+            words = LIMIT_WORDS.get(self.reading.limit, self.reading.limit)
+            self.problem("NAMD_CONFIG_TOO_COSTLY", f"the config could not be read to its end: {words}")
+        for source in self.reading.sources:
+            where = Setting("source", None, source.file, source.line)
+            if source.status == "outside":
+                self.problem("NAMD_PATH_OUTSIDE_JOB", f"'source {source.path}' reads outside the job's folder", where)
+            elif source.status == "loop":
+                self.problem("NAMD_TCL_ERROR", f"'{source.path}' sources itself", where)
+
+    def setting(self, setting: Setting, seen: dict[str, Setting], *, startup: bool) -> None:
+        known = namd_keywords.keyword(setting.name)
+        if known is None:
+            hint = namd_keywords.suggestions(setting.name)
+            message = f"'{setting.name}' is not a NAMD keyword" + (f"; did you mean {', '.join(hint)}?" if hint else "")
+            # after something only the cluster has, an unknown name may be a proc it defines (runFEP),
+            # unless it is a near-miss of a keyword (a typo is a typo wherever it is)
+            maybe_proc = setting.after_cluster_step and not namd_keywords.suggestions(setting.name, cutoff=TYPO)
+            if maybe_proc:
+                message += " (it may be a Tcl proc of a file only the cluster has)"
+            self.problem("NAMD_UNKNOWN_KEYWORD", message, setting, warning=maybe_proc)
+            return
+        if known.parent and self.is_off(known.parent):
+            parent = getattr(namd_keywords.keyword(known.parent), "name", known.parent)
+            message = f"NAMD ignores '{setting.name}' because '{parent}' is off"
+            self.problem("NAMD_IGNORED_KEYWORD", message, setting, warning=True)
+            return
+        if not startup and setting.keyword not in namd_keywords.SCRIPT_SETTABLE:
+            self.problem(
+                "NAMD_NOT_SETTABLE_IN_SCRIPT",
+                f"'{setting.name}' cannot change after the first run or minimize "
+                f"(NAMD stops: Setting parameter {setting.name} from script failed); set it before",
+                setting,
+            )
+            return
+        if startup and setting.keyword in seen and not known.multiple and namd_keywords.DUPLICATE_IS_ERROR:
+            self.problem(
+                "NAMD_DUPLICATE_KEYWORD",
+                f"'{setting.name}' is set twice (first on line {seen[setting.keyword].line}); NAMD allows it once",
+                setting,
+            )
+        seen.setdefault(setting.keyword, setting)
+        if setting.value is not None:
+            self.value(setting, known)
+
+    def value(self, setting: Setting, known: namd_keywords.Keyword) -> None:
+        value = setting.value.strip() if setting.value else ""
+
+        def bad(code: str, expected: str) -> None:
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            self.problem(code, f"'{setting.name}' takes {expected}, not '{shown}'", setting)
+
+        if not value and known.kind != "anything":
+            self.problem("NAMD_VALUE_MISSING", f"'{setting.name}' needs a value", setting)
+        elif known.kind == "int" and not INT_RE.fullmatch(value):
+            bad("NAMD_BAD_NUMBER", "a whole number")
+        elif known.kind == "float" and not FLOAT_RE.fullmatch(value):
+            bad("NAMD_BAD_NUMBER", "a number")
+        elif known.kind == "bool" and value.lower() not in TRUE_WORDS | FALSE_WORDS:
+            bad("NAMD_BAD_BOOLEAN", "on or off")
+        elif known.kind == "vector" and not VECTOR_RE.fullmatch(value):
+            bad("NAMD_BAD_VECTOR", "three numbers")
+        elif known.kind in ("int", "float") and known.range and _out_of_range(float(value), known.range):
+            bad("NAMD_VALUE_OUT_OF_RANGE", "a positive number" if known.range == "positive" else "a number ≥ 0")
+        elif setting.keyword == "exclude" and value.lower() not in EXCLUDE_VALUES:
+            bad("NAMD_BAD_VALUE", "one of " + ", ".join(sorted(EXCLUDE_VALUES)))
+
+    def soft(self) -> bool:
+        """Whether a missing piece could come from something only the cluster has."""
+        return self.depends_on_cluster
+
+    def required(self) -> None:
+        amber, gromacs = self.is_on("amber"), self.is_on("gromacs")
+        needs = [("structure", not (amber and "parmfile" in self.last) and not (gromacs and "grotopfile" in self.last))]
+        needs.append(("coordinates", "ambercoor" not in self.last and "grocoorfile" not in self.last))
+        needs += [(keyword, True) for keyword in ("outputname", "exclude", "cutoff")]
+        for keyword, needed in needs:
+            if needed and keyword not in self.last:
+                spelled = namd_keywords.KEYWORDS[keyword].name
+                self.problem("NAMD_MISSING_KEYWORD", f"the config needs '{spelled}'", warning=self.soft())
+        if "parameters" not in self.last and not amber and not gromacs:
+            self.problem("NAMD_MISSING_KEYWORD", "the config needs at least one 'parameters' file", warning=self.soft())
+        velocities = ("temperature", "velocities", "binvelocities")
+        if not any(keyword in self.last for keyword in velocities):
+            self.problem(
+                "NAMD_MISSING_KEYWORD", "the config needs 'temperature', 'velocities' or 'binVelocities'",
+                warning=self.soft(),
+            )  # fmt: skip
+        if "temperature" in self.last and ("binvelocities" in self.last or "velocities" in self.last):
+            self.problem(
+                "NAMD_CONFLICT", "'temperature' and initial velocities exclude each other", self.last["temperature"]
+            )
+        has_cell = all(f"cellbasisvector{i}" in self.last for i in (1, 2, 3))
+        if self.is_on("pme") and not has_cell and "extendedsystem" not in self.last:
+            self.problem(
+                "NAMD_PME_NEEDS_CELL", "'PME on' needs cellBasisVector1-3 or an extendedSystem", self.last["pme"],
+                warning=self.soft(),
+            )  # fmt: skip
+        runs = [c for c in self.reading.commands if c.name.lower() in RUN_COMMANDS]
+        for command in runs:
+            steps = command.args[-1] if command.args else ""
+            if not INT_RE.fullmatch(steps) or int(steps) < 0:
+                where = Setting(command.name, None, command.file, command.line)
+                self.problem("NAMD_BAD_NUMBER", f"'{command.name}' takes a number of steps, not '{steps}'", where)
+        if not runs and "numsteps" not in self.last:
+            self.problem("NAMD_NOTHING_TO_RUN", "the config has no 'minimize' or 'run'", warning=self.soft())
+        self.first_step()
+
+    def first_step(self) -> None:
+        xsc = self.last.get("extendedsystem")
+        if xsc is None or xsc.value is None or "bincoordinates" not in self.last:
+            return
+        path = job_path(self.reading.config_path, xsc.value)
+        local = self.files.get(path) if path else None
+        step = _xsc_step(local)
+        first = self.last.get("firsttimestep")
+        given = int(first.value) if first and first.value and INT_RE.fullmatch(first.value) else 0
+        if step is not None and step != given:
+            self.problem(
+                "NAMD_FIRST_STEP_MISMATCH",
+                f"the restart '{xsc.value}' ends at step {step} but 'firsttimestep' is {given}",
+                first or xsc, warning=True,
+            )  # fmt: skip
+
+    def files_read(self) -> None:
+        made = _files_made(self.reading)
+        reads: list[tuple[str, str, Setting]] = []
+        for setting in self.reading.settings:
+            known = namd_keywords.keyword(setting.name)
+            if known is None or setting.value is None or (known.parent and self.is_off(known.parent)):
+                continue
+            value = setting.value.strip()
+            if known.kind == "file" and not known.is_output and value and not re.search(r"\s", value):
+                if known.parent and not self.is_on(known.parent) and setting.keyword not in self.last:
+                    continue
+                reads.append((value, setting.name, setting))
+            elif known.is_output and value:
+                self.output(setting, value)
+        for command in self.reading.commands:
+            index = FILE_COMMANDS.get((command.name.lower(), command.args[0].lower() if command.args else ""))
+            if index is not None and len(command.args) > index:
+                reads.append((command.args[index], f"{command.name} {command.args[0]}", _at(command)))
+        for source in self.reading.sources:
+            if source.status in ("read", "missing", "cluster"):
+                reads.append((source.path, "source", Setting("source", None, source.file, source.line)))
+        seen: set[str] = set()
+        for written, keyword, where in reads:
+            path = written if keyword == "source" else job_path(self.reading.config_path, written)
+            if path is None:
+                self.problem("NAMD_PATH_OUTSIDE_JOB", f"'{keyword} {written}' reads outside the job's folder", where)
+                continue
+            if path in seen:
+                continue
+            seen.add(path)
+            on_cluster = path in made
+            self.check.files_read.append(FileRead(path, keyword, where.file, where.line, on_cluster))
+            if not self.config_only and not on_cluster and path not in self.files:
+                message = f"'{keyword} {written}' reads {path}, which is not among the job's files"
+                self.problem("NAMD_INPUT_MISSING", message, where)
+
+    def output(self, setting: Setting, value: str) -> None:
+        path = job_path(self.reading.config_path, value)
+        if path is None:
+            self.problem("NAMD_PATH_OUTSIDE_JOB", f"'{setting.name} {value}' writes outside the job's folder", setting)
+            return
+        folder = str(PurePosixPath(path).parent)
+        if folder != "." and folder not in self.check.output_dirs:
+            self.check.output_dirs.append(folder)
+
+
+def _order(item: Setting | Command) -> int:
+    return item.order
+
+
+def _at(command: Command) -> Setting:
+    return Setting(command.name, None, command.file, command.line)
+
+
+def _out_of_range(number: float, kind: str) -> bool:
+    return number <= 0 if kind == "positive" else number < 0
+
+
+def _files_made(reading: ConfigReading) -> set[str]:
+    made = set()
+    for action in reading.actions:
+        if action.what != "exec":
             continue
-        keyword, _, value = content.partition(" ")
-        value = value.strip().removeprefix("=").strip()
-        lowered = keyword.lower()
-        if any(mark in content for mark in ("$", "[", "{", "}", ";")) or lowered in {"set", "source", "proc", "if"}:
-            problems.append(ConfigProblem("NAMD_TCL_UNSUPPORTED", f"'{keyword}': Tcl is not supported here", number))
-        elif lowered not in KEYWORDS:
-            problems.append(ConfigProblem("NAMD_UNKNOWN_KEYWORD", f"'{keyword}' is not a NAMD keyword", number))
-        elif not value:
-            problems.append(ConfigProblem("NAMD_VALUE_MISSING", f"'{keyword}' needs a value", number))
-        else:
-            lines.append(ConfigLine(number, lowered, value))
-    return lines, problems
+        words = list(action.words)
+        for previous, word in zip(["", *words], words, strict=False):
+            target = word if previous in (">", ">>", "2>", "2>>", ">&", ">>&") else None
+            if target is None and (match := re.match(r"^(?:2?>>?|>>?&)(.+)$", word)):
+                target = match[1]
+            if target and (path := job_path(reading.config_path, target)):
+                made.add(path)
+    return made
 
 
-def _value_problem(entry: ConfigLine) -> ConfigProblem | None:
-    kind, value, keyword = KEYWORDS[entry.keyword], entry.value, entry.keyword
-
-    def bad(code: str, expected: str) -> ConfigProblem:
-        return ConfigProblem(code, f"'{keyword}' takes {expected}, not '{value[:40]}'", entry.line)
-
-    if kind in (Kind.INT, Kind.STEPS) and not INT_RE.fullmatch(value):
-        return bad("NAMD_BAD_NUMBER", "a whole number")
-    if kind is Kind.STEPS and int(value) < 0:
-        return bad("NAMD_BAD_NUMBER", "a number of steps of at least 0")
-    if kind is Kind.FLOAT and not FLOAT_RE.fullmatch(value):
-        return bad("NAMD_BAD_NUMBER", "a number")
-    if kind is Kind.BOOL and value.lower() not in TRUE_WORDS | FALSE_WORDS:
-        return bad("NAMD_BAD_BOOLEAN", "on or off")
-    if kind is Kind.VECTOR and not VECTOR_RE.fullmatch(value):
-        return bad("NAMD_BAD_VECTOR", "three numbers")
-    if kind is Kind.FILE and not FILE_RE.fullmatch(value):
-        return bad("NAMD_BAD_FILE_NAME", "a file name of letters, digits and _.+-/")
-    if kind is Kind.WORD and not WORD_RE.fullmatch(value):
-        return bad("NAMD_BAD_VALUE", "one word")
-    if keyword == "exclude" and value.lower() not in EXCLUDE_VALUES:
-        return bad("NAMD_BAD_VALUE", "one of " + ", ".join(sorted(EXCLUDE_VALUES)))
+def _xsc_step(local: Path | None) -> int | None:
+    """The step of an extended-system file (its first data line), None when unreadable."""
+    if local is None:
+        return None
+    try:
+        with local.open("rb") as stream:
+            for raw in stream.read(64 * 1024).decode(errors="replace").splitlines():
+                if raw.strip() and not raw.lstrip().startswith("#"):
+                    first = raw.split()[0]
+                    return int(first) if first.isdigit() else None
+    except OSError:
+        return None
     return None
 
 
-def _is_on(values: dict[str, list[ConfigLine]], keyword: str) -> bool:
-    found = values.get(keyword.lower())
-    return bool(found) and found[-1].value.lower() in TRUE_WORDS
+def check_config(
+    text: str, *, config_path: str = "job.namd", files: Mapping[str, Path | None] | None = None,
+    config_only: bool = False,
+) -> ConfigCheck:  # fmt: skip
+    """Every problem of a config, as NAMD would read it in the job folder with these files.
+
+    With `config_only` (a template body, or `check_namd_config --config-only`) the files it reads
+    are listed, not required.
+    """
+    if files is None and config_only:
+        reading = _read_alone(text, config_path)
+    else:
+        reading = read_config(text, config_path=config_path, files=files)
+    return _Checker(reading, files, config_only).run()
 
 
-def check_namd_config(text: str) -> list[ConfigProblem]:
-    """Every problem of a NAMD config, in line order, config-wide problems last."""
-    lines, problems = parse_lines(text)
-    values: dict[str, list[ConfigLine]] = {}
-    for entry in lines:
-        if entry.keyword in values and entry.keyword not in REPEATABLE:
-            problems.append(ConfigProblem("NAMD_DUPLICATE_KEYWORD", f"'{entry.keyword}' is set twice", entry.line))
-        values.setdefault(entry.keyword, []).append(entry)
-        if (problem := _value_problem(entry)) is not None:
-            problems.append(problem)
-    problems.sort(key=lambda problem: problem.line or 0)
-    for keyword in ("structure", "coordinates", "outputname", "exclude", "cutoff"):
-        if keyword not in values:
-            problems.append(ConfigProblem("NAMD_MISSING_KEYWORD", f"the config needs '{keyword}'"))
-    if "parameters" not in values and not _is_on(values, "amber"):
-        problems.append(ConfigProblem("NAMD_MISSING_KEYWORD", "the config needs at least one 'parameters' file"))
-    if "temperature" not in values and "binvelocities" not in values:
-        problems.append(ConfigProblem("NAMD_MISSING_KEYWORD", "the config needs 'temperature' or 'binvelocities'"))
-    if "temperature" in values and "binvelocities" in values:
-        problems.append(ConfigProblem("NAMD_CONFLICT", "'temperature' and 'binvelocities' exclude each other"))
-    has_cell = all(f"cellbasisvector{i}" in values for i in (1, 2, 3))
-    if _is_on(values, "PME") and not has_cell and "extendedsystem" not in values:
-        problems.append(ConfigProblem("NAMD_PME_NEEDS_CELL", "'PME on' needs cellBasisVector1-3 or an extendedSystem"))
-    if not any(keyword in values for keyword in ("minimize", "run", "numsteps")):
-        problems.append(ConfigProblem("NAMD_NOTHING_TO_RUN", "the config has no 'minimize' or 'run'"))
-    return problems
+@lru_cache(maxsize=256)
+def _read_alone(text: str, config_path: str) -> ConfigReading:
+    return read_config(text, config_path=config_path)
 
 
-def input_files(text: str) -> list[tuple[str, str]]:
-    """(keyword, file name) for every input file the config reads, in order."""
-    lines, _ = parse_lines(text)
-    return [(entry.keyword, entry.value) for entry in lines if KEYWORDS[entry.keyword] is Kind.FILE]
+def check_namd_config(text: str, *, config_path: str = "job.namd") -> list[ConfigProblem]:
+    """The problems of a config read alone (as a template body), errors and warnings, in line order."""
+    return check_config(text, config_path=config_path, config_only=True).problems

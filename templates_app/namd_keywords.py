@@ -77,6 +77,9 @@ SOURCE: str = _DATA["source"]
 DUPLICATE_IS_ERROR: bool = _DATA["duplicate_is_error"]
 KEYWORDS: dict[str, Keyword] = {entry["name"].lower(): _keyword(entry) for entry in _DATA["keywords"]}
 COMMANDS: frozenset[str] = frozenset(command.lower() for command in _DATA["commands"])
+COMMANDS_AS_REGISTERED: tuple[str, ...] = tuple(_DATA["commands_as_registered"])
+# the keywords a config may still change after its first run/minimize (SimParameters::scriptSet)
+SCRIPT_SETTABLE: frozenset[str] = frozenset(name.lower() for name in _DATA["script_settable"])
 
 
 def keyword(name: str) -> Keyword | None:
@@ -84,9 +87,9 @@ def keyword(name: str) -> Keyword | None:
     return KEYWORDS.get(name.lower())
 
 
-def suggestions(name: str, limit: int = 3) -> list[str]:
+def suggestions(name: str, limit: int = 3, cutoff: float = 0.6) -> list[str]:
     """The nearest keyword names, in NAMD's spelling, for a "did you mean" hint."""
-    matches = difflib.get_close_matches(name.lower(), KEYWORDS, n=limit)
+    matches = difflib.get_close_matches(name.lower(), KEYWORDS, n=limit, cutoff=cutoff)
     return [KEYWORDS[match].name for match in matches]
 
 

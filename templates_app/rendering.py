@@ -1,9 +1,11 @@
 """Rendering NAMD templates safely: typed variable definitions, value checks, Jinja2's sandbox.
 
 Values are validated and typed before rendering, so a member's text can never add a line, a
-keyword or Tcl to a config: newlines and `; # $ [ ] { }` are refused. The body renders in Jinja2's
-immutable sandbox with no loader (no `include`/`import` of files) and undefined names as errors.
-Pure: plain dataclasses in and out, no Django, no I/O.
+keyword or Tcl to a config: newlines and `; # $ [ ] { }` are refused. The body (an admin's, which may
+be any NAMD config, Tcl included) renders in Jinja2's immutable sandbox with no loader (no
+`include`/`import` of files) and undefined names as errors; the result is then read through Tcl as
+NAMD reads it (`namd_config`). Plain dataclasses in and out, no Django; the only I/O is the reader's
+Tcl process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedErro
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from templates_app.namd_config import check_namd_config
+from templates_app.namd_config import ConfigCheck, check_config
 
 VARIABLE_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,127}$")
@@ -62,6 +64,8 @@ class Problem:
     message: str
     field: str = ""  # the variable it concerns, if any
     line: int | None = None  # the template line, if any
+    severity: str = "error"  # or "warning": shown, never blocking
+    file: str = ""  # a file the config sources, when the problem is in it
 
 
 class TemplateProblems(Exception):
@@ -80,6 +84,23 @@ class TemplateProblems(Exception):
 class Rendered:
     config: str
     values: dict[str, Any] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
+    cluster_commands: list[dict[str, Any]] = field(default_factory=list)  # what it runs on the cluster: text, line
+    files_read: list[dict[str, Any]] = field(default_factory=list)  # path, keyword, line, made_on_cluster
+
+
+def config_problems(check: ConfigCheck) -> list[Problem]:
+    """The checker's problems (errors and warnings) as template problems."""
+    return [Problem(p.code, p.message, line=p.line, severity=p.severity, file=p.file) for p in check.problems]
+
+
+def summary(check: ConfigCheck) -> dict[str, list[dict[str, Any]]]:
+    """What a member is shown of a config: the commands it runs on the cluster and the files it reads."""
+    return {
+        "cluster_commands": [{"text": a.text, "line": a.line, "file": a.file} for a in check.cluster_actions],
+        "files_read": [{"path": r.path, "keyword": r.keyword, "line": r.line, "made_on_cluster": r.made_on_cluster}
+                       for r in check.files_read],
+    }  # fmt: skip
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
@@ -180,8 +201,14 @@ def coerce_values(specs: list[VariableSpec], raw_values: Mapping[str, object]) -
     return values
 
 
-def render_config(body: str, specs: list[VariableSpec], raw_values: Mapping[str, object]) -> Rendered:
-    """The NAMD config for these values. Raises TemplateProblems (values, sandbox, or the config checker)."""
+def render_config(
+    body: str, specs: list[VariableSpec], raw_values: Mapping[str, object], *, config_path: str = "job.namd"
+) -> Rendered:
+    """The NAMD config for these values, read as NAMD will read it at `config_path` in the job folder.
+
+    Raises TemplateProblems (values, sandbox, or the config checker's errors); its warnings, the
+    commands it runs on the cluster and the files it reads come with the result.
+    """
     values = coerce_values(specs, raw_values)
     try:
         config = _compiled(body).render(values)
@@ -191,10 +218,13 @@ def render_config(body: str, specs: list[VariableSpec], raw_values: Mapping[str,
         raise TemplateProblems([Problem("TEMPLATE_UNDEFINED", f"the template uses an undefined name: {exc}")]) from exc
     except TemplateError as exc:
         raise TemplateProblems([Problem("TEMPLATE_ERROR", f"the template could not be rendered: {exc}")]) from exc
-    problems = [Problem(p.code, p.message, line=p.line) for p in check_namd_config(config)]
-    if problems:
-        raise TemplateProblems(problems)
-    return Rendered(config=config, values=values)
+    check = check_config(config, config_path=config_path, config_only=True)
+    problems = config_problems(check)
+    errors = [problem for problem in problems if problem.severity == "error"]
+    if errors:
+        raise TemplateProblems(errors)
+    warnings = [problem for problem in problems if problem.severity != "error"]
+    return Rendered(config=config, values=values, warnings=warnings, **summary(check))
 
 
 def check_template(body: str, specs: list[VariableSpec]) -> list[Problem]:

@@ -56,3 +56,6 @@ class PreviewOut(Schema):
     batch_script: str | None = None
     cost: CostOut | None = None
     problems: list[dict[str, Any]]
+    warnings: list[dict[str, Any]] = Field(default=[], description="Shown, never blocking.")
+    cluster_commands: list[dict[str, Any]] = Field(default=[], description="What it runs on the cluster.")
+    files_read: list[dict[str, Any]] = Field(default=[], description="The files the config reads, with their lines.")

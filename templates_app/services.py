@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
@@ -18,14 +18,17 @@ from templates_app.rendering import Problem, Rendered, TemplateProblems, check_t
 from templates_app.specs import specs_from_json
 
 
+def problem_dict(problem: Problem) -> dict[str, Any]:
+    return {"code": problem.code, "message": problem.message, "field": problem.field, "line": problem.line,
+            "severity": problem.severity, "file": problem.file}  # fmt: skip
+
+
 def _error(problems: list[Problem]) -> TemplateError:
     first = problems[0]
     return TemplateError(
         str(first.message if first.line is None else f"line {first.line}: {first.message}"),
         code=first.code,
-        details={
-            "problems": [{"code": p.code, "message": p.message, "field": p.field, "line": p.line} for p in problems]
-        },
+        details={"problems": [problem_dict(p) for p in problems]},
     )
 
 
@@ -98,6 +101,9 @@ class JobPreview:
     batch_script: str | None
     cost: batch_script.CostEstimate | None
     problems: list[dict[str, Any]]
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    cluster_commands: list[dict[str, Any]] = field(default_factory=list)
+    files_read: list[dict[str, Any]] = field(default_factory=list)
 
 
 def preview_job(
@@ -106,9 +112,10 @@ def preview_job(
 ) -> JobPreview:  # fmt: skip
     """Config, batch script and cost for a job that is not submitted; every problem of each part."""
     problems: list[dict[str, Any]] = []
-    config = None
+    config, rendered = None, None
     try:
-        config = render_version(version=version, values=values).config
+        rendered = render_version(version=version, values=values)
+        config = rendered.config
     except TemplateError as exc:
         problems += exc.details["problems"]
     settings = cluster_settings(profile)
@@ -125,4 +132,8 @@ def preview_job(
         problems += [{"code": p.code, "message": p.message, "field": "resources", "line": None} for p in exc.problems]
     except ValueError as exc:
         problems.append({"code": "BATCH_SCRIPT_INVALID", "message": str(exc), "field": "", "line": None})
-    return JobPreview(config=config, batch_script=script, cost=cost, problems=problems)
+    reading = {} if rendered is None else {
+        "warnings": [problem_dict(p) for p in rendered.warnings], "cluster_commands": rendered.cluster_commands,
+        "files_read": rendered.files_read,
+    }  # fmt: skip
+    return JobPreview(config=config, batch_script=script, cost=cost, problems=problems, **reading)

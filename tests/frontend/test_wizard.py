@@ -152,7 +152,7 @@ def test_the_inputs_page_lists_the_files_the_config_reads(member_client, member,
         assert f'data-upload-name="{name}"' in page
     assert 'data-max-bytes="10000"' in page
     assert f'data-upload-url="/api/v1/jobs/{job.pk}/uploads/__name__"' in page
-    assert "Upload water.psf: the config reads it." in page
+    assert "Upload water.psf: the config reads it (&#x27;structure&#x27;, line 2)." in page
     assert re.search(r'<button type="submit" id="inputs-submit" disabled', page) is not None
 
 
@@ -170,14 +170,14 @@ def test_the_inputs_status_polls_only_while_a_file_is_being_copied(member_client
     copied = member_client.get(url, **HTMX).content.decode()
     assert "every 2s" not in copied
     assert "On the cluster" in copied
-    assert "Upload water.pdb: the config reads it." in copied
+    assert "Upload water.pdb: the config reads it (&#x27;coordinates&#x27;, line 3)." in copied
 
 
 def test_submit_is_refused_with_the_reason_until_the_inputs_are_ready(member_client, member, profile) -> None:
     job = new_job(member, profile)
     response = member_client.post(f"/jobs/{job.pk}/submit/", follow=True)
     assert response.redirect_chain[-1][0] == f"/jobs/{job.pk}/inputs/"
-    assert "Upload water.psf: the config reads it. (INPUTS_NOT_READY)" in response.content.decode()
+    assert "Upload water.psf: the config reads it (&#x27;structure&#x27;, line 2). (INPUTS_NOT_READY)" in response.content.decode()
     assert Job.objects.get(pk=job.pk).state == JobState.DRAFT
 
 

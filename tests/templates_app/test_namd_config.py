@@ -1,4 +1,5 @@
-"""The NAMD config checker: keywords, value kinds, required keywords, PME cell, something to run."""
+"""The NAMD config checker on the engine's fixture: keywords, value kinds, required keywords, PME cell,
+something to run; configs read through Tcl (the reader's own tests are in test_namd_reader.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from templates_app.namd_config import check_namd_config, input_files
+from templates_app.namd_config import check_config, check_namd_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "namd"
 ENGINE = Path(__file__).resolve().parents[2] / "scripts" / "localcluster" / "namd_standin.py"
@@ -32,15 +33,17 @@ def test_the_engines_fixture_configs_pass(name: str) -> None:
     ("change", "code", "line"),
     [
         (lambda c: c + "fooBar 3\n", "NAMD_UNKNOWN_KEYWORD", 13),
-        (lambda c: c + "temperature warm\n", "NAMD_BAD_NUMBER", 13),
+        (lambda c: "temperature warm\n" + c.replace("temperature        300\n", ""), "NAMD_BAD_NUMBER", 1),
         (lambda c: c + "run 10.5\n", "NAMD_BAD_NUMBER", 13),
-        (lambda c: c + "switching maybe\n", "NAMD_BAD_BOOLEAN", 13),
-        (lambda c: c + "cellBasisVector1 1 2\n", "NAMD_BAD_VECTOR", 13),
-        (lambda c: c + "set x 5\n", "NAMD_TCL_UNSUPPORTED", 13),
-        (lambda c: c + "bincoordinates $(id)\n", "NAMD_TCL_UNSUPPORTED", 13),
-        (lambda c: c + "outputEnergies 5\noutputEnergies 6\n", "NAMD_DUPLICATE_KEYWORD", 14),
-        (lambda c: c + "exclude everything\n", "NAMD_DUPLICATE_KEYWORD", 13),
-        (lambda c: c + "extendedSystem a;b\n", "NAMD_TCL_UNSUPPORTED", 13),
+        (lambda c: "switching maybe\n" + c, "NAMD_BAD_BOOLEAN", 1),
+        (lambda c: "cellBasisVector1 1 2\n" + c, "NAMD_BAD_VECTOR", 1),
+        (lambda c: c + "PME on\n", "NAMD_NOT_SETTABLE_IN_SCRIPT", 13),
+        (lambda c: c + "set x [expr {1/0}]\n", "NAMD_TCL_ERROR", 13),
+        (lambda c: c + "bincoordinates $id\n", "NAMD_TCL_ERROR", 13),
+        (lambda c: "outputEnergies 5\noutputEnergies 6\n" + c, "NAMD_DUPLICATE_KEYWORD", 2),
+        (lambda c: "exclude everything\n" + c, "NAMD_BAD_VALUE", 1),
+        (lambda c: "if {1} {\n  timestep fast\n}\n" + c, "NAMD_BAD_NUMBER", 2),
+        (lambda c: c + "langevinDampng 5\n", "NAMD_UNKNOWN_KEYWORD", 13),
     ],
 )
 def test_a_bad_line_is_reported_with_its_code_and_line(change, code: str, line: int) -> None:
@@ -54,8 +57,8 @@ def test_a_bad_line_is_reported_with_its_code_and_line(change, code: str, line: 
         (lambda c: c.replace("outputName         out\n", ""), "NAMD_MISSING_KEYWORD"),
         (lambda c: c.replace("parameters         par_water.prm\n", ""), "NAMD_MISSING_KEYWORD"),
         (lambda c: c.replace("temperature        300\n", ""), "NAMD_MISSING_KEYWORD"),
-        (lambda c: c + "binvelocities out.vel\n", "NAMD_CONFLICT"),
-        (lambda c: c + "PME on\n", "NAMD_PME_NEEDS_CELL"),
+        (lambda c: "binvelocities out.vel\n" + c, "NAMD_CONFLICT"),
+        (lambda c: "PME on\n" + c, "NAMD_PME_NEEDS_CELL"),
         (
             lambda c: c.replace("minimize           50\n", "").replace("run                100\n", ""),
             "NAMD_NOTHING_TO_RUN",
@@ -67,18 +70,19 @@ def test_config_wide_problems(change, code: str) -> None:
 
 
 def test_pme_with_an_extended_system_needs_no_cell_vectors() -> None:
-    assert codes(VALID + "PME on\nextendedSystem prev.xsc\n") == []
+    assert codes("PME on\nextendedSystem prev.xsc\n" + VALID) == []
 
 
 def test_keywords_are_case_insensitive_and_comments_ignored() -> None:
-    assert codes("# header\n" + VALID.replace("outputName", "OUTPUTNAME") + "RUN 5 # more\n") == []
+    assert codes("# header\n" + VALID.replace("outputName", "OUTPUTNAME") + "run 5 ;# more\n") == []
 
 
-def test_input_files_lists_what_the_config_reads() -> None:
-    assert input_files(VALID) == [
-        ("structure", "water.psf"),
-        ("coordinates", "water.pdb"),
-        ("parameters", "par_water.prm"),
+def test_the_files_the_config_reads_are_listed_with_their_lines() -> None:
+    check = check_config(VALID, config_only=True)
+    assert [(read.path, read.keyword, read.line) for read in check.files_read] == [
+        ("water.psf", "structure", 1),
+        ("water.pdb", "coordinates", 2),
+        ("par_water.prm", "parameters", 3),
     ]
 
 

@@ -156,7 +156,7 @@ def test_the_admin_live_preview_renders_defaults_or_names_the_problems(client, l
     ok = client.post("/admin/templates_app/template/preview/", {"body": version.body, "variables": variables})
     assert "minimize           1000" in ok.content.decode()
     bad = client.post(
-        "/admin/templates_app/template/preview/", {"body": version.body + "PME on\n", "variables": variables}
+        "/admin/templates_app/template/preview/", {"body": "PME on\n" + version.body, "variables": variables}
     )
     assert "NAMD_PME_NEEDS_CELL" in bad.content.decode()
     not_json = client.post("/admin/templates_app/template/preview/", {"body": version.body, "variables": "[{"})
