@@ -1,14 +1,18 @@
-"""Preview latency of each built-in template: typed values + sandboxed render + NAMD config check +
-batch script + cost estimate.
+"""Preview latency of each built-in template: typed values + sandboxed render + NAMD config read
+through Tcl and checked + batch script + cost estimate; and reading a real 50-parameter CHARMM-GUI
+config (`step4_equilibration.inp` of tests/fixtures/namd_configs) through the Tcl reader.
 
 Baseline, measured in the same run: rendering the same body with plain (unsandboxed) Jinja2 and no
-checks, so the ratio shows what safety costs. Needs no database access or cluster.
+checks, so the ratio shows what safety and reading the config as NAMD does cost. The reader's cache
+of config-only readings is cleared before every call: a member's preview changes its values.
+Needs no database access or cluster.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import django
 from jinja2 import Environment
@@ -22,10 +26,13 @@ from decimal import Decimal  # noqa: E402
 from bench.report import summarize, time_calls  # noqa: E402
 from templates_app import batch_script  # noqa: E402
 from templates_app.builtin import BUILTIN_TEMPLATES  # noqa: E402
+from templates_app.namd_config import _read_alone, check_config  # noqa: E402
 from templates_app.rendering import render_config  # noqa: E402
 from templates_app.specs import specs_from_json  # noqa: E402
 
-REPEAT = 500
+REPEAT = 300
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "namd_configs"
+CHARMM_GUI = CORPUS / "charmm-gui-tlr4" / "namd" / "step4_equilibration.inp"
 SETTINGS = batch_script.ClusterSettings(
     profile_module_lines=("module load namd/3.0",), allowed_accounts=("lab",), allowed_qos=(),
     su_per_core_hour=Decimal("1.5"), su_per_gpu_hour=Decimal(0),
@@ -39,6 +46,7 @@ INPUTS = batch_script.ScriptInputs(uuid.uuid4(), "bench run", "/scratch/alice/be
 
 
 def preview(body: str, specs: list) -> None:
+    _read_alone.cache_clear()
     render_config(body, specs, {})
     batch_script.render_batch_script(SETTINGS, LAUNCH, RESOURCES, INPUTS)
     batch_script.estimate_cost(SETTINGS, RESOURCES)
@@ -58,6 +66,18 @@ def main() -> None:
         rows[f"{builtin.slug} plain jinja"] = baseline
         preview_ms[builtin.slug] = round(preview_row["median_ms"], 3)
         ratios[builtin.slug] = round(preview_row["median_ms"] / baseline["median_ms"], 1)
+    charmm_gui = CHARMM_GUI.read_text()
+    compiled = plain.from_string(charmm_gui)
+
+    def read_charmm_gui() -> None:
+        _read_alone.cache_clear()
+        check = check_config(charmm_gui, config_path="namd/step4_equilibration.inp", config_only=True)
+        assert sum(read.keyword == "parameters" for read in check.files_read) == 50
+
+    reader_row = summarize(time_calls(read_charmm_gui, repeat=REPEAT))
+    reader_baseline = summarize(time_calls(lambda: compiled.render({}), repeat=REPEAT))
+    rows["charmm-gui step4 (50 parameters) read"] = reader_row
+    rows["charmm-gui step4 plain jinja"] = reader_baseline
     print(f"Template preview, {REPEAT} runs each (median)")
     print(f"{'case':<44}{'median ms':>12}{'p95 ms':>12}{'per s':>12}")
     for name, row in rows.items():
@@ -67,6 +87,8 @@ def main() -> None:
         "preview_ms": preview_ms,
         "preview_ms_max": max(preview_ms.values()),
         "preview_vs_plain_jinja": ratios,
+        "charmm_gui_read_ms": round(reader_row["median_ms"], 3),
+        "charmm_gui_read_vs_plain_jinja": round(reader_row["median_ms"] / reader_baseline["median_ms"], 1),
     }
     print(json.dumps(figures, sort_keys=True))
 
