@@ -3,16 +3,17 @@
 
 Real NAMD cannot be installed on the test machines, so the cluster's `namd2` and `namd3` wrappers run
 this script. It behaves like NAMD wherever the portal can see it: the command line, the checks of the
-config file and its input files, the log on stdout (banner, `Info:`, `ETITLE:`/`ENERGY:`, `TIMING:`,
-`PERFORMANCE:` or `Info: Benchmark time:`, `PRESSURE:`/`GPRESSURE:`, the minimizer's `MINIMIZER ...` and
-`LINE MINIMIZER ...`, `WRITING ...`, `FATAL ERROR:`), the exit status and the output files (.coor, .vel,
-.xsc, .dcd, .xst and restart files). It computes no dynamics: energies are a cheap closed-form function of the step
-and the seed, so the same inputs give the same ENERGY lines and the engine needs almost no CPU.
+config file and its input files, the log on stdout (banner, `Info:`, `Warning:`, `TCL:`, `ETITLE:`/`ENERGY:`,
+`TIMING:`, `PERFORMANCE:` or `Info: Benchmark time:`, `PRESSURE:`/`GPRESSURE:`, the minimizer's `MINIMIZER ...`
+and `LINE MINIMIZER ...`, `WRITING ...`, `FATAL ERROR:`), the exit status and the output files (.coor, .vel,
+.xsc, .dcd, .xst and restart files, where the config names them). It computes no dynamics: energies are a cheap
+closed-form function of the step and the seed, so the same inputs give the same ENERGY lines and the engine needs
+almost no CPU.
 
 Usage, as NAMD:  namd3 +p2 [+devices 0] [--keyword value] job.namd > job.log
   Charm++ options (`+x`, `++x`) are accepted and ignored, except that `+pN` sets the processor count
   shown in the log. Like NAMD, the engine changes into the config file's directory, so relative paths
-  in the config are relative to that directory.
+  in the config (and in files it sources) are relative to that directory.
 Builds: run under a program name starting with `namd2` (a symlink to this file), it is NAMD 2.14, which
   knows no GPU-resident keywords and prints no PERFORMANCE: lines; under any other name NAMD 3.0.1.
   With `+devices` it is the CUDA build of that version; NAMD 3 then also honours `CUDASOAintegrate on`.
@@ -21,28 +22,43 @@ Speed: NAMD_STANDIN_STEPS_PER_SECOND (default 500; 0 or inf: as fast as possible
 Exit status: 0 on success, 1 after a FATAL ERROR; SIGTERM and SIGINT end it like a killed program
   (the log is line-buffered, so everything printed before is in it).
 
-Config files: NAMD keywords (case-insensitive, `#` comments, `keyword value` or `keyword = value`),
-the commands `minimize N`, `run [norepeat] N` and `reinitvels T`, and Tcl `set name value` with
-`$name` substitution. Other Tcl (`source`, `proc`, `if`, `[...]`, braces, ...) is rejected.
-Python 3.11 standard library only: it runs with the cluster's /usr/bin/python3.
+Config files are Tcl scripts, read as NAMD's ScriptTcl reads them: a real Tcl 8.6 interpreter (tkinter.Tcl(),
+no display) sources the file, so `set`, `expr`, `if`, `proc`, `foreach`, `source` and `exec` run for real.
+A command Tcl does not know is a keyword setting (`keyword value...`, `keyword = value`); NAMD's commands
+(`run [norepeat] N`, `minimize N`, `reinitvels T`, `output`, `checkpoint`, `revert`, `print`, `callback`,
+`exit`, `cv`, ...) are Tcl commands; the few the stand-in cannot model (`measure`, `coorfile`, atom exchange
+between replicas, ...) are Tcl errors that say so. The first `run`/`minimize` (or another command that needs
+the system) starts the simulation (NAMD's startup: the config is checked and the inputs read); keywords set
+after that change the running simulation where NAMD's SimParameters::scriptSet allows it. Keywords are
+checked against NAMD's own table, namd_keywords.json (kind, parent switch, repeats, range, version), read
+from this script's directory or, in a checkout, from templates_app/. Feature inputs (constraints, colvars,
+extra bonds, fixed atoms, FEP, SMD, grid forces, Tcl forces) are checked for existence and format only;
+nothing is simulated for them. The engine knows nothing of the portal: only NAMD's command line and files.
+Python 3.11 standard library plus tkinter (Debian's python3-tk): it runs with the cluster's /usr/bin/python3.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import os
 import random
 import re
 import resource
-import shlex
 import signal
 import struct
 import sys
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+try:
+    import tkinter
+except ImportError:  # reported as a FATAL ERROR by main(), so the log says what is missing
+    tkinter = None
 
 NAMD_PLATFORM = "Linux-x86_64-multicore"
 BOLTZMANN = 0.0019872041  # kcal/(mol K)
@@ -55,64 +71,40 @@ DEFAULT_STEPS_PER_SECOND = 500.0
 MIN_SLEEP = 0.05  # s: between TIMING lines the engine sleeps in chunks at least this long
 START = time.monotonic()
 
-KNOWN_KEYWORDS = frozenset(
+KEYWORD_TABLE = "namd_keywords.json"  # installed next to this script; in a checkout, in templates_app/
+# Boolean switches whose default is on: their children are read even when the config does not set them.
+DEFAULT_ON_SWITCHES = frozenset({"switching", "fftwusewisdom"})
+# The keywords SimParameters::scriptSet accepts after startup; any other fails "Setting parameter ... failed!".
+SCRIPT_SETTABLE = frozenset(
     word.lower()
     for word in """
-    structure coordinates parameters paraTypeCharmm paraTypeXplor velocities binVelocities binCoordinates
-    extendedSystem mergeCrossterms readExclusions
-    outputName binaryOutput restartName restartFreq restartSave binaryRestart dcdFile dcdFreq dcdUnitCell
-    velDCDfile velDCDfreq forceDCDfile forceDCDfreq outputEnergies outputMomenta outputPressure
-    outputTiming outputPerformance xstFile xstFreq
-    numsteps timestep firsttimestep stepspercycle nonbondedFreq fullElectFrequency MTSAlgorithm
-    longSplitting molly
-    temperature COMmotion zeroMomentum rescaleFreq rescaleTemp reassignFreq reassignTemp reassignIncr
-    reassignHold langevin langevinDamping langevinTemp langevinHydrogen langevinFile langevinCol
-    tCouple tCoupleTemp stochRescale stochRescaleTemp stochRescalePeriod
-    useGroupPressure useFlexibleCell useConstantRatio useConstantArea langevinPiston langevinPistonTarget
-    langevinPistonPeriod langevinPistonDecay langevinPistonTemp surfaceTensionTarget strainRate
-    excludeFromPressure BerendsenPressure BerendsenPressureTarget BerendsenPressureCompressibility
-    BerendsenPressureRelaxationTime BerendsenPressureFreq
-    cutoff switching switchdist vdwForceSwitching exclude 1-4scaling dielectric pairlistdist
-    pairlistsPerCycle pairlistShrink pairlistGrow pairlistTrigger margin hgroupCutoff splitPatch
-    LJcorrection limitdist nonbondedScaling vdwGeometricSigma scnb
-    PME PMETolerance PMEInterpOrder PMEGridSpacing PMEGridSizeX PMEGridSizeY PMEGridSizeZ PMEProcessors
-    FFTWEstimate FFTWUseWisdom FFTWWisdomFile
-    cellBasisVector1 cellBasisVector2 cellBasisVector3 cellOrigin wrapWater wrapAll wrapNearest
-    rigidBonds rigidTolerance rigidIterations rigidDieOnError useSettle
-    constraints consExp consRef consKFile consKCol constraintScaling selectConstraints selectConstrX
-    selectConstrY selectConstrZ fixedAtoms fixedAtomsFile fixedAtomsCol fixedAtomsForces
-    minimization minTinyStep minBabyStep minLineGoal velocityQuenching maximumMove
-    extraBonds extraBondsFile colvars colvarsConfig colvarsInput
-    GBIS solventDielectric ionConcentration alphaCutoff sasa surfaceTension
-    CUDASOAintegrate GPUresident bondedCUDA usePMECUDA PMEoffload
-    ldbPeriod firstLdbStep ldbUnloadZero ldbBackgroundScaling noPatchesOnZero twoAwayX twoAwayY twoAwayZ
-    seed IMDon IMDport IMDfreq IMDwait
-    alch alchType alchFile alchCol alchOutFile alchOutFreq alchLambda alchLambda2 alchEquilSteps
-    alchVdwShiftCoeff alchElecLambdaStart alchVdwLambdaEnd alchDecouple
-    SMD SMDFile SMDk SMDVel SMDDir SMDOutputFreq
+    scriptArg1 scriptArg2 scriptArg3 scriptArg4 scriptArg5 scriptIntArg1 scriptIntArg2 scriptStringArg1
+    scriptStringArg2 numsteps firsttimestep reassignTemp rescaleTemp velocityQuenching maximumMove Langevin
+    langevinTemp langevinBAOAB loweAndersenTemp stochRescale stochRescaleTemp initialTemp useGroupPressure
+    useFlexibleCell useConstantArea fixCellDims fixCellDimX fixCellDimY fixCellDimZ useConstantRatio
+    LangevinPiston LangevinPistonTarget LangevinPistonPeriod LangevinPistonDecay LangevinPistonTemp
+    SurfaceTensionTarget BerendsenPressure BerendsenPressureTarget BerendsenPressureCompressibility
+    BerendsenPressureRelaxationTime constraintScaling consForceScaling drudeHardWall drudeBondConst drudeBondLen
+    outputname outputEnergies restartname DCDfreq DCDfile velDCDfile tclBCArgs eField eFieldFreq eFieldPhase
+    accelMDE accelMDalpha accelMDTE accelMDTalpha accelMDGSigma0P accelMDGSigma0D accelMDGRestartFile stirAxis
+    stirPivot mgridforcescale mgridforcevoff fixedatoms alch alchEquilSteps alchLambda alchLambda2 alchLambdaIDWS
+    alchLambdaFreq nonbondedScaling commOnly soluteScalingFactor soluteScalingFactorVdw soluteScalingFactorCharge
     """.split()  # noqa: SIM905 -- a keyword table reads best as a list of words
 )
-NAMD3_ONLY_KEYWORDS = frozenset({"cudasoaintegrate", "gpuresident"})  # NAMD 2.14 has no GPU-resident mode
-REPEATABLE_KEYWORDS = frozenset({"parameters", "extrabondsfile", "colvarsconfig"})
-# Keywords a script may not change once the system is built ("Setting parameter ... failed!").
-STARTUP_ONLY_KEYWORDS = frozenset(
-    {"structure", "coordinates", "parameters", "paratypecharmm", "paratypexplor", "bincoordinates",
-     "binvelocities", "velocities", "extendedsystem", "cellbasisvector1", "cellbasisvector2",
-     "cellbasisvector3", "cellorigin", "pme", "seed"}
-)  # fmt: skip
-COMMANDS = frozenset({"run", "minimize", "reinitvels"})
-IMPLICIT = "(end of config file)"  # where of the run NAMD does for `numsteps` when the script has no commands
-UNSUPPORTED_TCL = frozenset(
-    {"source", "proc", "if", "for", "foreach", "while", "expr", "puts", "incr", "eval", "exec", "switch",
-     "global", "upvar", "array", "lappend", "append", "open", "close", "print", "exit", "callback",
-     "checkpoint", "revert", "output", "reinitatoms", "rescalevels", "measure"}
-)  # fmt: skip
 TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
 FALSE_WORDS = frozenset({"off", "no", "false", "0"})
+# ParseOptions' unit names (case-insensitive); the table has no per-keyword units, so values are not converted
+UNITS = frozenset({"fs", "ns", "sec", "min", "hr", "a", "nm", "m", "kcal", "kj", "ev", "k", "angstrom", "kcal/mol",
+                   "kj/mol"})  # fmt: skip
+PDB_COLUMNS = frozenset("XYZOB")  # the PDB fields NAMD reads a per-atom value from: x, y, z, occupancy, B
+EXTRA_BOND_FIELDS = {"bond": (2, 2), "angl": (3, 2), "dihe": (4, 2), "impr": (4, 2)}  # atom ids, numbers per type
 CHARM_OPTIONS_WITH_VALUE = frozenset(
     {"+p", "+ppn", "++ppn", "+devices", "+pemap", "+commap", "++p", "++n", "++np", "++nodelist", "+stacksize"}
 )
-VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+C_NUMBER = r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)"  # what C's strtod reads
+C_FLOAT = re.compile(rf"\s*({C_NUMBER})", re.IGNORECASE)
+C_VECTOR = re.compile(rf"\s*({C_NUMBER})\s*({C_NUMBER})\s*({C_NUMBER})", re.IGNORECASE)
+INTEGER = re.compile(r"\s*[+-]?\d+\s*")  # what both sscanf("%d") alone and Tcl_GetInt accept (decimal)
 
 ENERGY_TITLES = ("BOND", "ANGLE", "DIHED", "IMPRP", "ELECT", "VDW", "BOUNDARY", "MISC", "KINETIC", "TOTAL",
                  "TEMP", "POTENTIAL", "TOTAL3", "TEMPAVG", "PRESSURE", "GPRESSURE", "VOLUME", "PRESSAVG",
@@ -156,16 +148,20 @@ Vector = tuple[float, float, float]
 
 
 class FatalError(Exception):
-    """A NAMD_die: `errors` are printed as ERROR: lines before the FATAL ERROR: line."""
+    """A NAMD_die: `errors` are printed as ERROR: lines before the FATAL ERROR: line.
 
-    def __init__(self, message: str, errors: list[str] | None = None) -> None:
+    `locate`: the error comes from the script command being run, so the log names that command and its line.
+    """
+
+    def __init__(self, message: str, errors: list[str] | None = None, locate: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors or []
+        self.locate = locate
 
 
-class TclProblem(Exception):
-    """A Tcl-level error in one line of the config file."""
+class TclCommandError(Exception):
+    """A Tcl error returned by one of NAMD's commands (`too few args`, ...): the script may catch it."""
 
 
 # ----------------------------------------------------------------------------------------- output
@@ -178,6 +174,10 @@ def log(*lines: str) -> None:
 
 def info(text: str) -> None:
     print(f"Info: {text}")
+
+
+def warn(text: str) -> None:
+    print(f"Warning: {text}")
 
 
 def num(value: float) -> str:
@@ -220,6 +220,11 @@ def terminate(signum: int, _frame: object) -> None:
     os.write(2, f"------------- Processor 0 Exiting: Caught Signal ------------\nReason: {reason}\n".encode())
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
+
+
+def system_error(message: str, error: OSError) -> FatalError:
+    """NAMD_err: the message, then the C library's description of errno."""
+    return FatalError(f"{message}: {error.strerror}")
 
 
 # ----------------------------------------------------------------------------------- command line
@@ -364,207 +369,280 @@ def enter_config_directory(config: str) -> Path:
     return Path(name)
 
 
-# ------------------------------------------------------------------------------------ config file
-
-
-def tcl_failure(message: str, text: str, where: str) -> FatalError:
-    """NAMD dies with Tcl's errorInfo when a config line fails."""
-    return FatalError(f'{message}\n    while executing\n"{text}"\n    {where}')
+# ---------------------------------------------------------------------------------- keyword table
 
 
 @dataclass(frozen=True)
-class Statement:
+class Keyword:
+    """One of NAMD's config keywords, as namd_keywords.json describes it for one version."""
+
+    name: str  # NAMD's spelling, printed in its messages
+    kind: str  # int, float, bool, string, vector, file or anything
+    parent: str | None  # lower-cased parent keyword: NAMD ignores this one while the parent is off
+    multiple: bool  # may be given more than once
+    range: str | None  # positive, not_negative or None
+
+
+@dataclass(frozen=True)
+class KeywordTable:
+    """NAMD's keywords for one version, by lower-case name, and whether a repeated keyword is an error."""
+
+    keywords: dict[str, Keyword]
+    duplicate_is_error: bool
+    parents: frozenset[str]
+
+    def get(self, key: str) -> Keyword | None:
+        return self.keywords.get(key.lower())
+
+    def name(self, key: str) -> str:
+        keyword = self.get(key)
+        return keyword.name if keyword else key
+
+
+def keyword_table_path() -> Path:
+    """namd_keywords.json next to this script (the cluster's install), else the checkout's templates_app/ copy."""
+    here = Path(__file__).resolve().parent
+    candidates = (here / KEYWORD_TABLE, here.parent.parent / "templates_app" / KEYWORD_TABLE)
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FatalError(f"NAMD stand-in: keyword table {KEYWORD_TABLE} not found in {here} (run `localcluster install`)")
+
+
+def load_keyword_table(path: Path, version: str) -> tuple[KeywordTable, tuple[str, ...]]:
+    """The keywords `version` ("2.14" or "3.0") declares in a standard build (none declared under an #ifdef),
+    and the Tcl commands NAMD registers, spelled as registered."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise FatalError(f"NAMD stand-in: unreadable keyword table {path}: {error}") from None
+    keywords: dict[str, Keyword] = {}
+    for entry in data["keywords"]:
+        if version not in entry["versions"] or (entry.get("build") or "").startswith("#ifdef"):
+            continue
+        entry = {**entry, **entry.get("version_overrides", {}).get(version, {})}
+        keywords[entry["name"].lower()] = Keyword(
+            entry["name"], entry["kind"], entry["parent"], entry["multiple"], entry["range"]
+        )
+    parents = frozenset(keyword.parent for keyword in keywords.values() if keyword.parent)
+    commands = tuple(data.get("commands_as_registered") or data["commands"])
+    return KeywordTable(keywords, bool(data["duplicate_is_error"]), parents), commands
+
+
+def table_version(build: Build) -> str:
+    return "3.0" if build.is_namd3 else "2.14"
+
+
+# ------------------------------------------------------------------------------------ config list
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One keyword setting: NAMD's ConfigList keeps every value of a keyword, in order."""
+
     keyword: str  # as written
-    words: tuple[str, ...]
-    text: str
-    where: str  # for error messages, e.g. '(file "job.namd" line 12)'
+    value: str
+    where: str  # for messages, e.g. '(file "job.namd" line 12)'
 
     @property
     def key(self) -> str:
         return self.keyword.lower()
 
-    @property
-    def value(self) -> str:
-        return " ".join(self.words)
-
-    def failure(self, message: str) -> FatalError:
-        return tcl_failure(message, self.text, self.where)
-
-
-def split_words(text: str, variables: dict[str, str]) -> list[str]:
-    """Tcl-like words of a line: double quotes group, a word starting with # starts a comment, $vars expand."""
-    if text.lstrip().startswith("#"):
-        return []
-    lexer = shlex.shlex(text, posix=True)
-    lexer.whitespace_split = True
-    lexer.commenters = ""
-    lexer.quotes = '"'
-    try:
-        words = list(lexer)
-    except ValueError:
-        raise TclProblem('missing "') from None
-    comment = next((index for index, word in enumerate(words) if word.startswith("#")), len(words))
-    return [VARIABLE.sub(lambda match: lookup(match, variables), word) for word in words[:comment]]
-
-
-def lookup(match: re.Match[str], variables: dict[str, str]) -> str:
-    name = match.group(1) or match.group(2)
-    if name not in variables:
-        raise TclProblem(f'can\'t read "{name}": no such variable')
-    return variables[name]
-
-
-def check_supported(words: list[str]) -> None:
-    if words[0] in UNSUPPORTED_TCL:
-        raise TclProblem(f'invalid command name "{words[0]}" (the NAMD stand-in supports no Tcl but "set")')
-    if any(word.startswith("{") or "[" in word for word in words):
-        raise TclProblem("the NAMD stand-in supports no Tcl braces or command substitution")
-
-
-def split_assignment(words: list[str]) -> tuple[str, tuple[str, ...]]:
-    """The keyword and values of `name value`, `name=value`, `name = value` and `name =value`."""
-    keyword, *values = words
-    if "=" in keyword:
-        keyword, _, first = keyword.partition("=")
-        values.insert(0, first)
-    elif values and values[0].startswith("="):
-        values[0] = values[0][1:]
-    if not keyword:
-        raise TclProblem("error parsing config file")
-    return keyword, tuple(value for value in values if value)
-
-
-def parse_line(text: str, where: str, variables: dict[str, str]) -> Statement | None:
-    try:
-        words = split_words(text, variables)
-        if not words:
-            return None
-        if words[0] == "set":
-            if len(words) != 3:
-                raise TclProblem('wrong # args: should be "set varName ?newValue?"')
-            variables[words[1]] = words[2]
-            return None
-        check_supported(words)
-        keyword, values = split_assignment(words)
-    except TclProblem as problem:
-        raise tcl_failure(str(problem), text.strip(), where) from None
-    return Statement(keyword, values, text.strip(), where)
-
-
-def read_script(path: Path, presets: list[tuple[str, str]]) -> list[Statement]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as error:
-        raise FatalError(f"Unable to access config file {path}: {error.strerror}") from None
-    lines = [(f"{keyword} {value}", "(command line)") for keyword, value in presets]
-    lines += [(line, f'(file "{path}" line {number})') for number, line in enumerate(text.splitlines(), 1)]
-    variables: dict[str, str] = {}
-    statements: list[Statement] = []
-    for line, where in lines:
-        statement = parse_line(line, where, variables)
-        if statement is None:
-            continue
-        if not statement.words and statement.key not in COMMANDS:
-            # a bare keyword reads the parameter's value, which only works for one already set
-            if all(earlier.key != statement.key for earlier in statements):
-                raise statement.failure("tried before startup to read config file parameter that was not set")
-            continue
-        statements.append(statement)
-    return statements
-
 
 class Config:
     """Parameter values by lower-case keyword, in the order given (NAMD's ConfigList)."""
 
-    def __init__(self, statements: list[Statement]) -> None:
-        self.entries: dict[str, list[Statement]] = {}
-        for statement in statements:
-            self.entries.setdefault(statement.key, []).append(statement)
+    def __init__(self) -> None:
+        self.entries: dict[str, list[Entry]] = {}
 
-    def replace(self, statement: Statement) -> None:
-        self.entries[statement.key] = [statement]
+    def add(self, entry: Entry) -> None:
+        self.entries.setdefault(entry.key, []).append(entry)
+
+    def replace(self, entry: Entry) -> None:
+        self.entries[entry.key] = [entry]
 
     def text(self, key: str) -> str | None:
         entries = self.entries.get(key)
         return entries[0].value if entries else None
 
     def texts(self, key: str) -> tuple[str, ...]:
-        return tuple(statement.value for statement in self.entries.get(key, []))
+        return tuple(entry.value for entry in self.entries.get(key, []))
 
-    def name(self, key: str) -> str:
-        entries = self.entries.get(key)
-        return entries[0].keyword if entries else key
+
+def config_setting(words: list[str]) -> tuple[str, str]:
+    """NAMD's Tcl_config: the name (up to a `=`) and the words after it joined, from the first `#` word on dropped.
+
+    Handles `name value`, `name=value`, `name= value`, `name =value`, `name = value` and several values.
+    """
+    name, equals, value = words[0].partition("=")
+    rest = words[1:]
+    comment = next((index for index, word in enumerate(rest) if word.startswith("#")), len(rest))
+    rest = rest[:comment]
+    if not equals and rest and rest[0].startswith("="):
+        value, rest = rest[0][1:], rest[1:]
+    for word in rest:  # NAMD appends a space only after a non-empty value
+        value = f"{value} {word}" if value else word
+    return name, value
+
+
+# -------------------------------------------------------------------------------- keyword checks
+
+
+def atobool(text: str) -> int:
+    """ParseOptions::atoBool: 1, 0, or -1 for a word it does not know."""
+    word = text.lower()
+    return 1 if word in TRUE_WORDS else 0 if word in FALSE_WORDS else -1
+
+
+def scan_value(keyword: Keyword, text: str) -> tuple[float | int | Vector | bool | str | None, list[str]]:
+    """The value of `text` as ParseOptions reads this kind of keyword, and NAMD's messages if it cannot."""
+    name = keyword.name
+    if keyword.kind == "int":
+        if INTEGER.fullmatch(text):
+            return int(text), []
+        return None, [f"Expecting only a number for '{name}' input, got: {text}"]
+    if keyword.kind == "float":
+        match = C_FLOAT.match(text)
+        if not match:
+            return None, [f"Expecting value and optional units for option '{name}'"]
+        units = text[match.end() :].split()
+        if len(units) > 1:
+            return None, [
+                f"Too much information given to '{name} = {text}'",
+                "  - expecting a value and optional units",
+            ]
+        if units and units[0].lower() not in UNITS:
+            return None, [f"Could not understand units '{units[0]}' in option '{name} = {text}"]
+        return float(match.group(1)), []
+    if keyword.kind == "vector":
+        match = C_VECTOR.match(text)
+        if not match:
+            return None, [f"Could not translate the value '{text}'", f"  into a Vector for the option '{name}'"]
+        return (float(match.group(1)), float(match.group(2)), float(match.group(3))), []
+    if keyword.kind == "bool":
+        flag = atobool(text)
+        if flag < 0:
+            return None, [f"ParseOptions can't understand '{text}' for the ", f" Boolean variable '{name}'"]
+        return bool(flag), []
+    return text, []
+
+
+def range_error(keyword: Keyword, value: object) -> list[str]:
+    if not isinstance(value, int | float) or isinstance(value, bool) or keyword.range is None:
+        return []
+    if (keyword.range == "positive" and value > 0) or (keyword.range == "not_negative" and value >= 0):
+        return []
+    should = "positive" if keyword.range == "positive" else "non-negative"
+    shown = value if isinstance(value, int) else num(value)
+    return [f"'{keyword.name}' was set to {shown} but it should be {should}"]
+
+
+def located(lines: list[str], where: str) -> list[str]:
+    """NAMD's message lines with the setting's file and line appended to the last one."""
+    return [*lines[:-1], f"{lines[-1]} {where}".rstrip()] if lines else []
+
+
+class KeywordCheck:
+    """ParseOptions::set over a ConfigList: which keywords count, and NAMD's errors and warnings about the rest."""
+
+    def __init__(self, config: Config, table: KeywordTable) -> None:
+        self.config, self.table = config, table
+        self.defined_memo: dict[str, bool] = {}
+
+    def defined(self, key: str) -> bool:
+        """Whether NAMD reads this keyword: its parents are on and it is set (a switch: set on, or on by default)."""
+        if key not in self.defined_memo:
+            self.defined_memo[key] = self._defined(key)
+        return self.defined_memo[key]
+
+    def _defined(self, key: str) -> bool:
+        keyword = self.table.get(key)
+        if keyword is None or (keyword.parent and not self.defined(keyword.parent)):
+            return False
+        value = self.config.text(key)
+        switch = keyword.kind == "bool" and key in self.table.parents
+        if value is None:
+            return switch and key in DEFAULT_ON_SWITCHES
+        return atobool(value) == 1 if switch else True
+
+    def reachable(self, key: str) -> bool:
+        keyword = self.table.get(key)
+        return keyword is not None and (keyword.parent is None or self.defined(keyword.parent))
+
+    def problems(self) -> tuple[list[list[str]], list[list[str]], list[str]]:
+        """ERROR: line groups (repeats, unreadable values, ranges), the group of unknown keywords, Warning: lines."""
+        errors: list[list[str]] = []
+        ignored: list[str] = []
+        invalid: list[str] = []
+        for key, entries in self.config.entries.items():
+            keyword, first = self.table.get(key), entries[0]
+            wheres = " ".join(entry.where for entry in entries)
+            if keyword is None:  # NAMD names each keyword once, as first written
+                invalid.append(f"   {first.keyword} {wheres}".rstrip())
+                continue
+            if not self.reachable(key):
+                ignored.append(f"   {keyword.name} ({self.table.name(keyword.parent or '')}) {wheres}".rstrip())
+                continue
+            if len(entries) > 1 and not keyword.multiple and self.table.duplicate_is_error:
+                errors.append([f"Multiple definitions of '{keyword.name}' {wheres}".rstrip(),
+                               "  in the configuration file are not allowed"])  # fmt: skip
+            value, problems = scan_value(keyword, first.value)
+            problems = problems or range_error(keyword, value)
+            if problems:
+                errors.append(located(problems, first.where))
+        invalid_group = ["The following variables were set in the", "configuration file but are NOT VALID", *invalid]
+        warnings = ["The following variables were set in the", "configuration file but will be ignored:", *ignored]
+        return errors, [invalid_group] if invalid else [], warnings if ignored else []
+
+
+# --------------------------------------------------------------------------------------- reading
 
 
 class Reader:
-    """Typed reads of a Config; problems are collected as NAMD's ERROR: lines."""
+    """Typed reads of a checked Config (NAMD's ParseOptions has already refused what it cannot read).
+
+    Only a missing required keyword is an error here, collected as NAMD's ERROR: lines.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.errors: list[str] = []
+        self.errors: list[list[str]] = []
 
     def text(self, key: str, default: str | None = None) -> str | None:
         value = self.config.text(key)
         return default if value is None else value
 
-    def required(self, key: str, meaning: str, parent: str | None = None) -> str:
-        value = self.config.text(key)
+    def required(self, name: str, meaning: str, parent: str | None = None) -> str:
+        value = self.config.text(name.lower())
         if value is None:
-            self.errors.append(f"'{key}' is a required configuration option")
-            if parent:
-                self.errors.append(f"  when '{parent}' is set")
-            self.errors.append(f"{key} defines:   {meaning}")
+            self.errors.append([
+                f"'{name}' is a required configuration option",
+                *([f"  when '{parent}' is set"] if parent else []),
+                f"{name} defines:   {meaning}",
+            ])  # fmt: skip
         return value or ""
 
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = self.config.text(key)
-        if value is None:
-            return default
-        if value.lower() in TRUE_WORDS | FALSE_WORDS:
-            return value.lower() in TRUE_WORDS
-        self.errors += [
-            f"ParseOptions can't understand '{value}' for the",
-            f" Boolean variable '{self.config.name(key)}'",
-        ]
-        return default
+    def value(self, key: str, kind: str) -> object:
+        text = self.config.text(key)
+        if text is None:
+            return None
+        value, problems = scan_value(Keyword(key, kind, None, False, None), text)
+        return None if problems else value
 
-    def integer(self, key: str, default: int | None, minimum: int = 0) -> int | None:
-        value = self.config.text(key)
-        if value is None:
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            self.errors.append(f"Expecting only a number for '{self.config.name(key)}' input, got: {value}")
-            return default
-        if number < minimum:
-            should = "positive" if minimum > 0 else "non-negative"
-            self.errors.append(f"'{self.config.name(key)}' was set to {number} but it should be {should}")
-        return number
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.value(key, "bool")
+        return default if value is None else bool(value)
+
+    def integer(self, key: str, default: int | None) -> int | None:
+        value = self.value(key, "int")
+        return default if value is None else int(value)
 
     def number(self, key: str, default: float | None) -> float | None:
-        value = self.config.text(key)
-        if value is None:
-            return default
-        try:
-            return float(value.split()[0])
-        except ValueError:
-            self.errors.append(f"Expecting value and optional units for option '{self.config.name(key)}'")
-            return default
+        value = self.value(key, "float")
+        return default if value is None else float(value)
 
     def vector(self, key: str) -> Vector | None:
-        value = self.config.text(key)
-        if value is None:
-            return None
-        try:
-            x, y, z = (float(part) for part in value.split())
-        except ValueError:
-            self.errors += [
-                f"Could not translate the value '{value}'",
-                f"  into a Vector for the option '{self.config.name(key)}'",
-            ]
-            return None
-        return x, y, z
+        return self.value(key, "vector")
 
 
 # --------------------------------------------------------------------------------------- settings
@@ -586,6 +664,21 @@ class Cell:
         a, b, c = self.vectors
         cross = (b[1] * c[2] - b[2] * c[1], b[2] * c[0] - b[0] * c[2], b[0] * c[1] - b[1] * c[0])
         return abs(sum(x * y for x, y in zip(a, cross, strict=True)))
+
+
+@dataclass(frozen=True)
+class Features:
+    """Inputs of optional force terms: checked for existence and format, never simulated."""
+
+    extra_bonds_files: tuple[str, ...] = ()
+    constraints: tuple[str, str, str] | None = None  # consref, conskfile, conskcol
+    colvars_files: tuple[str, ...] = ()
+    fixed_atoms: tuple[str, str] | None = None  # fixedAtomsFile, fixedAtomsCol
+    alch: tuple[str, str] | None = None  # alchFile, alchCol
+    alch_lambdas: tuple[float, ...] = ()
+    smd_file: str | None = None
+    grid_files: tuple[tuple[str, str], ...] = ()  # (PDB of grid atoms, potential map) per grid
+    tcl_forces_scripts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -625,6 +718,7 @@ class Settings:
     langevin: bool
     langevin_temp: float
     langevin_damping: float
+    thermostat_temp: float | None  # the target of another temperature control (stochRescale, tCouple, ...)
     piston: bool
     piston_target: float
     piston_period: float
@@ -637,12 +731,12 @@ class Settings:
     switch_dist: float
     pairlist_dist: float
     seed: int
-    extra_bonds_files: tuple[str, ...]
-    constraint_files: tuple[str, ...]
-    colvars_files: tuple[str, ...]
+    features: Features
 
 
 def read_required_inputs(read: Reader) -> dict[str, str]:
+    if read.flag("amber") or read.flag("gromacs"):
+        raise FatalError("The NAMD stand-in reads only PSF/PDB systems: AMBER and GROMACS input is not supported")
     return {
         "structure": read.required("structure", "initial PSF structure file"),
         "coordinates": read.required("coordinates", "initial PDB coordinate file"),
@@ -650,36 +744,82 @@ def read_required_inputs(read: Reader) -> dict[str, str]:
     }
 
 
-def read_conditional_files(read: Reader) -> dict[str, tuple[str, ...]]:
-    """Files NAMD needs only when a feature is on."""
-    files: dict[str, tuple[str, ...]] = {"extra_bonds_files": (), "constraint_files": (), "colvars_files": ()}
+def pdb_column(read: Reader, key: str, default: str) -> str:
+    return (read.text(key) or default).strip().upper()
+
+
+def read_features(read: Reader) -> Features:
+    """Files NAMD needs only when a feature is on, with its required companions."""
+    features = Features()
     if read.flag("extrabonds"):
-        read.required("extrabondsfile", "file with extra bonded forces", "extraBonds")
-        files["extra_bonds_files"] = read.config.texts("extrabondsfile")
+        read.required("extraBondsFile", "file with extra bonded forces", "extraBonds")
+        features = replace(features, extra_bonds_files=read.config.texts("extrabondsfile"))
     if read.flag("constraints"):
-        files["constraint_files"] = (
-            read.required("consref", "PDB file with reference coordinates", "constraints"),
-            read.required("conskfile", "PDB file with force constants", "constraints"),
-        )
+        consref = read.required("consref", "PDB file containing reference positions", "constraints")
+        conskfile = read.required("conskfile", "PDB file containing force constaints in one of the columns",
+                                  "constraints")  # fmt: skip
+        features = replace(features, constraints=(consref, conskfile, pdb_column(read, "conskcol", "O")))
     if read.flag("colvars"):
-        read.required("colvarsconfig", "configuration file for the collective variables module", "colvars")
-        files["colvars_files"] = read.config.texts("colvarsconfig")
-    return files
+        features = replace(features, colvars_files=read.config.texts("colvarsconfig"))
+    if read.flag("fixedatoms"):
+        fixed = read.text("fixedatomsfile") or read.text("coordinates") or ""
+        features = replace(features, fixed_atoms=(fixed, pdb_column(read, "fixedatomscol", "O")))
+    if read.flag("alch"):
+        alch = read.text("alchfile") or read.text("coordinates") or ""
+        lambdas = tuple(value for key in ("alchlambda", "alchlambda2") if (value := read.number(key, None)) is not None)
+        features = replace(features, alch=(alch, pdb_column(read, "alchcol", "B")), alch_lambdas=lambdas)
+    if read.flag("smd"):
+        companions = (("SMDk", "Elastic constant for SMD"), ("SMDVel", "Velocity of the SMD reference position"),
+                      ("SMDDir", "Direction of movement of the SMD reference position"))  # fmt: skip
+        for name, meaning in companions:
+            read.required(name, meaning, "SMD")
+        features = replace(features, smd_file=read.required("SMDFile", "SMD initial coordinates and atoms", "SMD"))
+    grids = []
+    if read.flag("gridforce"):
+        grids.append((read.required("gridforcefile", "PDB file containing force multipliers in one of the columns",
+                                    "gridforce"),
+                      read.required("gridforcepotfile", "Gridforce potential file", "gridforce")))  # fmt: skip
+    if read.flag("mgridforce"):  # `mgridforceFile KEY FILE`: the grids are matched by key
+        files = dict(value.split(None, 1) for value in read.config.texts("mgridforcefile") if len(value.split()) > 1)
+        maps = dict(value.split(None, 1) for value in read.config.texts("mgridforcepotfile") if len(value.split()) > 1)
+        grids += [(files[key].strip(), maps[key].strip()) for key in files if key in maps]
+    features = replace(features, grid_files=tuple(grids))
+    if read.flag("tclforces"):
+        read.required("tclForcesScript", "Tcl forces script file", "tclForces")
+        features = replace(features, tcl_forces_scripts=read.config.texts("tclforcesscript"))
+    if read.flag("stochrescale"):
+        read.required("stochRescaleTemp", "Temperature for stochastic velocity rescaling", "stochRescale")
+        read.required("stochRescalePeriod", "Time scale for stochastic velocity rescaling", "stochRescale")
+    return features
+
+
+def thermostat_temperature(read: Reader) -> float | None:
+    """The target of NAMD's other temperature controls, in the order NAMD would let one win."""
+    if read.flag("stochrescale"):
+        return read.number("stochrescaletemp", None)
+    if read.flag("tcouple"):
+        return read.number("tcoupletemp", None)
+    if read.integer("reassignfreq", None):
+        return read.number("reassigntemp", read.number("temperature", None))
+    if read.integer("rescalefreq", None):
+        return read.number("rescaletemp", read.number("temperature", None))
+    return None
 
 
 def read_dynamics(read: Reader) -> dict[str, object]:
     langevin, piston = read.flag("langevin"), read.flag("langevinpiston")
     if langevin:
-        read.required("langevintemp", "temperature for Langevin dynamics", "langevin")
+        read.required("langevinTemp", "temperature for Langevin dynamics", "Langevin")
     if piston:
-        for key in ("langevinpistontarget", "langevinpistonperiod", "langevinpistondecay", "langevinpistontemp"):
-            read.required(key, "Langevin piston pressure control parameter", "langevinPiston")
+        for name in ("LangevinPistonTarget", "LangevinPistonPeriod", "LangevinPistonDecay", "LangevinPistonTemp"):
+            read.required(name, "Langevin piston pressure control parameter", "LangevinPiston")
     return {
         "temperature": read.number("temperature", None),
         "minimization": read.flag("minimization"),
         "langevin": langevin,
         "langevin_temp": read.number("langevintemp", 0.0),
         "langevin_damping": read.number("langevindamping", 0.0),
+        "thermostat_temp": thermostat_temperature(read),
         "piston": piston,
         "piston_target": read.number("langevinpistontarget", 1.01325),
         "piston_period": read.number("langevinpistonperiod", 100.0),
@@ -689,8 +829,8 @@ def read_dynamics(read: Reader) -> dict[str, object]:
 
 
 def read_outputs(read: Reader, output_name: str) -> dict[str, object]:
-    output_energies = read.integer("outputenergies", 1, minimum=1)
-    steps_per_cycle = read.integer("stepspercycle", 20, minimum=1)
+    output_energies = max(1, read.integer("outputenergies", 1))
+    steps_per_cycle = max(1, read.integer("stepspercycle", 20))
     # NAMD's default: the first load-balancing step, but at least ten energy outputs
     default_timing = max(5 * steps_per_cycle, 10 * output_energies)
     return {
@@ -705,28 +845,28 @@ def read_outputs(read: Reader, output_name: str) -> dict[str, object]:
         "xst_file": read.text("xstfile", f"{output_name}.xst"),
         "xst_freq": read.integer("xstfreq", 0),
         "output_energies": output_energies,
-        "output_timing": read.integer("outputtiming", default_timing, minimum=1),
+        "output_timing": max(0, read.integer("outputtiming", default_timing)),  # 0: no TIMING lines
         "output_performance": read.flag("outputperformance", True),
-        "output_pressure": read.integer("outputpressure", 0),
-        "first_ldb_step": read.integer("firstldbstep", 5 * steps_per_cycle, minimum=1),
+        "output_pressure": max(0, read.integer("outputpressure", 0)),
+        "first_ldb_step": max(1, read.integer("firstldbstep", 5 * steps_per_cycle)),
         "steps_per_cycle": steps_per_cycle,
     }
 
 
 def read_settings(read: Reader) -> Settings:
-    """Settings from a config; problems are left in `read.errors`."""
+    """Settings from a checked config; missing required keywords are left in `read.errors`."""
     inputs = read_required_inputs(read)
     read.required("parameters", "parameter file")
-    read.required("exclude", "electrostatic and van der Waals exclusion policy")
+    read.required("exclude", "Electrostatic and VDW exclusion policy")
     cutoff = read.number("cutoff", None)
     if cutoff is None:
         read.required("cutoff", "local electrostatic and Vdw distance")
         cutoff = 0.0
     return Settings(
         **inputs,
-        **read_conditional_files(read),
         **read_dynamics(read),
         **read_outputs(read, inputs["output_name"]),
+        features=read_features(read),
         parameters=read.config.texts("parameters"),
         charmm_parameters=read.flag("paratypecharmm"),
         xplor_parameters=read.flag("paratypexplor"),
@@ -749,28 +889,6 @@ def read_settings(read: Reader) -> Settings:
         pairlist_dist=read.number("pairlistdist", cutoff),
         seed=read.integer("seed", DEFAULT_SEED),
     )
-
-
-def duplicate_errors(statements: list[Statement]) -> list[str]:
-    counts = Counter(statement.key for statement in statements)
-    errors: list[str] = []
-    for statement in statements:
-        if counts[statement.key] > 1 and statement.key not in REPEATABLE_KEYWORDS:
-            errors += [f"Multiple definitions of '{statement.keyword}'", "  in the configuration file are not allowed"]
-            counts[statement.key] = 0
-    return errors
-
-
-def invalid_keyword_errors(statements: list[Statement], build: Build) -> list[str]:
-    known = KNOWN_KEYWORDS if build.is_namd3 else KNOWN_KEYWORDS - NAMD3_ONLY_KEYWORDS
-    invalid = dict.fromkeys(statement.keyword for statement in statements if statement.key not in known | COMMANDS)
-    if not invalid:
-        return []
-    return [
-        "The following variables were set in the",
-        "configuration file but are NOT VALID",
-        *(f"   {keyword}" for keyword in invalid),
-    ]
 
 
 def read_extended_system(path: str) -> Cell:
@@ -802,6 +920,8 @@ def check_config(settings: Settings) -> Cell:
     has_velocities = settings.velocities or settings.binvelocities
     if settings.temperature is None and not has_velocities and not settings.minimization:
         raise FatalError("Must have either an initial temperature or a velocity file")
+    if any(not 0.0 <= value <= 1.0 for value in settings.features.alch_lambdas):
+        raise FatalError("Alchemical lambda values should be in the range [0.0, 1.0]")
     cell = read_extended_system(settings.extended_system) if settings.extended_system else settings.cell
     if settings.pme and cell.volume == 0:
         raise FatalError("PME requires periodic boundary conditions.")
@@ -903,16 +1023,24 @@ class Structure:
 
 
 def count_charmm_parameters(text: str) -> Counter[str]:
+    """Parameter counts by section; the topology part of a toppar stream file (`read rtf card` to END) is skipped."""
     counts: Counter[str] = Counter()
-    section, continued = None, False
+    section, continued, topology = None, False, False
     for raw in text.splitlines():
         line = raw.split("!", 1)[0].strip()
         if not line or line.startswith("*"):
             continue
+        words = line.upper().split()
+        if topology:
+            topology = words[0] not in ("END", "RETURN")
+            continue
+        if words[0] == "READ":
+            topology, section = "RTF" in words, None
+            continue
         if continued:  # a section header continued with a trailing "-"
             continued = line.endswith("-")
             continue
-        head = line.split()[0].upper()
+        head = words[0]
         if head in CHARMM_SECTIONS:
             section, continued = CHARMM_SECTIONS[head], line.endswith("-")
         elif section and head[0].isalpha():  # skip the numbers of CMAP grids
@@ -1016,15 +1144,86 @@ def kinetic_temperature(velocities: array, structure: Structure) -> float:
     return twice_kinetic / (3 * structure.atoms * BOLTZMANN)
 
 
-def check_feature_files(settings: Settings) -> None:
-    for path in settings.extra_bonds_files:
-        if not os.path.isfile(path):
-            raise FatalError(f"UNABLE TO OPEN EXTRA BONDS FILE {path}")
-    for path in settings.constraint_files:
-        read_pdb(path)
-    for path in settings.colvars_files:
-        if not os.path.isfile(path):
-            raise FatalError(f"Unable to open text file {path}")
+def check_pdb(path: str, atoms: int, what: str) -> list[str]:
+    """The ATOM/HETATM records of a feature's PDB file, which must have the structure's atom count."""
+    records = read_pdb(path)
+    if len(records) != atoms:
+        raise FatalError(f"Number of atoms in {what} PDB doesn't match coordinate PDB")
+    return records
+
+
+def check_column(column: str, keyword: str) -> None:
+    if column not in PDB_COLUMNS:
+        raise FatalError(f"{keyword} must have value of X, Y, Z, O, or B")
+
+
+def check_extra_bonds(path: str, atoms: int) -> None:
+    """Molecule::build_extra_bonds: bond/angle/dihedral/improper lines with atom ids (from 0) and two numbers."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError as error:
+        raise system_error(f"UNABLE TO OPEN EXTRA BONDS FILE {path}", error) from None
+    info(f"READING EXTRA BONDS FILE {path}")
+    for line in lines:
+        words = line.split()
+        if not words or words[0].startswith("#") or words[0][:4].lower() == "wall":
+            continue
+        ids, numbers = EXTRA_BOND_FIELDS.get(words[0][:4].lower(), (0, 0))
+        fields = words[1 : 1 + ids + numbers]
+        try:
+            atom_ids = [int(word) for word in fields[:ids]]
+            [float(word) for word in fields[ids:]]
+        except ValueError:
+            atom_ids = []
+        if not ids or len(fields) < ids + numbers or len(atom_ids) != ids:
+            raise FatalError(f"BAD LINE IN EXTRA BONDS FILE {path}: {line}")
+        if any(not 0 <= atom < atoms for atom in atom_ids):
+            raise FatalError(f"BAD ATOM ID IN EXTRA BONDS FILE {path}: {line}")
+
+
+def check_colvars_config(path: str) -> None:
+    """A Colvars configuration: readable and defining at least one collective variable."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        raise FatalError(f"Unable to open text file {path}") from None
+    check_colvars_text(text, f'"{path}"')
+
+
+def check_colvars_text(text: str, where: str) -> None:
+    lines = (line.split("#", 1)[0] for line in text.splitlines())
+    if not re.search(r"\bcolvar\s*\{", "\n".join(lines), re.IGNORECASE):
+        log(f'colvars: Error: no collective variables ("colvar {{ ... }}" blocks) are defined in {where}.')
+        raise FatalError("Error in the collective variables module: exiting.")
+
+
+def check_feature_files(features: Features, atoms: int) -> None:
+    """Existence and format of the inputs of enabled features, in the order NAMD's startup reads them."""
+    if features.constraints:
+        consref, conskfile, column = features.constraints
+        check_pdb(consref, atoms, "constraint reference")
+        if conskfile.lower() != consref.lower():
+            check_pdb(conskfile, atoms, "constraint constant")
+        check_column(column, "conskcol")
+    if features.fixed_atoms:
+        check_pdb(features.fixed_atoms[0], atoms, "fixed atoms")
+        check_column(features.fixed_atoms[1], "fixedAtomsCol")
+    if features.alch:  # the stand-in's words, in NAMD's pattern for the PDB files above
+        check_pdb(features.alch[0], atoms, "alchemical flags")
+        check_column(features.alch[1], "alchCol")
+    if features.smd_file:
+        check_pdb(features.smd_file, atoms, "SMD")
+    for atoms_file, map_file in features.grid_files:
+        check_pdb(atoms_file, atoms, "gridforce")
+        if not os.path.isfile(map_file):
+            raise FatalError(f"Unable to open grid force potential file {map_file}")
+    for path in features.extra_bonds_files:
+        check_extra_bonds(path, atoms)
+    for script in features.tcl_forces_scripts:
+        if "\n" not in script and not os.path.isfile(script):  # a value with newlines is the script itself
+            raise FatalError(f'couldn\'t read file "{script}": no such file or directory')
+    for path in features.colvars_files:
+        check_colvars_config(path)
 
 
 @dataclass
@@ -1056,7 +1255,7 @@ def load_inputs(settings: Settings) -> Inputs:
             raise FatalError("Number of pdb and psf atoms are not the same!")
         velocities = pdb_vectors(velocity_records, settings.velocities, 1 / PDB_VELOCITY_FACTOR)
         temperature = kinetic_temperature(velocities, structure)
-    check_feature_files(settings)
+    check_feature_files(settings.features, structure.atoms)
     return Inputs(structure, records, positions, temperature)
 
 
@@ -1179,6 +1378,14 @@ def keep_backup(path: str, suffix: str) -> None:
         os.replace(path, path + suffix)
 
 
+def write_output(path: str, data: bytes, kind: str) -> None:
+    """Write an output file where the config names it; like NAMD, a missing folder is an error, not created."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as error:
+        raise system_error(f"Unable to open {kind} file {path}", error) from None
+
+
 def binary_vectors(vectors: array) -> bytes:
     return struct.pack("<i", len(vectors) // 3) + little_endian(vectors)
 
@@ -1239,7 +1446,10 @@ class DcdWriter:
 
     def open(self, first_step: int) -> None:
         keep_backup(self.path, ".BAK")
-        self.handle = open(self.path, "w+b")  # noqa: SIM115 -- stays open across frames, closed in close()
+        try:
+            self.handle = open(self.path, "w+b")  # noqa: SIM115 -- stays open across frames, closed in close()
+        except OSError as error:
+            raise system_error(f"Couldn't open DCD file {self.path}", error) from None
         user = os.environ.get("USER", "namd")
         remarks = [
             f"REMARKS FILENAME={self.path} CREATED BY NAMD",
@@ -1303,12 +1513,12 @@ class Timing:
     def __init__(self) -> None:
         self.step, self.wall, self.cpu = 0, 0.0, 0.0
         self.benchmark_wall = 0.0
-        self.samples: list[float] = []
+        self.samples = (0, 0.0, 0.0)  # count, sum and sum of squares of the s/step of the TIMING lines
 
     def begin(self, step: int) -> None:
         self.step, self.wall, self.cpu = step, wall_clock(), time.process_time()
         self.benchmark_wall = self.wall
-        self.samples = []
+        self.samples = (0, 0.0, 0.0)
 
     def benchmark_line(self, phase: int, processors: int, steps: int, timestep: float) -> str:
         """NAMD's `Initial time:` (phases 1-3) or `Benchmark time:` line over the last `steps` steps."""
@@ -1334,10 +1544,11 @@ class Timing:
             f"TIMING: {step}  CPU: {cpu:g}, {cpu_per_step:g}/step  Wall: {wall:g}, {wall_per_step:g}/step, "
             f"{hours:g} hours remaining, {memory_mb():f} MB of memory in use."
         ]
-        self.samples.append(wall_per_step)
-        if performance:
-            mean = sum(self.samples) / len(self.samples)
-            deviation = math.sqrt(sum((sample - mean) ** 2 for sample in self.samples) / len(self.samples))
+        count, total, squares = self.samples
+        self.samples = count, total, squares = count + 1, total + wall_per_step, squares + wall_per_step**2
+        if performance:  # running sums: a long run has many TIMING lines
+            mean = total / count
+            deviation = math.sqrt(max(0.0, squares / count - mean * mean))
             ns_per_day = timestep * 1e-6 * 86400 / mean if mean > 0 else 0.0
             lines.append(
                 f"PERFORMANCE: {step}  averaging {ns_per_day:g} ns/day, {mean:g} sec/step "
@@ -1363,21 +1574,32 @@ def next_multiple(step: int, period: int) -> int:
     return (step // period + 1) * period
 
 
-def step_count(statement: Statement, text: str) -> int:
-    try:
-        steps = int(text)
-    except ValueError:
-        raise statement.failure(f'expected integer but got "{text}"') from None
-    if steps < 0:
-        raise statement.failure("number of steps must be non-negative")
-    return steps
+def backend_exit() -> None:
+    """What NAMD's BackEnd::exit prints as the program ends."""
+    log(
+        "====================================================",
+        "",
+        f"WallClock: {wall_clock():f}  CPUTime: {time.process_time():f}  Memory: {memory_mb():f} MB",
+        "[Partition 0][Node 0] End of program",
+    )
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    relaxation: float
+    moved: int
+    velocity_temperature: float
+    cell: Cell
 
 
 class Simulation:
+    """The running system after NAMD's startup: steps, energies and output files, driven by the script."""
+
     def __init__(
-        self, settings: Settings, config: Config, cell: Cell, inputs: Inputs, pacer: Pacer, command_line: CommandLine
-    ) -> None:
-        self.settings, self.config, self.cell, self.pacer = settings, config, cell, pacer
+        self, settings: Settings, config: Config, table: KeywordTable, cell: Cell, inputs: Inputs, pacer: Pacer,
+        command_line: CommandLine,
+    ) -> None:  # fmt: skip
+        self.settings, self.config, self.table, self.cell, self.pacer = settings, config, table, cell, pacer
         self.processors, self.build = command_line.processors, command_line.build
         self.structure = inputs.structure
         self.pdb_records = inputs.pdb_records
@@ -1387,68 +1609,110 @@ class Simulation:
         rng = random.Random(f"{settings.seed}:drift")
         self.drift = array("d", (rng.uniform(-1, 1) for _ in range(len(inputs.positions))))
         self.step = settings.first_timestep
+        self.numsteps = max(settings.numsteps or 0, settings.first_timestep)  # NAMD's N
+        self.at_startup = settings
         # minimization-equivalent steps of relaxation; coordinates from an earlier run are relaxed already
         self.relaxation = math.inf if settings.bincoordinates else 0.0
         self.moved = 0  # steps simulated so far, for the drift of the output coordinates
-        self.ran = False
         self.titles_due = True
         self.timing = Timing()
         self.dcd: DcdWriter | None = None
         self.xst = None
+        self.saved: Checkpoint | None = None
+        self.energy_labels, self.energy_values = "", ""  # the last ENERGY output, for the script's callback
 
     # --- script commands
 
-    def execute(self, statement: Statement) -> None:
-        commands = {"run": self.run, "minimize": self.minimize, "reinitvels": self.reinitvels}
-        commands.get(statement.key, self.set_parameter)(statement)
-
-    def run(self, statement: Statement) -> None:
-        words = statement.words
-        if not words:
-            raise statement.failure("too few args")
-        if len(words) > 2:
-            raise statement.failure("too many args")
-        if len(words) == 2 and words[0] != "norepeat":
-            raise statement.failure("first arg not norepeat")
+    def run(self, steps: int, norepeat: bool, announce: bool = True) -> None:
         if self.settings.minimization:
-            raise statement.failure("run called with minimization enabled; use minimize command instead")
-        steps = step_count(statement, words[-1])
-        norepeat = len(words) == 2 and self.ran
-        if statement.where != IMPLICIT:
-            log(f"TCL: Running for {steps} steps" + (" without repeating first step" if norepeat else ""))
+            raise TclCommandError("run called with minimization enabled; use minimize command instead")
+        self.start_command(announce, f"Running for {steps} steps" + (" without repeating first step" * norepeat))
         self.run_segment(Segment(self.step, self.step + steps, minimizing=False, repeat_first=not norepeat))
-        self.ran = True
 
-    def minimize(self, statement: Statement) -> None:
-        if len(statement.words) != 1:
-            raise statement.failure("wrong # args")
-        steps = step_count(statement, statement.words[0])
-        if statement.where != IMPLICIT:
-            log(f"TCL: Minimizing for {steps} steps")
+    def minimize(self, steps: int, announce: bool = True) -> None:
+        self.start_command(announce, f"Minimizing for {steps} steps")
         self.run_segment(Segment(self.step, self.step + steps, minimizing=True))
 
-    def reinitvels(self, statement: Statement) -> None:
-        if len(statement.words) != 1:
-            raise statement.failure("wrong # args")
-        try:
-            self.velocity_temperature = float(statement.words[0])
-        except ValueError:
-            raise statement.failure(f'expected floating-point number but got "{statement.words[0]}"') from None
+    def start_command(self, announce: bool, what: str) -> None:
+        if not announce:  # NAMD's own run of numsteps at the end of a script prints nothing
+            return
+        if self.numsteps != self.step:
+            log(f"TCL: Original numsteps {self.numsteps} will be ignored.")
+        log(f"TCL: {what}")
+
+    def reinitvels(self, temperature: float) -> None:
+        self.velocity_temperature = temperature
         log(f"REINITIALIZING VELOCITIES AT STEP {self.step} TO {num(self.velocity_temperature)} KELVIN.")
 
-    def set_parameter(self, statement: Statement) -> None:
-        failed = FatalError(f"Setting parameter {statement.keyword} from script failed!")
-        if statement.key in STARTUP_ONLY_KEYWORDS:
+    def rescalevels(self, factor: float) -> None:
+        self.velocity_temperature *= factor * factor
+        log(f"RESCALING VELOCITIES AT STEP {self.step} BY {num(factor)}")
+
+    def checkpoint(self) -> None:
+        log(f"CHECKPOINTING POSITIONS AT STEP {self.step}")
+        self.saved = Checkpoint(self.relaxation, self.moved, self.velocity_temperature, self.cell)
+
+    def revert(self) -> None:
+        log(f"REVERTING POSITIONS AT STEP {self.step}")
+        if self.saved is None:
+            raise FatalError("Unable to revert, checkpoint was never called!", locate=True)
+        saved = self.saved
+        self.relaxation, self.moved, self.velocity_temperature, self.cell = (
+            saved.relaxation, saved.moved, saved.velocity_temperature, saved.cell)  # fmt: skip
+
+    def parameter(self, keyword: str) -> str:
+        """A parameter's value, as `keyword` alone asks for it in a script after startup."""
+        value = self.config.text(keyword.lower())
+        if value is None and self.table.get(keyword) is None:
+            raise TclCommandError("parameter unknown for NAMD config parameter")
+        return value or ""
+
+    def set_parameter(self, keyword: str, value: str, where: str) -> None:
+        """SimParameters::scriptSet: the few parameters a script may change once the system is built."""
+        log(f"TCL: Setting parameter {keyword} to {value}")
+        key = keyword.lower()
+        failed = FatalError(f"Setting parameter {keyword} from script failed!", locate=True)
+        if key not in SCRIPT_SETTABLE:
             raise failed
-        log(f"TCL: Setting parameter {statement.keyword} to {statement.value}")
-        self.config.replace(statement)
+        self.check_script_setting(key, value)
+        known = self.table.get(key)
+        if known is not None:  # NAMD reads garbage as 0 with atoi/atof; the stand-in refuses it
+            parsed, problems = scan_value(known, value)
+            if problems or range_error(known, parsed):
+                raise failed
+        self.config.replace(Entry(keyword, value, where))
         read = Reader(self.config)
         settings = read_settings(read)
         if read.errors:
             raise failed
         self.settings = settings
-        if statement.key == "firsttimestep":
-            self.step = settings.first_timestep
+        if key == "firsttimestep":
+            self.step = self.numsteps = settings.first_timestep
+        elif key == "numsteps":
+            self.numsteps = settings.numsteps or 0
+        elif key == "dcdfile" and self.dcd is not None:  # NAMD closes the trajectory and starts a new one
+            self.dcd.close()
+            self.dcd = None
+
+    def check_script_setting(self, key: str, value: str) -> None:
+        """The settings scriptSet itself refuses, with its words."""
+        startup = self.at_startup
+        turned_on = atobool(value) == 1
+        if key == "langevin" and turned_on and not startup.langevin:
+            raise FatalError("Langevin must be enabled at startup to disable and re-enable in script.", locate=True)
+        if key == "alch" and turned_on and not startup.features.alch:
+            raise FatalError("Alchemy must be enabled at startup to disable and re-enable in script.", locate=True)
+        if key in ("alchlambda", "alchlambda2"):
+            match = C_FLOAT.match(value)
+            if not match or not 0.0 <= float(match.group(1)) <= 1.0:
+                raise FatalError("Alchemical lambda values should be in the range [0.0, 1.0]", locate=True)
+        if key == "fixedatoms":
+            if not startup.features.fixed_atoms:
+                raise FatalError("FixedAtoms may not be enabled in a script.", locate=True)
+            if atobool(self.config.text("fixedatomsforces") or "off") != 1:
+                raise FatalError("To use fixedAtoms in script first use fixedAtomsForces yes.", locate=True)
+        if key in ("mgridforcescale", "mgridforcevoff"):
+            raise FatalError(f"Can't yet modify {key} in a script", locate=True)
 
     # --- stepping
 
@@ -1461,12 +1725,13 @@ class Simulation:
         while step < segment.last:
             step = self.next_step(segment, step)
             # exact pacing where a TIMING or benchmark line reports it, chunked sleeps elsewhere
-            timed = step % self.settings.output_timing == 0 or self.benchmark_phase(segment, step)
+            timing = self.settings.output_timing
+            timed = (timing and step % timing == 0) or self.benchmark_phase(segment, step)
             self.pacer.wait(step, exact=step == segment.last or bool(timed))
             self.visit(segment, step)
         self.relaxation += segment.relaxation(segment.last)
         self.moved += segment.last - segment.first
-        self.step = segment.last
+        self.step = self.numsteps = segment.last  # NAMD sets numsteps, then firsttimestep, to the last step
 
     def next_step(self, segment: Segment, step: int) -> int:
         """The next step with something to print or write."""
@@ -1474,8 +1739,11 @@ class Simulation:
         if segment.minimizing:  # the minimizer reports on every step
             return step + 1
         periods = (s.output_energies, s.output_timing, s.output_pressure, s.restart_freq, s.dcd_freq, s.xst_freq)
-        benchmark = segment.first + next_multiple(step - segment.first, s.first_ldb_step)
-        return min([segment.last, benchmark, *(next_multiple(step, period) for period in periods if period)])
+        steps = [segment.last, *(next_multiple(step, period) for period in periods if period)]
+        benchmark = next_multiple(step - segment.first, s.first_ldb_step)
+        if benchmark < BENCHMARK_PHASES * s.first_ldb_step:  # the speed reports end after the ninth
+            steps.append(segment.first + benchmark)
+        return min(steps)
 
     def benchmark_phase(self, segment: Segment, step: int) -> int:
         """Which of NAMD's speed reports (1 to 9) falls on this step; 0 for none."""
@@ -1495,7 +1763,7 @@ class Simulation:
             # The next window is paced from this report, so steps that ran late (a busy machine) are not made up
             # by faster ones that would report a speed above the one asked for.
             self.pacer.begin(step)
-        if later and step % s.output_timing == 0:
+        if later and s.output_timing and step % s.output_timing == 0:
             printed = step >= segment.first + s.output_timing
             performance = s.output_performance and self.build.is_namd3  # PERFORMANCE: lines are new in NAMD 3
             log(*self.timing.lines(step, printed, segment.last, s.timestep, performance))
@@ -1517,7 +1785,10 @@ class Simulation:
             self.write_xst(step)
 
     def target_temperature(self) -> float:
-        return self.settings.langevin_temp if self.settings.langevin else self.velocity_temperature
+        s = self.settings
+        if s.langevin:
+            return s.langevin_temp
+        return self.velocity_temperature if s.thermostat_temp is None else s.thermostat_temp
 
     def frame(self, segment: Segment, step: int, averaging: int) -> Frame:
         s = self.settings
@@ -1532,7 +1803,10 @@ class Simulation:
         if self.titles_due or step % (10 * s.output_energies) == 0:
             log(etitle_line(columns), "")
             self.titles_due = False
-        log(energy_line(step, self.model.columns(self.frame(segment, step, s.output_energies))), "")
+        values = self.model.columns(self.frame(segment, step, s.output_energies))
+        log(energy_line(step, values), "")
+        self.energy_labels = " ".join(["TS", *ENERGY_TITLES[:columns]])
+        self.energy_values = " ".join([str(step), *(f"{value:.4f}" for value in values)])
 
     def pressure_lines(self, segment: Segment, step: int) -> list[str]:
         """PRESSURE: and GPRESSURE: tensors, then their averages since the last output when that spans steps."""
@@ -1587,7 +1861,7 @@ class Simulation:
         keep_backup(path, backup)
         scale = PDB_VELOCITY_FACTOR if velocity else 1.0
         data = binary_vectors(vectors) if binary else pdb_text(self.pdb_records, vectors, scale)
-        Path(path).write_bytes(data)
+        write_output(path, data, "binary" if binary else "text")
 
     def restart_base(self, step: int) -> str:
         s = self.settings
@@ -1598,7 +1872,7 @@ class Simulation:
         path = f"{self.restart_base(step)}.xsc"
         keep_backup(path, ".old")
         header = xsc_header("configuration restart", self.cell, self.settings.piston)
-        Path(path).write_text(header + xsc_row(step, self.cell, self.settings.piston))
+        write_output(path, (header + xsc_row(step, self.cell, self.settings.piston)).encode(), "text")
 
     def write_restart_atoms(self, step: int, moved: int) -> None:
         base, binary = self.restart_base(step), self.settings.binary_restart
@@ -1619,65 +1893,68 @@ class Simulation:
     def write_xst(self, step: int) -> None:
         if self.xst is None:
             keep_backup(self.settings.xst_file, ".BAK")
-            self.xst = open(self.settings.xst_file, "w")  # noqa: SIM115 -- appended to until finish()
+            try:
+                self.xst = open(self.settings.xst_file, "w")  # noqa: SIM115 -- appended to until close_files()
+            except OSError as error:
+                raise system_error(f"Unable to open text file {self.settings.xst_file}", error) from None
             self.xst.write(xsc_header("trajectory", self.cell, self.settings.piston))
         self.xst.write(xsc_row(step, self.cell, self.settings.piston))
         self.xst.flush()
 
-    def finish(self) -> None:
+    def write_outputs(self, name: str) -> None:
+        """The .xsc, .coor and .vel files NAMD writes at the end, and for the `output` command, at this step."""
         s, step = self.settings, self.step
         log(f"WRITING EXTENDED SYSTEM TO OUTPUT FILE AT STEP {step}")
-        keep_backup(f"{s.output_name}.xsc", ".BAK")
+        keep_backup(f"{name}.xsc", ".BAK")
         header = xsc_header("configuration output", self.cell, s.piston)
-        Path(f"{s.output_name}.xsc").write_text(header + xsc_row(step, self.cell, s.piston))
+        write_output(f"{name}.xsc", (header + xsc_row(step, self.cell, s.piston)).encode(), "text")
         outputs = (("COORDINATES", "coor", "position", self.positions(self.moved)),
                    ("VELOCITIES", "vel", "velocity", self.velocities(step)))  # fmt: skip
         for kind, suffix, what, vectors in outputs:
             started = time.monotonic()
             log(f"WRITING {kind} TO OUTPUT FILE AT STEP {step}")
-            self.write_atoms(f"{s.output_name}.{suffix}", vectors, s.binary_output, ".BAK", velocity=suffix == "vel")
+            self.write_atoms(f"{name}.{suffix}", vectors, s.binary_output, ".BAK", velocity=suffix == "vel")
             log(
                 f"The last {what} output (seq=-2) takes {time.monotonic() - started:.3f} seconds, "
                 f"{memory_mb():.3f} MB of memory in use"
             )
+
+    def write_forces(self, name: str) -> None:
+        """`output withforces`: NAMD's .force file; the stand-in computes no forces, so they are zero."""
+        log(f"WRITING FORCES TO OUTPUT FILE AT STEP {self.step}")
+        keep_backup(f"{name}.force", ".BAK")
+        zeros = array("d", bytes(8 * 3 * self.structure.atoms))
+        write_output(f"{name}.force", binary_vectors(zeros), "binary")
+
+    def end(self) -> None:
+        """The end of the script after a run: the final output files, then the trajectories are closed."""
+        self.write_outputs(self.settings.output_name)
         if self.dcd is not None:
             self.dcd.close()
         if self.xst is not None:
             self.xst.close()
-        log(
-            "====================================================",
-            "",
-            f"WallClock: {wall_clock():f}  CPUTime: {time.process_time():f}  Memory: {memory_mb():f} MB",
-            "[Partition 0][Node 0] End of program",
-        )
 
 
 # ---------------------------------------------------------------------------------------- startup
 
 
-def implicit_command(settings: Settings) -> Statement:
-    """Without run or minimize commands NAMD runs (or minimizes) up to step `numsteps`, printing no TCL: line."""
-    keyword = "minimize" if settings.minimization else "run"
-    steps = max(0, (settings.numsteps or 0) - settings.first_timestep)
-    return Statement(keyword, (str(steps),), f"numsteps {settings.numsteps}", IMPLICIT)
-
-
 def start_up(
-    statements: list[Statement], pacer: Pacer, command_line: CommandLine
-) -> tuple[Simulation, list[Statement]]:
-    """Check the config and read the inputs as NAMD does before its first run; returns the script's actions."""
-    first_command = next((i for i, s in enumerate(statements) if s.key in COMMANDS), len(statements))
-    startup, actions = statements[:first_command], statements[first_command:]
-    log("TCL: Suspending until startup complete.")
-    config = Config(startup)
+    config: Config, table: KeywordTable, pacer: Pacer, command_line: CommandLine, implicit: bool
+) -> Simulation:
+    """NAMD's startup: check the config, print the parameters and read the inputs; `implicit`: no run command."""
+    check = KeywordCheck(config, table)
+    errors, invalid, warnings = check.problems()
+    for line in warnings:
+        warn(line)
     read = Reader(config)
-    read.errors += duplicate_errors(startup)
     settings = read_settings(read)
-    read.errors += invalid_keyword_errors(statements, command_line.build)
-    if not actions and settings.numsteps is None:
-        read.errors += ["'numsteps' is a required configuration option", "numsteps defines:   number of timesteps"]
-    if read.errors:
-        raise FatalError("ERROR(S) IN THE CONFIGURATION FILE", read.errors)
+    errors += read.errors
+    if implicit and settings.numsteps is None:
+        errors.append(["'numsteps' is a required configuration option", "numsteps defines:   number of timesteps"])
+    if errors or invalid:
+        raise FatalError(
+            "ERROR(S) IN THE CONFIGURATION FILE", [line for group in [*errors, *invalid] for line in group]
+        )
     cell = check_config(settings)
     print_parameters(settings, cell)
     if settings.gpu_resident and command_line.build.cuda:  # NAMD 2.14 rejected the keyword above
@@ -1685,9 +1962,603 @@ def start_up(
     info(f"Entering startup at {wall_clock():g} s, {memory_mb():g} MB of memory in use")
     inputs = load_inputs(settings)
     print_structure_summary(inputs.structure, cell)
-    simulation = Simulation(settings, config, cell, inputs, pacer, command_line)
+    simulation = Simulation(settings, config, table, cell, inputs, pacer, command_line)
     info(f"Finished startup at {wall_clock():g} s, {memory_mb():g} MB of memory in use")
-    return simulation, actions or [implicit_command(settings)]
+    return simulation
+
+
+# ------------------------------------------------------------------------------------- the script
+
+# Set up once in the interpreter. NAMD's commands are Tcl procs that hand their words, and the script
+# location `info frame` gives, to ::namd::call (Python) and return its result or error: an error so
+# returned reads in Tcl's errorInfo as the command's own, as for NAMD's C commands. Tcl's own `unknown`
+# is kept for what its library loads on demand (namespaced names, auto_index: clock's msgcat, parray).
+TCL_SETUP = r"""
+fconfigure stdout -buffering line
+namespace eval ::namd {}
+catch {auto_load_index}
+rename unknown ::namd::tcl_unknown
+proc unknown args {
+    set name [lindex $args 0]
+    if {[string match *::* $name] || [info exists ::auto_index($name)]} {
+        return [uplevel 1 [list ::namd::tcl_unknown {*}$args]]
+    }
+    lassign [::namd::call unknown [info frame -1] {*}$args] code result
+    return -code $code $result
+}
+"""
+COMMAND_PROC = """proc ::{name} args {{
+    lassign [::namd::call {name} [info frame -1] {{*}}$args] code result
+    return -code $code $result
+}}"""
+UNSUPPORTED_COMMANDS = frozenset(
+    {"measure", "coorfile", "dumpbench", "consForceConfig", "reloadCharges", "reloadGridforceGrid", "updateGridScale",
+     "replicaSend", "replicaRecv", "replicaAtomSendrecv", "replicaAtomSend", "replicaAtomRecv", "replicaDcdFile",
+     "checkpointStore", "checkpointLoad", "checkpointSwap", "checkpointFree", "transmult", "vectrans", "transvec",
+     "transvecinv", "transabout", "anglegrad", "dihedralgrad"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TclFrame:
+    """Where a command of the script is: its text and, for messages, '(file "job.namd" line 12)'."""
+
+    command: str
+    where: str
+
+
+def tcl_int(text: str) -> int:
+    if not INTEGER.fullmatch(text):
+        raise TclCommandError(f'expected integer but got "{text}"')
+    return int(text)
+
+
+def tcl_double(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise TclCommandError(f'expected floating-point number but got "{text}"') from None
+
+
+def step_count(text: str) -> int:
+    steps = tcl_int(text)
+    if steps < 0:
+        raise TclCommandError("number of steps must be non-negative")
+    return steps
+
+
+def no_arguments(args: list[str]) -> None:
+    if args:
+        raise TclCommandError("no arguments needed")
+
+
+class ScriptTcl:
+    """NAMD's ScriptTcl: the Tcl interpreter that runs the config, NAMD's commands in it, and the simulation."""
+
+    def __init__(self, command_line: CommandLine, pacer: Pacer, table: KeywordTable, commands: tuple[str, ...]) -> None:
+        if tkinter is None:
+            raise FatalError("The NAMD stand-in reads configs with Tcl: Python's tkinter is missing (python3-tk)")
+        try:
+            self.tk = tkinter.Tcl().tk
+        except tkinter.TclError as error:
+            raise FatalError(f"The NAMD stand-in could not start Tcl: {error}") from None
+        self.tk.wantobjects(False)  # every word reaches Python as the string Tcl has
+        self.command_line, self.pacer, self.table = command_line, pacer, table
+        self.config = Config()
+        self.simulation: Simulation | None = None
+        self.run_called = False
+        self.callback: str | None = None
+        self.on_command_line = False
+        self.crash: BaseException | None = None
+        self.handlers = self.command_handlers()
+        self.tk.createcommand("::namd::call", self.dispatch)
+        self.tk.eval(TCL_SETUP)
+        for name in commands:
+            if name not in ("unknown", "structure"):  # NAMD makes `structure` a command only at startup
+                self.define(name)
+
+    def define(self, name: str) -> None:
+        self.tk.eval(COMMAND_PROC.format(name=name))
+
+    def command_handlers(self) -> dict[str, object]:
+        handlers = {
+            "unknown": self.unknown, "param": self.unknown, "isset": self.isset, "istrue": self.istrue,
+            "run": self.run, "minimize": self.minimize, "reinitvels": self.reinitvels, "rescalevels": self.rescalevels,
+            "output": self.output, "checkpoint": self.checkpoint, "revert": self.revert, "callback": self.set_callback,
+            "print": self.print, "exit": self.exit, "abort": self.abort, "startup": self.startup, "stdout": self.stdout,
+            "python": self.python, "structure": self.structure, "colvarbias": self.colvarbias,
+            "colvarvalue": self.colvarvalue, "colvarfreq": self.colvarfreq, "cv": self.cv, "move": self.move,
+            "moveallby": self.moveallby, "reinitatoms": self.reinitatoms, "replicaEval": self.replica_eval,
+            "replicaSendrecv": self.replica_sendrecv, "replicaBarrier": self.replica_nothing,
+            "replicaYield": self.replica_nothing, "vecadd": self.vecadd, "vecsub": self.vecsub,
+            "vecscale": self.vecscale, "veclength": self.veclength, "vecsum": self.vecsum, "vecmean": self.vecmean,
+            "vecstddev": self.vecstddev, "getbond": self.getbond, "getangle": self.getangle,
+            "getdihedral": self.getdihedral,
+        }  # fmt: skip
+        counts = {"numPes": self.command_line.processors, "numNodes": 1, "numPhysicalNodes": 1, "numReplicas": 1,
+                  "myReplica": 0}  # fmt: skip
+        for name, count in counts.items():
+            handlers[name] = lambda _frame, args, count=count: no_arguments(args) or str(count)
+        return handlers
+
+    # --- plumbing
+
+    def dispatch(self, name: str, frame_text: str, *args: str) -> tuple[str, str]:
+        """The Python side of every NAMD command: ("ok", result) or ("error", message) for the Tcl proc."""
+        frame = self.frame(frame_text)
+        try:
+            handler = self.handlers.get(name)
+            if handler is None or name in UNSUPPORTED_COMMANDS:
+                raise TclCommandError(f"{name}: not supported by the NAMD stand-in engine")
+            return "ok", handler(frame, list(args)) or ""
+        except TclCommandError as error:
+            return "error", str(error)
+        except FatalError as error:
+            self.die(error, frame if error.locate else None)
+        except Exception as error:  # a bug of the engine: re-raised with its traceback once Tcl has unwound
+            self.crash = error
+            return "error", "internal error of the NAMD stand-in engine"
+
+    def frame(self, frame_text: str) -> TclFrame:
+        words = self.tk.splitlist(frame_text)
+        fields = dict(zip(words[::2], words[1::2], strict=False))
+        if "file" in fields:
+            where = f'(file "{os.path.relpath(fields["file"])}" line {fields.get("line", "?")})'
+        else:
+            where = "(command line)" if self.on_command_line else ""
+        return TclFrame(fields.get("cmd", ""), where)
+
+    def evaluate(self, script: str, *, file: bool = False) -> None:
+        """Evaluate Tcl as NAMD does: a non-empty result is printed, an error is fatal with Tcl's errorInfo."""
+        try:
+            result = self.tk.evalfile(script) if file else self.tk.eval(script)
+        except tkinter.TclError:
+            if self.crash is not None:
+                raise self.crash from None
+            raise FatalError(self.tk.globalgetvar("errorInfo")) from None
+        if self.crash is not None:
+            raise self.crash
+        if result:
+            log(f"TCL: {result}")
+
+    def die(self, error: FatalError, frame: TclFrame | None = None) -> None:
+        """NAMD_die inside a command: the program ends here (a script's `catch` cannot stop it)."""
+        if frame is not None and frame.command:
+            location = f'\n    while executing\n"{frame.command}"' + (f"\n    {frame.where}" if frame.where else "")
+            error = FatalError(error.message + location, error.errors)
+        self.flush_tcl()
+        report_fatal(error)
+        os._exit(1)
+
+    def flush_tcl(self) -> None:
+        with contextlib.suppress(tkinter.TclError):
+            self.tk.eval("flush stdout")
+        sys.stdout.flush()
+
+    # --- the script's life
+
+    def preset(self, keyword: str, value: str) -> None:
+        """A `--keyword value` option: NAMD evaluates it as a line of Tcl before the config file."""
+        info(f"Command-line argument is --{keyword} {value}")
+        self.on_command_line = True
+        try:
+            self.evaluate(f"{keyword} {value}")
+        finally:
+            self.on_command_line = False
+
+    def load(self, path: Path) -> None:
+        self.evaluate(str(path), file=True)
+
+    def initcheck(self, implicit: bool = False) -> Simulation:
+        """NAMD's startup on the first command that needs the system."""
+        if self.simulation is None:
+            log("TCL: Suspending until startup complete.")
+            try:
+                self.simulation = start_up(self.config, self.table, self.pacer, self.command_line, implicit)
+            except FatalError as error:
+                self.die(error)
+            self.define("structure")
+        return self.simulation
+
+    def end(self) -> None:
+        """The end of the config file: without a run command NAMD runs `numsteps`; then the output files."""
+        self.flush_tcl()  # a `puts -nonewline` of the script comes before what the engine prints now
+        if not self.run_called:
+            simulation = self.initcheck(implicit=True)
+            steps = max(0, simulation.numsteps - simulation.step)
+            if simulation.settings.minimization:
+                simulation.minimize(steps, announce=False)
+            else:
+                simulation.run(steps, norepeat=False, announce=False)
+            self.run_called = True
+            self.do_callback()
+        self.simulation.end()
+        backend_exit()
+
+    def do_callback(self) -> None:
+        """After each run the script's callback proc gets the labels and values of the last energies."""
+        simulation = self.simulation
+        if self.callback is None or simulation is None or not simulation.energy_labels:
+            return
+        try:
+            self.tk.call(self.callback, simulation.energy_labels, simulation.energy_values)
+        except tkinter.TclError:
+            self.die(FatalError(self.tk.globalgetvar("errorInfo")))
+
+    # --- keywords
+
+    def unknown(self, frame: TclFrame, words: list[str]) -> str:
+        """A command Tcl does not know: before startup a keyword for the ConfigList, after it a parameter change."""
+        if self.simulation is None:
+            name, value = config_setting(words)
+            if not name:
+                raise TclCommandError("error parsing config file")
+            if value:
+                self.config.add(Entry(name, value, frame.where))
+                return ""
+            existing = self.config.text(name.lower())
+            if existing is None:
+                raise TclCommandError("tried before startup to read config file parameter that was not set")
+            return existing
+        if len(words) not in (1, 2, 4):
+            raise TclCommandError("wrong # args for NAMD config parameter")
+        if len(words) == 1:
+            return self.simulation.parameter(words[0])
+        self.simulation.set_parameter(words[0], " ".join(words[1:]), frame.where)
+        return ""
+
+    def isset(self, _frame: TclFrame, args: list[str]) -> str:
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        if self.simulation is not None and self.table.get(args[0]) is None:
+            raise TclCommandError("unknown parameter")
+        return "1" if self.config.text(args[0].lower()) is not None else "0"
+
+    def istrue(self, _frame: TclFrame, args: list[str]) -> str:
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        keyword = self.table.get(args[0])
+        if self.simulation is not None and keyword is None:
+            raise TclCommandError("unknown parameter")
+        if self.simulation is not None and keyword.kind != "bool":
+            raise TclCommandError("parameter is not boolean")
+        value = self.config.text(args[0].lower())
+        if value is None:
+            raise TclCommandError("parameter value is not set")
+        flag = atobool(value)
+        if flag < 0:
+            raise TclCommandError("parameter value is not boolean")
+        return str(flag)
+
+    # --- running
+
+    def run(self, _frame: TclFrame, args: list[str]) -> str:
+        simulation = self.initcheck()
+        if not args:
+            raise TclCommandError("too few args")
+        if len(args) > 2:
+            raise TclCommandError("too many args")
+        if len(args) == 2 and args[0] != "norepeat":
+            raise TclCommandError("first arg not norepeat")
+        steps = step_count(args[-1])
+        simulation.run(steps, norepeat=len(args) == 2 and self.run_called)
+        self.run_called = True
+        self.do_callback()
+        return ""
+
+    def minimize(self, _frame: TclFrame, args: list[str]) -> str:
+        simulation = self.initcheck()
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        simulation.minimize(step_count(args[0]))
+        self.run_called = True
+        self.do_callback()
+        return ""
+
+    def reinitvels(self, _frame: TclFrame, args: list[str]) -> str:
+        simulation = self.initcheck()
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        simulation.reinitvels(tcl_double(args[0]))
+        return ""
+
+    def rescalevels(self, _frame: TclFrame, args: list[str]) -> str:
+        simulation = self.initcheck()
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        simulation.rescalevels(tcl_double(args[0]))
+        return ""
+
+    def output(self, _frame: TclFrame, args: list[str]) -> str:
+        """`output [withforces|onlyforces] NAME`: the output files now, under another name."""
+        simulation = self.initcheck()
+        if not args:
+            raise TclCommandError("too few args")
+        if len(args) > 2:
+            raise TclCommandError("too many args")
+        if len(args) == 2 and args[0] not in ("withforces", "onlyforces"):
+            raise TclCommandError("first arg not withforces or onlyforces")
+        name = args[-1]
+        log(f"TCL: Writing to files with basename {name}.")
+        forces = len(args) == 2
+        if forces and not self.run_called:
+            raise FatalError("No forces to output; must call run or minimize first.", locate=True)
+        if args[0] != "onlyforces":
+            simulation.write_outputs(name)
+        if forces:
+            simulation.write_forces(name)
+        return ""
+
+    def checkpoint(self, _frame: TclFrame, args: list[str]) -> str:
+        simulation = self.initcheck()
+        if args:
+            raise TclCommandError("wrong # args")
+        simulation.checkpoint()
+        return ""
+
+    def revert(self, _frame: TclFrame, args: list[str]) -> str:
+        simulation = self.initcheck()
+        if args:
+            raise TclCommandError("wrong # args")
+        simulation.revert()
+        return ""
+
+    def set_callback(self, _frame: TclFrame, args: list[str]) -> str:
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        self.callback = args[0]
+        log(f"TCL: Reduction callback proc set to {self.callback}")
+        return ""
+
+    def structure(self, _frame: TclFrame, args: list[str]) -> str:
+        """After startup `structure` reloads the PSF (the stand-in only checks the file)."""
+        simulation = self.initcheck()
+        if not args:
+            return simulation.settings.structure
+        if len(args) != 1 and not (len(args) == 3 and args[1] == "pdb"):
+            raise TclCommandError("usage: structure <filename> [pdb] <filename>")
+        log(
+            f"TCL: Reloading molecular structure from file {args[0]}" + (f" and pdb file {args[2]}" if args[1:] else "")
+        )
+        read_psf(args[0])
+        return ""
+
+    # --- messages and the program
+
+    def print(self, _frame: TclFrame, args: list[str]) -> str:
+        log("TCL:" + "".join(f" {arg}" for arg in args))
+        return ""
+
+    def exit(self, _frame: TclFrame, args: list[str]) -> str:
+        self.flush_tcl()
+        log("TCL: Exiting due to exit command.")
+        if self.run_called:
+            self.simulation.end()
+        if len(args) > 1:
+            raise TclCommandError('wrong # args: should be "exit ?returnCode?"')
+        status = tcl_int(args[0]) if args else 0
+        backend_exit()
+        self.flush_tcl()
+        os._exit(status)
+
+    def abort(self, _frame: TclFrame, args: list[str]) -> str:
+        raise FatalError("TCL:" + ("".join(f" {arg}" for arg in args) if args else " abort called"), locate=True)
+
+    def startup(self, _frame: TclFrame, args: list[str]) -> str:
+        no_arguments(args)
+        self.initcheck()
+        return ""
+
+    def stdout(self, _frame: TclFrame, args: list[str]) -> str:
+        """`stdout FILE`: the rest of the log goes to FILE (appended), as NAMD's freopen does."""
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        log(f"TCL: redirecting stdout to file {args[0]}")
+        self.flush_tcl()
+        try:
+            descriptor = os.open(args[0], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as error:
+            raise TclCommandError(error.strerror) from None
+        os.dup2(descriptor, 1)
+        os.close(descriptor)
+        return ""
+
+    def python(self, _frame: TclFrame, _args: list[str]) -> str:
+        raise TclCommandError("python not enabled")
+
+    # --- collective variables: the module is checked, not run
+
+    def colvars_active(self) -> bool:
+        return atobool(self.config.text("colvars") or "off") == 1
+
+    def colvarbias(self, _frame: TclFrame, args: list[str]) -> str:
+        self.initcheck()
+        if len(args) < 3 or len(args) % 2 == 0:
+            raise TclCommandError("wrong # args")
+        if not self.colvars_active():
+            raise TclCommandError("colvars module not active")
+        if args[0] == "changeconfig":
+            return ""
+        if args[0] == "energydiff":
+            if not self.run_called:
+                raise TclCommandError("energydiff requires a previous timestep")
+            return "0.0"
+        raise TclCommandError("unknown colvarbias operation")
+
+    def colvarvalue(self, _frame: TclFrame, args: list[str]) -> str:
+        self.initcheck()
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        if not self.colvars_active():
+            raise TclCommandError("colvars module not active")
+        return "0.0"
+
+    def colvarfreq(self, _frame: TclFrame, args: list[str]) -> str:
+        self.initcheck()
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        if not self.colvars_active():
+            raise TclCommandError("colvars module not active")
+        tcl_int(args[0])
+        return ""
+
+    def cv(self, _frame: TclFrame, args: list[str]) -> str:
+        """Colvars' `cv` command: `config` and `configfile` are checked like colvarsConfig; the rest is accepted."""
+        self.initcheck()
+        if not args:
+            raise TclCommandError("Missing arguments")
+        if args[0] == "configfile":
+            if len(args) != 2:
+                raise TclCommandError('wrong # args: should be "cv configfile <file name>"')
+            if not os.path.isfile(args[1]):
+                raise TclCommandError(f'Error: in opening file "{args[1]}".')
+            check_colvars_config(args[1])
+        elif args[0] == "config" and (len(args) != 2 or not args[1].strip()):
+            raise TclCommandError('wrong # args: should be "cv config <config string>"')
+        return ""
+
+    # --- atoms and replicas: accepted, with NAMD's argument checks
+
+    def move(self, _frame: TclFrame, args: list[str]) -> str:
+        self.initcheck()
+        if len(args) != 3:
+            raise TclCommandError("wrong # args")
+        atom = tcl_int(args[0])
+        if args[1] not in ("to", "by"):
+            raise TclCommandError("syntax is 'move <id> to|by {<x> <y> <z>}'")
+        vector = self.numbers(args[2])
+        if len(vector) != 3:
+            raise TclCommandError("third argument not a vector")
+        log(f"TCL: Moving atom {atom} {args[1]} {vec(tuple(vector))}.")
+        return ""
+
+    def moveallby(self, _frame: TclFrame, args: list[str]) -> str:
+        self.initcheck()
+        if len(args) != 1:
+            raise TclCommandError("wrong # args")
+        if len(self.numbers(args[0])) != 3:
+            raise TclCommandError("argument not a vector")
+        return ""
+
+    def reinitatoms(self, _frame: TclFrame, args: list[str]) -> str:
+        self.initcheck()
+        if len(args) > 1:
+            raise TclCommandError("wrong # args")
+        log("TCL: Reinitializing atom data" + (f" from files with basename {args[0]}" if args else ""))
+        return ""
+
+    def replica_nothing(self, _frame: TclFrame, _args: list[str]) -> str:
+        return ""  # one replica: barriers and yields return at once
+
+    def replica_eval(self, _frame: TclFrame, args: list[str]) -> str:
+        if len(args) != 2:
+            raise TclCommandError("args: dest script")
+        self.check_replica(args[0])
+        try:
+            return self.tk.call("uplevel", "#0", args[1])
+        except tkinter.TclError as error:
+            raise TclCommandError(str(error)) from None
+
+    def replica_sendrecv(self, _frame: TclFrame, args: list[str]) -> str:
+        if len(args) not in (2, 3):
+            raise TclCommandError("args: data dest ?source?")
+        self.check_replica(args[1])
+        return args[0]  # sent to, and received from, this replica itself
+
+    def check_replica(self, text: str) -> None:
+        replica = tcl_int(text)
+        if replica < 0:
+            raise TclCommandError("negative replica index")
+        if replica > 0:
+            raise TclCommandError("non-existent replica index")
+
+    # --- NAMD's Tcl vector math (TclVec.C)
+
+    def numbers(self, text: str) -> list[float]:
+        try:
+            return [tcl_double(word) for word in self.tk.splitlist(text)]
+        except tkinter.TclError as error:
+            raise TclCommandError(str(error)) from None
+
+    def vectors(self, args: list[str], count: int | None = None) -> list[list[float]]:
+        if count is not None and len(args) != count:
+            raise TclCommandError("wrong # args")
+        return [self.numbers(arg) for arg in args]
+
+    @staticmethod
+    def tcl_list(values: list[float]) -> str:
+        return " ".join(repr(float(value)) for value in values)
+
+    def vecadd(self, _frame: TclFrame, args: list[str]) -> str:
+        vectors = self.vectors(args)
+        if len(vectors) < 2 or len({len(vector) for vector in vectors}) != 1:
+            raise TclCommandError("vecadd: two vectors don't have the same size" if vectors else "wrong # args")
+        return self.tcl_list([sum(values) for values in zip(*vectors, strict=True)])
+
+    def vecsub(self, _frame: TclFrame, args: list[str]) -> str:
+        a, b = self.vectors(args, 2)
+        if len(a) != len(b):
+            raise TclCommandError("vecsub: two vectors don't have the same size")
+        return self.tcl_list([x - y for x, y in zip(a, b, strict=True)])
+
+    def vecscale(self, _frame: TclFrame, args: list[str]) -> str:
+        a, b = self.vectors(args, 2)
+        scalar, vector = (a[0], b) if len(a) == 1 else (b[0], a) if len(b) == 1 else (None, None)
+        if scalar is None:
+            raise TclCommandError("vecscale: one value must be a scalar")
+        return self.tcl_list([scalar * value for value in vector])
+
+    def veclength(self, _frame: TclFrame, args: list[str]) -> str:
+        (vector,) = self.vectors(args, 1)
+        return repr(math.sqrt(sum(value * value for value in vector)))
+
+    def vecsum(self, _frame: TclFrame, args: list[str]) -> str:
+        (vector,) = self.vectors(args, 1)
+        return repr(float(sum(vector)))
+
+    def vecmean(self, _frame: TclFrame, args: list[str]) -> str:
+        (vector,) = self.vectors(args, 1)
+        if not vector:
+            raise TclCommandError("vecmean: vector must be of length > 0")
+        return repr(sum(vector) / len(vector))
+
+    def vecstddev(self, _frame: TclFrame, args: list[str]) -> str:
+        (vector,) = self.vectors(args, 1)
+        if not vector:
+            raise TclCommandError("vecstddev: vector must be of length > 0")
+        mean = sum(vector) / len(vector)
+        return repr(math.sqrt(sum((value - mean) ** 2 for value in vector) / len(vector)))
+
+    def points(self, args: list[str], count: int) -> list[list[float]]:
+        points = self.vectors(args, count)
+        if any(len(point) != 3 for point in points):
+            raise TclCommandError("arguments must be 3-vectors")
+        return points
+
+    def getbond(self, _frame: TclFrame, args: list[str]) -> str:
+        a, b = self.points(args, 2)
+        return repr(math.dist(a, b))
+
+    def getangle(self, _frame: TclFrame, args: list[str]) -> str:
+        a, b, c = self.points(args, 3)
+        u, v = [x - y for x, y in zip(a, b, strict=True)], [x - y for x, y in zip(c, b, strict=True)]
+        cosine = sum(x * y for x, y in zip(u, v, strict=True)) / (math.hypot(*u) * math.hypot(*v))
+        return repr(math.degrees(math.acos(max(-1.0, min(1.0, cosine)))))
+
+    def getdihedral(self, _frame: TclFrame, args: list[str]) -> str:
+        a, b, c, d = self.points(args, 4)
+
+        def sub(p: list[float], q: list[float]) -> list[float]:
+            return [x - y for x, y in zip(p, q, strict=True)]
+
+        def cross(p: list[float], q: list[float]) -> list[float]:
+            return [p[1] * q[2] - p[2] * q[1], p[2] * q[0] - p[0] * q[2], p[0] * q[1] - p[1] * q[0]]
+
+        b1, b2, b3 = sub(b, a), sub(c, b), sub(d, c)
+        n1, n2 = cross(b1, b2), cross(b2, b3)
+        m = cross(n1, [x / math.hypot(*b2) for x in b2])
+        x, y = sum(p * q for p, q in zip(n1, n2, strict=True)), sum(p * q for p, q in zip(m, n2, strict=True))
+        return repr(-math.degrees(math.atan2(y, x)))
 
 
 def main(argv: list[str]) -> int:
@@ -1702,11 +2573,13 @@ def main(argv: list[str]) -> int:
             return 0
         pacer = Pacer(steps_per_second())
         log(*banner(command_line))
+        table, commands = load_keyword_table(keyword_table_path(), table_version(command_line.build))
+        script = ScriptTcl(command_line, pacer, table, commands)
+        for keyword, value in command_line.presets:
+            script.preset(keyword, value)
         config_file = enter_config_directory(command_line.config)
-        simulation, actions = start_up(read_script(config_file, command_line.presets), pacer, command_line)
-        for statement in actions:
-            simulation.execute(statement)
-        simulation.finish()
+        script.load(config_file)
+        script.end()
     except FatalError as error:
         report_fatal(error)
         return 1
