@@ -209,13 +209,15 @@ class MemberSession:
         return result
 
     def write_files(self, directory: str, files: dict[str, bytes], *, timeout_s: float = 60.0) -> None:
-        """Write small files (plain names the portal chose) into a directory in the roots, in one exec.
+        """Write small files into a directory in the roots, in one exec.
 
-        The files travel as a tar stream on stdin: one round trip whatever their number.
+        Names are paths inside the directory (`namd/job.namd`), already cleaned by the caller; their
+        folders must exist and lie in the roots (`jobs.remote.make_dirs`). The files travel as a tar
+        stream on stdin: one round trip whatever their number.
         Raises Forbidden (REMOTE_PATH_FORBIDDEN), RemoteCommandError and the other PortalErrors.
         """
-        if any("/" in name or name in {"", ".", ".."} for name in files):
-            raise ValueError("write_files takes plain file names")
+        if any(name.startswith(("/", "-")) or {"", ".", ".."} & set(name.split("/")) for name in files):
+            raise ValueError("write_files takes relative paths without '.', '..' or empty parts")
         target = self.confined(directory)
         buffer = io.BytesIO()
         now = time.time()

@@ -11,7 +11,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from jobs import selectors, services, sync, uploads
+from jobs import input_archives, selectors, services, sync, uploads
 from jobs.access import access_job
 from jobs.models import InputFile, Job, JobProgress, StagedDownload
 from jobs.namd_log import LogProgress
@@ -117,13 +117,24 @@ def upload_input(request: HttpRequest, job_id: int, file: File[UploadedFile]) ->
     return Status(202, input_file)
 
 
-@router.get("/jobs/{job_id}/uploads/{name}", response=UploadStatusOut)
+@router.post("/jobs/{job_id}/archives", response={202: AcceptedOut})
+def upload_archive(request: HttpRequest, job_id: int, file: File[UploadedFile]) -> Status:
+    """Upload the inputs as one archive (multipart field `file`: .tgz, .tar.gz, .tar or .zip, e.g. a CHARMM-GUI
+    download); a task unpacks it safely into the job's folder tree and copies it to the cluster as one stream.
+    A refused archive is reported on the job (`error_code`, e.g. ARCHIVE_PATH_ESCAPE) and changes nothing."""
+    task_id = input_archives.receive_input_archive(
+        user=request.auth, job_id=job_id, name=file.name or "", chunks=file.chunks(UPLOAD_CHUNK_BYTES)
+    )
+    return _accepted(job_id, task_id, request.auth)
+
+
+@router.get("/jobs/{job_id}/uploads/{path:name}", response=UploadStatusOut)
 def get_upload(request: HttpRequest, job_id: int, name: str, size: int) -> uploads.UploadStatus:
     """How many bytes of the file `name` of `size` bytes the portal already has: send the rest from there."""
     return uploads.upload_status(user=request.auth, job_id=job_id, name=name, size_bytes=size)
 
 
-@router.put("/jobs/{job_id}/uploads/{name}", response={200: UploadStatusOut, 202: InputOut})
+@router.put("/jobs/{job_id}/uploads/{path:name}", response={200: UploadStatusOut, 202: InputOut})
 def put_upload_chunk(request: HttpRequest, job_id: int, name: str) -> Status:
     """Append one chunk: the raw body with `Content-Range: bytes START-END/TOTAL`, START being `received`.
 

@@ -22,20 +22,47 @@ FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}", re.ASCII)
 RESERVED_NAMES = frozenset({"job.namd", "job.sbatch", "job.json"})
 
 
-def sanitize_filename(name: str) -> str:
-    """A plain file name from a client's: directories dropped, odd characters made '_'. Raises InvalidInput."""
-    base = re.split(r"[/\\]", name)[-1].strip()
-    clean = re.sub(r"[^A-Za-z0-9_.+-]", "_", base, flags=re.ASCII).lstrip(".-")
-    if not FILENAME_RE.fullmatch(clean) or clean.endswith((".part",)):
+MAX_INPUT_DEPTH = 16
+
+
+def clean_input_path(name: str) -> str:
+    """A path in the job folder from a client's (`toppar/par_all36m_prot.prm`): each part cleaned as a file name.
+
+    Folders are kept; an absolute path, `..`, an empty part or a path deeper than 16 is refused
+    (INPUT_PATH_INVALID), never rewritten into something else. Raises InvalidInput.
+    """
+    parts = name.replace("\\", "/").strip().removeprefix("./").split("/")
+    if name.startswith("/") or len(parts) > MAX_INPUT_DEPTH or any(part in ("", ".", "..") for part in parts):
+        raise InvalidInput(
+            "Input paths are relative folders and file names inside the job folder (no '/' at the start, no '..').",
+            code="INPUT_PATH_INVALID", details={"name": name[:200]},
+        )  # fmt: skip
+    cleaned = [_clean_part(part, name) for part in parts]
+    if len(cleaned) == 1 and cleaned[0].lower() in RESERVED_NAMES:
+        raise InvalidInput(
+            f"{cleaned[0]} is the portal's own file in the job folder; rename yours.", code="FILENAME_RESERVED"
+        )
+    return "/".join(cleaned)
+
+
+def _clean_part(part: str, name: str) -> str:
+    clean = re.sub(r"[^A-Za-z0-9_.+-]", "_", part.strip(), flags=re.ASCII).lstrip(".-")
+    if not FILENAME_RE.fullmatch(clean) or clean.endswith(".part"):
         raise InvalidInput(
             "File names are letters, digits, '_', '.', '+', '-' (at most 200).", code="FILENAME_INVALID",
             details={"name": name[:200]},
         )  # fmt: skip
-    if clean.lower() in RESERVED_NAMES:
-        raise InvalidInput(
-            f"{clean} is the portal's own file in the job folder; rename yours.", code="FILENAME_RESERVED"
-        )
     return clean
+
+
+def flat_name(path: str) -> str:
+    """An input path as one file name on the portal's disk ('%' is never in a cleaned path)."""
+    return path.replace("/", "%2F")
+
+
+def staged_name(path: str) -> str:
+    """A unique flat name for a staged copy of an input at `path`."""
+    return f"{uuid.uuid4().hex[:8]}-{flat_name(path)}"
 
 
 def _job_dir(kind: str, job_uuid: uuid.UUID) -> Path:

@@ -66,6 +66,9 @@ class Job(models.Model):
     submit_when_ready = models.BooleanField(default=False, help_text="Submit as soon as its inputs are in place.")
     # Provenance: exactly what was (or will be) sent to the cluster.
     config_text = models.TextField(blank=True)
+    config_path = models.CharField(
+        max_length=200, default="job.namd", help_text="Where the config sits in the job folder (its stage's folder)."
+    )
     batch_script = models.TextField(blank=True)
     project_dir = models.CharField(max_length=500)
     scratch_dir = models.CharField(max_length=500)
@@ -165,7 +168,7 @@ class InputFile(models.Model):
         FAILED = "FAILED", "Copy failed"
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="inputs")
-    name = models.CharField(max_length=255)
+    name = models.CharField(max_length=500, help_text="Its path in the job folder, e.g. toppar/par_all36m_prot.prm.")
     role = models.CharField(max_length=40, blank=True, help_text="The NAMD keyword that reads it, lower case.")
     size_bytes = models.PositiveBigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
@@ -176,6 +179,7 @@ class InputFile(models.Model):
     bytes_uploaded = models.PositiveBigIntegerField(default=0)
     staged_path = models.CharField(max_length=500, blank=True, help_text="The portal-side copy until it is sent.")
     copied_from = models.CharField(max_length=500, blank=True, help_text="A parent job's file it was copied from.")
+    is_template_asset = models.BooleanField(default=False, help_text="The template ships it; its copy is shared.")
     created_at = models.DateTimeField(auto_now_add=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
 

@@ -7,7 +7,10 @@ ids; never from request text. The one place that turns a Job into a `MemberSessi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
 
 from clusters.gateway import MemberSession
 from clusters.models import ClusterCredential
@@ -41,6 +44,47 @@ def make_dirs(session: MemberSession, *dirs: str) -> None:
     session.run(["mkdir", "-p", "--", *dirs], check=True)
     for directory in dirs:
         session.confined(directory)
+
+
+TAR_BATCH_BYTES = 64 * 1024 * 1024  # files up to this size travel in tar batches of about this size
+
+
+def input_dirs(job: Job, paths: Iterable[str]) -> list[str]:
+    """The project dir and every folder the inputs at these paths (in the job folder) need."""
+    folders = {str(PurePosixPath(path).parent) for path in paths} - {"."}
+    return [job.project_dir, *sorted(f"{job.project_dir}/{folder}" for folder in folders)]
+
+
+def tar_batches(inputs: list[Any]) -> list[list[Any]]:
+    """Small inputs grouped into batches of about TAR_BATCH_BYTES (each one tar stream)."""
+    batches: list[list[Any]] = [[]]
+    size = 0
+    for input_file in sorted((f for f in inputs if f.size_bytes <= TAR_BATCH_BYTES), key=lambda f: f.name):
+        if batches[-1] and size + input_file.size_bytes > TAR_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(input_file)
+        size += input_file.size_bytes
+    return [batch for batch in batches if batch]
+
+
+def sha256_mismatches(session: MemberSession, job: Job, inputs: list[Any]) -> set[str]:
+    """The inputs whose copy in the project dir has another sha256 than the upload (one exec for all)."""
+    result = session.run(["sha256sum", "--", *(f"{job.project_dir}/{f.name}" for f in inputs)], check=True)
+    found = {}
+    for line in result.stdout.splitlines():
+        digest, _, path = line.partition("  ")
+        found[path.removeprefix(f"{job.project_dir}/")] = digest
+    return {f.name for f in inputs if found.get(f.name) != f.sha256}
+
+
+def copy_tree_argv(source_dir: str, target_dir: str) -> list[str]:
+    """rsync of the paths listed on stdin (one a line), folders kept, from one dir to another."""
+    return ["rsync", "-a", "--files-from=-", "--", f"{source_dir}/", f"{target_dir}/"]
+
+
+def file_list(paths: Iterable[str]) -> bytes:
+    return "".join(f"{path}\n" for path in paths).encode()
 
 
 def write_job_json(session: MemberSession, job: Job) -> None:

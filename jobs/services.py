@@ -41,7 +41,7 @@ from templates_app import batch_script
 from templates_app import selectors as template_selectors
 from templates_app.models import Template, TemplateVersion
 from templates_app.namd_config import FileRead, check_config
-from templates_app.services import cluster_settings, launch_spec, render_version
+from templates_app.services import cluster_settings, config_path, launch_spec, render_version
 from templates_app.specs import specs_from_json
 
 logger = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def _render(
         script = batch_script.render_batch_script(
             cluster_settings(profile), launch_spec(recipe), resources,
             batch_script.ScriptInputs(job_uuid=job_uuid, job_title=title, scratch_dir=scratch_dir,
-                                      config_filename=CONFIG_FILENAME),
+                                      config_filename=config_path(version.workdir)),
         )  # fmt: skip
     except batch_script.BatchScriptError as exc:
         raise InvalidInput(
@@ -130,10 +130,14 @@ def create_job(*, user: User, request: JobRequest) -> Job:
         job = Job.objects.create(
             uuid=job_uuid, owner=user, profile=profile, template_version=version, title=title, values=values,
             resources=dataclasses.asdict(request.resources), recipe_name=recipe.name, config_text=config,
-            batch_script=script, project_dir=project_dir, scratch_dir=scratch_dir,
-            continue_on_timeout=request.continue_on_timeout,
+            config_path=config_path(version.workdir), batch_script=script, project_dir=project_dir,
+            scratch_dir=scratch_dir, continue_on_timeout=request.continue_on_timeout,
         )  # fmt: skip
         JobEvent.objects.create(job=job, kind="CREATED", new_state=JobState.DRAFT, source="user", actor=user)
+        assets = [StagedInput(a.relpath, Path(a.stored_path), a.size_bytes, a.sha256, is_template_asset=True)
+                  for a in version.assets.all()]  # fmt: skip
+        if assets:
+            register_staged_inputs(user=user, job=job, staged=assets)
     return job
 
 
@@ -155,14 +159,15 @@ def clone_job(*, user: User, job_id: int) -> Job:
 # ------------------------------------------------------------------ inputs
 
 
-def input_reads(config: str) -> list[FileRead]:
+def input_reads(config: str, config_path: str = CONFIG_FILENAME) -> list[FileRead]:
     """The files a job's config reads (as NAMD evaluates it), except those it makes on the cluster first."""
-    return [read for read in check_config(config, config_only=True).files_read if not read.made_on_cluster]
+    check = check_config(config, config_path=config_path, config_only=True)
+    return [read for read in check.files_read if not read.made_on_cluster]
 
 
-def input_roles(config: str) -> dict[str, str]:
+def input_roles(config: str, config_path: str = CONFIG_FILENAME) -> dict[str, str]:
     """File path in the job folder -> the NAMD keyword (lower case) that reads it, from a job's config."""
-    return {read.path: read.keyword.lower() for read in input_reads(config)}
+    return {read.path: read.keyword.lower() for read in input_reads(config, config_path)}
 
 
 def _check_staged(role: str, path: Any) -> tuple[int | None, str, str]:
@@ -185,52 +190,86 @@ def receive_input_file(*, user: User, job_id: int, name: str, chunks: Iterable[b
     job = access_job(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
-    clean = file_store.sanitize_filename(name)
-    staged = file_store.upload_path(job.uuid, f"{uuid.uuid4().hex[:8]}-{clean}")
+    clean = file_store.clean_input_path(name)
+    staged = file_store.upload_path(job.uuid, file_store.staged_name(clean))
     size, sha256 = file_store.store_chunks(chunks, staged, max_bytes=job.profile.max_upload_bytes)
     return register_staged_input(user=user, job=job, name=clean, staged=staged, size_bytes=size, sha256=sha256)
 
 
+@dataclasses.dataclass(frozen=True)
+class StagedInput:
+    """A complete file on the portal's disk, to become the job's input at `name` (a path in the job folder)."""
+
+    name: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    is_template_asset: bool = False  # its copy is the template's, shared: never removed
+
+
 def register_staged_input(*, user: User, job: Job, name: str, staged: Path, size_bytes: int, sha256: str) -> InputFile:
-    """Check a complete staged file (its name already sanitized) for its role, record it, enqueue its copy.
+    """Check a complete staged file (its name already cleaned) for its role, record it, enqueue its copy.
 
     Shared by the one-shot and the resumable uploads. Raises Conflict (JOB_NOT_EDITABLE; the staged file is removed).
     """
-    from jobs.tasks import copy_input_file_task
+    (input_file,) = register_staged_inputs(user=user, job=job, staged=[StagedInput(name, staged, size_bytes, sha256)])
+    return input_file
 
-    role = input_roles(job.config_text).get(name, "")
-    atom_count, problem_code, problem_message = _check_staged(role, staged)
+
+def register_staged_inputs(*, user: User, job: Job, staged: list[StagedInput]) -> list[InputFile]:
+    """Check staged files for their roles, record them and enqueue their copy: one task for a single file,
+    one stream for many (an archive's files, a template's assets). Raises Conflict (JOB_NOT_EDITABLE)."""
+    from jobs.tasks import copy_input_batch_task, copy_input_file_task
+
+    roles = input_roles(job.config_text, job.config_path)
+    checked = {item.name: _check_staged(roles.get(item.name, ""), item.path) for item in staged}
     with transaction.atomic():
         job = access_job(user=user, job_id=job.pk, for_update=True)
         if job.state not in EDITABLE_STATES:
-            staged.unlink(missing_ok=True)
+            for item in staged:
+                if not item.is_template_asset:
+                    item.path.unlink(missing_ok=True)
             raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
-        previous = InputFile.objects.filter(job=job, name=name).values_list("staged_path", flat=True).first()
-        state = InputFile.State.INVALID if problem_code else InputFile.State.RECEIVED
-        input_file, _ = InputFile.objects.update_or_create(
-            job=job, name=name,
-            defaults={
-                "role": role, "size_bytes": size_bytes, "sha256": sha256, "atom_count": atom_count, "state": state,
-                "problem_code": problem_code, "problem_message": problem_message, "bytes_uploaded": 0,
-                "staged_path": "" if problem_code else str(staged), "copied_from": "", "uploaded_at": None,
-            },
-        )  # fmt: skip
+        replaced = InputFile.objects.filter(job=job, name__in=[item.name for item in staged], is_template_asset=False)
+        previous = dict(replaced.values_list("name", "staged_path"))
+        registered, to_copy = [], []
+        for item in staged:
+            atom_count, problem_code, problem_message = checked[item.name]
+            state = InputFile.State.INVALID if problem_code else InputFile.State.RECEIVED
+            input_file, _ = InputFile.objects.update_or_create(
+                job=job, name=item.name,
+                defaults={
+                    "role": roles.get(item.name, ""), "size_bytes": item.size_bytes, "sha256": item.sha256,
+                    "atom_count": atom_count, "state": state, "problem_code": problem_code,
+                    "problem_message": problem_message, "bytes_uploaded": 0,
+                    "staged_path": "" if problem_code else str(item.path), "copied_from": "", "uploaded_at": None,
+                    "is_template_asset": item.is_template_asset,
+                },
+            )  # fmt: skip
+            registered.append(input_file)
+            if problem_code and not item.is_template_asset:
+                item.path.unlink(missing_ok=True)
+            elif not problem_code:
+                to_copy.append(input_file.pk)
         if job.state != JobState.UPLOADING:
-            transition(job, JobState.UPLOADING, source="user", actor_id=user.pk, detail=f"input {name}")
-        if problem_code:
-            staged.unlink(missing_ok=True)
-        else:
-            _enqueue(copy_input_file_task, input_file.pk, user.pk)
-    if previous and previous != str(staged):
-        Path(previous).unlink(missing_ok=True)
-    return input_file
+            detail = f"input {staged[0].name}" if len(staged) == 1 else f"{len(staged)} inputs"
+            transition(job, JobState.UPLOADING, source="user", actor_id=user.pk, detail=detail)
+        if len(to_copy) == 1 and len(staged) == 1:
+            _enqueue(copy_input_file_task, to_copy[0], user.pk)
+        elif to_copy:
+            _enqueue(copy_input_batch_task, job.pk, to_copy, user.pk)
+    for item in staged:
+        old = previous.get(item.name)
+        if old and old != str(item.path):
+            Path(old).unlink(missing_ok=True)
+    return registered
 
 
 def input_problems(job: Job) -> list[dict[str, str]]:
     """What stands between the job's inputs and submission (empty: ready)."""
     inputs = {input_file.name: input_file for input_file in job.inputs.all()}
     problems = []
-    for read in input_reads(job.config_text):
+    for read in input_reads(job.config_text, job.config_path):
         if read.path not in inputs:
             reason = f"the config reads it ('{read.keyword}', line {read.line})"
             problems.append({"code": "INPUT_MISSING", "file": read.path, "message": f"Upload {read.path}: {reason}."})
@@ -294,7 +333,7 @@ def copy_input_file(*, input_id: int, acting_user_id: int, task_id: str = "") ->
 
     try:
         session = remote.member_session(job, task_id=task_id)
-        remote.make_dirs(session, job.project_dir)
+        remote.make_dirs(session, *remote.input_dirs(job, [input_file.name]))
         session.upload(input_file.staged_path, f"{job.project_dir}/{input_file.name}", progress=progress,
                        verify_sha256=True)  # fmt: skip
     except ClusterUnreachable:
@@ -310,8 +349,52 @@ def copy_input_file(*, input_id: int, acting_user_id: int, task_id: str = "") ->
         state=InputFile.State.UPLOADED, bytes_uploaded=input_file.size_bytes, uploaded_at=timezone.now(),
         staged_path="",
     )  # fmt: skip
-    if copied:
+    if copied and not input_file.is_template_asset:
         Path(input_file.staged_path).unlink(missing_ok=True)
+    refresh_readiness(Job.objects.get(pk=job.pk))
+
+
+def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, task_id: str = "") -> None:
+    """Copy many staged inputs into the job's project dir as one stream (tar batches of small files; large
+    files streamed one by one), each checked by sha256 on the cluster. Raises ClusterUnreachable (retry)."""
+    job = access_job(user=_user(acting_user_id), job_id=job_id)
+    candidates = list(InputFile.objects.filter(
+        job=job, pk__in=input_ids, state__in=[InputFile.State.RECEIVED, InputFile.State.UPLOADING]
+    ).exclude(staged_path=""))  # fmt: skip
+    InputFile.objects.filter(pk__in=[f.pk for f in candidates]).update(state=InputFile.State.UPLOADING)
+    if not candidates:
+        return
+    try:
+        session = remote.member_session(job, task_id=task_id)
+        remote.make_dirs(session, *remote.input_dirs(job, [f.name for f in candidates]))
+        for batch in remote.tar_batches(candidates):
+            session.write_files(job.project_dir, {f.name: Path(f.staged_path).read_bytes() for f in batch},
+                                timeout_s=600)  # fmt: skip
+        for large in [f for f in candidates if f.size_bytes > remote.TAR_BATCH_BYTES]:
+            session.upload(large.staged_path, f"{job.project_dir}/{large.name}", verify_sha256=True)
+        mismatched = remote.sha256_mismatches(session, job, candidates)
+    except ClusterUnreachable:
+        InputFile.objects.filter(pk__in=[f.pk for f in candidates]).update(state=InputFile.State.RECEIVED)
+        raise
+    except PortalError as exc:
+        InputFile.objects.filter(pk__in=[f.pk for f in candidates]).update(
+            state=InputFile.State.FAILED, problem_code=exc.code, problem_message=exc.user_message[:500]
+        )
+        refresh_readiness(job)
+        return
+    for input_file in candidates:
+        if input_file.name in mismatched:
+            InputFile.objects.filter(pk=input_file.pk).update(
+                state=InputFile.State.FAILED, problem_code="COPY_CORRUPTED",
+                problem_message="The copy on the cluster differs from the upload; upload it again.",
+            )  # fmt: skip
+            continue
+        copied = InputFile.objects.filter(pk=input_file.pk, sha256=input_file.sha256).update(
+            state=InputFile.State.UPLOADED, bytes_uploaded=input_file.size_bytes, uploaded_at=timezone.now(),
+            staged_path="",
+        )  # fmt: skip
+        if copied and not input_file.is_template_asset:
+            Path(input_file.staged_path).unlink(missing_ok=True)
     refresh_readiness(Job.objects.get(pk=job.pk))
 
 
@@ -383,11 +466,14 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     name = batch_script.job_name(job.uuid, job.title)
     try:
         session = remote.member_session(job, task_id=task_id)
-        remote.make_dirs(session, job.project_dir, job.scratch_dir)
-        session.write_files(job.project_dir, {CONFIG_FILENAME: job.config_text.encode(),
+        outputs = check_config(job.config_text, config_path=job.config_path, config_only=True).output_dirs
+        remote.make_dirs(session, job.project_dir, job.scratch_dir, *remote.input_dirs(job, [job.config_path]),
+                         *(f"{job.scratch_dir}/{folder}" for folder in outputs))  # fmt: skip
+        session.write_files(job.project_dir, {job.config_path: job.config_text.encode(),
                                               SCRIPT_FILENAME: job.batch_script.encode()})  # fmt: skip
-        names = [*job.inputs.filter(state=InputFile.State.UPLOADED).values_list("name", flat=True), CONFIG_FILENAME]
-        session.run(["cp", "-p", "--", *(f"{job.project_dir}/{n}" for n in names), f"{job.scratch_dir}/"], check=True)
+        names = [*job.inputs.filter(state=InputFile.State.UPLOADED).values_list("name", flat=True), job.config_path]
+        session.run(remote.copy_tree_argv(job.project_dir, job.scratch_dir), stdin=remote.file_list(names),
+                    check=True)  # fmt: skip
         client = session.slurm()
         found = client.find_by_name(name) if attempts > 1 else []
         slurm_job_id = found[-1] if found else client.submit(f"{job.project_dir}/{SCRIPT_FILENAME}", name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from jobs import services, sync
+from jobs import input_archives, services, sync
 from portal.errors import ClusterUnreachable
 
 RETRYING = {
@@ -36,6 +36,20 @@ def submit_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
 @shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
 def copy_input_file_task(self: Task, input_id: int, acting_user_id: int) -> None:
     services.copy_input_file(input_id=input_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
+def copy_input_batch_task(self: Task, job_id: int, input_ids: list[int], acting_user_id: int) -> None:
+    services.copy_input_batch(
+        job_id=job_id, input_ids=input_ids, acting_user_id=acting_user_id, task_id=self.request.id or ""
+    )
+
+
+@shared_task(bind=True, acks_late=True, time_limit=3600, soft_time_limit=3540)
+def unpack_input_archive_task(self: Task, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:
+    return input_archives.unpack_input_archive(
+        job_id=job_id, archive_path=archive_path, kind=kind, acting_user_id=acting_user_id
+    )
 
 
 @shared_task(time_limit=300, soft_time_limit=280, **RETRYING)

@@ -83,7 +83,7 @@ def parse_content_range(header: str) -> ChunkRange:
 
 
 def partial_path(job_uuid: uuid.UUID, name: str, size_bytes: int) -> Path:
-    return file_store.upload_path(job_uuid, RESUMABLE_DIR) / f"{name}.{size_bytes}.part"
+    return file_store.upload_path(job_uuid, RESUMABLE_DIR) / f"{file_store.flat_name(name)}.{size_bytes}.part"
 
 
 def _editable_job(user: User, job_id: int) -> Job:
@@ -114,7 +114,7 @@ def _received(path: Path) -> int:
 def upload_status(*, user: User, job_id: int, name: str, size_bytes: int) -> UploadStatus:
     """How much of (name, size) the portal has. Raises NotFound, Conflict, InvalidInput (FILENAME_*, FILE_*)."""
     job = _editable_job(user, job_id)
-    clean = file_store.sanitize_filename(name)
+    clean = file_store.clean_input_path(name)
     _check_size(job, size_bytes)
     received = _received(partial_path(job.uuid, clean, size_bytes))
     return UploadStatus(name=clean, size=size_bytes, received=received, max_bytes=job.profile.max_upload_bytes)
@@ -167,7 +167,7 @@ def _append(body: Readable, stream: BinaryIO, length: int) -> int:
 
 def _remove_older_partials(name: str, keep: Path) -> None:
     """A new upload of a name replaces partial uploads of the same name with another size."""
-    same_name = re.compile(re.escape(name) + r"\.[0-9]+\.part")
+    same_name = re.compile(re.escape(file_store.flat_name(name)) + r"\.[0-9]+\.part")
     for path in keep.parent.iterdir():
         if path != keep and same_name.fullmatch(path.name):
             path.unlink(missing_ok=True)
@@ -188,7 +188,7 @@ def receive_chunk(
     (FILE_TOO_LARGE, CHUNK_TOO_LARGE), InvalidInput (FILENAME_INVALID, FILENAME_RESERVED).
     """
     job = _editable_job(user, job_id)
-    clean = file_store.sanitize_filename(name)
+    clean = file_store.clean_input_path(name)
     chunk = parse_content_range(content_range)
     _check_size(job, chunk.total)
     if chunk.length > MAX_CHUNK_BYTES:
@@ -216,7 +216,7 @@ def receive_chunk(
         if received < chunk.total:
             return UploadStatus(name=clean, size=chunk.total, received=received, max_bytes=job.profile.max_upload_bytes)
         # Moved while still locked: a late duplicate of the last chunk finds no partial file to append to.
-        staged = file_store.upload_path(job.uuid, f"{uuid.uuid4().hex[:8]}-{clean}")
+        staged = file_store.upload_path(job.uuid, file_store.staged_name(clean))
         path.replace(staged)
     return services.register_staged_input(
         user=user, job=job, name=clean, staged=staged, size_bytes=chunk.total, sha256=_sha256(staged)

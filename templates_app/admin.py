@@ -1,16 +1,26 @@
-"""Admin pages for templates: edit the body and variables; every change that validates is a new version."""
+"""Admin pages for templates: edit the body and variables; every change that validates is a new version.
+
+Also the "Import CHARMM-GUI" page: an uploaded CHARMM-GUI download becomes one template per stage.
+"""
 
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
+from jobs.archives import archive_kind
+from portal.errors import PortalError
+from templates_app.charmm_gui import MAX_FAMILY_LENGTH, import_charmm_gui
 from templates_app.models import Template, TemplateVersion
 from templates_app.rendering import Problem, render_config
 from templates_app.services import save_template_version, template_problems
@@ -48,6 +58,22 @@ class TemplateForm(forms.ModelForm):
         return cleaned
 
 
+class CharmmGuiImportForm(forms.Form):
+    archive = forms.FileField(
+        help_text="The NAMD download CHARMM-GUI gives: charmm-gui-….tgz (or .tar.gz, .zip), with its namd/ folder."
+    )
+    family = forms.CharField(
+        required=False, max_length=MAX_FAMILY_LENGTH,
+        help_text="Optional: the template family. Empty: the builder, e.g. CHARMM-GUI Solution Builder.",
+    )  # fmt: skip
+
+    def clean_archive(self) -> Any:
+        archive = self.cleaned_data["archive"]
+        if archive_kind(archive.name) is None:
+            raise forms.ValidationError("[CHARMM_GUI_NOT_AN_ARCHIVE] Upload the .tgz, .tar.gz or .zip CHARMM-GUI gave.")
+        return archive
+
+
 class TemplateVersionInline(admin.TabularInline):
     model = TemplateVersion
     fields = ("number", "created_at", "created_by")
@@ -60,6 +86,14 @@ class TemplateVersionInline(admin.TabularInline):
         return False
 
 
+def _imported_message(templates: list[Template], *, since: Any) -> str:
+    shown = []
+    for template in templates:
+        latest = template.versions.order_by("-number").first()
+        shown.append(f"{template.name} v{latest.number}" + (" (unchanged)" if latest.created_at < since else ""))
+    return f"Imported {len(templates)} CHARMM-GUI stage templates: " + "; ".join(shown)
+
+
 def _shown(problem: Problem) -> str:
     where = f"{problem.file + ' ' if problem.file else ''}line {problem.line}: " if problem.line else ""
     return f"[{problem.code}] {where}{problem.message}"
@@ -68,17 +102,51 @@ def _shown(problem: Problem) -> str:
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
     form = TemplateForm
-    list_display = ("name", "category", "is_retired", "latest_version")
-    list_filter = ("category", "is_retired")
+    list_display = ("name", "family", "stage", "category", "is_retired", "latest_version")
+    list_filter = ("family", "category", "is_retired")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     inlines = [TemplateVersionInline]
     fields = ("name", "slug", "description", "category", "is_retired", "body", "variables")
     change_form_template = "admin/templates_app/template/change_form.html"
+    change_list_template = "admin/templates_app/template/change_list.html"
 
     def get_urls(self) -> list[URLPattern]:
         preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="templates_app_template_preview")
-        return [preview, *super().get_urls()]
+        charmm_gui = path(
+            "import-charmm-gui/", self.admin_site.admin_view(self.import_charmm_gui_view),
+            name="templates_app_template_import_charmm_gui",
+        )  # fmt: skip
+        return [preview, charmm_gui, *super().get_urls()]
+
+    def import_charmm_gui_view(self, request: HttpRequest) -> HttpResponse:
+        """A CHARMM-GUI download as one template per stage; the coded refusal, or the changelist with the list."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        is_post = request.method == "POST"
+        form = CharmmGuiImportForm(request.POST, request.FILES) if is_post else CharmmGuiImportForm()
+        refusal = None
+        if is_post and form.is_valid():
+            upload = form.cleaned_data["archive"]
+            started = timezone.now()
+            try:
+                with tempfile.TemporaryDirectory(prefix="charmm-gui-upload-") as scratch:
+                    archive = Path(scratch) / f"download.{archive_kind(upload.name)}"
+                    with archive.open("wb") as out:
+                        for chunk in upload.chunks():
+                            out.write(chunk)
+                    templates = import_charmm_gui(
+                        source=archive, user=request.user, family=form.cleaned_data["family"] or None
+                    )
+            except PortalError as exc:
+                refusal = exc
+            else:
+                self.message_user(request, _imported_message(templates, since=started), messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:templates_app_template_changelist"))
+        return TemplateResponse(request, "admin/templates_app/template/import_charmm_gui.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import CHARMM-GUI",
+            "form": form, "refusal": refusal,
+        })  # fmt: skip
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """htmx: the config the edited body renders with its defaults, or every problem with its line."""

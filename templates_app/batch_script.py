@@ -25,7 +25,7 @@ JOB_UUID_TAG_CHARS = 12
 
 SLURM_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 SCRATCH_DIR_RE = re.compile(r"/[A-Za-z0-9_./-]*", re.ASCII)
-CONFIG_FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}", re.ASCII)
+CONFIG_FILENAME_RE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}", re.ASCII)
 CONTAINER_IMAGE_RE = re.compile(r"/[A-Za-z0-9_./-]+\.sif", re.ASCII)
 MODULE_LINE_RE = re.compile(
     r"module (load|use|purge|unload|swap) [A-Za-z0-9_./+-]+( [A-Za-z0-9_./+-]+)*|module purge", re.ASCII
@@ -106,7 +106,7 @@ class ScriptInputs:
     job_uuid: uuid.UUID
     job_title: str  # user text: reaches the script only through job_name()
     scratch_dir: str  # absolute, already confined to the user's scratch root by the caller
-    config_filename: str  # e.g. "job.namd", relative to scratch_dir
+    config_filename: str  # e.g. "job.namd" or "namd/job.namd" (a stage's folder), relative to scratch_dir
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ class Template(models.Model):
     description = models.TextField(blank=True)
     category = models.CharField(max_length=20, choices=Category.choices, default=Category.OTHER)
     is_retired = models.BooleanField(default=False, help_text="Retired templates are kept for past jobs, not offered.")
+    family = models.CharField(
+        max_length=120, blank=True, help_text="Templates made together, e.g. the stages of one CHARMM-GUI builder."
+    )
+    stage = models.PositiveSmallIntegerField(default=0, help_text="Order within the family.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -34,6 +38,10 @@ class TemplateVersion(models.Model):
     number = models.PositiveIntegerField()
     body = models.TextField(help_text="Jinja2 text rendering the NAMD config.")
     variables = models.JSONField(default=list, help_text="The typed variable definitions (see templates_app/specs.py).")
+    workdir = models.CharField(
+        max_length=100, blank=True,
+        help_text="The folder of the job the stage runs in (CHARMM-GUI's 'namd'); its config may read one level up.",
+    )  # fmt: skip
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -43,3 +51,20 @@ class TemplateVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.template.slug} v{self.number}"
+
+
+class TemplateAsset(models.Model):
+    """A file every job of a version gets (CHARMM-GUI's toppar/), stored once by its sha256."""
+
+    version = models.ForeignKey(TemplateVersion, on_delete=models.CASCADE, related_name="assets")
+    relpath = models.CharField(max_length=500, help_text="Its path in the job folder.")
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    stored_path = models.CharField(max_length=500, help_text="The portal's copy (content-addressed, shared).")
+
+    class Meta:
+        ordering = ["version", "relpath"]
+        constraints = [models.UniqueConstraint(fields=["version", "relpath"], name="asset_unique_path_per_version")]
+
+    def __str__(self) -> str:
+        return self.relpath

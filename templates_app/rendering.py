@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
@@ -202,7 +203,12 @@ def coerce_values(specs: list[VariableSpec], raw_values: Mapping[str, object]) -
 
 
 def render_config(
-    body: str, specs: list[VariableSpec], raw_values: Mapping[str, object], *, config_path: str = "job.namd"
+    body: str,
+    specs: list[VariableSpec],
+    raw_values: Mapping[str, object],
+    *,
+    config_path: str = "job.namd",
+    files: Mapping[str, Path] | None = None,
 ) -> Rendered:
     """The NAMD config for these values, read as NAMD will read it at `config_path` in the job folder.
 
@@ -218,7 +224,7 @@ def render_config(
         raise TemplateProblems([Problem("TEMPLATE_UNDEFINED", f"the template uses an undefined name: {exc}")]) from exc
     except TemplateError as exc:
         raise TemplateProblems([Problem("TEMPLATE_ERROR", f"the template could not be rendered: {exc}")]) from exc
-    check = check_config(config, config_path=config_path, config_only=True)
+    check = check_config(config, config_path=config_path, files=files, config_only=True)
     problems = config_problems(check)
     errors = [problem for problem in problems if problem.severity == "error"]
     if errors:
@@ -227,7 +233,9 @@ def render_config(
     return Rendered(config=config, values=values, warnings=warnings, **summary(check))
 
 
-def check_template(body: str, specs: list[VariableSpec]) -> list[Problem]:
+def check_template(
+    body: str, specs: list[VariableSpec], *, config_path: str = "job.namd", files: Mapping[str, Path] | None = None
+) -> list[Problem]:
     """Everything wrong with a template as an admin wrote it: syntax, declarations, defaults, the config."""
     problems = [
         Problem("VARIABLE_NAME_INVALID", f"'{spec.name}' is not a valid variable name", spec.name)
@@ -253,7 +261,7 @@ def check_template(body: str, specs: list[VariableSpec]) -> list[Problem]:
     if problems:
         return problems
     try:
-        render_config(body, specs, {})
+        render_config(body, specs, {}, config_path=config_path, files=files)
     except TemplateProblems as exc:
         return exc.problems
     return []

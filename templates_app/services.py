@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -13,9 +15,13 @@ from clusters.models import ClusterProfile, LaunchRecipe
 from clusters.paths import expand_root
 from portal.errors import TemplateError
 from templates_app import batch_script
-from templates_app.models import Template, TemplateVersion
+from templates_app.assets import StoredAsset
+from templates_app.models import Template, TemplateAsset, TemplateVersion
 from templates_app.rendering import Problem, Rendered, TemplateProblems, check_template, render_config
 from templates_app.specs import specs_from_json
+
+CONFIG_NAME = "job.namd"
+WORKDIR_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 
 
 def problem_dict(problem: Problem) -> dict[str, Any]:
@@ -32,33 +38,75 @@ def _error(problems: list[Problem]) -> TemplateError:
     )
 
 
-def template_problems(*, body: str, variables: Any) -> list[Problem]:
+def config_path(workdir: str) -> str:
+    """Where a version's config sits in the job folder: `job.namd` in its workdir."""
+    return f"{workdir.strip('/')}/{CONFIG_NAME}" if workdir.strip("/") else CONFIG_NAME
+
+
+def template_problems(
+    *, body: str, variables: Any, workdir: str = "", assets: dict[str, Path] | None = None
+) -> list[Problem]:
     """Everything wrong with a body and its variable definitions (empty when usable)."""
     try:
         specs = specs_from_json(variables)
     except TemplateProblems as exc:
         return exc.problems
-    return check_template(body, specs)
+    if workdir and not WORKDIR_RE.fullmatch(workdir):
+        return [Problem("TEMPLATE_WORKDIR_INVALID", "the stage's folder is one folder name of letters, digits, _.+-")]
+    return check_template(body, specs, config_path=config_path(workdir), files=assets)
 
 
 @transaction.atomic
-def save_template_version(*, template: Template, body: str, variables: Any, user: User | None) -> TemplateVersion:
-    """A new version when body or variables changed (the latest otherwise). Raises TemplateError."""
-    problems = template_problems(body=body, variables=variables)
+def save_template_version(
+    *, template: Template, body: str, variables: Any, user: User | None, workdir: str | None = None,
+    assets: list[StoredAsset] | None = None,
+) -> TemplateVersion:  # fmt: skip
+    """A new version when body, variables, workdir or assets changed (the latest otherwise). Raises TemplateError.
+
+    `workdir` and `assets` left as None keep the latest version's.
+    """
+    latest = Template.objects.select_for_update().get(pk=template.pk).versions.order_by("-number").first()
+    if workdir is None:
+        workdir = latest.workdir if latest else ""
+    if assets is None:
+        assets = [_stored(asset) for asset in latest.assets.all()] if latest else []
+    problems = template_problems(
+        body=body, variables=variables, workdir=workdir, assets={a.relpath: Path(a.stored_path) for a in assets}
+    )
     if problems:
         raise _error(problems)
-    latest = Template.objects.select_for_update().get(pk=template.pk).versions.order_by("-number").first()
-    if latest is not None and latest.body == body and latest.variables == variables:
+    unchanged = latest is not None and (latest.body, latest.variables, latest.workdir) == (body, variables, workdir)
+    if unchanged and sorted((a.relpath, a.sha256) for a in latest.assets.all()) == sorted(
+        (a.relpath, a.sha256) for a in assets
+    ):
         return latest
-    return TemplateVersion.objects.create(
-        template=template, number=(latest.number if latest else 0) + 1, body=body, variables=variables, created_by=user
-    )
+    version = TemplateVersion.objects.create(
+        template=template, number=(latest.number if latest else 0) + 1, body=body, variables=variables,
+        workdir=workdir, created_by=user,
+    )  # fmt: skip
+    TemplateAsset.objects.bulk_create(
+        TemplateAsset(version=version, relpath=a.relpath, size_bytes=a.size_bytes, sha256=a.sha256,
+                      stored_path=a.stored_path) for a in assets
+    )  # fmt: skip
+    return version
+
+
+def _stored(asset: TemplateAsset) -> StoredAsset:
+    return StoredAsset(asset.relpath, asset.sha256, asset.size_bytes, asset.stored_path)
+
+
+def version_files(version: TemplateVersion) -> dict[str, Path]:
+    """The files a version ships, by their path in the job folder (what its config may source on the portal)."""
+    return {asset.relpath: Path(asset.stored_path) for asset in version.assets.all()}
 
 
 def render_version(*, version: TemplateVersion, values: dict[str, Any]) -> Rendered:
     """The NAMD config of a version for these values. Raises TemplateError with every problem."""
     try:
-        return render_config(version.body, specs_from_json(version.variables), values)
+        return render_config(
+            version.body, specs_from_json(version.variables), values, config_path=config_path(version.workdir),
+            files=version_files(version) or None,
+        )  # fmt: skip
     except TemplateProblems as exc:
         raise _error(exc.problems) from exc
 
@@ -123,7 +171,7 @@ def preview_job(
     try:
         scratch_root = expand_root(profile.scratch_root_pattern, remote_username)
         inputs = batch_script.ScriptInputs(
-            job_uuid=PREVIEW_JOB_UUID, job_title=title, config_filename="job.namd",
+            job_uuid=PREVIEW_JOB_UUID, job_title=title, config_filename=config_path(version.workdir),
             scratch_dir=f"{scratch_root}/{version.template.slug}-{PREVIEW_JOB_UUID.hex[:8]}",
         )  # fmt: skip
         script = batch_script.render_batch_script(settings, launch_spec(recipe), resources, inputs)

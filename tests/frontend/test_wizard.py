@@ -177,7 +177,8 @@ def test_submit_is_refused_with_the_reason_until_the_inputs_are_ready(member_cli
     job = new_job(member, profile)
     response = member_client.post(f"/jobs/{job.pk}/submit/", follow=True)
     assert response.redirect_chain[-1][0] == f"/jobs/{job.pk}/inputs/"
-    assert "Upload water.psf: the config reads it (&#x27;structure&#x27;, line 2). (INPUTS_NOT_READY)" in response.content.decode()
+    reason = "Upload water.psf: the config reads it (&#x27;structure&#x27;, line 2). (INPUTS_NOT_READY)"
+    assert reason in response.content.decode()
     assert Job.objects.get(pk=job.pk).state == JobState.DRAFT
 
 

@@ -84,9 +84,13 @@ def test_inputs_are_checked_by_role_and_their_atom_counts_compared(member, profi
     assert binary.problem_code == "NOT_TEXT"
 
 
-def test_upload_names_are_sanitized_and_limits_enforced(member, profile) -> None:
+def test_upload_paths_are_kept_in_the_job_folder_and_limits_enforced(member, profile) -> None:
     job = new_job(member, profile)
-    assert upload(member, job, "../../etc/water.psf", (FIXTURES / "water.psf").read_bytes()).name == "water.psf"
+    assert upload(member, job, "toppar/my par+1.prm", b"* params\n").name == "toppar/my_par+1.prm"
+    for escape in ("../../etc/water.psf", "/etc/water.psf", "toppar/../../x", "a//b"):
+        with pytest.raises(InvalidInput) as outside:
+            upload(member, job, escape, b"x")
+        assert outside.value.code == "INPUT_PATH_INVALID"
     with pytest.raises(InvalidInput) as reserved:
         upload(member, job, "job.sbatch", b"#!/bin/sh\n")
     assert reserved.value.code == "FILENAME_RESERVED"

@@ -448,7 +448,9 @@ def test_a_scratch_dir_outside_the_allow_list_is_a_value_error(scratch_dir: str)
         render(inputs=dataclasses.replace(INPUTS, scratch_dir=scratch_dir))
 
 
-@pytest.mark.parametrize("config_filename", ["job.namd; id", "-job.namd", "../job.namd", "dir/job.namd", "a\nb", ""])
+@pytest.mark.parametrize(
+    "config_filename", ["job.namd; id", "-job.namd", "../job.namd", "a/b/job.namd", "/job.namd", "a\nb", ""]
+)
 def test_a_config_filename_outside_the_allow_list_is_a_value_error(config_filename: str) -> None:
     with pytest.raises(ValueError, match="config file name"):
         render(inputs=dataclasses.replace(INPUTS, config_filename=config_filename))
