@@ -11,7 +11,7 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from jobs import input_archives, selectors, services, sync, uploads
+from jobs import input_archives, selectors, services, stages, sync, uploads
 from jobs.access import access_job
 from jobs.models import InputFile, Job, JobProgress, StagedDownload
 from jobs.namd_log import LogProgress
@@ -28,6 +28,7 @@ from jobs.schemas import (
     JobDetailOut,
     JobPage,
     LogsOut,
+    NextStageIn,
     ProgressOut,
     RefreshOut,
     RestartIn,
@@ -273,6 +274,17 @@ def restart_job(request: HttpRequest, job_id: int, payload: RestartIn) -> Status
     job, task_id = services.request_restart(
         user=request.auth, job_id=job_id, values=payload.values, title=payload.title, submit=payload.submit
     )
+    return _accepted(job.pk, task_id, request.auth)
+
+
+@router.post("/jobs/{job_id}/next-stage", response={202: AcceptedOut})
+def next_stage(request: HttpRequest, job_id: int, payload: NextStageIn) -> Status:
+    """A new job of another template (the next stage of a protocol, e.g. CHARMM-GUI's step5 after step4) that
+    starts from a copy of this finished job's folder, its results included; a task makes the copy."""
+    job, task_id = stages.request_next_stage(
+        user=request.auth, job_id=job_id, template_id=payload.template_id, values=payload.values,
+        title=payload.title, submit=payload.submit,
+    )  # fmt: skip
     return _accepted(job.pk, task_id, request.auth)
 
 

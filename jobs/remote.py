@@ -21,7 +21,7 @@ from portal.errors import NotFound
 LOG_TAIL_BYTES = 64 * 1024
 # %y type, %P path below the dir, %s size, %T@ mtime: one tab-separated line per entry.
 LISTING_FORMAT = "%y\t%P\t%s\t%T@\n"
-LISTING_MAX_DEPTH = "2"
+LISTING_MAX_DEPTH = 4  # a CHARMM-GUI job keeps files in namd/toppar/
 
 
 def member_session(job: Job, *, task_id: str = "") -> MemberSession:
@@ -108,9 +108,15 @@ def copy_results_argv(job: Job) -> list[str]:
     return ["rsync", "-a", "--", f"{job.scratch_dir}/", f"{job.project_dir}/"]
 
 
-def list_dir_argv(directory: str) -> list[str]:
+def list_dir_argv(directory: str, *, depth: int = LISTING_MAX_DEPTH) -> list[str]:
     # `find` takes no `--`; the dir is absolute (starts with '/'), so it cannot read as an option.
-    return ["find", directory, "-mindepth", "1", "-maxdepth", LISTING_MAX_DEPTH, "-printf", LISTING_FORMAT]
+    return ["find", directory, "-mindepth", "1", "-maxdepth", str(depth), "-printf", LISTING_FORMAT]
+
+
+def copy_folder_argv(source_dir: str, target_dir: str, excluded: list[str]) -> list[str]:
+    """rsync of one folder's content into another, leaving out the paths (anchored) and patterns given."""
+    rules = [f"--exclude={'/' + path if '/' in path or '*' not in path else path}" for path in excluded]
+    return ["rsync", "-a", *rules, "--", f"{source_dir}/", f"{target_dir}/"]
 
 
 @dataclass(frozen=True)

@@ -142,6 +142,13 @@ class RestartIn(Schema):
     submit: bool = True
 
 
+class NextStageIn(Schema):
+    template_id: int = Field(description="The next stage's template (e.g. the next of its CHARMM-GUI family).")
+    values: dict[str, Any] = {}
+    title: str = Field(default="", max_length=200)
+    submit: bool = False
+
+
 class DownloadIn(Schema):
     path: str = Field(max_length=400, description="Relative to the job's project dir, e.g. 'out.coor'.")
 

@@ -692,6 +692,7 @@ def request_restart(
             title=(title.strip() or f"{parent.title} (continued)")[:200], values={**carried, **(values or {})},
             resources=parent.resources, recipe_name=parent.recipe_name, project_dir=project_dir,
             scratch_dir=scratch_dir, continue_on_timeout=parent.continue_on_timeout, submit_when_ready=submit,
+            config_path=config_path(version.workdir),
         )  # fmt: skip
         JobEvent.objects.create(job=job, kind="CREATED", new_state=JobState.DRAFT, source=source, actor=user,
                                 detail=f"continues job {parent.pk} (SLURM {parent.slurm_job_id})")  # fmt: skip
@@ -765,7 +766,7 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
             job_uuid=job.uuid, version=job.template_version, values=values, profile=job.profile, recipe=recipe,
             resources=resources, title=job.title, scratch_dir=job.scratch_dir,
         )  # fmt: skip
-        wanted = input_roles(config)
+        wanted = input_roles(config, job.config_path)
         copies = {}  # new name -> parent's file
         for parent_input in parent.inputs.filter(state=InputFile.State.UPLOADED):
             if parent_input.name in wanted and parent_input.role not in RESTART_KEYWORDS:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from jobs import input_archives, services, sync
+from jobs import input_archives, services, stages, sync
 from portal.errors import ClusterUnreachable
 
 RETRYING = {
@@ -50,6 +50,11 @@ def unpack_input_archive_task(self: Task, job_id: int, archive_path: str, kind: 
     return input_archives.unpack_input_archive(
         job_id=job_id, archive_path=archive_path, kind=kind, acting_user_id=acting_user_id
     )
+
+
+@shared_task(time_limit=3600, soft_time_limit=3540, **RETRYING)
+def copy_previous_stage_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    stages.copy_previous_stage(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
 @shared_task(time_limit=300, soft_time_limit=280, **RETRYING)

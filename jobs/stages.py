@@ -1,0 +1,118 @@
+"""The next stage of a protocol: a job that starts in a copy of a finished job's folder.
+
+CHARMM-GUI's stages read what the stage before wrote (`step5_production.inp` reads
+`step4_equilibration.coor/.vel/.xsc` beside it), so the next stage's project folder starts as a
+copy, made on the cluster, of the previous job's project folder (its inputs and its results, not
+its config, batch script or logs). Every file copied becomes an input of the new job, checked like
+an upload; the stage's own config then says what it still misses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from clusters import access as cluster_access
+from clusters import selectors as cluster_selectors
+from jobs import remote
+from jobs.access import access_job
+from jobs.models import TERMINAL_STATES, InputFile, Job, JobEvent, JobState
+from jobs.services import (
+    SCRIPT_FILENAME,
+    _dirs,
+    _enqueue,
+    _render,
+    _user,
+    input_roles,
+    refresh_readiness,
+)  # fmt: skip
+from jobs.transitions import note, transition
+from portal.errors import ClusterUnreachable, Conflict, PortalError
+from templates_app import access as template_access
+from templates_app import batch_script
+from templates_app import selectors as template_selectors
+from templates_app.services import config_path
+
+NOT_CARRIED = ("job.json", "slurm-*.out", "slurm-*.err", SCRIPT_FILENAME)
+
+
+def request_next_stage(
+    *, user: User, job_id: int, template_id: int, values: dict[str, Any] | None = None, title: str = "",
+    submit: bool = False,
+) -> tuple[Job, str]:  # fmt: skip
+    """A new job of `template_id` starting from a copy of job `job_id`'s folder; a task makes the copy.
+
+    Raises NotFound, Conflict (JOB_NOT_FINISHED, TEMPLATE_RETIRED), TemplateError, InvalidInput.
+    """
+    from jobs.tasks import copy_previous_stage_task
+
+    previous = access_job(user=user, job_id=job_id)
+    if previous.state not in TERMINAL_STATES or previous.finished_at is None:
+        raise Conflict("The next stage starts once this job's results are back.", code="JOB_NOT_FINISHED")
+    template = template_access.access_template(user=user, template_id=template_id)
+    if template.is_retired:
+        raise Conflict("This template is retired; choose another.", code="TEMPLATE_RETIRED")
+    version = template_selectors.latest_version(template)
+    profile = previous.profile
+    recipe = cluster_access.access_launch_recipe(profile=profile, name=previous.recipe_name)
+    job_uuid = uuid.uuid4()
+    username = cluster_selectors.remote_username(user=previous.owner, profile=profile)
+    project_dir, scratch_dir = _dirs(profile=profile, username=username, slug=template.slug, job_uuid=job_uuid)
+    title = (title.strip() or f"{previous.title}: {template.name}")[:200]
+    config, script, rendered_values = _render(
+        job_uuid=job_uuid, version=version, values=values or {}, profile=profile, recipe=recipe,
+        resources=batch_script.Resources(**previous.resources), title=title, scratch_dir=scratch_dir,
+    )  # fmt: skip
+    with transaction.atomic():
+        job = Job.objects.create(
+            uuid=job_uuid, owner=previous.owner, profile=profile, template_version=version, parent=previous,
+            title=title, values=rendered_values, resources=previous.resources, recipe_name=previous.recipe_name,
+            config_text=config, config_path=config_path(version.workdir), batch_script=script,
+            project_dir=project_dir, scratch_dir=scratch_dir, submit_when_ready=submit,
+        )  # fmt: skip
+        JobEvent.objects.create(job=job, kind="CREATED", new_state=JobState.DRAFT, source="user", actor=user,
+                                detail=f"next stage after job {previous.pk}")  # fmt: skip
+        return job, _enqueue(copy_previous_stage_task, job.pk, user.pk)
+
+
+def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
+    """Copy the previous job's folder into this one's on the cluster and register its files as inputs.
+
+    Raises ClusterUnreachable (retry); other failures leave the job a DRAFT with the error code.
+    """
+    job = access_job(user=_user(acting_user_id), job_id=job_id)
+    previous = job.parent
+    if job.state != JobState.DRAFT or previous is None or job.inputs.exists():
+        return
+    excluded = [*NOT_CARRIED, previous.config_path]
+    try:
+        session = remote.member_session(job, task_id=task_id)
+        remote.make_dirs(session, job.project_dir)
+        session.confined(previous.project_dir)
+        session.run(remote.copy_folder_argv(previous.project_dir, job.project_dir, excluded), check=True)
+        listing = remote.parse_listing(session.run(remote.list_dir_argv(job.project_dir, depth=16), check=True).stdout)
+    except ClusterUnreachable:
+        raise
+    except PortalError as exc:
+        Job.objects.filter(pk=job.pk).update(error_code=exc.code, error_message=exc.user_message[:500])
+        note(job, "STAGE_COPY_FAILED", source="task", detail=f"{exc.code}: {exc.user_message}")
+        return
+    roles = input_roles(job.config_text, job.config_path)
+    known = {f.name: f for f in previous.inputs.all()}
+    with transaction.atomic():
+        InputFile.objects.bulk_create(
+            InputFile(
+                job=job, name=entry.path, role=roles.get(entry.path, ""), size_bytes=entry.size_bytes,
+                sha256=known[entry.path].sha256 if entry.path in known else "",
+                atom_count=known[entry.path].atom_count if entry.path in known else None,
+                state=InputFile.State.UPLOADED, bytes_uploaded=entry.size_bytes, uploaded_at=timezone.now(),
+                copied_from=f"{previous.project_dir}/{entry.path}",
+            )
+            for entry in listing if not entry.is_dir
+        )  # fmt: skip
+        transition(job, JobState.UPLOADING, source="task", detail=f"started from job {previous.pk}'s folder")
+    refresh_readiness(Job.objects.get(pk=job.pk))
