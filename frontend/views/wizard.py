@@ -122,17 +122,25 @@ class InputRow:
 
 def _input_rows(job: Job) -> list[InputRow]:
     uploaded = {input_file.name: input_file for input_file in job.inputs.all()}
-    expected = job_services.input_roles(job.config_text)
+    expected = job_services.input_roles(job.config_text, job.config_path)
     rows = [InputRow(name, role, uploaded.get(name)) for name, role in expected.items()]
     return rows + [InputRow(name, f.role, f) for name, f in uploaded.items() if name not in expected]
 
 
+def _is_unpacking(job: Job) -> bool:
+    """An archive was received and its unpacking has not ended yet."""
+    last = job.events.filter(kind__startswith="ARCHIVE_").order_by("-created_at", "-pk").first()
+    return last is not None and last.kind == "ARCHIVE_RECEIVED"
+
+
 def _inputs_context(job: Job) -> dict[str, Any]:
     rows = _input_rows(job)
+    unpacking = _is_unpacking(job)
     return {
-        "job": job, "rows": rows, "is_editable": job.state in EDITABLE_STATES,
-        "is_copying": any(row.is_copying for row in rows), "is_ready": job.state == JobState.READY,
+        "job": job, "rows": rows, "is_editable": job.state in EDITABLE_STATES, "is_unpacking": unpacking,
+        "is_copying": unpacking or any(row.is_copying for row in rows), "is_ready": job.state == JobState.READY,
         "problems": job_services.input_problems(job) if job.state in EDITABLE_STATES else [],
+        "archive_refusal": job.error_message if job.error_code.startswith("ARCHIVE_") else "",
     }  # fmt: skip
 
 
@@ -145,10 +153,18 @@ def inputs(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(user=request.user, job_id=job_id)
     context = {
         **_inputs_context(job), "auto_form": SubmitWhenReadyForm(initial={"submit_when_ready": job.submit_when_ready}),
-        "expected": list(job_services.input_roles(job.config_text).items()), "chunk_bytes": CLIENT_CHUNK_BYTES,
+        "expected": _expected(job), "chunk_bytes": CLIENT_CHUNK_BYTES,
         "upload_url": reverse("api:get_upload", kwargs={"job_id": job.pk, "name": "__name__"}),
+        "archive_url": reverse("api:upload_archive", kwargs={"job_id": job.pk}),
     }  # fmt: skip
     return render(request, "frontend/wizard_inputs.html", context)
+
+
+def _expected(job: Job) -> list[dict[str, Any]]:
+    """The files the config reads, with the line that reads them; those the template ships are marked."""
+    shipped = set(job.inputs.filter(is_template_asset=True).values_list("name", flat=True))
+    return [{"path": read.path, "keyword": read.keyword, "line": read.line, "shipped": read.path in shipped}
+            for read in job_services.input_reads(job.config_text, job.config_path)]  # fmt: skip
 
 
 def _set_submit_when_ready(request: HttpRequest, job_id: int) -> HttpResponse:

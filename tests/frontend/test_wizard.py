@@ -211,3 +211,27 @@ def test_another_member_gets_404_on_the_inputs_their_status_and_submit(member, o
     assert [response.status_code for response in responses] == [404] * 4
     assert b"JOB_NOT_FOUND" in responses[1].content
     assert Job.objects.get(pk=job.pk).submit_when_ready is False
+
+
+def test_the_inputs_page_takes_an_archive_or_a_folder_and_names_each_files_line(member_client, member, profile) -> None:
+    job = new_job(member, profile)
+    page = member_client.get(f"/jobs/{job.pk}/inputs/").content.decode()
+    assert f'data-archive-url="/api/v1/jobs/{job.pk}/archives"' in page
+    assert "webkitdirectory" in page
+    assert '<code>water.psf</code> <span class="muted">structure, config line 2</span>' in page
+
+
+def test_an_unpacking_archive_keeps_the_status_polling_and_a_refusal_is_shown(member_client, member, profile) -> None:
+    from jobs.transitions import note
+
+    job = new_job(member, profile)
+    url = f"/jobs/{job.pk}/inputs/status/"
+    note(job, "ARCHIVE_RECEIVED", source="user", detail="inputs.tgz: unpacking")
+    unpacking = member_client.get(url, **HTMX).content.decode()
+    assert "every 2s" in unpacking
+    assert "Unpacking the archive" in unpacking
+    note(job, "ARCHIVE_REFUSED", source="task", detail="ARCHIVE_LINK: no links")
+    Job.objects.filter(pk=job.pk).update(error_code="ARCHIVE_LINK", error_message="The archive was not used: links.")
+    refused = member_client.get(url, **HTMX).content.decode()
+    assert "every 2s" not in refused
+    assert "The archive was not used: links. <code>ARCHIVE_LINK</code>" in refused

@@ -1,4 +1,5 @@
-// Chunked, resumable uploads of a job's inputs (the inputs page). For each chosen file: ask the portal how
+// Chunked, resumable uploads of a job's inputs (the inputs page): one file, a whole folder (each file under its
+// path in the folder), or an archive the portal unpacks. For each chosen file: ask the portal how
 // many bytes of (name, size) it already has, then PUT the rest in chunks with Content-Range. A 409 says where
 // the portal's copy stops, so the upload resyncs; network errors and busy answers are retried after a pause;
 // choosing the same file again after a reload continues where it stopped. A file is never read whole.
@@ -66,6 +67,8 @@
     this.received = 0;
     this.progress.setAttribute("aria-label", "Upload of " + name);
     this.retry.onclick = this.start.bind(this);
+    var upload = this;
+    this.done = new Promise(function (resolve) { upload.finished = resolve; });
   }
 
   Upload.prototype.show = function (done, text) {
@@ -94,17 +97,19 @@
     if (upload.file.size > maxBytes) {
       upload.fail({ code: "FILE_TOO_LARGE", message: upload.file.name + " is " + sizeText(upload.file.size) +
         ", more than this cluster's limit of " + sizeText(maxBytes) + "." });
+      upload.finished();
       return;
     }
     if (upload.file.size === 0) {
       upload.fail({ code: "FILE_EMPTY", message: upload.file.name + " is empty: there is nothing to upload." });
+      upload.finished();
       return;
     }
     upload.run().catch(function (reason) {
       upload.fail(reason instanceof Error
         ? { code: "", message: reason.message + " Try again: the upload continues where it stopped." }
         : errorOf(reason), true);
-    });
+    }).then(function () { upload.finished(); });
   };
 
   // Attempts until done or refused; a pause before each retry, the count reset whenever bytes got through.
@@ -179,7 +184,73 @@
     });
   }
 
+  // A folder: every file under its path inside the chosen folder (the folder's own name dropped, as the
+  // portal drops an archive's one top folder), two at a time.
+  function startFolder(input) {
+    var list = section.querySelector("[data-upload-folder-list]");
+    var template = document.getElementById("upload-row-template");
+    var queue = Array.prototype.map.call(input.files, function (file) {
+      var parts = (file.webkitRelativePath || file.name).split("/");
+      var name = parts.length > 1 ? parts.slice(1).join("/") : parts[0];
+      var element = template.content.firstElementChild.cloneNode(true);
+      element.querySelector("[data-upload-label]").textContent = name;
+      list.appendChild(element);
+      return new Upload(element, file, name);
+    });
+    function next() {
+      var upload = queue.shift();
+      if (!upload) return Promise.resolve();
+      upload.start();
+      return upload.done.then(next, next);
+    }
+    next();
+    next();
+  }
+
+  // An archive: one multipart request with its progress; the portal unpacks it in the background.
+  function startArchive(input) {
+    var file = input.files[0];
+    var element = input.closest(".wizard-upload");
+    var progress = element.querySelector("[data-upload-progress]");
+    var percent = element.querySelector("[data-upload-percent]");
+    var message = element.querySelector("[data-upload-message]");
+    message.classList.remove("error");
+    if (file.size > maxBytes) {
+      message.textContent = file.name + " is " + sizeText(file.size) + ", more than this cluster's limit of " +
+        sizeText(maxBytes) + ". (FILE_TOO_LARGE)";
+      message.classList.add("error");
+      return;
+    }
+    var body = new FormData();
+    body.append("file", file, file.name);
+    progress.hidden = false;
+    send("POST", input.dataset.archiveUrl, body, {}, function (loaded) {
+      var value = Math.floor((loaded / file.size) * 100);
+      progress.value = value;
+      percent.textContent = value + " %";
+    }).then(function (answer) {
+      progress.hidden = true;
+      percent.textContent = "";
+      if (answer.status === 202) {
+        message.textContent = file.name + " received: it is unpacked and copied to the cluster.";
+        document.body.dispatchEvent(new CustomEvent("upload-done", { bubbles: true }));
+        return;
+      }
+      var error = errorOf(answer);
+      message.textContent = error.message + " (" + error.code + ")";
+      message.classList.add("error");
+    }, function () {
+      progress.hidden = true;
+      message.textContent = "The connection failed: choose the archive again.";
+      message.classList.add("error");
+    });
+  }
+
   section.addEventListener("change", function (event) {
-    if (event.target.type === "file" && event.target.files.length) startUploads(event.target);
+    var input = event.target;
+    if (input.type !== "file" || !input.files.length) return;
+    if (input.dataset.uploadArchive !== undefined) startArchive(input);
+    else if (input.dataset.uploadFolder !== undefined) startFolder(input);
+    else startUploads(input);
   });
 })();
