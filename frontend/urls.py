@@ -17,6 +17,7 @@ urlpatterns = [
     path("jobs/new/<slug:slug>/preview/", wizard.preview, name="wizard_preview"),
     path("jobs/<int:job_id>/inputs/", wizard.inputs, name="wizard_inputs"),
     path("jobs/<int:job_id>/inputs/status/", wizard.inputs_status, name="wizard_inputs_status"),
+    path("jobs/<int:job_id>/inputs/values/", wizard.use_input_values, name="wizard_use_input_values"),
     path("jobs/<int:job_id>/submit/", wizard.submit, name="job_submit"),
     # Job detail and its live parts.
     path("jobs/<int:job_id>/", job_detail.job_detail, name="job_detail"),

@@ -180,6 +180,7 @@ class InputFile(models.Model):
     staged_path = models.CharField(max_length=500, blank=True, help_text="The portal-side copy until it is sent.")
     copied_from = models.CharField(max_length=500, blank=True, help_text="A parent job's file it was copied from.")
     is_template_asset = models.BooleanField(default=False, help_text="The template ships it; its copy is shared.")
+    facts = models.JSONField(default=dict, blank=True, help_text="What the file says: its cell, a restart's step.")
     created_at = models.DateTimeField(auto_now_add=True)
     uploaded_at = models.DateTimeField(null=True, blank=True)
 

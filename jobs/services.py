@@ -29,7 +29,7 @@ from clusters.gateway import MemberSession
 from clusters.models import ClusterProfile, LaunchRecipe
 from clusters.paths import expand_root, is_inside_roots
 from clusters.slurm import SbatchRejected, SlurmError
-from jobs import file_store, remote
+from jobs import file_store, input_facts, remote
 from jobs.access import access_job, visible_jobs
 from jobs.metadata import MAX_JOB_JSON_BYTES, JobDocumentInvalid, parse_job_document
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFile, Job, JobEvent, JobState
@@ -141,6 +141,37 @@ def create_job(*, user: User, request: JobRequest) -> Job:
     return job
 
 
+def update_job_values(*, user: User, job_id: int, values: dict[str, Any]) -> Job:
+    """New values for a job not yet submitted: its config and batch script rendered again, its inputs' roles
+    read from the new config. Raises NotFound, Conflict (JOB_NOT_EDITABLE), TemplateError."""
+    with transaction.atomic():
+        job = access_job(user=user, job_id=job_id, for_update=True)
+        if job.state not in EDITABLE_STATES:
+            raise Conflict("Values can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
+        recipe = cluster_access.access_launch_recipe(profile=job.profile, name=job.recipe_name)
+        config, script, rendered = _render(
+            job_uuid=job.uuid, version=job.template_version, values={**job.values, **values}, profile=job.profile,
+            recipe=recipe, resources=batch_script.Resources(**job.resources), title=job.title,
+            scratch_dir=job.scratch_dir,
+        )  # fmt: skip
+        Job.objects.filter(pk=job.pk).update(config_text=config, batch_script=script, values=rendered)
+        roles = input_roles(config, job.config_path)
+        for input_file in job.inputs.all():
+            if input_file.role != roles.get(input_file.name, ""):
+                InputFile.objects.filter(pk=input_file.pk).update(role=roles.get(input_file.name, ""))
+        note(job, "VALUES_CHANGED", source="user", actor_id=user.pk, detail=", ".join(sorted(values))[:1000])
+    job.refresh_from_db()
+    refresh_readiness(job, source="user")
+    return job
+
+
+def suggested_values(job: Job) -> dict[str, Any]:
+    """Values the job's inputs already say (cell, first step) that differ from the job's own."""
+    names = {spec.name for spec in specs_from_json(job.template_version.variables)}
+    found = input_facts.suggested_values(names, [(f.name, f.role, f.facts) for f in job.inputs.all()])
+    return {name: value for name, value in found.items() if job.values.get(name) != value}
+
+
 def clone_job(*, user: User, job_id: int) -> Job:
     """A new DRAFT with the job's template, values, resources, recipe and cluster, titled "<title> (copy)".
 
@@ -243,7 +274,7 @@ def register_staged_inputs(*, user: User, job: Job, staged: list[StagedInput]) -
                     "atom_count": atom_count, "state": state, "problem_code": problem_code,
                     "problem_message": problem_message, "bytes_uploaded": 0,
                     "staged_path": "" if problem_code else str(item.path), "copied_from": "", "uploaded_at": None,
-                    "is_template_asset": item.is_template_asset,
+                    "is_template_asset": item.is_template_asset, "facts": input_facts.file_facts(item.name, item.path),
                 },
             )  # fmt: skip
             registered.append(input_file)

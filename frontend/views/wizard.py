@@ -141,6 +141,7 @@ def _inputs_context(job: Job) -> dict[str, Any]:
         "is_copying": unpacking or any(row.is_copying for row in rows), "is_ready": job.state == JobState.READY,
         "problems": job_services.input_problems(job) if job.state in EDITABLE_STATES else [],
         "archive_refusal": job.error_message if job.error_code.startswith("ARCHIVE_") else "",
+        "suggested": job_services.suggested_values(job) if job.state in EDITABLE_STATES else {},
     }  # fmt: skip
 
 
@@ -186,6 +187,24 @@ def _set_submit_when_ready(request: HttpRequest, job_id: int) -> HttpResponse:
     else:
         messages.success(request, "Automatic submission is off: submit it yourself once the inputs are ready.")
     return redirect("frontend:wizard_inputs", job_id=job.pk)
+
+
+@login_required
+@require_POST
+def use_input_values(request: HttpRequest, job_id: int) -> HttpResponse:
+    """Take the values the uploaded files say (cell, first step) as the job's own."""
+    job = access_job(user=request.user, job_id=job_id)
+    suggested = job_services.suggested_values(job)
+    try:
+        job_services.update_job_values(user=request.user, job_id=job.pk, values=suggested)
+    except NotFound:
+        raise
+    except PortalError as exc:
+        messages.error(request, f"{exc.user_message} ({exc.code})")
+        return redirect("frontend:wizard_inputs", job_id=job_id)
+    shown = ", ".join(f"{name} = {value}" for name, value in suggested.items())
+    messages.success(request, f"The job now uses what its files say: {shown}.")
+    return redirect("frontend:wizard_inputs", job_id=job_id)
 
 
 @login_required

@@ -235,3 +235,17 @@ def test_an_unpacking_archive_keeps_the_status_polling_and_a_refusal_is_shown(me
     refused = member_client.get(url, **HTMX).content.decode()
     assert "every 2s" not in refused
     assert "The archive was not used: links. <code>ARCHIVE_LINK</code>" in refused
+
+
+def test_the_cell_a_pdb_says_is_offered_and_taken_as_the_jobs_values(member_client, member, profile) -> None:
+    job = new_job(member, profile)
+    cryst1 = FIXTURES.parent / "namd_inputs" / "1ubq_head.pdb"
+    services.receive_input_file(user=member, job_id=job.pk, name="water.pdb", chunks=[cryst1.read_bytes()])
+    status = member_client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX).content.decode()
+    assert "<code>cell_x = 50.84</code>, <code>cell_y = 42.77</code>, <code>cell_z = 28.95</code>" in status
+    response = member_client.post(f"/jobs/{job.pk}/inputs/values/", follow=True)
+    assert "The job now uses what its files say: cell_x = 50.84" in response.content.decode()
+    job.refresh_from_db()
+    assert (job.values["cell_x"], job.values["cell_z"]) == (50.84, 28.95)
+    assert re.search(r"^cellBasisVector1\s+50.84 0", job.config_text, re.MULTILINE)
+    assert "Your files say" not in member_client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX).content.decode()
