@@ -327,6 +327,16 @@ def input_problems(job: Job) -> list[dict[str, str]]:
     return problems
 
 
+def input_warnings(job: Job) -> list[dict[str, Any]]:
+    """What the inputs say against the config that does not block it (a restart's step vs firsttimestep)."""
+    steps = {f.name: f.facts["step"] for f in job.inputs.all() if isinstance(f.facts.get("step"), int)}
+    if not steps:
+        return []
+    check = check_config(job.config_text, config_path=job.config_path, config_only=True, known_steps=steps)
+    return [{"code": p.code, "message": p.message, "line": p.line}
+            for p in check.warnings if p.code == "NAMD_FIRST_STEP_MISMATCH"]  # fmt: skip
+
+
 def _wants_submission(job: Job) -> bool:
     return Job.objects.filter(pk=job.pk, submit_when_ready=True).exists()
 

@@ -115,8 +115,12 @@ def job_path(config_path: str, path: str) -> str | None:
 
 
 class _Checker:
-    def __init__(self, reading: ConfigReading, files: Mapping[str, Path | None] | None, config_only: bool):
+    def __init__(
+        self, reading: ConfigReading, files: Mapping[str, Path | None] | None, config_only: bool,
+        known_steps: Mapping[str, int] | None = None,
+    ):  # fmt: skip
         self.reading, self.files, self.config_only = reading, files or {}, config_only
+        self.known_steps = known_steps or {}
         self.check = ConfigCheck(reading=reading)
         self.depends_on_cluster = reading.depends_on_cluster
         first_run = min((c for c in reading.commands if c.name.lower() in RUN_COMMANDS), default=None, key=_order)
@@ -272,7 +276,7 @@ class _Checker:
             return
         path = job_path(self.reading.config_path, xsc.value)
         local = self.files.get(path) if path else None
-        step = _xsc_step(local)
+        step = self.known_steps[path] if path in self.known_steps else _xsc_step(local)
         first = self.last.get("firsttimestep")
         given = int(first.value) if first and first.value and INT_RE.fullmatch(first.value) else 0
         if step is not None and step != given:
@@ -372,18 +376,19 @@ def _xsc_step(local: Path | None) -> int | None:
 
 def check_config(
     text: str, *, config_path: str = "job.namd", files: Mapping[str, Path | None] | None = None,
-    config_only: bool = False,
+    config_only: bool = False, known_steps: Mapping[str, int] | None = None,
 ) -> ConfigCheck:  # fmt: skip
     """Every problem of a config, as NAMD would read it in the job folder with these files.
 
     With `config_only` (a template body, or `check_namd_config --config-only`) the files it reads
-    are listed, not required.
+    are listed, not required. `known_steps` gives the step of extended-system files the portal no
+    longer holds (read when they were uploaded), for the `firsttimestep` check.
     """
     if files is None and config_only:
         reading = _read_alone(text, config_path)
     else:
         reading = read_config(text, config_path=config_path, files=files)
-    return _Checker(reading, files, config_only).run()
+    return _Checker(reading, files, config_only, known_steps).run()
 
 
 @lru_cache(maxsize=256)

@@ -142,6 +142,7 @@ def _inputs_context(job: Job) -> dict[str, Any]:
         "problems": job_services.input_problems(job) if job.state in EDITABLE_STATES else [],
         "archive_refusal": job.error_message if job.error_code.startswith("ARCHIVE_") else "",
         "suggested": job_services.suggested_values(job) if job.state in EDITABLE_STATES else {},
+        "warnings": job_services.input_warnings(job) if job.state in EDITABLE_STATES else [],
     }  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from jobs.models import InputFile, Job, JobState
 from templates_app.models import Template
 from templates_app.specs import specs_from_json
 from tests.factories import ClusterProfileFactory
-from tests.jobs.unit_jobs import FIXTURES, VALUES, new_job
+from tests.jobs.unit_jobs import FIXTURES, RESOURCES, VALUES, new_job
 
 pytestmark = pytest.mark.django_db
 FORM_URL = "/jobs/new/npt-equilibration/"
@@ -249,3 +249,22 @@ def test_the_cell_a_pdb_says_is_offered_and_taken_as_the_jobs_values(member_clie
     assert (job.values["cell_x"], job.values["cell_z"]) == (50.84, 28.95)
     assert re.search(r"^cellBasisVector1\s+50.84 0", job.config_text, re.MULTILINE)
     assert "Your files say" not in member_client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX).content.decode()
+
+
+def test_a_restart_whose_step_differs_from_firsttimestep_is_warned_and_its_step_offered(
+    member_client, member, profile
+) -> None:
+    restart = {name: value for name, value in VALUES.items() if not name.startswith("cell_")}
+    request = services.JobRequest(
+        template_id=Template.objects.get(slug="production-restart").pk, cluster_id=profile.pk, recipe="cpu",
+        title="restart", values={**restart, "first_step": 0}, resources=RESOURCES,
+    )  # fmt: skip
+    job = services.create_job(user=member, request=request)
+    xsc = b"#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n25000 30 0 0 0 30 0 0 0 30 0 0 0\n"
+    services.receive_input_file(user=member, job_id=job.pk, name="previous.xsc", chunks=[xsc])
+    status = member_client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX).content.decode()
+    assert "ends at step 25000 but &#x27;firsttimestep&#x27; is 0" in status
+    assert "<code>first_step = 25000</code>" in status
+    member_client.post(f"/jobs/{job.pk}/inputs/values/")
+    status = member_client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX).content.decode()
+    assert "NAMD_FIRST_STEP_MISMATCH" not in status

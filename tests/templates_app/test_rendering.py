@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from templates_app.namd_reader import read_config
 from templates_app.rendering import (
     TemplateProblems,
     VariableSpec,
@@ -124,3 +125,21 @@ def test_no_text_value_can_add_a_line_or_keyword(text: str) -> None:
         return
     assert rendered.config.count("\n") == 1
     assert not any(mark in rendered.config for mark in ";#$[]{}")
+
+
+@given(st.text(min_size=1, max_size=60))
+def test_a_members_text_accepted_by_its_checks_is_one_value_to_the_tcl_reader(text: str) -> None:
+    """Whatever text passes the value checks becomes the words of one keyword: never a command, a variable
+    or another keyword when NAMD's Tcl reads the config (the reader is the judge here, not a regex)."""
+    spec = VariableSpec(name="label", type=VariableType.TEXT)
+    try:
+        value = coerce_value(spec, text)
+    except TemplateProblems:
+        return
+    reading = read_config(f"structure a.psf\noutputName {value}\nrun 10\n")
+    words = " ".join(word for word in value.split(" ") if word)  # Tcl splits words at spaces (the rest is refused)
+    assert [(s.name, s.value) for s in reading.settings] == [("structure", "a.psf"), ("outputName", words)]
+    assert [c.name for c in reading.commands] == ["run"]
+    assert reading.actions == []
+    assert reading.failures == []
+    assert not reading.depends_on_cluster
