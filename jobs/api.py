@@ -33,6 +33,7 @@ from jobs.schemas import (
     RefreshOut,
     RestartIn,
     UploadStatusOut,
+    ValuesIn,
 )
 from portal.errors import Conflict
 from templates_app.batch_script import Resources
@@ -63,8 +64,10 @@ def _detail(job: Job) -> dict[str, Any]:
     return {
         **_job_out(job), "values": job.values, "resources": job.resources, "recipe": job.recipe_name,
         "continue_on_timeout": job.continue_on_timeout, "project_dir": job.project_dir,
-        "scratch_dir": job.scratch_dir, "config": job.config_text, "batch_script": job.batch_script,
-        "inputs": list(job.inputs.all()), "input_problems": services.input_problems(job),
+        "scratch_dir": job.scratch_dir, "config": job.config_text, "config_path": job.config_path,
+        "batch_script": job.batch_script, "inputs": list(job.inputs.all()),
+        "input_problems": services.input_problems(job), "input_warnings": services.input_warnings(job),
+        "suggested_values": services.suggested_values(job),
     }  # fmt: skip
 
 
@@ -275,6 +278,12 @@ def restart_job(request: HttpRequest, job_id: int, payload: RestartIn) -> Status
         user=request.auth, job_id=job_id, values=payload.values, title=payload.title, submit=payload.submit
     )
     return _accepted(job.pk, task_id, request.auth)
+
+
+@router.put("/jobs/{job_id}/values", response=JobDetailOut)
+def set_values(request: HttpRequest, job_id: int, payload: ValuesIn) -> dict[str, Any]:
+    """New values for a job not yet submitted (e.g. its `suggested_values`): config and script rendered again."""
+    return _detail(services.update_job_values(user=request.auth, job_id=job_id, values=payload.values))
 
 
 @router.post("/jobs/{job_id}/next-stage", response={202: AcceptedOut})

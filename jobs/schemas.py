@@ -49,7 +49,7 @@ class JobOut(Schema):
 
 class InputOut(Schema):
     id: int
-    name: str
+    name: str = Field(description="Its path in the job folder, e.g. namd/toppar/par_all36m_prot.prm.")
     role: str
     size_bytes: int
     sha256: str
@@ -59,6 +59,8 @@ class InputOut(Schema):
     problem_message: str
     bytes_uploaded: int
     uploaded_at: datetime | None
+    is_template_asset: bool
+    facts: dict[str, Any]
 
 
 class UploadStatusOut(Schema):
@@ -76,9 +78,13 @@ class JobDetailOut(JobOut):
     project_dir: str
     scratch_dir: str
     config: str
+    config_path: str = Field(description="Where the config sits in the job folder (a stage's folder, e.g. namd/).")
     batch_script: str
     inputs: list[InputOut]
     input_problems: list[dict[str, str]]
+    input_warnings: list[dict[str, Any]] = Field(description="Not blocking, e.g. a restart's step vs firsttimestep.")
+    suggested_values: dict[str, Any] = Field(description="Values the inputs say (cell, first step); set them "
+                                                         "with PUT /jobs/{id}/values.")  # fmt: skip
 
 
 class JobPage(Schema):
@@ -140,6 +146,10 @@ class RestartIn(Schema):
     values: dict[str, Any] = {}
     title: str = Field(default="", max_length=200)
     submit: bool = True
+
+
+class ValuesIn(Schema):
+    values: dict[str, Any] = Field(description="Variables to change; the others keep their values.")
 
 
 class NextStageIn(Schema):

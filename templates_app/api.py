@@ -21,7 +21,8 @@ def _out(template: Template) -> TemplateOut:
     version = selectors.latest_version(template)
     return TemplateOut(
         id=template.pk, name=template.name, slug=template.slug, description=template.description,
-        category=template.category, is_retired=template.is_retired, version=version.number,
+        category=template.category, is_retired=template.is_retired, family=template.family, stage=template.stage,
+        workdir=version.workdir, assets=[asset.relpath for asset in version.assets.all()], version=version.number,
         variables_schema=json_schema(specs_from_json(version.variables)),
     )  # fmt: skip
 

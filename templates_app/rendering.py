@@ -178,8 +178,8 @@ def coerce_value(spec: VariableSpec, raw: object) -> Any:
         if spec.extensions and not raw.lower().endswith(tuple(ext.lower() for ext in spec.extensions)):
             raise refuse("FILE_EXTENSION_NOT_ALLOWED", "must end with " + " or ".join(spec.extensions))
         return raw
-    if UNSAFE_TEXT_RE.search(raw) or not raw.strip():
-        raise refuse("VALUE_UNSAFE", "may not contain line breaks, quotes or ; # $ [ ] { } \\")
+    if UNSAFE_TEXT_RE.search(raw) or not raw.strip() or raw.split()[0] == "=":
+        raise refuse("VALUE_UNSAFE", "may not contain line breaks, quotes or ; # $ [ ] { } \\, nor start with '='")
     if spec.pattern and not re.fullmatch(spec.pattern, raw):
         raise refuse("VALUE_PATTERN_MISMATCH", f"must match {spec.pattern}")
     return raw

@@ -15,6 +15,10 @@ class TemplateOut(Schema):
     description: str
     category: str
     is_retired: bool
+    family: str = Field(description="Templates made together, e.g. the stages of one CHARMM-GUI builder.")
+    stage: int
+    workdir: str = Field(description="The folder of the job the stage runs in (CHARMM-GUI's namd/), or ''.")
+    assets: list[str] = Field(description="Files every job of it gets (paths in the job folder).")
     version: int
     variables_schema: dict[str, Any]
 

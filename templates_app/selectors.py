@@ -17,7 +17,7 @@ from templates_app.specs import specs_from_json
 
 
 def templates_with_versions(user: User) -> QuerySet[Template]:
-    return visible_templates(user).filter(versions__isnull=False).distinct().prefetch_related("versions")
+    return visible_templates(user).filter(versions__isnull=False).distinct().prefetch_related("versions__assets")
 
 
 def latest_version(template: Template) -> TemplateVersion:
