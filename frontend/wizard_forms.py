@@ -217,7 +217,8 @@ class JobForm(forms.Form):
         sections_url: str, initial: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
         super().__init__(data, initial=initial)
-        self.specs = specs
+        # files are asked for as files on the inputs step (their paths are the template's): not as names here
+        self.specs = [spec for spec in specs if spec.type is not VariableType.FILE]
         self.resources: batch_script.Resources | None = None  # set by clean(), even when a limit is broken
         cast(forms.ModelChoiceField, self.fields["cluster"]).queryset = profiles
         self.profile = self._chosen_profile(profiles)
@@ -234,7 +235,7 @@ class JobForm(forms.Form):
                 self._offer(name, [("", "Your default"), *((value, value) for value in allowed)], "")
             else:
                 del self.fields[name]
-        for spec in specs:
+        for spec in self.specs:
             self.fields[VARIABLE_PREFIX + spec.name] = VariableField(spec)
         live = {"hx-post": check_url, "hx-trigger": LIVE_CHECK_TRIGGER, "hx-swap": "none", "hx-include": "closest form"}
         for name, field in self.fields.items():

@@ -12,6 +12,7 @@ from clusters.models import LaunchRecipe, Partition
 from jobs import services
 from jobs.models import InputFile, Job, JobState
 from templates_app.models import Template
+from templates_app.rendering import VariableType
 from templates_app.specs import specs_from_json
 from tests.factories import ClusterProfileFactory
 from tests.jobs.unit_jobs import FIXTURES, RESOURCES, VALUES, new_job
@@ -22,14 +23,15 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def filled(profile, **changes) -> dict[str, str]:
-    """The whole form as a browser sends it: every default, the fixture's values, 10 minutes on `debug`."""
+    """The whole form as a browser sends it: every default, the fixture's values, 10 minutes on `debug`
+    (no file names: the form asks for files on the inputs step)."""
     version = Template.objects.get(slug="npt-equilibration").versions.order_by("-number").first()
-    defaults = {f"var_{spec.name}": "" if spec.default is None else str(spec.default)
-                for spec in specs_from_json(version.variables)}  # fmt: skip
+    specs = [spec for spec in specs_from_json(version.variables) if spec.type is not VariableType.FILE]
+    defaults = {f"var_{spec.name}": "" if spec.default is None else str(spec.default) for spec in specs}
     data = {
         "title": "water box", "cluster": str(profile.pk), "recipe": "cpu", "partition": "debug", "nodes": "1",
         "ntasks_per_node": "1", "cpus_per_task": "1", "memory_mb": "", "walltime": "00:10:00", "gpus": "0",
-        **{f"var_{name}": str(value) for name, value in VALUES.items()},
+        **{f"var_{spec.name}": str(VALUES[spec.name]) for spec in specs if spec.name in VALUES},
     }  # fmt: skip
     return {**defaults, **data, **changes}
 
@@ -63,7 +65,7 @@ def test_the_form_has_a_field_per_variable_with_its_default_and_live_checks(memb
     assert 'aria-describedby="id_var_run_steps_helptext id_var_run_steps_error"' in run_steps
     assert re.search(r'<input[^>]*name="var_temperature"[^>]*value="300.0"', page) is not None
     assert re.search(r'<input[^>]*name="var_output_name"[^>]*value="out"', page) is not None
-    assert re.search(r'<input[^>]*name="var_structure"[^>]*value="system.psf"', page) is not None
+    assert 'name="var_structure"' not in page  # files are asked for as files on the inputs step
     assert "Temperature (K)" in page
     assert re.search(r'<option value="debug" selected>debug: at most 01:00:00, 2 cores per node</option>', page)
     assert 'name="walltime"' in page
@@ -89,7 +91,7 @@ def test_the_live_check_puts_each_error_next_to_its_field_with_its_code(member_c
 def test_the_preview_shows_the_config_the_batch_script_and_the_cost(member_client, profile) -> None:
     response = member_client.post(f"{FORM_URL}preview/", filled(profile), **HTMX)
     page = response.content.decode()
-    assert re.search(r"structure\s+water.psf", page) is not None
+    assert re.search(r"structure\s+system.psf", page) is not None  # the template's file path
     assert "#SBATCH --partition=debug" in page
     assert "#SBATCH --time=0-00:10:00" in page
     assert re.search(r"<dt>Core-hours</dt><dd>0.1667</dd>", page) is not None
