@@ -386,13 +386,18 @@ def copy_input_file(*, input_id: int, acting_user_id: int, task_id: str = "") ->
         )
         refresh_readiness(job)
         return
-    copied = InputFile.objects.filter(pk=input_id, sha256=input_file.sha256).update(
+    _mark_copied(input_file)
+    refresh_readiness(Job.objects.get(pk=job.pk))
+
+
+def _mark_copied(input_file: InputFile) -> None:
+    """The input is on the cluster: its staged copy goes (unless the template's, which is shared)."""
+    copied = InputFile.objects.filter(pk=input_file.pk, sha256=input_file.sha256).update(
         state=InputFile.State.UPLOADED, bytes_uploaded=input_file.size_bytes, uploaded_at=timezone.now(),
         staged_path="",
     )  # fmt: skip
     if copied and not input_file.is_template_asset:
         Path(input_file.staged_path).unlink(missing_ok=True)
-    refresh_readiness(Job.objects.get(pk=job.pk))
 
 
 def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, task_id: str = "") -> None:
@@ -430,12 +435,7 @@ def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, 
                 problem_message="The copy on the cluster differs from the upload; upload it again.",
             )  # fmt: skip
             continue
-        copied = InputFile.objects.filter(pk=input_file.pk, sha256=input_file.sha256).update(
-            state=InputFile.State.UPLOADED, bytes_uploaded=input_file.size_bytes, uploaded_at=timezone.now(),
-            staged_path="",
-        )  # fmt: skip
-        if copied and not input_file.is_template_asset:
-            Path(input_file.staged_path).unlink(missing_ok=True)
+        _mark_copied(input_file)
     refresh_readiness(Job.objects.get(pk=job.pk))
 
 
@@ -823,8 +823,7 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
     except ClusterUnreachable:
         raise
     except PortalError as exc:
-        Job.objects.filter(pk=job.pk).update(error_code=exc.code, error_message=exc.user_message[:500])
-        note(job, "RESTART_FAILED", source="task", detail=f"{exc.code}: {exc.user_message}")
+        record_task_failure(job, "RESTART_FAILED", exc)
         return
     failed = [name for name, result in zip(copies, results, strict=False) if result.exit_code != 0]
     if failed:
@@ -852,6 +851,12 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
             )  # fmt: skip
         transition(job, JobState.UPLOADING, source="task", detail=f"continues from step {step}")
         refresh_readiness(job)
+
+
+def record_task_failure(job: Job, kind: str, error: PortalError) -> None:
+    """A task's permanent failure on a draft: its code and sentence on the job, and in its timeline."""
+    Job.objects.filter(pk=job.pk).update(error_code=error.code, error_message=error.user_message[:500])
+    note(job, kind, source="task", detail=f"{error.code}: {error.user_message}")
 
 
 def continue_after_timeout(job: Job) -> None:

@@ -28,9 +28,10 @@ from jobs.services import (
     _render,
     _user,
     input_roles,
+    record_task_failure,
     refresh_readiness,
-)  # fmt: skip
-from jobs.transitions import note, transition
+)
+from jobs.transitions import transition
 from portal.errors import ClusterUnreachable, Conflict, PortalError
 from templates_app import access as template_access
 from templates_app import batch_script
@@ -86,7 +87,10 @@ def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") 
     """
     job = access_job(user=_user(acting_user_id), job_id=job_id)
     previous = job.parent
-    if job.state != JobState.DRAFT or previous is None or job.inputs.exists():
+    if previous is None:
+        return
+    if job.state != JobState.DRAFT or job.inputs.exists():  # a redelivered task: the copy is registered
+        refresh_readiness(job)
         return
     excluded = [*NOT_CARRIED, previous.config_path]
     try:
@@ -98,8 +102,7 @@ def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") 
     except ClusterUnreachable:
         raise
     except PortalError as exc:
-        Job.objects.filter(pk=job.pk).update(error_code=exc.code, error_message=exc.user_message[:500])
-        note(job, "STAGE_COPY_FAILED", source="task", detail=f"{exc.code}: {exc.user_message}")
+        record_task_failure(job, "STAGE_COPY_FAILED", exc)
         return
     roles = input_roles(job.config_text, job.config_path)
     known = {f.name: f for f in previous.inputs.all()}

@@ -116,3 +116,28 @@ def test_paths_in_the_tree_must_stay_in_the_job_folder(tmp_path: Path) -> None:
     assert file_store.clean_input_path("namd/toppar/par all.prm") == "namd/toppar/par_all.prm"
     with pytest.raises(InvalidInput):
         file_store.clean_input_path("namd/../../x")
+
+
+def test_a_redelivered_unpack_registers_the_same_inputs_once(
+    member, profile, django_capture_on_commit_callbacks
+) -> None:
+    """A worker killed after registering the files but before removing the archive: the task runs again."""
+    job = new_job(member, profile)
+    with django_capture_on_commit_callbacks():
+        input_archives.receive_input_archive(user=member, job_id=job.pk, name="a.tgz", chunks=[tgz(SYSTEM)])
+    staged = next(file_store.upload_path(job.uuid, input_archives.ARCHIVES_DIR).iterdir())
+    kept = staged.read_bytes()
+    with django_capture_on_commit_callbacks():
+        input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind="tar.gz",
+                                            acting_user_id=member.pk)  # fmt: skip
+    first = {f.name: f.staged_path for f in InputFile.objects.filter(job=job)}
+    staged.write_bytes(kept)  # as if the first run died before its `finally`
+    with django_capture_on_commit_callbacks():
+        input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind="tar.gz",
+                                            acting_user_id=member.pk)  # fmt: skip
+    second = {f.name: f.staged_path for f in InputFile.objects.filter(job=job)}
+    assert set(second) == set(first) == set(SYSTEM)
+    assert all(not Path(path).exists() for path in first.values())  # the first run's copies are replaced
+    assert all(Path(path).exists() for path in second.values())
+    assert input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind="tar.gz",
+                                               acting_user_id=member.pk) == 0  # fmt: skip
