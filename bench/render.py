@@ -3,7 +3,8 @@ through Tcl and checked + batch script + cost estimate; and reading a real 50-pa
 config (`step4_equilibration.inp` of tests/fixtures/namd_configs) through the Tcl reader.
 
 Baseline, measured in the same run: rendering the same body with plain (unsandboxed) Jinja2 and no
-checks, so the ratio shows what safety and reading the config as NAMD does cost. The reader's cache
+checks, so the ratio shows what safety and reading the config as NAMD does cost; and the sandboxed Tcl
+process reading an empty config, the floor of any reading. The reader's cache
 of config-only readings is cleared before every call: a member's preview changes its values.
 Needs no database access or cluster.
 """
@@ -27,6 +28,7 @@ from bench.report import summarize, time_calls  # noqa: E402
 from templates_app import batch_script  # noqa: E402
 from templates_app.builtin import BUILTIN_TEMPLATES  # noqa: E402
 from templates_app.namd_config import _read_alone, check_config  # noqa: E402
+from templates_app.namd_reader import read_config  # noqa: E402
 from templates_app.rendering import render_config  # noqa: E402
 from templates_app.specs import specs_from_json  # noqa: E402
 
@@ -76,8 +78,10 @@ def main() -> None:
 
     reader_row = summarize(time_calls(read_charmm_gui, repeat=REPEAT))
     reader_baseline = summarize(time_calls(lambda: compiled.render({}), repeat=REPEAT))
+    floor = summarize(time_calls(lambda: read_config(""), repeat=REPEAT))  # the sandboxed Tcl process alone
     rows["charmm-gui step4 (50 parameters) read"] = reader_row
     rows["charmm-gui step4 plain jinja"] = reader_baseline
+    rows["tcl reader process, empty config"] = floor
     print(f"Template preview, {REPEAT} runs each (median)")
     print(f"{'case':<44}{'median ms':>12}{'p95 ms':>12}{'per s':>12}")
     for name, row in rows.items():
@@ -89,6 +93,8 @@ def main() -> None:
         "preview_vs_plain_jinja": ratios,
         "charmm_gui_read_ms": round(reader_row["median_ms"], 3),
         "charmm_gui_read_vs_plain_jinja": round(reader_row["median_ms"] / reader_baseline["median_ms"], 1),
+        "charmm_gui_read_vs_empty_read": round(reader_row["median_ms"] / floor["median_ms"], 2),
+        "reader_process_floor_ms": round(floor["median_ms"], 3),
     }
     print(json.dumps(figures, sort_keys=True))
 
