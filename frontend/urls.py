@@ -28,6 +28,7 @@ urlpatterns = [
     path("jobs/<int:job_id>/downloads/<int:download_id>/", job_detail.download_status, name="job_download_status"),
     path("jobs/<int:job_id>/cancel/", job_detail.cancel, name="job_cancel"),
     path("jobs/<int:job_id>/restart/", job_detail.restart, name="job_restart"),
+    path("jobs/<int:job_id>/next-stage/", job_detail.next_stage, name="job_next_stage"),
     path("jobs/<int:job_id>/clone/", job_detail.clone, name="job_clone"),
     path("jobs/<int:job_id>/delete/", job_detail.delete, name="job_delete"),
     # Clusters and the member's own credentials.

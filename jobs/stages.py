@@ -36,9 +36,19 @@ from portal.errors import ClusterUnreachable, Conflict, PortalError
 from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
+from templates_app.models import Template
 from templates_app.services import config_path
 
 NOT_CARRIED = ("job.json", "slurm-*.out", "slurm-*.err", SCRIPT_FILENAME)
+
+
+def next_stage_template(job: Job, user: User) -> Template | None:
+    """The template after this job's in its family (CHARMM-GUI's step5 after step4), if the user may use it."""
+    current = job.template_version.template
+    if not current.family:
+        return None
+    later = template_selectors.offered_templates(user).filter(family=current.family, stage__gt=current.stage)
+    return later.order_by("stage", "name").first()
 
 
 def request_next_stage(

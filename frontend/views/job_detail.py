@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import services, sync
+from jobs import services, stages, sync
 from jobs.access import access_job, visible_jobs
 from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
@@ -164,6 +164,7 @@ def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None
         "walltime": duration_text(timedelta(seconds=job.resources.get("walltime_s", 0))),
         "can_cancel": not job.is_terminal,
         "can_restart": job.is_terminal and bool(job.slurm_job_id),
+        "next_stage": stages.next_stage_template(job, job.owner) if job.finished_at else None,
     }
 
 
@@ -318,6 +319,27 @@ def restart(request: HttpRequest, job_id: int) -> HttpResponse:
         return _back(job_id)
     when = "submitted once" if submit else "ready to submit once"
     messages.success(request, f"Continuation created: {when} the restart files are copied on the cluster.")
+    return _back(child.pk)
+
+
+@login_required
+@require_POST
+def next_stage(request: HttpRequest, job_id: int) -> HttpResponse:
+    """The next stage of the job's protocol, starting from a copy of its folder; it opens on the new job's page."""
+    submit = request.POST.get("submit") == "1"
+    template_id = request.POST.get("template_id", "")
+    try:
+        child, _ = stages.request_next_stage(
+            user=request.user, job_id=job_id, template_id=int(template_id) if template_id.isdigit() else 0,
+            submit=submit,
+        )  # fmt: skip
+    except NotFound:
+        raise
+    except PortalError as exc:
+        messages.error(request, f"{exc.user_message} ({exc.code})")
+        return _back(job_id)
+    when = "submitted once" if submit else "ready to submit once"
+    messages.success(request, f"Next stage created: {when} this job's folder is copied on the cluster.")
     return _back(child.pk)
 
 

@@ -13,6 +13,7 @@ from frontend.views.job_detail import duration_text
 from jobs import sync
 from jobs.models import Job, JobEvent, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
+from templates_app.models import Template
 from tests.jobs.unit_jobs import new_job
 
 pytestmark = pytest.mark.django_db
@@ -352,3 +353,25 @@ def test_restart_of_an_ended_job_opens_the_continuation_linked_to_its_parent(
     child_page = member_client.get(f"/jobs/{child.pk}/").content.decode()
     assert f'<dt>Continues</dt><dd><a href="/jobs/{job.pk}/">Water box</a></dd>' in child_page
     assert f'<a href="/jobs/{child.pk}/">Longer run</a>' in member_client.get(f"/jobs/{job.pk}/").content.decode()
+
+
+def test_a_finished_stage_of_a_family_offers_the_next_stage(
+    member_client, member, profile, django_capture_on_commit_callbacks
+) -> None:
+    job = new_job(member, profile)
+    step4 = job.template_version.template
+    Template.objects.filter(pk=step4.pk).update(family="CHARMM-GUI Solution Builder", stage=1)
+    step5 = Template.objects.get(slug="production-restart")
+    Template.objects.filter(pk=step5.pk).update(family="CHARMM-GUI Solution Builder", stage=2)
+    assert "Start the next stage" not in member_client.get(f"/jobs/{job.pk}/").content.decode()  # not finished
+    Job.objects.filter(pk=job.pk).update(state=JobState.COMPLETED, slurm_job_id="42", finished_at=timezone.now())
+    page = member_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "Next stage: Production from a restart" in page
+    assert f'name="template_id" value="{step5.pk}"' in page
+    with django_capture_on_commit_callbacks() as copies:
+        response = member_client.post(f"/jobs/{job.pk}/next-stage/", {"template_id": str(step5.pk), "submit": "1"})
+    child = Job.objects.get(parent=job)
+    assert response.status_code == 302
+    assert response["Location"] == f"/jobs/{child.pk}/"
+    assert (child.template_version.template_id, child.submit_when_ready) == (step5.pk, True)
+    assert len(copies) == 1  # the copy of the folder, on the cluster, by a task
