@@ -145,6 +145,11 @@ class _Checker:
         setting = self.last.get(keyword)
         return setting is not None and (setting.value or "").strip().lower() in FALSE_WORDS
 
+    def switched_off(self, known: namd_keywords.Keyword) -> bool:
+        """Whether a keyword's parent is an on/off switch that is not on (feature switches are off by default)."""
+        parent = namd_keywords.keyword(known.parent) if known.parent else None
+        return parent is not None and parent.kind == "bool" and not self.is_on(parent.name)
+
     def run(self) -> ConfigCheck:
         self.tcl()
         seen: dict[str, Setting] = {}
@@ -295,7 +300,7 @@ class _Checker:
                 continue
             value = setting.value.strip()
             if known.kind == "file" and not known.is_output and value and not re.search(r"\s", value):
-                if known.parent and not self.is_on(known.parent) and setting.keyword not in self.last:
+                if self.switched_off(known):  # NAMD reads the file only when its switch is on
                     continue
                 reads.append((value, setting.name, setting))
             elif known.is_output and value:

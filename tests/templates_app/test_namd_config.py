@@ -109,3 +109,13 @@ def test_the_checker_agrees_with_the_stand_in_engine(tmp_path: Path, extra: str)
     env = {**os.environ, "NAMD_STANDIN_STEPS_PER_SECOND": "0"}
     engine = subprocess.run([sys.executable, str(ENGINE), "job.namd"], cwd=tmp_path, env=env, capture_output=True)
     assert (engine.returncode == 0) is (check_namd_config(config) == [])
+
+
+def test_a_feature_file_is_read_only_when_its_switch_is_on() -> None:
+    def reads(extra: str) -> list[str]:
+        return [read.path for read in check_config(extra + VALID, config_only=True).files_read]
+
+    assert "ref.pdb" not in reads("consref ref.pdb\nconskfile ref.pdb\n")  # constraints is off by default
+    assert "ref.pdb" in reads("constraints on\nconsref ref.pdb\nconskfile ref.pdb\n")
+    assert "bonds.txt" not in reads("extraBonds off\nextraBondsFile bonds.txt\n")
+    assert "bonds.txt" in reads("extraBonds on\nextraBondsFile bonds.txt\n")
