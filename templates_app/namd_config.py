@@ -138,11 +138,11 @@ class _Checker:
         )  # fmt: skip
 
     def is_on(self, keyword: str) -> bool:
-        setting = self.last.get(keyword)
+        setting = self.last.get(keyword.lower())
         return setting is not None and (setting.value or "").strip().lower() in TRUE_WORDS
 
     def is_off(self, keyword: str) -> bool:
-        setting = self.last.get(keyword)
+        setting = self.last.get(keyword.lower())
         return setting is not None and (setting.value or "").strip().lower() in FALSE_WORDS
 
     def switched_off(self, known: namd_keywords.Keyword) -> bool:
