@@ -6,10 +6,14 @@ errors are recorded on the job by the service and end the task.
 
 from __future__ import annotations
 
+import logging
+
 from celery import Task, shared_task
 
 from jobs import input_archives, services, stages, sync
-from portal.errors import ClusterUnreachable
+from portal.errors import ClusterUnreachable, PortalError
+
+logger = logging.getLogger(__name__)
 
 RETRYING = {
     "bind": True,
@@ -24,7 +28,16 @@ RETRYING = {
 
 class SubmitTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        error = exc if isinstance(exc, ClusterUnreachable) else ClusterUnreachable()
+        """After the last retry, or at once on anything else: the job goes back to READY with what happened.
+
+        A PortalError keeps its code (a cluster that stayed unreachable); any other exception is a bug, logged
+        with its traceback and recorded as INTERNAL_ERROR (never dressed up as a cluster outage)."""
+        if isinstance(exc, PortalError):
+            error = exc
+        else:
+            logger.error("submit_job_task failed for job %s", args[0], exc_info=(type(exc), exc, exc.__traceback__))
+            error = PortalError("Something went wrong on our side; it has been logged. Submit again.",
+                                code="INTERNAL_ERROR")  # fmt: skip
         services.submission_gave_up(job_id=args[0], error=error)
 
 
