@@ -23,7 +23,7 @@ from redis import Redis
 
 from clusters import transfer, transport
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
-from clusters.paths import check_remote_realpath, expand_root
+from clusters.paths import check_remote_realpaths, expand_root
 from clusters.slurm import SlurmClient, joined_result
 from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec, TransportError
 from portal.errors import (
@@ -185,8 +185,14 @@ class MemberSession:
 
     def confined(self, remote_path: str) -> str:
         """The remote realpath if the path (and its realpath) lies inside the member's roots. Raises Forbidden."""
+        (resolved,) = self.confined_all([remote_path])
+        return resolved
+
+    def confined_all(self, remote_paths: list[str]) -> list[str]:
+        """`confined` for many paths in one exec. Raises Forbidden if any lies outside the roots."""
         try:
-            return str(check_remote_realpath(lambda argv: self.run(argv, check=True), self.roots, remote_path))
+            runner = lambda argv: self.run(argv, check=True)  # noqa: E731
+            return [str(path) for path in check_remote_realpaths(runner, self.roots, remote_paths)]
         except transport.RemotePathForbidden as exc:
             raise portal_error(exc) from exc
 

@@ -97,17 +97,30 @@ def check_remote_realpath(
 ) -> PurePosixPath:
     """Return the remote realpath of `path` if it lies inside the realpath of a root (symlink escape check).
 
+    Raises RemotePathForbidden, RemoteCommandFailed, and the transport errors of `runner`.
+    """
+    (resolved,) = check_remote_realpaths(runner, roots, [path])
+    return resolved
+
+
+def check_remote_realpaths(
+    runner: Callable[[list[str]], CommandResult],
+    roots: Sequence[PurePosixPath | str],
+    paths: Sequence[PurePosixPath | str],
+) -> list[PurePosixPath]:
+    """The remote realpaths of `paths`, each checked to lie inside the realpath of a root, in one exec.
+
     The roots are resolved in the same exec, so that a root which is itself a symlink (e.g. /scratch/u ->
-    /lustre/u, common on clusters) still works. Raises RemotePathForbidden, RemoteCommandFailed, and the
-    transport errors of `runner`.
+    /lustre/u, common on clusters) still works. Raises RemotePathForbidden (naming nothing of the remote
+    side), RemoteCommandFailed, and the transport errors of `runner`.
     """
     root_paths = [_as_root(root) for root in roots]
-    if not root_paths:
-        raise ValueError("at least one root is needed")
-    text = str(path)
-    if _CONTROL_CHARS.search(text) or not text.startswith("/"):
+    if not root_paths or not paths:
+        raise ValueError("at least one root and one path are needed")
+    texts = [str(path) for path in paths]
+    if any(_CONTROL_CHARS.search(text) or not text.startswith("/") for text in texts):
         raise RemotePathForbidden("only an absolute path without control characters can be checked")
-    argv = ["realpath", "-m", "--", *(str(root) for root in root_paths), text]
+    argv = ["realpath", "-m", "--", *(str(root) for root in root_paths), *texts]
     result = runner(argv)
     if result.exit_code != 0:
         raise RemoteCommandFailed(f"remote command 'realpath' exited with status {result.exit_code}", result=result)
@@ -115,8 +128,8 @@ def check_remote_realpath(
     # One line per argument plus the empty string after the last newline; anything else is not realpath's.
     if len(lines) != len(argv) - 2 or lines[-1] != "" or not all(line.startswith("/") for line in lines[:-1]):
         raise RemotePathForbidden("the remote realpath output could not be read")
-    resolved_roots = [PurePosixPath(line) for line in lines[:-2]]
-    resolved = PurePosixPath(lines[-2])
-    if not is_inside_roots(resolved_roots, resolved):
+    resolved_roots = [PurePosixPath(line) for line in lines[: len(root_paths)]]
+    resolved = [PurePosixPath(line) for line in lines[len(root_paths) : -1]]
+    if not all(is_inside_roots(resolved_roots, path) for path in resolved):
         raise RemotePathForbidden("the path leads outside your project and scratch folders (through a symlink?)")
     return resolved

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from clusters.paths import check_remote_realpath, expand_root, is_inside_roots, resolve_user_path
+from clusters.paths import (
+    check_remote_realpath,
+    check_remote_realpaths,
+    expand_root,
+    is_inside_roots,
+    resolve_user_path,
+)
 from clusters.transport import CommandResult, RemoteCommandFailed, RemotePathForbidden
 
 ROOTS = [PurePosixPath("/home/alice/namd_projects"), PurePosixPath("/scratch/alice")]
@@ -143,6 +149,16 @@ def test_realpath_check_resolves_roots_and_path_in_one_call() -> None:
 
     assert resolved == PurePosixPath("/lustre/alice/run1/out")
     assert calls == [["realpath", "-m", "--", "/scratch/alice", "/scratch/alice/run1/out"]]
+
+
+def test_many_paths_are_checked_in_one_call_and_one_escape_refuses_them_all() -> None:
+    calls, runner = fake_runner("/scratch/alice\n/scratch/alice/a\n/scratch/alice/a/b\n")
+    paths = ["/scratch/alice/a", "/scratch/alice/a/b"]
+    assert check_remote_realpaths(runner, ["/scratch/alice"], paths) == [PurePosixPath(p) for p in paths]
+    assert calls == [["realpath", "-m", "--", "/scratch/alice", *paths]]
+    _calls, escaping = fake_runner("/scratch/alice\n/scratch/alice/a\n/etc\n")
+    with pytest.raises(RemotePathForbidden, match="outside"):
+        check_remote_realpaths(escaping, ["/scratch/alice"], paths)
 
 
 def test_realpath_check_rejects_a_symlink_out_of_the_roots() -> None:
