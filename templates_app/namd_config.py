@@ -292,7 +292,7 @@ class _Checker:
             )  # fmt: skip
 
     def files_read(self) -> None:
-        made = _files_made(self.reading)
+        made = self.reading.made_on_cluster
         reads: list[tuple[str, str, Setting]] = []
         for setting in self.reading.settings:
             known = namd_keywords.keyword(setting.name)
@@ -347,21 +347,6 @@ def _at(command: Command) -> Setting:
 
 def _out_of_range(number: float, kind: str) -> bool:
     return number <= 0 if kind == "positive" else number < 0
-
-
-def _files_made(reading: ConfigReading) -> set[str]:
-    made = set()
-    for action in reading.actions:
-        if action.what != "exec":
-            continue
-        words = list(action.words)
-        for previous, word in zip(["", *words], words, strict=False):
-            target = word if previous in (">", ">>", "2>", "2>>", ">&", ">>&") else None
-            if target is None and (match := re.match(r"^(?:2?>>?|>>?&)(.+)$", word)):
-                target = match[1]
-            if target and (path := job_path(reading.config_path, target)):
-                made.add(path)
-    return made
 
 
 def _xsc_step(local: Path | None) -> int | None:

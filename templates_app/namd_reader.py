@@ -102,6 +102,7 @@ class ConfigReading:
     failures: list[TclFailure] = field(default_factory=list)
     limit: str = ""  # commands | time | records | size | cpu | memory, when the reading was cut short
     depends_on_cluster: bool = False  # something only the cluster has was needed (exec, $env, a file it makes)
+    made_on_cluster: set[str] = field(default_factory=set)  # files an `exec` writes, in the job folder
 
 
 @lru_cache(maxsize=1)
@@ -177,6 +178,8 @@ def _parse(reading: ConfigReading, output: bytes) -> None:
             reading.settings.append(
                 Setting(_text(rest[1]), None if CLUSTER_VALUE in value else value, file, line, rest[0] == "1", order)
             )
+        elif kind == "M" and rest:
+            reading.made_on_cluster.add(_text(rest[0]))
         elif kind == "C" and rest:
             reading.commands.append(Command(_text(rest[0]), tuple(_text(arg) for arg in rest[1:]), file, line, order))
         elif kind == "X" and rest:

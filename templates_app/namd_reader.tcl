@@ -25,6 +25,7 @@
 #   S file line path status             a `source`: read | missing | cluster | outside | loop
 #   E file line code message            a Tcl error not explained by the cluster
 #   Q file line message                 a Tcl error explained by something only the cluster has
+#   M file line path                    a file an `exec` writes (a path in the job folder): the cluster makes it
 #   D file line                         from here on the reading depends on what only the cluster has
 #   L what                              a limit was reached (commands, time, records, size)
 
@@ -227,12 +228,15 @@ proc cluster_action {what args} {
         # files the command writes (`> file`, `>> file`, `2> file`) will exist on the cluster
         set previous ""
         foreach word $args {
+            set target ""
             if {$previous in {> >> 2> 2>> >& >>&}} {
                 set target [job_path $word]
-                if {$target ne ""} { dict set made $target 1 }
-            } elseif {[regexp {^(?:2?>>?|>>?&)(.+)$} $word -> target]} {
-                set target [job_path $target]
-                if {$target ne ""} { dict set made $target 1 }
+            } elseif {[regexp {^(?:2?>>?|>>?&)(.+)$} $word -> written]} {
+                set target [job_path $written]
+            }
+            if {$target ne "" && ![dict exists $made $target]} {
+                dict set made $target 1
+                emit_here M [b64 $target]
             }
             set previous $word
         }

@@ -103,6 +103,7 @@ def test_values_only_the_cluster_knows_are_marked_not_guessed() -> None:
         ("cellBasisVector1", None), ("PMEGridSizeX", None), ("outputName", None),
     ]  # fmt: skip
     assert [s.status for s in reading.sources] == ["cluster"]
+    assert reading.made_on_cluster == {"box.namd.str"}
     assert all(failure.explained_by_cluster for failure in reading.failures)
 
 
