@@ -7,9 +7,10 @@ files hold. Pure readers of a file's first bytes; nothing here raises on a malfo
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
+
+from templates_app.namd_config import extended_system_file_facts
 
 PROBE_BYTES = 256 * 1024
 CELL_VARIABLES = ("cell_x", "cell_y", "cell_z")
@@ -31,24 +32,6 @@ def pdb_cell(path: Path) -> list[float] | None:
     return None
 
 
-def xsc_facts(path: Path) -> dict[str, Any]:
-    """{"step": N, "cell": [|a|, |b|, |c|]} from the last data line of an extended-system file."""
-    lines = [line for line in path.read_bytes()[-PROBE_BYTES:].decode(errors="replace").splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]  # fmt: skip
-    if not lines:
-        return {}
-    fields = lines[-1].split()
-    try:
-        step = int(fields[0])
-        numbers = [float(field) for field in fields[1:10]]
-    except (ValueError, IndexError):
-        return {}
-    if len(numbers) < 9:
-        return {"step": step}
-    cell = [round(math.dist(numbers[i : i + 3], (0.0, 0.0, 0.0)), 4) for i in (0, 3, 6)]
-    return {"step": step, "cell": cell}
-
-
 def file_facts(name: str, path: Path) -> dict[str, Any]:
     """The facts one staged input holds, by its kind ({} for others or on any trouble)."""
     try:
@@ -56,7 +39,7 @@ def file_facts(name: str, path: Path) -> dict[str, Any]:
             cell = pdb_cell(path)
             return {"cell": cell} if cell else {}
         if name.lower().endswith(".xsc"):
-            return xsc_facts(path)
+            return extended_system_file_facts(path)
     except OSError:
         return {}
     return {}

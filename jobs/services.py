@@ -40,7 +40,7 @@ from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
 from templates_app.models import Template, TemplateVersion
-from templates_app.namd_config import FileRead, check_config
+from templates_app.namd_config import FileRead, check_config, extended_system_facts
 from templates_app.services import cluster_settings, config_path, launch_spec, render_version
 from templates_app.specs import specs_from_json
 
@@ -740,15 +740,6 @@ def request_restart(
         return job, _enqueue(prepare_restart_task, job.pk, user.pk)
 
 
-def _xsc_step(text: str) -> int | None:
-    """The step of a NAMD .xsc (the first field of its last data line)."""
-    for line in reversed(text.splitlines()):
-        if line.strip() and not line.startswith("#"):
-            first = line.split()[0]
-            return int(first) if first.isdigit() else None
-    return None
-
-
 def _remaining_steps(parent: Job, job: Job, step: int) -> dict[str, int]:
     """For a timed-out parent, the steps it had left (unless the member chose run_steps): a continuation
     finishes what was asked instead of starting the whole run again."""
@@ -783,7 +774,7 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
         ])  # fmt: skip
         prefix = f"{out}." if final.exit_code == 0 and parent.state == JobState.COMPLETED else f"{out}.restart."
         xsc = final if prefix == f"{out}." else restart
-        step = _xsc_step(xsc.stdout) if xsc.exit_code == 0 else None
+        step = extended_system_facts(xsc.stdout).get("step") if xsc.exit_code == 0 else None
         if step is None:
             message = "The parent job left no restart files (.xsc) to continue from."
             raise Conflict(message, code="RESTART_FILES_MISSING")

@@ -15,11 +15,13 @@ Pure: no Django, no SSH; the only I/O is the reader's Tcl process and reading an
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from templates_app import namd_keywords
 from templates_app.namd_reader import ClusterAction, Command, ConfigReading, Setting, read_config
@@ -281,7 +283,10 @@ class _Checker:
             return
         path = job_path(self.reading.config_path, xsc.value)
         local = self.files.get(path) if path else None
-        step = self.known_steps[path] if path in self.known_steps else _xsc_step(local)
+        if path in self.known_steps:
+            step = self.known_steps[path]
+        else:
+            step = extended_system_file_facts(local).get("step") if local else None
         first = self.last.get("firsttimestep")
         given = int(first.value) if first and first.value and INT_RE.fullmatch(first.value) else 0
         if step is not None and step != given:
@@ -349,19 +354,34 @@ def _out_of_range(number: float, kind: str) -> bool:
     return number <= 0 if kind == "positive" else number < 0
 
 
-def _xsc_step(local: Path | None) -> int | None:
-    """The step of an extended-system file (its first data line), None when unreadable."""
-    if local is None:
-        return None
+XSC_PROBE_BYTES = 256 * 1024  # an extended-system file's last data line is within its last bytes
+
+
+def extended_system_facts(text: str) -> dict[str, Any]:
+    """{"step": N, "cell": [|a|, |b|, |c|]} from the last data line of a NAMD extended-system file (.xsc/.xst:
+    `step a_x a_y a_z b_x b_y b_z c_x c_y c_z ...`); {} when it has none, {"step": N} without a cell."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        return {}
+    fields = lines[-1].split()
     try:
-        with local.open("rb") as stream:
-            for raw in stream.read(64 * 1024).decode(errors="replace").splitlines():
-                if raw.strip() and not raw.lstrip().startswith("#"):
-                    first = raw.split()[0]
-                    return int(first) if first.isdigit() else None
+        step = int(fields[0])
+        numbers = [float(field) for field in fields[1:10]]
+    except (ValueError, IndexError):
+        return {}
+    if len(numbers) < 9:
+        return {"step": step}
+    return {"step": step, "cell": [round(math.dist(numbers[i : i + 3], (0.0, 0.0, 0.0)), 4) for i in (0, 3, 6)]}
+
+
+def extended_system_file_facts(path: Path) -> dict[str, Any]:
+    """`extended_system_facts` of a file on the portal's disk ({} when it cannot be read)."""
+    try:
+        with path.open("rb") as stream:
+            stream.seek(max(0, path.stat().st_size - XSC_PROBE_BYTES))
+            return extended_system_facts(stream.read().decode(errors="replace"))
     except OSError:
-        return None
-    return None
+        return {}
 
 
 def check_config(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.input_facts import file_facts, pdb_cell, suggested_values, xsc_facts
+from jobs.input_facts import file_facts, pdb_cell, suggested_values
+from templates_app.namd_config import extended_system_file_facts as xsc_facts
 
 INPUTS = Path(__file__).resolve().parents[1] / "fixtures" / "namd_inputs"
 CHARMM_GUI_XSC = Path(__file__).resolve().parents[1] / "fixtures" / "namd_standin" / "charmm_gui_solution" / "namd"

@@ -119,3 +119,15 @@ def test_a_feature_file_is_read_only_when_its_switch_is_on() -> None:
     assert "ref.pdb" in reads("constraints on\nconsref ref.pdb\nconskfile ref.pdb\n")
     assert "bonds.txt" not in reads("extraBonds off\nextraBondsFile bonds.txt\n")
     assert "bonds.txt" in reads("extraBonds on\nextraBondsFile bonds.txt\n")
+
+
+def test_a_restart_read_from_the_portal_is_checked_against_firsttimestep(tmp_path: Path) -> None:
+    xsc = tmp_path / "prev.xsc"
+    xsc.write_text("#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n500 30 0 0 0 30 0 0 0 30 0 0 0\n")
+    restart = "bincoordinates prev.coor\nextendedSystem prev.xsc\n" + VALID.replace("temperature        300\n", "")
+    restart = restart.replace("structure", "binvelocities prev.vel\nstructure", 1)
+    files = {"prev.xsc": xsc}
+    warned = [p for p in check_config(restart, files=files, config_only=True).warnings]
+    assert [p.code for p in warned] == ["NAMD_FIRST_STEP_MISMATCH"]
+    assert "ends at step 500 but 'firsttimestep' is 0" in warned[0].message
+    assert check_config("firsttimestep 500\n" + restart, files=files, config_only=True).warnings == []
