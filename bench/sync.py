@@ -2,8 +2,8 @@
 
 Four comparisons, each against a baseline measured in the same run:
 
-- one sync cycle (`jobs.sync.sync_member_jobs` for each of 5 members, in-process) over 500 held SLURM jobs,
-  against the naive per-job loop (`statuses([id])` then `apply_status` for each job), both on pooled
+- one sync cycle (`jobs.services.status_sync.sync_member_jobs` for each of 5 members, in-process) over 500
+  held SLURM jobs, against the naive per-job loop (`statuses([id])` then `apply_status` for each job), both on pooled
   connections, so the ratio is what batching buys;
 - the same cycle with 50 of those jobs active (10 a member; the other 450 are marked COMPLETED meanwhile):
   the cycle should grow with the member count, not the job count;
@@ -54,7 +54,7 @@ from clusters.gateway import MemberSession, connection_pool, redis_client  # noq
 from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition  # noqa: E402
 from clusters.services import save_key_credential  # noqa: E402
 from jobs.models import QUEUED_STATES, Job, JobState  # noqa: E402
-from jobs.sync import apply_status, sync_member_jobs  # noqa: E402
+from jobs.services.status_sync import apply_status, sync_member_jobs  # noqa: E402
 from portal.celery import app as celery_app  # noqa: E402
 from templates_app.builtin import load_builtin_templates  # noqa: E402
 from templates_app.models import Template, TemplateVersion  # noqa: E402

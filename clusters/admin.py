@@ -6,12 +6,12 @@ Secrets never appear here: credential pages show who, where and the public key o
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from clusters import services, tasks, transport
+from clusters import services, transport
 from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition, RemoteCommandRecord
+from portal.enqueue import enqueue_on_commit
 from portal.errors import PortalError
 
 
@@ -50,7 +50,7 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     @admin.action(description="First contact: fetch the login node's host key (to compare, then accept)")
     def fetch_host_key(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
-            transaction.on_commit(lambda pk=profile.pk: tasks.fetch_first_contact_host_key_task.delay(pk))
+            enqueue_on_commit("clusters.tasks.fetch_first_contact_host_key_task", profile.pk)
         self.message_user(request, "Fetching host keys: reload in a moment and compare the fingerprint.")
 
     @admin.action(description="Accept the fetched host key (after comparing its fingerprint)")
@@ -65,13 +65,13 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Discover partitions and limits (with your own credential on the cluster)")
     def discover_partitions(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
-            transaction.on_commit(lambda pk=profile.pk: tasks.discover_partitions_task.delay(pk, request.user.pk))
+            enqueue_on_commit("clusters.tasks.discover_partitions_task", profile.pk, request.user.pk)
         self.message_user(request, "Discovering partitions: reload in a moment.")
 
     @admin.action(description="Detect the NAMD builds the cluster offers (module avail, binaries on PATH)")
     def detect_namd_builds(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
-            transaction.on_commit(lambda pk=profile.pk: tasks.detect_namd_builds_task.delay(pk, request.user.pk))
+            enqueue_on_commit("clusters.tasks.detect_namd_builds_task", profile.pk, request.user.pk)
         self.message_user(request, "Detecting NAMD builds: reload in a moment.")
 
 

@@ -16,6 +16,7 @@ from clusters.crypto import SealedSecret, encrypt
 from clusters.gateway import MemberSession, portal_error
 from clusters.keys import UnusableKey, check_private_key, generate_ed25519_key
 from clusters.models import ClusterCredential, ClusterProfile, Partition, validate_remote_username
+from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, InvalidInput, PortalError
 
 MAX_PASSWORD_LENGTH = 1024
@@ -137,10 +138,8 @@ def check_credential_connection(*, credential_id: int, acting_user_id: int, task
 
 def request_connection_test(*, credential: ClusterCredential, acting_user: User) -> None:
     """Queue a connection test; the result lands on the credential (last_test_*)."""
-    from clusters.tasks import check_credential_connection_task
-
     ClusterCredential.objects.filter(pk=credential.pk).update(last_test_ok=None, last_test_summary="Testing…")
-    transaction.on_commit(lambda: check_credential_connection_task.delay(credential.pk, acting_user.pk))
+    enqueue_on_commit("clusters.tasks.check_credential_connection_task", credential.pk, acting_user.pk)
 
 
 def fetch_first_contact_host_key(*, profile_id: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from jobs.models import Job
+from jobs.models import Job, StagedDownload
 from portal.errors import NotFound
 
 
@@ -37,3 +37,18 @@ def access_job(*, user: User, job_id: int, for_update: bool = False, include_del
     if job is None:
         raise NotFound("No such job.", code="JOB_NOT_FOUND")
     return job
+
+
+def access_job_for_task(*, acting_user_id: int, job_id: int, include_deleted: bool = False) -> Job:
+    """`access_job` at a task's run time, as the user who asked (their rights may have changed since). Raises
+    NotFound (JOB_NOT_FOUND)."""
+    return access_job(user=User.objects.get(pk=acting_user_id), job_id=job_id, include_deleted=include_deleted)
+
+
+def access_download(*, user: User, job_id: int, download_id: int) -> StagedDownload:
+    """A staged download of a job the user may access. Raises NotFound (JOB_NOT_FOUND, DOWNLOAD_NOT_FOUND)."""
+    job = access_job(user=user, job_id=job_id)
+    download = job.downloads.filter(pk=download_id).first()
+    if download is None:
+        raise NotFound("No such download.", code="DOWNLOAD_NOT_FOUND")
+    return download

@@ -11,10 +11,9 @@ from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from jobs import input_archives, selectors, services, stages, sync, uploads
-from jobs.access import access_job
-from jobs.models import InputFile, Job, JobProgress, StagedDownload
-from jobs.namd_log import LogProgress
+from jobs import selectors, services
+from jobs.access import access_download, access_job
+from jobs.models import InputFile, Job, StagedDownload
 from jobs.schemas import (
     AcceptedOut,
     DiscoverIn,
@@ -35,6 +34,7 @@ from jobs.schemas import (
     UploadStatusOut,
     ValuesIn,
 )
+from jobs.services import uploads
 from portal.errors import Conflict
 from templates_app.batch_script import Resources
 
@@ -126,7 +126,7 @@ def upload_archive(request: HttpRequest, job_id: int, file: File[UploadedFile]) 
     """Upload the inputs as one archive (multipart field `file`: .tgz, .tar.gz, .tar or .zip, e.g. a CHARMM-GUI
     download); a task unpacks it safely into the job's folder tree and copies it to the cluster as one stream.
     A refused archive is reported on the job (`error_code`, e.g. ARCHIVE_PATH_ESCAPE) and changes nothing."""
-    task_id = input_archives.receive_input_archive(
+    task_id = services.receive_input_archive(
         user=request.auth, job_id=job_id, name=file.name or "", chunks=file.chunks(UPLOAD_CHUNK_BYTES)
     )
     return _accepted(job_id, task_id, request.auth)
@@ -175,17 +175,11 @@ def list_events(request: HttpRequest, job_id: int) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _progress(job: Job) -> tuple[JobProgress | None, LogProgress]:
-    progress = JobProgress.objects.filter(job=job).first()
-    log = LogProgress.from_state(progress.log_state) if progress and progress.log_state else LogProgress()
-    return progress, log
-
-
 @router.get("/jobs/{job_id}/progress", response=ProgressOut)
 def get_progress(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """NAMD's progress read from the log: steps, ns/day, time remaining, fatal errors, stall flag."""
     job = access_job(user=request.auth, job_id=job_id)
-    progress, log = _progress(job)
+    progress, log = selectors.job_progress(job)
     return {
         "state": job.state, "first_step": log.first_step, "last_step": log.last_step, "total_steps": log.total_steps,
         "fraction_done": log.fraction_done, "ns_per_day": log.ns_per_day, "hours_remaining": log.hours_remaining,
@@ -199,7 +193,7 @@ def get_progress(request: HttpRequest, job_id: int) -> dict[str, Any]:
 @router.get("/jobs/{job_id}/energies", response=EnergiesOut)
 def get_energies(request: HttpRequest, job_id: int, columns: str = "TOTAL,POTENTIAL,KINETIC,TEMP") -> dict[str, Any]:
     """(step, value) series of the ETITLE columns asked for (comma-separated), e.g. TOTAL,TEMP,PRESSURE,VOLUME."""
-    _, log = _progress(access_job(user=request.auth, job_id=job_id))
+    _, log = selectors.job_progress(access_job(user=request.auth, job_id=job_id))
     wanted = [column.strip().upper() for column in columns.split(",") if column.strip()][:20]
     return {"titles": log.energy_titles, "series": {c: log.energy_series(c) for c in wanted if c in log.energy_titles}}
 
@@ -207,7 +201,7 @@ def get_energies(request: HttpRequest, job_id: int, columns: str = "TOTAL,POTENT
 @router.get("/jobs/{job_id}/logs", response=LogsOut)
 def get_logs(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """The last 64 KiB of NAMD's log (SLURM stdout) and of SLURM stderr, as last fetched."""
-    progress, _ = _progress(access_job(user=request.auth, job_id=job_id))
+    progress, _ = selectors.job_progress(access_job(user=request.auth, job_id=job_id))
     if progress is None:
         return {"log_tail": "", "stderr_tail": "", "fetched_at": None}
     return {"log_tail": progress.log_tail, "stderr_tail": progress.stderr_tail, "fetched_at": progress.logs_fetched_at}
@@ -222,7 +216,7 @@ def refresh_logs(request: HttpRequest, job_id: int) -> Status:
 @router.get("/jobs/{job_id}/files", response=FilesOut)
 def list_files(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """The project dir as last listed (after the job ends, or on POST .../files/refresh)."""
-    progress, _ = _progress(access_job(user=request.auth, job_id=job_id))
+    progress, _ = selectors.job_progress(access_job(user=request.auth, job_id=job_id))
     return {
         "files": progress.project_files if progress else [],
         "listed_at": progress.files_listed_at if progress else None,
@@ -248,14 +242,14 @@ def request_download(request: HttpRequest, job_id: int, payload: DownloadIn) -> 
 
 @router.get("/jobs/{job_id}/downloads/{download_id}", response=DownloadOut)
 def get_download(request: HttpRequest, job_id: int, download_id: int) -> dict[str, Any]:
-    return _download_out(services.access_download(user=request.auth, job_id=job_id, download_id=download_id))
+    return _download_out(access_download(user=request.auth, job_id=job_id, download_id=download_id))
 
 
 @router.get("/jobs/{job_id}/downloads/{download_id}/content")
 def download_content(request: HttpRequest, job_id: int, download_id: int) -> FileResponse:
     """The file, streamed from the portal's copy. Raises Conflict: DOWNLOAD_NOT_READY while it is fetched,
     DOWNLOAD_FAILED (with the reason) if fetching it failed."""
-    download = services.access_download(user=request.auth, job_id=job_id, download_id=download_id)
+    download = access_download(user=request.auth, job_id=job_id, download_id=download_id)
     if download.state == StagedDownload.State.FAILED:
         raise Conflict(f"The download failed: {download.error_message or download.error_code}", code="DOWNLOAD_FAILED")
     if download.state != StagedDownload.State.READY:
@@ -290,7 +284,7 @@ def set_values(request: HttpRequest, job_id: int, payload: ValuesIn) -> dict[str
 def next_stage(request: HttpRequest, job_id: int, payload: NextStageIn) -> Status:
     """A new job of another template (the next stage of a protocol, e.g. CHARMM-GUI's step5 after step4) that
     starts from a copy of this finished job's folder, its results included; a task makes the copy."""
-    job, task_id = stages.request_next_stage(
+    job, task_id = services.request_next_stage(
         user=request.auth, job_id=job_id, template_id=payload.template_id, values=payload.values,
         title=payload.title, submit=payload.submit,
     )  # fmt: skip
@@ -307,13 +301,13 @@ def delete_job(request: HttpRequest, job_id: int) -> Status:
 def refresh_job(request: HttpRequest, job_id: int) -> Status:
     """Ask SLURM about this job now; a request while a sync of its group runs joins that run."""
     job = access_job(user=request.auth, job_id=job_id)
-    results = sync.request_member_refresh(user_id=job.owner_id, job=job)
+    results = services.request_member_refresh(user_id=job.owner_id, job=job)
     return Status(202, {"task_ids": [r[0] for r in results], "coalesced": [r[1] for r in results]})
 
 
 @router.post("/jobs/refresh", response={202: RefreshOut})
 def refresh_my_jobs(request: HttpRequest) -> Status:
-    results = sync.request_member_refresh(user_id=request.auth.pk)
+    results = services.request_member_refresh(user_id=request.auth.pk)
     return Status(202, {"task_ids": [r[0] for r in results], "coalesced": [r[1] for r in results]})
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from jobs.layout import RESERVED_NAMES
 from portal.errors import InvalidInput
 
 FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}", re.ASCII)
-RESERVED_NAMES = frozenset({"job.namd", "job.sbatch", "job.json"})
 
 
 MAX_INPUT_DEPTH = 16

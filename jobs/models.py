@@ -152,6 +152,11 @@ class Job(models.Model):
         """The SLURM stdout file (NAMD's log) in the scratch dir, named by the batch script's --output."""
         return f"slurm-{self.slurm_job_id}.out"
 
+    @property
+    def slurm_err_name(self) -> str:
+        """The SLURM stderr file in the scratch dir, named by the batch script's --error."""
+        return f"slurm-{self.slurm_job_id}.err"
+
 
 def _between(start: datetime | None, end: datetime | None) -> timedelta | None:
     return end - start if start and end else None

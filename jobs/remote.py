@@ -1,4 +1,5 @@
-"""A job's side of the cluster: its member session, its two dirs, and the argvs that read them.
+"""A job's side of the cluster: its member session, its folders, and the argv of every tool other than
+SLURM that the portal runs on them (cat, cp, od, stat, rm, find, dd, tail, rsync, sha256sum, mkdir).
 
 Builds argv lists only from paths the portal made (a root plus names it chose) and validated SLURM
 ids; never from request text. The one place that turns a Job into a `MemberSession`.
@@ -6,6 +7,7 @@ ids; never from request text. The one place that turns a Job into a `MemberSessi
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -14,9 +16,12 @@ from typing import Any
 
 from clusters.gateway import MemberSession
 from clusters.models import ClusterCredential
+from jobs import layout
 from jobs.metadata import job_json_bytes
 from jobs.models import Job
-from portal.errors import NotFound
+from portal.errors import NotFound, PortalError
+
+logger = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 64 * 1024
 # %y type, %P path below the dir, %s size, %T@ mtime: one tab-separated line per entry.
@@ -37,6 +42,41 @@ def member_session(job: Job, *, task_id: str = "") -> MemberSession:
     if credential is None:
         raise NotFound("The job's owner has no credential for this cluster.", code="CREDENTIAL_NOT_FOUND")
     return MemberSession(credential, task_id=task_id)
+
+
+def credential_session(credential: ClusterCredential, *, task_id: str = "") -> MemberSession:
+    """The session of a member's own credential, for work on no one job (discovery of their job folders)."""
+    return MemberSession(credential, task_id=task_id)
+
+
+def read_files_argvs(paths: Iterable[str]) -> list[list[str]]:
+    """One `cat` per file, for `run_sequence` (each part's exit code says whether its file was there)."""
+    return [["cat", "--", path] for path in paths]
+
+
+def copy_files_argvs(copies: dict[str, str]) -> list[list[str]]:
+    """One `cp -p` per (target: source), for `run_sequence`."""
+    return [["cp", "-p", "--", source, target] for target, source in copies.items()]
+
+
+def atom_count_argv(path: str) -> list[str]:
+    """The first int32 of a NAMD binary coordinate/velocity file: its atom count."""
+    return ["od", "-A", "n", "-t", "d4", "-N", "4", "--", path]
+
+
+def size_argv(path: str) -> list[str]:
+    return ["stat", "-c", "%s", "--", path]
+
+
+def remove_trees_argv(paths: list[str]) -> list[str]:
+    return ["rm", "-rf", "--", *paths]
+
+
+def find_job_documents_argv(project_root: str, max_bytes: int) -> list[str]:
+    """The job.json files one level below a project root (each job's folder), smaller than max_bytes."""
+    # `find` takes no `--`; the root is absolute (starts with '/'), so it cannot read as an option.
+    return ["find", project_root, "-mindepth", "2", "-maxdepth", "2", "-name", layout.METADATA_FILENAME,
+            "-type", "f", "-size", f"-{max_bytes // 1024}k"]  # fmt: skip
 
 
 def make_dirs(session: MemberSession, *dirs: str) -> None:
@@ -88,8 +128,13 @@ def file_list(paths: Iterable[str]) -> bytes:
     return "".join(f"{path}\n" for path in paths).encode()
 
 
-def write_job_json(session: MemberSession, job: Job) -> None:
-    session.write_files(job.project_dir, {"job.json": job_json_bytes(job)})
+def write_metadata(session: MemberSession, job: Job) -> None:
+    """Rewrite job.json in the project dir; a failure is logged, never fatal to the action that changed the job."""
+    loaded = Job.objects.select_related("owner", "profile", "parent", "template_version__template").get(pk=job.pk)
+    try:
+        session.write_files(job.project_dir, {layout.METADATA_FILENAME: job_json_bytes(loaded)})
+    except PortalError as exc:
+        logger.warning("job_json_write_failed", extra={"job_id": job.pk, "code": exc.code})
 
 
 def read_log_argv(job: Job, offset: int, max_bytes: int) -> list[str]:
@@ -101,7 +146,7 @@ def read_log_argv(job: Job, offset: int, max_bytes: int) -> list[str]:
 
 
 def stderr_tail_argv(job: Job) -> list[str]:
-    return ["tail", "-c", str(LOG_TAIL_BYTES), "--", f"{job.scratch_dir}/slurm-{job.slurm_job_id}.err"]
+    return ["tail", "-c", str(LOG_TAIL_BYTES), "--", f"{job.scratch_dir}/{job.slurm_err_name}"]
 
 
 def copy_results_argv(job: Job) -> list[str]:

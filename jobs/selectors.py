@@ -12,7 +12,8 @@ from django.db.models.functions import Cast
 from accounts.models import User
 from clusters.models import RemoteCommandRecord
 from jobs.access import visible_jobs
-from jobs.models import Job, JobEvent, JobState
+from jobs.models import Job, JobEvent, JobProgress, JobState
+from jobs.namd_log import LogProgress
 from templates_app.batch_script import JOB_NAME_PREFIX, JOB_UUID_TAG_CHARS
 
 # A job's large text columns, which lists and timelines never show.
@@ -158,3 +159,10 @@ def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QueryS
         .annotate(argv_text=Cast("argv", TextField()))
         .filter(concerns_job)
     )
+
+
+def job_progress(job: Job) -> tuple[JobProgress | None, LogProgress]:
+    """The job's stored progress row (None before its first log read) and the NAMD log progress it holds."""
+    progress = JobProgress.objects.filter(job=job).first()
+    log = LogProgress.from_state(progress.log_state) if progress and progress.log_state else LogProgress()
+    return progress, log

@@ -10,7 +10,7 @@ import logging
 
 from celery import Task, shared_task
 
-from jobs import input_archives, services, stages, sync
+from jobs import services
 from portal.errors import ClusterUnreachable, PortalError
 
 logger = logging.getLogger(__name__)
@@ -60,14 +60,14 @@ def copy_input_batch_task(self: Task, job_id: int, input_ids: list[int], acting_
 
 @shared_task(bind=True, acks_late=True, time_limit=3600, soft_time_limit=3540)
 def unpack_input_archive_task(self: Task, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:
-    return input_archives.unpack_input_archive(
+    return services.unpack_input_archive(
         job_id=job_id, archive_path=archive_path, kind=kind, acting_user_id=acting_user_id
     )
 
 
 @shared_task(time_limit=3600, soft_time_limit=3540, **RETRYING)
 def copy_previous_stage_task(self: Task, job_id: int, acting_user_id: int) -> None:
-    stages.copy_previous_stage(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+    services.copy_previous_stage(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
 @shared_task(time_limit=300, soft_time_limit=280, **RETRYING)
@@ -102,19 +102,19 @@ def discover_jobs_task(self: Task, user_id: int, profile_id: int) -> dict[str, i
 
 @shared_task(time_limit=120, soft_time_limit=100, **RETRYING)
 def fetch_logs_task(self: Task, job_id: int, acting_user_id: int) -> None:
-    sync.fetch_logs(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+    services.fetch_logs(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
 @shared_task(bind=True, acks_late=True, time_limit=300, soft_time_limit=280)
 def sync_member_jobs_task(self: Task, owner_id: int, profile_id: int) -> None:
-    sync.sync_member_jobs(owner_id=owner_id, profile_id=profile_id, task_id=self.request.id or "")
+    services.sync_member_jobs(owner_id=owner_id, profile_id=profile_id, task_id=self.request.id or "")
 
 
 @shared_task(time_limit=1800, soft_time_limit=1780, **RETRYING)
 def finish_job_task(self: Task, job_id: int) -> None:
-    sync.finish_job(job_id=job_id, task_id=self.request.id or "")
+    services.finish_job(job_id=job_id, task_id=self.request.id or "")
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50, ignore_result=True)
 def request_due_syncs_task() -> int:
-    return sync.request_due_syncs()
+    return services.request_due_syncs()

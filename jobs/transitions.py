@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import Job, JobEvent, JobState
+from portal.errors import PortalError
 
 
 def transition(
@@ -43,3 +44,9 @@ def note(job: Job, kind: str, *, source: str, detail: str = "", actor_id: int | 
         job_id=job.pk, kind=kind, old_state=job.state, new_state=job.state, source=source, detail=detail[:1000],
         actor_id=actor_id,
     )  # fmt: skip
+
+
+def record_task_failure(job: Job, kind: str, error: PortalError) -> None:
+    """A task's permanent failure on a draft: its code and sentence on the job, and in its timeline."""
+    Job.objects.filter(pk=job.pk).update(error_code=error.code, error_message=error.user_message[:500])
+    note(job, kind, source="task", detail=f"{error.code}: {error.user_message}")

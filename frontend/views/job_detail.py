@@ -22,8 +22,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from jobs import services, stages, sync
-from jobs.access import access_job, visible_jobs
+from jobs import selectors as job_selectors
+from jobs import services
+from jobs.access import access_download, access_job, visible_jobs
 from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
 from portal.errors import NotFound, PortalError
@@ -113,12 +114,7 @@ def duration_text(delta: timedelta | None) -> str:
     return " ".join(f"{amount} {unit}" for amount, unit in parts[first : first + 2] if amount or first == 3)
 
 
-def _job_progress(job: Job) -> JobProgress | None:
-    return JobProgress.objects.filter(job=job).first()
-
-
-def _run_progress(job: Job, progress: JobProgress | None) -> RunProgress:
-    log = LogProgress.from_state(progress.log_state) if progress and progress.log_state else LogProgress()
+def _run_progress(job: Job, progress: JobProgress | None, log: LogProgress) -> RunProgress:
     first = log.first_step or 0
     steps_total = log.total_steps or (log.numsteps or 0) - first
     steps_done = None
@@ -150,12 +146,12 @@ def _refresh_wait(raw: str | None, done_at: datetime | None) -> RefreshWait:
     return RefreshWait(requested_at=repr(requested_at), is_waiting=not expired, gave_up=expired)
 
 
-def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None) -> dict[str, Any]:
+def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None, log: LogProgress) -> dict[str, Any]:
     """What the status panel and the parts it refreshes (state line, facts, actions) show."""
     visible = visible_jobs(request.user)
     return {
         "job": job,
-        "run": _run_progress(job, progress),
+        "run": _run_progress(job, progress, log),
         "events": job.events.select_related("actor"),
         "parent": visible.filter(pk=job.parent_id).first() if job.parent_id else None,
         "children": visible.filter(parent=job).order_by("created_at"),
@@ -164,7 +160,7 @@ def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None
         "walltime": duration_text(timedelta(seconds=job.resources.get("walltime_s", 0))),
         "can_cancel": not job.is_terminal,
         "can_restart": job.is_terminal and bool(job.slurm_job_id),
-        "next_stage": stages.next_stage_template(job, job.owner) if job.finished_at else None,
+        "next_stage": services.next_stage_template(job, job.owner) if job.finished_at else None,
     }
 
 
@@ -191,9 +187,9 @@ def _files_panel(progress: JobProgress | None, wait: RefreshWait) -> FilesPanel:
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(user=request.user, job_id=job_id)
-    progress = _job_progress(job)
+    progress, log = job_selectors.job_progress(job)
     context = {
-        **_status_context(request, job, progress),
+        **_status_context(request, job, progress, log),
         "logs": [_log_panel(job, progress, kind, RefreshWait()) for kind in LOG_KINDS],
         "listing": _files_panel(progress, RefreshWait()),
         "energies_url": reverse("api:get_energies", kwargs={"job_id": job.pk}) + f"?columns={ENERGY_COLUMNS}",
@@ -211,8 +207,9 @@ def status_panel(request: HttpRequest, job_id: int) -> HttpResponse:
     """
     job = access_job(user=request.user, job_id=job_id)
     if request.method == "POST":
-        sync.request_member_refresh(user_id=job.owner_id, job=job)
-    response = render(request, "frontend/_job_status_poll.html", _status_context(request, job, _job_progress(job)))
+        services.request_member_refresh(user_id=job.owner_id, job=job)
+    context = _status_context(request, job, *job_selectors.job_progress(job))
+    response = render(request, "frontend/_job_status_poll.html", context)
     if job.is_settled:
         response["HX-Trigger"] = TERMINAL_EVENT
     return response
@@ -228,7 +225,7 @@ def log_panel(request: HttpRequest, job_id: int, kind: str) -> HttpResponse:
     requested = request.GET.get("requested")
     if request.method == "POST" and services.request_log_fetch(job=job, user=request.user):
         requested = str(time.time())
-    progress = _job_progress(job)
+    progress, _ = job_selectors.job_progress(job)
     wait = _refresh_wait(requested, progress.logs_fetched_at if progress else None)
     return render(request, "frontend/_job_log.html", {"job": job, "log": _log_panel(job, progress, kind, wait)})
 
@@ -242,7 +239,7 @@ def files_panel(request: HttpRequest, job_id: int) -> HttpResponse:
         services.request_file_listing(user=request.user, job_id=job_id)
         requested = str(time.time())
     job = access_job(user=request.user, job_id=job_id)
-    progress = _job_progress(job)
+    progress, _ = job_selectors.job_progress(job)
     wait = _refresh_wait(requested, progress.files_listed_at if progress else None)
     return render(request, "frontend/_job_files.html", {"job": job, "listing": _files_panel(progress, wait)})
 
@@ -279,7 +276,7 @@ def download_file(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def download_status(request: HttpRequest, job_id: int, download_id: int) -> HttpResponse:
-    download = services.access_download(user=request.user, job_id=job_id, download_id=download_id)
+    download = access_download(user=request.user, job_id=job_id, download_id=download_id)
     return render(request, "frontend/_job_download.html", _download_context(job_id, download))
 
 
@@ -329,7 +326,7 @@ def next_stage(request: HttpRequest, job_id: int) -> HttpResponse:
     submit = request.POST.get("submit") == "1"
     template_id = request.POST.get("template_id", "")
     try:
-        child, _ = stages.request_next_stage(
+        child, _ = services.request_next_stage(
             user=request.user, job_id=job_id, template_id=int(template_id) if template_id.isdigit() else 0,
             submit=submit,
         )  # fmt: skip

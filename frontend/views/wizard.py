@@ -23,7 +23,7 @@ from frontend.wizard_forms import JobForm, SubmitWhenReadyForm
 from jobs import services as job_services
 from jobs.access import access_job
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobState
-from jobs.uploads import CLIENT_CHUNK_BYTES
+from jobs.services.uploads import CLIENT_CHUNK_BYTES
 from portal.errors import NotFound, PortalError
 from templates_app import selectors as template_selectors
 from templates_app import services as template_services

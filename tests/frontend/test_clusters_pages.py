@@ -16,10 +16,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters import tasks
 from clusters.keys import generate_ed25519_key
 from clusters.models import ClusterCredential
 from clusters.services import save_key_credential, save_password_credential
+from portal.celery import app as celery_app
 from tests.factories import ClusterProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -308,11 +308,11 @@ def test_testing_the_connection_queues_the_task_and_starts_polling(
     member, member_client, key_credential, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     queued = []
-    monkeypatch.setattr(tasks.check_credential_connection_task, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: queued.append((name, *args)))
     with django_capture_on_commit_callbacks(execute=True):
         response = member_client.post(reverse("frontend:credential_test", args=[key_credential.pk]), **HX)
     assert response.status_code == 200
-    assert queued == [(key_credential.pk, member.pk)]
+    assert queued == [("clusters.tasks.check_credential_connection_task", key_credential.pk, member.pk)]
     assert ClusterCredential.objects.get(pk=key_credential.pk).last_test_summary == "Testing…"
     assert poll_url(response.content).startswith(f"/clusters/credentials/{key_credential.pk}/status/?since=")
     assert b"Testing the connection to" in response.content

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from frontend.views.job_detail import duration_text
-from jobs import sync
+from jobs import services
 from jobs.models import Job, JobEvent, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
 from templates_app.models import Template
@@ -270,7 +270,7 @@ def test_ask_slurm_now_requests_a_sync_of_the_jobs_group_and_shows_the_status(
     page = member_client.get(f"/jobs/{job.pk}/status/", **HTMX).content.decode()
     assert f'hx-post="/jobs/{job.pk}/status/"' in page
     asked = []  # the enqueue is the boundary faked here; the sync itself runs in the cluster tests
-    monkeypatch.setattr(sync, "request_member_refresh", lambda **kwargs: asked.append(kwargs) or [("task", False)])
+    monkeypatch.setattr(services, "request_member_refresh", lambda **kwargs: asked.append(kwargs) or [("task", False)])
     response = member_client.post(f"/jobs/{job.pk}/status/", **HTMX)
     assert response.status_code == 200
     assert asked == [{"user_id": member.pk, "job": job}]

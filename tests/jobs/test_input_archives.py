@@ -11,8 +11,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from jobs import file_store, input_archives
+from jobs import file_store
 from jobs.models import InputFile, Job, JobEvent, JobState
+from jobs.services import input_archives
 from portal.errors import InvalidInput
 from tests.jobs.unit_jobs import FIXTURES, new_job, unit_profile
 

@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from clusters.models import LaunchRecipe, Partition
 from clusters.slurm import JobStatus, PortalState, SlurmState, StatusSource
-from jobs import file_store, services, sync
+from jobs import file_store, services
 from jobs.access import access_job, visible_jobs
 from jobs.metadata import job_json_bytes, parse_job_document
 from jobs.models import InputFile, Job, JobEvent, JobProgress, JobState
+from jobs.services import discovery, status_sync
+from jobs.services.progress import feed_log
 from jobs.transitions import transition
 from portal.errors import Conflict, InvalidInput, NotFound, TemplateError
 from templates_app.batch_script import Resources
@@ -126,7 +128,7 @@ def test_inputs_ready_submit_a_job_whose_flag_was_switched_on_meanwhile(member, 
 def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
     member, other_member, lab_admin, profile, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    from jobs.tasks import cancel_jobs_task
+    from portal.celery import app as celery_app
 
     elsewhere = ClusterProfileFactory(slug="unit-2")
     Partition.objects.create(profile=elsewhere, name="debug", is_default=True, max_walltime_s=3600, cores_per_node=2)
@@ -138,7 +140,7 @@ def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
     for n, job in enumerate([*mine, mine_elsewhere, theirs]):
         Job.objects.filter(pk=job.pk).update(state=JobState.RUNNING, slurm_job_id=str(500 + n))
     sent = []  # the broker is the boundary faked here; the cluster test runs the real scancel
-    monkeypatch.setattr(cancel_jobs_task, "apply_async", lambda args, **options: sent.append(args))
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: sent.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         result = services.bulk_action(
             user=lab_admin, job_ids=[job.pk for job in [*mine, mine_elsewhere, theirs, draft]], action="cancel"
@@ -217,10 +219,11 @@ def test_sync_applies_slurm_states_and_keeps_the_verbatim_text(member, profile) 
     job = queued(member, profile)
     now = timezone.now()
     started = datetime(2026, 11, 24, 10, 0, 0)
-    assert sync.apply_status(job, status(SlurmState.RUNNING, PortalState.RUNNING, started_at=started), now) is True
+    running = status(SlurmState.RUNNING, PortalState.RUNNING, started_at=started)
+    assert status_sync.apply_status(job, running, now) is True
     assert (job.state, job.started_at) == (JobState.RUNNING, timezone.make_aware(started))
     cancelled = status(SlurmState.CANCELLED, PortalState.CANCELLED, state_verbatim="CANCELLED by 1001", exit_code=0)
-    assert sync.apply_status(job, cancelled, now) is True
+    assert status_sync.apply_status(job, cancelled, now) is True
     saved = Job.objects.get(pk=job.pk)
     assert (saved.state, saved.slurm_state, saved.exit_code) == ("CANCELLED", "CANCELLED by 1001", 0)
     assert saved.ended_at is not None
@@ -230,7 +233,7 @@ def test_sync_applies_slurm_states_and_keeps_the_verbatim_text(member, profile) 
 def test_an_unknown_slurm_state_never_moves_the_job(member, profile) -> None:
     job = queued(member, profile)
     unknown = status(SlurmState.UNKNOWN, PortalState.UNKNOWN, state_verbatim="FROBNICATED")
-    assert sync.apply_status(job, unknown, timezone.now()) is False
+    assert status_sync.apply_status(job, unknown, timezone.now()) is False
     assert Job.objects.get(pk=job.pk).state == JobState.PENDING
     assert Job.objects.get(pk=job.pk).slurm_state == "FROBNICATED"
 
@@ -238,10 +241,10 @@ def test_an_unknown_slurm_state_never_moves_the_job(member, profile) -> None:
 def test_a_job_slurm_forgot_is_lost_only_after_the_grace_period(member, profile) -> None:
     job = queued(member, profile)
     now = timezone.now()
-    assert sync.apply_status(job, None, now) is False
-    assert sync.apply_status(job, None, now + sync.LOST_GRACE - timedelta(seconds=1)) is False
+    assert status_sync.apply_status(job, None, now) is False
+    assert status_sync.apply_status(job, None, now + status_sync.LOST_GRACE - timedelta(seconds=1)) is False
     assert Job.objects.get(pk=job.pk).state == JobState.PENDING
-    assert sync.apply_status(job, None, now + sync.LOST_GRACE) is True
+    assert status_sync.apply_status(job, None, now + status_sync.LOST_GRACE) is True
     assert Job.objects.get(pk=job.pk).state == JobState.LOST
 
 
@@ -252,29 +255,29 @@ def test_a_log_without_new_timing_lines_is_flagged_stalled_then_resumed(member, 
         "TIMING: {step}  CPU: 1.0, 0.01/step  Wall: 1.0, 0.01/step, 0.1 hours remaining, 10.0 MB of memory in use.\n"
     )
     start = timezone.now()
-    assert sync._feed(progress, timing.format(step=100), start, 30) == ""
-    assert sync._feed(progress, timing.format(step=200), start + timedelta(seconds=20), 30) == ""
+    assert feed_log(progress, timing.format(step=100), start, 30) == ""
+    assert feed_log(progress, timing.format(step=200), start + timedelta(seconds=20), 30) == ""
     assert progress.timing_interval_s == 20
-    assert sync._feed(progress, "", start + timedelta(seconds=20 + 5 * 30), 30) == ""  # 5x the sync interval
-    assert sync._feed(progress, "", start + timedelta(seconds=20 + 5 * 30 + 1), 30) == "STALLED"
+    assert feed_log(progress, "", start + timedelta(seconds=20 + 5 * 30), 30) == ""  # 5x the sync interval
+    assert feed_log(progress, "", start + timedelta(seconds=20 + 5 * 30 + 1), 30) == "STALLED"
     assert progress.stalled_at is not None
-    assert sync._feed(progress, timing.format(step=300), start + timedelta(seconds=400), 30) == "RESUMED"
+    assert feed_log(progress, timing.format(step=300), start + timedelta(seconds=400), 30) == "RESUMED"
     assert progress.stalled_at is None
 
 
 def test_due_groups_follow_the_profile_interval_and_recent_submissions(member, profile, monkeypatch) -> None:
     sent = []
-    monkeypatch.setattr(sync, "request_group_sync", lambda **kw: (sent.append(kw), ("id", False))[1])
+    monkeypatch.setattr(status_sync, "request_group_sync", lambda **kw: (sent.append(kw), ("id", False))[1])
     job = queued(member, profile)
     now = timezone.now()
     Job.objects.filter(pk=job.pk).update(last_synced_at=now - timedelta(seconds=5))
-    assert sync.request_due_syncs(now) == 0  # submitted just now: fast cadence, but only 5 s ago
+    assert status_sync.request_due_syncs(now) == 0  # submitted just now: fast cadence, but only 5 s ago
     Job.objects.filter(pk=job.pk).update(last_synced_at=now - timedelta(seconds=11))
-    assert sync.request_due_syncs(now) == 1
+    assert status_sync.request_due_syncs(now) == 1
     Job.objects.filter(pk=job.pk).update(submitted_at=now - timedelta(hours=1))
-    assert sync.request_due_syncs(now) == 0  # an old job waits for the profile's 30 s
+    assert status_sync.request_due_syncs(now) == 0  # an old job waits for the profile's 30 s
     Job.objects.filter(pk=job.pk).update(last_synced_at=now - timedelta(seconds=31))
-    assert sync.request_due_syncs(now) == 1
+    assert status_sync.request_due_syncs(now) == 1
     assert sent[-1] == {"owner_id": member.pk, "profile_id": profile.pk}
 
 
@@ -289,12 +292,12 @@ def test_job_json_round_trips_and_discovery_imports_only_unknown_jobs(member, pr
         job.uuid, "42", JobState.PENDING, "npt-equilibration",
     )  # fmt: skip
     path = f"{job.project_dir}/job.json"
-    assert services._import_job_document(member, profile, path, document) == "known"
+    assert discovery.import_job_document(member, profile, path, document) == "known"
     Job.objects.filter(pk=job.pk).delete()
-    assert services._import_job_document(member, profile, path, document) == "imported"
+    assert discovery.import_job_document(member, profile, path, document) == "imported"
     imported = Job.objects.get(uuid=job.uuid)
     assert (imported.state, imported.slurm_job_id, imported.owner) == (JobState.PENDING, "42", member)
-    assert services._import_job_document(member, profile, path, "{not json") == "unreadable"
+    assert discovery.import_job_document(member, profile, path, "{not json") == "unreadable"
 
 
 # ------------------------------------------------------------------ the API

@@ -10,8 +10,9 @@ from django.core.exceptions import RequestDataTooBig
 from django.test import Client, RequestFactory
 
 from clusters.models import LaunchRecipe, Partition
-from jobs import file_store, services, uploads
+from jobs import file_store, services
 from jobs.models import InputFile, Job, JobState
+from jobs.services import uploads
 from portal.errors import InvalidInput
 from templates_app.batch_script import Resources
 from templates_app.builtin import load_builtin_templates

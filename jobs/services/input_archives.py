@@ -22,8 +22,9 @@ from accounts.models import User
 from jobs import archives, file_store
 from jobs.access import access_job
 from jobs.models import EDITABLE_STATES, Job
-from jobs.services import StagedInput, _enqueue, _user, register_staged_inputs
+from jobs.services.inputs import StagedInput, register_staged_inputs
 from jobs.transitions import note
+from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, InvalidInput
 
 ARCHIVES_DIR = "archives"
@@ -34,8 +35,6 @@ def receive_input_archive(*, user: User, job_id: int, name: str, chunks: Iterabl
 
     Raises NotFound, Conflict (JOB_NOT_EDITABLE), InvalidInput (ARCHIVE_KIND_UNKNOWN, FILE_TOO_LARGE).
     """
-    from jobs.tasks import unpack_input_archive_task
-
     job = access_job(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
@@ -47,12 +46,12 @@ def receive_input_archive(*, user: User, job_id: int, name: str, chunks: Iterabl
     file_store.store_chunks(chunks, staged, max_bytes=job.profile.max_upload_bytes)
     with transaction.atomic():
         note(job, "ARCHIVE_RECEIVED", source="user", actor_id=user.pk, detail=f"{name[:200]}: unpacking")
-        return _enqueue(unpack_input_archive_task, job.pk, str(staged), kind, user.pk)
+        return enqueue_on_commit("jobs.tasks.unpack_input_archive_task", job.pk, str(staged), kind, user.pk)
 
 
 def unpack_input_archive(*, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:
     """Unpack a staged archive into the job's input tree; returns the number of files registered."""
-    user = _user(acting_user_id)
+    user = User.objects.get(pk=acting_user_id)
     job = access_job(user=user, job_id=job_id)
     archive = Path(archive_path)
     if not archive.is_file():  # a redelivered task whose archive was already unpacked

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from accounts.models import User
-from jobs import file_store, services
+from jobs import file_store
 from jobs.access import access_job
 from jobs.models import EDITABLE_STATES, InputFile, Job
+from jobs.services.inputs import register_staged_input
 from portal.errors import Conflict, InvalidInput
 
 READ_BLOCK_BYTES = 64 * 1024
@@ -218,6 +219,6 @@ def receive_chunk(
         # Moved while still locked: a late duplicate of the last chunk finds no partial file to append to.
         staged = file_store.upload_path(job.uuid, file_store.staged_name(clean))
         path.replace(staged)
-    return services.register_staged_input(
+    return register_staged_input(
         user=user, job=job, name=clean, staged=staged, size_bytes=chunk.total, sha256=_sha256(staged)
     )

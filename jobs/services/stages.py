@@ -9,7 +9,6 @@ an upload; the stage's own config then says what it still misses.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db import transaction
@@ -17,29 +16,21 @@ from django.utils import timezone
 
 from accounts.models import User
 from clusters import access as cluster_access
-from clusters import selectors as cluster_selectors
-from jobs import remote
-from jobs.access import access_job
-from jobs.models import TERMINAL_STATES, InputFile, Job, JobEvent, JobState
-from jobs.services import (
-    SCRIPT_FILENAME,
-    _dirs,
-    _enqueue,
-    _render,
-    _user,
-    input_roles,
-    record_task_failure,
-    refresh_readiness,
-)
-from jobs.transitions import transition
+from jobs import layout, remote
+from jobs.access import access_job, access_job_for_task
+from jobs.models import TERMINAL_STATES, InputFile, Job, JobState
+from jobs.services.creation import add_job, place_job, render_job
+from jobs.services.inputs import input_roles
+from jobs.services.readiness import refresh_readiness
+from jobs.transitions import record_task_failure, transition
+from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, PortalError
 from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
 from templates_app.models import Template
-from templates_app.services import config_path
 
-NOT_CARRIED = ("job.json", "slurm-*.out", "slurm-*.err", SCRIPT_FILENAME)
+NOT_CARRIED = (layout.METADATA_FILENAME, "slurm-*.out", "slurm-*.err", layout.SCRIPT_FILENAME)
 
 
 def next_stage_template(job: Job, user: User) -> Template | None:
@@ -59,8 +50,6 @@ def request_next_stage(
 
     Raises NotFound, Conflict (JOB_NOT_FINISHED, TEMPLATE_RETIRED), TemplateError, InvalidInput.
     """
-    from jobs.tasks import copy_previous_stage_task
-
     previous = access_job(user=user, job_id=job_id)
     if previous.state not in TERMINAL_STATES or previous.finished_at is None:
         raise Conflict("The next stage starts once this job's results are back.", code="JOB_NOT_FINISHED")
@@ -70,24 +59,20 @@ def request_next_stage(
     version = template_selectors.latest_version(template)
     profile = previous.profile
     recipe = cluster_access.access_launch_recipe(profile=profile, name=previous.recipe_name)
-    job_uuid = uuid.uuid4()
-    username = cluster_selectors.remote_username(user=previous.owner, profile=profile)
-    project_dir, scratch_dir = _dirs(profile=profile, username=username, slug=template.slug, job_uuid=job_uuid)
+    new = place_job(owner=previous.owner, profile=profile, slug=template.slug)
     title = (title.strip() or f"{previous.title}: {template.name}")[:200]
-    config, script, rendered_values = _render(
-        job_uuid=job_uuid, version=version, values=values or {}, profile=profile, recipe=recipe,
-        resources=batch_script.Resources(**previous.resources), title=title, scratch_dir=scratch_dir,
+    config, script, rendered_values = render_job(
+        job_uuid=new.uuid, version=version, values=values or {}, profile=profile, recipe=recipe,
+        resources=batch_script.Resources(**previous.resources), title=title, scratch_dir=new.scratch_dir,
     )  # fmt: skip
     with transaction.atomic():
-        job = Job.objects.create(
-            uuid=job_uuid, owner=previous.owner, profile=profile, template_version=version, parent=previous,
-            title=title, values=rendered_values, resources=previous.resources, recipe_name=previous.recipe_name,
-            config_text=config, config_path=config_path(version.workdir), batch_script=script,
-            project_dir=project_dir, scratch_dir=scratch_dir, submit_when_ready=submit,
+        job = add_job(
+            new=new, version=version, actor=user, source="user", detail=f"next stage after job {previous.pk}",
+            owner=previous.owner, profile=profile, parent=previous, title=title, values=rendered_values,
+            resources=previous.resources, recipe_name=previous.recipe_name, config_text=config, batch_script=script,
+            submit_when_ready=submit,
         )  # fmt: skip
-        JobEvent.objects.create(job=job, kind="CREATED", new_state=JobState.DRAFT, source="user", actor=user,
-                                detail=f"next stage after job {previous.pk}")  # fmt: skip
-        return job, _enqueue(copy_previous_stage_task, job.pk, user.pk)
+        return job, enqueue_on_commit("jobs.tasks.copy_previous_stage_task", job.pk, user.pk)
 
 
 def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
@@ -95,7 +80,7 @@ def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") 
 
     Raises ClusterUnreachable (retry); other failures leave the job a DRAFT with the error code.
     """
-    job = access_job(user=_user(acting_user_id), job_id=job_id)
+    job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
     previous = job.parent
     if previous is None:
         return

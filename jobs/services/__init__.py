@@ -1,0 +1,58 @@
+"""Writes on jobs, one module per concept; the names callers use are re-exported here.
+
+Requests call the `request_*`/`create_*`/`receive_*` services, which check access, change the
+database and enqueue a task (`portal.enqueue.enqueue_on_commit`); they never touch a cluster.
+Tasks call the others, which run as the job's owner through `jobs.remote.member_session`.
+
+- `creation`: new jobs (template, clone), their folders and rendering; `inputs`: receiving files;
+  `readiness`: what blocks submission; `input_copy`: inputs to the cluster; `input_archives`:
+  an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
+  `restart` (continue, after TIMEOUT); `stages` (the next stage of a protocol); `status_sync`
+  (SLURM states); `progress` (the NAMD log); `finishing` (results back); `files` (listing,
+  downloads); `discovery` (jobs found again from job.json).
+"""
+
+from jobs.services.cancellation import (
+    BulkResult,
+    bulk_action,
+    cancel_in_slurm,
+    delete_job_files,
+    request_cancel,
+    request_delete,
+)
+from jobs.services.creation import JobRequest, clone_job, create_job, suggested_values, update_job_values
+from jobs.services.discovery import discover_jobs, request_discovery
+from jobs.services.files import (
+    fetch_download,
+    list_job_files,
+    request_download,
+    request_file_listing,
+    request_log_fetch,
+)
+from jobs.services.finishing import fetch_logs, finish_job
+from jobs.services.input_archives import receive_input_archive, unpack_input_archive
+from jobs.services.input_copy import copy_input_batch, copy_input_file
+from jobs.services.inputs import (
+    StagedInput,
+    input_reads,
+    input_roles,
+    receive_input_file,
+    register_staged_input,
+    register_staged_inputs,
+)
+from jobs.services.readiness import input_problems, input_warnings, refresh_readiness
+from jobs.services.restart import prepare_restart, request_restart
+from jobs.services.stages import copy_previous_stage, next_stage_template, request_next_stage
+from jobs.services.status_sync import request_due_syncs, request_member_refresh, sync_member_jobs
+from jobs.services.submission import request_submit, set_submit_when_ready, submission_gave_up, submit_job
+
+__all__ = [
+    "BulkResult", "JobRequest", "StagedInput", "bulk_action", "cancel_in_slurm", "clone_job", "copy_input_batch",
+    "copy_input_file", "copy_previous_stage", "create_job", "delete_job_files", "discover_jobs", "fetch_download",
+    "fetch_logs", "finish_job", "input_problems", "input_reads", "input_roles", "input_warnings", "list_job_files",
+    "next_stage_template", "prepare_restart", "receive_input_archive", "receive_input_file", "refresh_readiness",
+    "register_staged_input", "register_staged_inputs", "request_cancel", "request_delete", "request_discovery",
+    "request_download", "request_due_syncs", "request_file_listing", "request_log_fetch", "request_member_refresh",
+    "request_next_stage", "request_restart", "request_submit", "set_submit_when_ready", "submission_gave_up",
+    "submit_job", "suggested_values", "sync_member_jobs", "unpack_input_archive", "update_job_values",
+]  # fmt: skip

@@ -1,0 +1,92 @@
+"""After SLURM ends a job: the results copied back, the rest of the log read, the final status kept.
+
+`finish_job` runs once per terminal job (the sync enqueues it; beat re-enqueues a lost one): one
+exec runs rsync scratch -> project (failed jobs too), reads the log's last bytes, SLURM's stderr
+and the project listing; `finished_at` marks it done. A TIMEOUT job asked to continue does so here.
+`fetch_logs` is the member's "refresh the logs now".
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from clusters.gateway import MemberSession
+from clusters.slurm import SlurmError
+from jobs import remote
+from jobs.access import access_job_for_task
+from jobs.models import TERMINAL_STATES, Job, JobProgress, JobState
+from jobs.services.progress import MAX_LOG_BYTES_AT_FINISH, feed_log, refresh_progress
+from jobs.services.restart import continue_after_timeout
+from jobs.services.status_sync import slurm_time
+from jobs.transitions import note
+from portal.errors import RemoteCommandError
+
+
+def finish_job(*, job_id: int, task_id: str = "") -> None:
+    """After a terminal state: rsync scratch -> project, read the rest of the log, stderr and the listing."""
+    job = (
+        Job.objects.select_related("owner", "profile", "parent", "template_version__template").filter(pk=job_id).first()
+    )
+    if job is None or job.state not in TERMINAL_STATES or job.finished_at is not None or not job.slurm_job_id:
+        return
+    progress, _ = JobProgress.objects.get_or_create(job=job)
+    session = remote.member_session(job, task_id=task_id)
+    _record_final_status(session, job)
+    offset = (progress.log_state or {}).get("offset", 0)
+    copy, log, stderr, listing = session.run_sequence([
+        remote.copy_results_argv(job), remote.read_log_argv(job, offset, MAX_LOG_BYTES_AT_FINISH),
+        remote.stderr_tail_argv(job), remote.list_dir_argv(job.project_dir),
+    ], timeout_s=600)  # fmt: skip
+    now = timezone.now()
+    if log.exit_code == 0:
+        feed_log(progress, log.stdout, now, job.profile.sync_interval_s)
+    progress.stalled_at = None
+    if stderr.exit_code == 0:
+        progress.stderr_tail = stderr.stdout
+    if listing.exit_code == 0:
+        progress.project_files = [entry.as_json() for entry in remote.parse_listing(listing.stdout)]
+        progress.files_listed_at = now
+    progress.logs_fetched_at = now
+    progress.save()
+    if not Job.objects.filter(pk=job.pk, finished_at=None).update(finished_at=now):
+        return
+    job.finished_at = now
+    if copy.exit_code == 0:
+        note(job, "RESULTS_COPIED", source="task", detail=f"{job.scratch_dir} -> {job.project_dir}")
+    else:
+        error = RemoteCommandError("Copying the results back failed; they are still in scratch.", code="RSYNC_FAILED")
+        Job.objects.filter(pk=job.pk).update(error_code=error.code, error_message=error.user_message)
+        note(job, "RESULTS_COPY_FAILED", source="task", detail=f"rsync exited {copy.exit_code}: {copy.stderr[:300]}")
+    remote.write_metadata(session, job)
+    if job.state == JobState.TIMEOUT and job.continue_on_timeout:
+        continue_after_timeout(job)
+
+
+def _record_final_status(session: MemberSession, job: Job) -> None:
+    """squeue reports a job that just ended without its exit code; sacct has it: ask once more."""
+    try:
+        status = session.slurm().statuses([job.slurm_job_id]).get(job.slurm_job_id)
+    except SlurmError:
+        return
+    if status is None or not status.is_terminal:
+        return
+    fields = {"slurm_state": status.state_verbatim[:64]}
+    if status.exit_code is not None:
+        fields["exit_code"] = status.exit_code
+    if status.ended_at is not None:
+        fields["ended_at"] = slurm_time(status.ended_at)
+    Job.objects.filter(pk=job.pk).update(**fields)
+
+
+def fetch_logs(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
+    """Refresh the log tails now (the member asked): the new NAMD log bytes and SLURM's stderr."""
+    job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
+    if not job.slurm_job_id:
+        return
+    session = remote.member_session(job, task_id=task_id)
+    refresh_progress(session, [job], timezone.now())
+    stderr = session.run(remote.stderr_tail_argv(job))
+    fields: dict[str, object] = {"logs_fetched_at": timezone.now()}
+    if stderr.exit_code == 0:
+        fields["stderr_tail"] = stderr.stdout
+    JobProgress.objects.update_or_create(job=job, defaults=fields)

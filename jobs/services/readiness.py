@@ -1,0 +1,83 @@
+"""Whether a job may be submitted: what its inputs still lack, and the move UPLOADING <-> READY.
+
+A job whose member asked to submit when ready starts its submission here, the moment it becomes
+READY. Touches no cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from jobs.models import InputFile, Job, JobState
+from jobs.namd_files import STRUCTURE_ROLES
+from jobs.services.inputs import input_reads
+from jobs.transitions import transition
+from portal.enqueue import enqueue_on_commit
+from portal.errors import Conflict
+from templates_app.namd_config import check_config
+
+
+def input_problems(job: Job) -> list[dict[str, str]]:
+    """What stands between the job's inputs and submission (empty: ready)."""
+    inputs = {input_file.name: input_file for input_file in job.inputs.all()}
+    problems = []
+    for read in input_reads(job.config_text, job.config_path):
+        if read.path not in inputs:
+            reason = f"the config reads it ('{read.keyword}', line {read.line})"
+            problems.append({"code": "INPUT_MISSING", "file": read.path, "message": f"Upload {read.path}: {reason}."})
+    for input_file in inputs.values():
+        if input_file.state == InputFile.State.INVALID:
+            problems.append({"code": input_file.problem_code, "message": input_file.problem_message,
+                             "file": input_file.name})  # fmt: skip
+        elif input_file.state == InputFile.State.FAILED:
+            problems.append({"code": input_file.problem_code or "COPY_FAILED",
+                             "message": input_file.problem_message or "Copying to the cluster failed; upload again.",
+                             "file": input_file.name})  # fmt: skip
+        elif input_file.state != InputFile.State.UPLOADED:
+            problems.append({"code": "INPUT_NOT_ON_CLUSTER", "message": f"{input_file.name} is still being copied.",
+                             "file": input_file.name})  # fmt: skip
+    counts = {f.role: f for f in inputs.values() if f.atom_count is not None}
+    structure = next((counts[role] for role in STRUCTURE_ROLES if role in counts), None)
+    for input_file in counts.values():
+        if structure is not None and input_file is not structure and input_file.atom_count != structure.atom_count:
+            problems.append({
+                "code": "ATOM_COUNT_MISMATCH", "file": input_file.name,
+                "message": f"{input_file.name} has {input_file.atom_count} atoms but {structure.name} has "
+                           f"{structure.atom_count}.",
+            })  # fmt: skip
+    return problems
+
+
+def input_warnings(job: Job) -> list[dict[str, Any]]:
+    """What the inputs say against the config that does not block it (a restart's step vs firsttimestep)."""
+    steps = {f.name: f.facts["step"] for f in job.inputs.all() if isinstance(f.facts.get("step"), int)}
+    if not steps:
+        return []
+    check = check_config(job.config_text, config_path=job.config_path, config_only=True, known_steps=steps)
+    return [{"code": p.code, "message": p.message, "line": p.line}
+            for p in check.warnings if p.code == "NAMD_FIRST_STEP_MISMATCH"]  # fmt: skip
+
+
+def start_submission(job: Job, *, actor_id: int | None, source: str) -> str:
+    """READY -> SUBMITTING and the submit task enqueued; its id. Raises Conflict (JOB_STATE_CHANGED)."""
+    if not transition(job, JobState.SUBMITTING, source=source, actor_id=actor_id, error_code="", error_message=""):
+        raise Conflict("The job changed meanwhile; reload it.", code="JOB_STATE_CHANGED")
+    return enqueue_on_commit("jobs.tasks.submit_job_task", job.pk, actor_id or job.owner_id)
+
+
+def refresh_readiness(job: Job, *, source: str = "task") -> None:
+    """UPLOADING -> READY once every input is on the cluster and valid (and back if one is replaced)."""
+    problems = input_problems(job)
+    if job.state == JobState.UPLOADING and not problems:
+        # The flag is read after the move to READY, not from `job`: a member who switched it on meanwhile saw
+        # UPLOADING and left the submission to this call. If both submit, the conditional transition lets one in.
+        if transition(job, JobState.READY, source=source) and _wants_submission(job):
+            with contextlib.suppress(Conflict):
+                start_submission(job, actor_id=None, source=source)
+    elif job.state == JobState.READY and problems:
+        transition(job, JobState.UPLOADING, source=source, detail=problems[0]["message"])
+
+
+def _wants_submission(job: Job) -> bool:
+    return Job.objects.filter(pk=job.pk, submit_when_ready=True).exists()

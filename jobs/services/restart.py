@@ -1,0 +1,189 @@
+"""Continuing a finished job: a new job that starts from its parent's .coor/.vel/.xsc at the last step.
+
+The request creates the DRAFT; a task reads the parent's .xsc for the step, copies the restart files
+and the parent's inputs the new config still reads (on the cluster, never through the portal) and
+renders the config. A TIMEOUT job may continue itself (`continue_after_timeout`), at most
+MAX_AUTO_CONTINUATIONS times in a chain.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from clusters import access as cluster_access
+from jobs import layout, remote
+from jobs.access import access_job, access_job_for_task
+from jobs.models import TERMINAL_STATES, InputFile, Job, JobProgress, JobState
+from jobs.namd_log import LogProgress
+from jobs.services.creation import add_job, place_job, render_job
+from jobs.services.inputs import input_roles
+from jobs.services.readiness import refresh_readiness
+from jobs.transitions import note, record_task_failure, transition
+from portal.enqueue import enqueue_on_commit
+from portal.errors import ClusterUnreachable, Conflict, PortalError
+from templates_app import batch_script
+from templates_app import selectors as template_selectors
+from templates_app.models import Template, TemplateVersion
+from templates_app.namd_config import extended_system_facts
+from templates_app.specs import specs_from_json
+
+RESTART_KEYWORDS = ("bincoordinates", "binvelocities", "extendedsystem")
+RESTART_VARIABLES = ("restart_coordinates", "restart_velocities", "restart_cell")
+RESTART_TEMPLATE_SLUG = "production-restart"
+FIRST_STEP_VARIABLE = "first_step"
+RUN_STEPS_VARIABLE = "run_steps"
+MAX_AUTO_CONTINUATIONS = 10
+OUTPUT_NAME_RE = re.compile(r"^\s*outputname\s+(\S+)", re.IGNORECASE | re.MULTILINE)
+
+
+def _restart_version(parent: Job) -> TemplateVersion:
+    """The parent's own template if it can restart (reads the three restart files and has first_step), else
+    the latest production-restart. Raises Conflict (RESTART_TEMPLATE_MISSING)."""
+    specs = specs_from_json(parent.template_version.variables)
+    keywords = {spec.namd_keyword.lower() for spec in specs}
+    if set(RESTART_KEYWORDS) <= keywords and any(spec.name == FIRST_STEP_VARIABLE for spec in specs):
+        return parent.template_version
+    template = Template.objects.filter(slug=RESTART_TEMPLATE_SLUG).first()
+    if template is None or not template.versions.exists():
+        raise Conflict("No template can continue this job.", code="RESTART_TEMPLATE_MISSING")
+    return template_selectors.latest_version(template)
+
+
+def request_restart(
+    *, user: User, job_id: int, values: dict[str, Any] | None = None, title: str = "", submit: bool = True,
+    source: str = "user",
+) -> tuple[Job, str]:  # fmt: skip
+    """A new job continuing `job_id` from its .coor/.vel/.xsc at its last step; a task copies the files.
+
+    Raises NotFound, Conflict (JOB_NOT_RESTARTABLE, RESTART_TEMPLATE_MISSING).
+    """
+    parent = access_job(user=user, job_id=job_id)
+    if parent.state not in TERMINAL_STATES or parent.finished_at is None or not parent.slurm_job_id:
+        raise Conflict("Only a job that ran and whose results are back can be continued.", code="JOB_NOT_RESTARTABLE")
+    version = _restart_version(parent)
+    new = place_job(owner=parent.owner, profile=parent.profile, slug=version.template.slug)
+    names = {spec.name for spec in specs_from_json(version.variables)}
+    carried = {name: value for name, value in parent.values.items() if name in names}
+    with transaction.atomic():
+        job = add_job(
+            new=new, version=version, actor=user, source=source,
+            detail=f"continues job {parent.pk} (SLURM {parent.slurm_job_id})", owner=parent.owner,
+            profile=parent.profile, parent=parent, title=(title.strip() or f"{parent.title} (continued)")[:200],
+            values={**carried, **(values or {})}, resources=parent.resources, recipe_name=parent.recipe_name,
+            continue_on_timeout=parent.continue_on_timeout, submit_when_ready=submit,
+        )  # fmt: skip
+        return job, enqueue_on_commit("jobs.tasks.prepare_restart_task", job.pk, user.pk)
+
+
+def _remaining_steps(parent: Job, job: Job, step: int) -> dict[str, int]:
+    """For a timed-out parent, the steps it had left (unless the member chose run_steps): a continuation
+    finishes what was asked instead of starting the whole run again."""
+    if parent.state != JobState.TIMEOUT or job.values.get(RUN_STEPS_VARIABLE) != parent.values.get(RUN_STEPS_VARIABLE):
+        return {}
+    state = JobProgress.objects.filter(job=parent).values_list("log_state", flat=True).first()
+    log = LogProgress.from_state(state) if state else None
+    if log is None or not log.total_steps:
+        return {}
+    remaining = (log.first_step or 0) + log.total_steps - step
+    return {RUN_STEPS_VARIABLE: remaining} if remaining > 0 else {}
+
+
+def _restart_values(job: Job, parent: Job, tag: str, step: int) -> dict[str, Any]:
+    """The new job's values: the restart files' names (by variable and by the keyword reading them), its step."""
+    restart_names = dict(zip(RESTART_VARIABLES, (f"{tag}.coor", f"{tag}.vel", f"{tag}.xsc"), strict=True))
+    values = {**job.values, **restart_names, FIRST_STEP_VARIABLE: step, **_remaining_steps(parent, job, step)}
+    by_keyword = {spec.namd_keyword.lower(): spec.name for spec in specs_from_json(job.template_version.variables)
+                  if spec.namd_keyword}  # fmt: skip
+    values.update({by_keyword[k]: restart_names[v] for k, v in zip(RESTART_KEYWORDS, RESTART_VARIABLES, strict=True)})
+    return values
+
+
+def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
+    """Copy the parent's inputs and restart files into the new job's project dir, render, and make it READY.
+
+    Raises ClusterUnreachable (retry); other failures leave the job a DRAFT with the error code.
+    """
+    job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
+    parent = job.parent
+    if job.state != JobState.DRAFT or parent is None or job.config_text:
+        return
+    match = OUTPUT_NAME_RE.search(parent.config_text)
+    out = match.group(1) if match else "out"
+    try:
+        session = remote.member_session(job, task_id=task_id)
+        final, restart = session.run_sequence(
+            remote.read_files_argvs([f"{parent.project_dir}/{out}.xsc", f"{parent.project_dir}/{out}.restart.xsc"])
+        )
+        prefix = f"{out}." if final.exit_code == 0 and parent.state == JobState.COMPLETED else f"{out}.restart."
+        xsc = final if prefix == f"{out}." else restart
+        step = extended_system_facts(xsc.stdout).get("step") if xsc.exit_code == 0 else None
+        if step is None:
+            message = "The parent job left no restart files (.xsc) to continue from."
+            raise Conflict(message, code="RESTART_FILES_MISSING")
+        tag = layout.restart_tag(parent.uuid)
+        recipe = cluster_access.access_launch_recipe(profile=job.profile, name=job.recipe_name)
+        config, script, values = render_job(
+            job_uuid=job.uuid, version=job.template_version, values=_restart_values(job, parent, tag, step),
+            profile=job.profile, recipe=recipe, resources=batch_script.Resources(**job.resources), title=job.title,
+            scratch_dir=job.scratch_dir,
+        )  # fmt: skip
+        wanted = input_roles(config, job.config_path)
+        copies = {}  # new name -> parent's file
+        for parent_input in parent.inputs.filter(state=InputFile.State.UPLOADED):
+            if parent_input.name in wanted and parent_input.role not in RESTART_KEYWORDS:
+                copies[parent_input.name] = f"{parent.project_dir}/{parent_input.name}"
+        for suffix in ("coor", "vel", "xsc"):
+            copies[f"{tag}.{suffix}"] = f"{parent.project_dir}/{prefix}{suffix}"
+        remote.make_dirs(session, job.project_dir)
+        results = session.run_sequence(
+            remote.copy_files_argvs({f"{job.project_dir}/{name}": source for name, source in copies.items()})
+            + [remote.atom_count_argv(f"{job.project_dir}/{tag}.{suffix}") for suffix in ("coor", "vel")]
+            + [remote.size_argv(f"{job.project_dir}/{name}") for name in copies]
+        )
+    except ClusterUnreachable:
+        raise
+    except PortalError as exc:
+        record_task_failure(job, "RESTART_FAILED", exc)
+        return
+    failed = [name for name, result in zip(copies, results, strict=False) if result.exit_code != 0]
+    if failed:
+        Job.objects.filter(pk=job.pk).update(error_code="RESTART_COPY_FAILED",
+                                             error_message=f"Could not copy {', '.join(failed)}.")  # fmt: skip
+        note(job, "RESTART_FAILED", source="task", detail=f"could not copy {', '.join(failed)}")
+        return
+    atom_counts = [
+        int(r.stdout.split()[0]) if r.stdout.split() else None for r in results[len(copies) : len(copies) + 2]
+    ]
+    sizes = [int(r.stdout.strip() or 0) for r in results[len(copies) + 2 :]]
+    parent_inputs = {f.name: f for f in parent.inputs.all()}
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(config_text=config, batch_script=script, values=values)
+        job.config_text = config
+        for (name, source), size in zip(copies.items(), sizes, strict=True):
+            count = parent_inputs[name].atom_count if name in parent_inputs else None
+            if name.endswith((".coor", ".vel")) and name.startswith(tag):
+                count = atom_counts[0 if name.endswith(".coor") else 1]
+            InputFile.objects.create(
+                job=job, name=name, role=wanted.get(name, ""), size_bytes=size, atom_count=count,
+                state=InputFile.State.UPLOADED, bytes_uploaded=size, copied_from=source, uploaded_at=timezone.now(),
+                sha256=parent_inputs[name].sha256 if name in parent_inputs else "",
+            )  # fmt: skip
+        transition(job, JobState.UPLOADING, source="task", detail=f"continues from step {step}")
+        refresh_readiness(job)
+
+
+def continue_after_timeout(job: Job) -> None:
+    """The automatic continuation of a job SLURM timed out, if asked for and the chain is not too long."""
+    depth, ancestor = 0, job
+    while ancestor.parent_id is not None and depth <= MAX_AUTO_CONTINUATIONS:
+        ancestor, depth = ancestor.parent, depth + 1
+    if depth >= MAX_AUTO_CONTINUATIONS:
+        note(job, "AUTO_CONTINUE_STOPPED", source="task", detail=f"{MAX_AUTO_CONTINUATIONS} continuations reached")
+        return
+    child, _ = request_restart(user=job.owner, job_id=job.pk, submit=True, source="task")
+    note(job, "CONTINUED", source="task", detail=f"continued as job {child.pk}")
