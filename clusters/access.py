@@ -1,11 +1,11 @@
-"""The one permission rule for cluster profiles and credentials, as object loaders and querysets."""
+"""The one permission rule for cluster profiles, credentials and the remote commands run in members' names."""
 
 from __future__ import annotations
 
 from django.db.models import QuerySet
 
 from accounts.models import User
-from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe
+from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, RemoteCommandRecord
 from portal.errors import NotFound
 
 
@@ -70,3 +70,12 @@ def access_launch_recipe(*, profile: ClusterProfile, name: str) -> LaunchRecipe:
     if recipe is None:
         raise NotFound("This cluster has no such launch recipe.", code="RECIPE_NOT_FOUND")
     return recipe
+
+
+def visible_remote_commands(user: User) -> QuerySet[RemoteCommandRecord]:
+    """A member sees the commands run in their name; a lab admin every member's; an inactive user none."""
+    if not user.is_active:
+        return RemoteCommandRecord.objects.none()
+    if user.is_lab_admin:
+        return RemoteCommandRecord.objects.all()
+    return RemoteCommandRecord.objects.filter(user=user)

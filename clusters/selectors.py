@@ -7,22 +7,13 @@ from dataclasses import dataclass
 from django.db.models import Prefetch, QuerySet
 
 from accounts.models import User
-from clusters.access import usable_profiles, visible_credentials
+from clusters.access import usable_profiles, visible_credentials, visible_remote_commands
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
 
 
 def own_remote_commands(user: User) -> QuerySet[RemoteCommandRecord]:
     """What the portal ran on clusters in `user`'s name, newest first."""
     return RemoteCommandRecord.objects.filter(user=user).select_related("profile").order_by("-started_at")
-
-
-def visible_remote_commands(user: User) -> QuerySet[RemoteCommandRecord]:
-    """A member sees the commands run in their name; a lab admin every member's; an inactive user none."""
-    if not user.is_active:
-        return RemoteCommandRecord.objects.none()
-    if user.is_lab_admin:
-        return RemoteCommandRecord.objects.all()
-    return RemoteCommandRecord.objects.filter(user=user)
 
 
 def remote_command_list(
