@@ -1,7 +1,8 @@
 """Celery entry points for jobs: each takes ids, calls one service, returns. Idempotent under redelivery.
 
 Only transient cluster trouble (ClusterUnreachable) is retried, with backoff and jitter; permanent
-errors are recorded on the job by the service and end the task.
+errors are recorded on the job by the service and end the task. A task that still fails for good
+(the cluster stayed unreachable, or a bug) leaves that on what it worked on (`JobTask`).
 """
 
 from __future__ import annotations
@@ -26,19 +27,52 @@ RETRYING = {
 }
 
 
-class SubmitTask(Task):
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        """After the last retry, or at once on anything else: the job goes back to READY with what happened.
+class JobTask(Task):
+    """A task whose failure for good must show on what it worked on (never left waiting for it).
 
-        A PortalError keeps its code (a cluster that stayed unreachable); any other exception is a bug, logged
-        with its traceback and recorded as INTERNAL_ERROR (never dressed up as a cluster outage)."""
+    After the last retry the error is the cluster's (its code); any other exception is a bug, logged with its
+    traceback and recorded as INTERNAL_ERROR (never dressed up as a cluster outage).
+    """
+
+    failure_kind = "TASK_FAILED"  # the timeline event of the job
+    what_next = "Try again."
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         if isinstance(exc, PortalError):
             error = exc
         else:
-            logger.error("submit_job_task failed for job %s", args[0], exc_info=(type(exc), exc, exc.__traceback__))
-            error = PortalError("Something went wrong on our side; it has been logged. Submit again.",
-                                code="INTERNAL_ERROR")  # fmt: skip
-        services.submission_gave_up(job_id=args[0], error=error)
+            logger.error("%s failed for %s", self.name, args, exc_info=(type(exc), exc, exc.__traceback__))
+            error = services.internal_error(self.what_next)
+        self.gave_up(*args, error=error)
+
+    def gave_up(self, job_id: int, *args: object, error: PortalError) -> None:
+        services.job_task_gave_up(job_id=job_id, kind=self.failure_kind, error=error)
+
+
+class SubmitTask(JobTask):
+    what_next = "Submit again."
+
+    def gave_up(self, job_id: int, *args: object, error: PortalError) -> None:
+        services.submission_gave_up(job_id=job_id, error=error)
+
+
+class InputCopyTask(JobTask):
+    what_next = "Upload the file again."
+
+    def gave_up(self, input_id: int, *args: object, error: PortalError) -> None:
+        services.input_copy_gave_up(input_ids=[input_id], error=error)
+
+
+class InputBatchCopyTask(InputCopyTask):
+    def gave_up(self, job_id: int, input_ids: list[int], *args: object, error: PortalError) -> None:
+        services.input_copy_gave_up(input_ids=input_ids, error=error)
+
+
+class DownloadTask(JobTask):
+    what_next = "Ask for the file again."
+
+    def gave_up(self, download_id: int, *args: object, error: PortalError) -> None:
+        services.download_gave_up(download_id=download_id, error=error)
 
 
 @shared_task(base=SubmitTask, time_limit=900, soft_time_limit=840, **RETRYING)
@@ -46,31 +80,32 @@ def submit_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
     services.submit_job(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
-@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
+@shared_task(base=InputCopyTask, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
 def copy_input_file_task(self: Task, input_id: int, acting_user_id: int) -> None:
     services.copy_input_file(input_id=input_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
-@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
+@shared_task(base=InputBatchCopyTask, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
 def copy_input_batch_task(self: Task, job_id: int, input_ids: list[int], acting_user_id: int) -> None:
     services.copy_input_batch(
         job_id=job_id, input_ids=input_ids, acting_user_id=acting_user_id, task_id=self.request.id or ""
     )
 
 
-@shared_task(bind=True, acks_late=True, time_limit=3600, soft_time_limit=3540)
+@shared_task(base=JobTask, failure_kind="ARCHIVE_FAILED", what_next="Send the archive again.", bind=True,
+             acks_late=True, time_limit=3600, soft_time_limit=3540)  # fmt: skip
 def unpack_input_archive_task(self: Task, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:
     return services.unpack_input_archive(
         job_id=job_id, archive_path=archive_path, kind=kind, acting_user_id=acting_user_id
     )
 
 
-@shared_task(time_limit=3600, soft_time_limit=3540, **RETRYING)
+@shared_task(base=JobTask, failure_kind="STAGE_COPY_FAILED", time_limit=3600, soft_time_limit=3540, **RETRYING)
 def copy_previous_stage_task(self: Task, job_id: int, acting_user_id: int) -> None:
     services.copy_previous_stage(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
-@shared_task(time_limit=300, soft_time_limit=280, **RETRYING)
+@shared_task(base=JobTask, failure_kind="RESTART_FAILED", time_limit=300, soft_time_limit=280, **RETRYING)
 def prepare_restart_task(self: Task, job_id: int, acting_user_id: int) -> None:
     services.prepare_restart(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
@@ -90,7 +125,7 @@ def list_job_files_task(self: Task, job_id: int, acting_user_id: int) -> None:
     services.list_job_files(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
 
-@shared_task(time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
+@shared_task(base=DownloadTask, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, **RETRYING)
 def fetch_download_task(self: Task, download_id: int, acting_user_id: int) -> None:
     services.fetch_download(download_id=download_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
 
@@ -110,7 +145,7 @@ def sync_member_jobs_task(self: Task, owner_id: int, profile_id: int) -> None:
     services.sync_member_jobs(owner_id=owner_id, profile_id=profile_id, task_id=self.request.id or "")
 
 
-@shared_task(time_limit=1800, soft_time_limit=1780, **RETRYING)
+@shared_task(base=JobTask, failure_kind="FINISH_FAILED", time_limit=1800, soft_time_limit=1780, **RETRYING)
 def finish_job_task(self: Task, job_id: int) -> None:
     services.finish_job(job_id=job_id, task_id=self.request.id or "")
 
