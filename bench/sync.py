@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,28 +46,25 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from accounts.models import User  # noqa: E402
+from bench.local_bench import (  # noqa: E402
+    JOB_NAME,
+    MEMBERS,
+    RECIPE,
+    Bench,
+    localcluster,
+    start_worker,
+    stop_worker,
+    timed,
+    wait_until,
+)
 from bench.report import print_report, summarize, time_calls  # noqa: E402
-from clusters.demo import LOCAL_PARTITIONS, LOCAL_RECIPES  # noqa: E402
-from clusters.gateway import MemberSession, connection_pool, redis_client  # noqa: E402
-from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition  # noqa: E402
-from clusters.services import save_key_credential  # noqa: E402
 from jobs.models import QUEUED_STATES, Job, JobState  # noqa: E402
 from jobs.services.status_sync import apply_status, sync_member_jobs  # noqa: E402
 from portal.celery import app as celery_app  # noqa: E402
-from templates_app.builtin import load_builtin_templates  # noqa: E402
 from templates_app.models import Template, TemplateVersion  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-LOCALCLUSTER = PROJECT_DIR / "scripts" / "localcluster" / "localcluster"
 FIXTURES = PROJECT_DIR / "tests" / "fixtures" / "namd"
-MEMBERS = tuple(f"np_bench_{n}" for n in range(1, 6))
-PROFILE_SLUG = "bench-local"
-PROFILE_NAME = "Bench: local SLURM cluster (temporary)"
-RECIPE = "CPU: namd2 under srun"
-JOB_NAME = "np-bench-sync"
-HOLD_DIR = "np-bench-sync"  # below each member's scratch root
-HOLD_SCRIPT = b"#!/bin/bash\n#SBATCH --output=/dev/null\nsleep 1\n"
 
 JOBS_PER_MEMBER = 100  # 500 in all
 SMALL_PER_MEMBER = 10  # 50 in all
@@ -84,111 +80,6 @@ VALUES = {
     "output_energies": 10, "restart_every": 50, "dcd_every": 50, "minimize_steps": 50,
     "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100,
 }  # fmt: skip
-
-
-def localcluster(*args: str) -> str:
-    return subprocess.run([str(LOCALCLUSTER), *args], capture_output=True, text=True, timeout=300, check=True).stdout
-
-
-def timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
-def attempt(what: str, call: Callable[[], object]) -> None:
-    """One cleanup step: a failure is reported and the next step still runs."""
-    try:
-        call()
-    except Exception as exc:  # cleanup must go on
-        print(f"cleanup: {what} failed: {exc!r}", file=sys.stderr)
-
-
-# ------------------------------------------------------------------ setup and cleanup
-
-
-class Bench:
-    """The bench's users, profile and sessions, and what it must remove."""
-
-    def __init__(self, facts: dict[str, str]) -> None:
-        self.facts = facts
-        self.host_key_line = " ".join(Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]).read_text().split()[:2])
-        self.profile: ClusterProfile | None = None
-        self.members: list[User] = []
-        self.sessions: dict[int, MemberSession] = {}
-        self.remote_dirs: dict[int, list[str]] = {}
-
-    def key_path(self, username: str) -> Path:
-        return Path(self.facts["LOCALCLUSTER_KEYS_DIR"]) / username
-
-    def hold_script(self, member: User) -> str:
-        return f"{self.sessions[member.pk].roots[1]}/{HOLD_DIR}/hold.sbatch"
-
-    def set_up(self) -> None:
-        for name in MEMBERS:
-            localcluster("add-user", name)
-        remove_portal_objects()  # what a killed earlier run may have left
-        profile = ClusterProfile.objects.create(
-            slug=PROFILE_SLUG, name=PROFILE_NAME, description="Made and removed by bench/sync.py.",
-            login_host=self.facts["LOCALCLUSTER_HOST"], login_port=int(self.facts["LOCALCLUSTER_PORT"]),
-            pinned_host_keys=self.host_key_line, allowed_accounts=["lab"],
-        )  # fmt: skip
-        self.profile = profile
-        for partition in LOCAL_PARTITIONS:
-            Partition.objects.create(profile=profile, **partition)
-        for recipe in LOCAL_RECIPES:
-            LaunchRecipe.objects.create(profile=profile, **recipe)
-        for name in MEMBERS:
-            member = User.objects.create_user(username=name, password=uuid.uuid4().hex)
-            save_key_credential(user=member, profile=profile, remote_username=name,
-                                private_key=self.key_path(name).read_text(), passphrase=None)  # fmt: skip
-            self.members.append(member)
-            credential = ClusterCredential.objects.select_related("profile").get(user=member, profile=profile)
-            session = MemberSession(credential)
-            self.sessions[member.pk] = session
-            self.remote_dirs[member.pk] = [f"{session.roots[1]}/{HOLD_DIR}"]
-            session.run(["scancel", f"--user={name}"], check=True)  # start from an empty queue
-            session.run(["mkdir", "-p", "--", f"{session.roots[1]}/{HOLD_DIR}"], check=True)
-            session.write_files(f"{session.roots[1]}/{HOLD_DIR}", {"hold.sbatch": HOLD_SCRIPT})
-        load_builtin_templates()
-
-    def cancel_all(self) -> None:
-        for member in self.members:
-            session = self.sessions[member.pk]
-            attempt(f"scancel {member.username}",
-                    lambda s=session, m=member: s.run(["scancel", f"--user={m.username}"], check=True))  # fmt: skip
-
-    def tear_down(self) -> None:
-        self.cancel_all()
-        deadline = time.monotonic() + 20
-
-        def drained(session: MemberSession) -> None:
-            while time.monotonic() < deadline:
-                argv = ["squeue", "--me", "--noheader", "--states=RUNNING,COMPLETING"]
-                if not session.run(argv, check=True).stdout.strip():
-                    return
-                time.sleep(0.5)
-
-        for member in self.members:  # let cancelled jobs leave their dirs before those go
-            attempt(f"wait for {member.username}'s jobs to end", lambda m=member: drained(self.sessions[m.pk]))
-        for member in self.members:
-            session, dirs = self.sessions[member.pk], self.remote_dirs[member.pk]
-            roots = session.roots
-            safe = [d for d in dirs if any(d.startswith(root + "/") and ".." not in d for root in roots)]
-            if safe:
-                remove = ["rm", "-rf", "--", *safe]
-                attempt(f"rm the remote dirs of {member.username}",
-                        lambda s=session, r=remove: s.run(r, check=True, timeout_s=120))  # fmt: skip
-        attempt("close the pooled connections", connection_pool().close_all)
-        attempt("remove the portal objects", remove_portal_objects)
-
-
-def remove_portal_objects() -> None:
-    """The bench's jobs (owner and profile are PROTECT: jobs first), users and profile, if any."""
-    Job.objects.filter(owner__username__in=MEMBERS).delete()
-    Job.objects.filter(profile__slug=PROFILE_SLUG).delete()
-    User.objects.filter(username__in=MEMBERS).delete()
-    ClusterProfile.objects.filter(slug=PROFILE_SLUG).delete()
 
 
 # ------------------------------------------------------------------ 1 and 2: sync cycle vs per-job loop, growth
@@ -287,36 +178,6 @@ def bench_sync(bench: Bench) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ 3: submit latency and end to end vs bare sbatch
-
-
-def start_worker(queue: str, file_store: Path) -> subprocess.Popen:
-    command = [
-        sys.executable, "-m", "celery", "-A", "portal", "worker",
-        "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h", "--loglevel", "INFO",
-    ]  # fmt: skip
-    env = {**os.environ, "PORTAL_FILE_STORE": str(file_store), "PORTAL_CELERY_TASK_QUEUE": queue}
-    with (file_store.parent / "worker.log").open("wb") as log_file:
-        return subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)
-
-
-def stop_worker(process: subprocess.Popen, queue: str) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    redis_client().delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-
-
-def wait_until(check: Callable[[], Any], *, timeout_s: float, what: str, every_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(every_s)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def bench_submit(bench: Bench, tmp: Path) -> dict[str, Any]:
