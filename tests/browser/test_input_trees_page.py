@@ -40,7 +40,7 @@ def test_a_folder_chosen_whole_keeps_its_tree(browser, cluster, tmp_path: Path) 
     browser.login(cluster.members[0].username)
     browser.visit(f"/jobs/{job['id']}/inputs/")
     browser.find("input[data-upload-folder]").send_keys(str(folder))
-    browser.wait_for(lambda d: on_cluster(job["id"]) == set(TREE) and True, "the folder's files on the cluster", 90)
+    browser.wait_for(lambda d: on_cluster(job["id"]) == set(TREE), "the folder's files on the cluster", 90)
     browser.wait_for(
         lambda d: "ready to submit" in d.find_element(By.ID, "inputs-status").text, "the job to be ready", 60
     )
@@ -60,7 +60,7 @@ def test_an_archive_is_unpacked_into_the_jobs_tree(browser, cluster, tmp_path: P
     browser.login(cluster.members[0].username)
     browser.visit(f"/jobs/{job['id']}/inputs/")
     browser.find("input[data-upload-archive]").send_keys(str(path))
-    browser.wait_for(lambda d: on_cluster(job["id"]) == set(TREE) and True, "the archive's files on the cluster", 90)
+    browser.wait_for(lambda d: on_cluster(job["id"]) == set(TREE), "the archive's files on the cluster", 90)
     browser.wait_for(
         lambda d: "ready to submit" in d.find_element(By.ID, "inputs-status").text, "the job to be ready", 60
     )
