@@ -1,4 +1,4 @@
-"""clusters.transport without sshd: session budget and breaker on the real Redis, keys, argv, redaction.
+"""clusters.ssh without sshd: session budget and breaker on the real Redis, keys, argv, redaction.
 
 Redis db 15, every key under a prefix of this test run's own, deleted afterwards. Connect failures use
 local sockets only (a closed port, a listener that never speaks).
@@ -19,8 +19,8 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from clusters import transport
-from clusters.transport import (
+from clusters import ssh
+from clusters.ssh import (
     AuthFailed,
     BreakerState,
     CircuitBreaker,
@@ -36,6 +36,7 @@ from clusters.transport import (
     TransportTimeout,
     Unreachable,
     breaker_state,
+    default_pool,
     fingerprint_sha256,
     load_private_key,
     redact_argv,
@@ -392,7 +393,7 @@ def test_no_failure_shows_a_secret(silent_server, caplog: pytest.LogCaptureFixtu
     pool = ConnectionPool(retry=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.01))
 
     for expected_code, spec in failures_with_secrets(port):
-        with pytest.raises(transport.TransportError) as excinfo:
+        with pytest.raises(ssh.TransportError) as excinfo:
             pool.run(spec, ["true"], identity="member:1", timeout_s=5)
         key_body = spec.private_key.splitlines()[2]
         texts = [str(excinfo.value), repr(excinfo.value), repr(spec), str(excinfo.value.__cause__), caplog.text]
@@ -496,10 +497,10 @@ def test_redacted_argv_hides_secret_options_and_trims() -> None:
 
 
 def test_module_run_needs_an_installed_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "_default_pool", None)
+    monkeypatch.setattr(default_pool, "_default_pool", None)
 
     with pytest.raises(RuntimeError, match="install_default_pool"):
-        transport.run(closed_port_spec(), ["id"], identity="member:1", timeout_s=5)
+        default_pool.run(closed_port_spec(), ["id"], identity="member:1", timeout_s=5)
 
 
 def test_fingerprint_matches_ssh_keygen() -> None:

@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clusters import tasks
-from clusters.keys import generate_ed25519_key
 from clusters.models import ClusterCredential
 from clusters.services import save_key_credential, save_password_credential
+from clusters.ssh.keys import generate_ed25519_key
 from tests.factories import ClusterProfileFactory
 
 pytestmark = pytest.mark.django_db
