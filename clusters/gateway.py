@@ -107,10 +107,15 @@ def portal_error(exc: TransportError) -> PortalError:
 class MemberSession:
     """Commands on one cluster in one member's name, each recorded. Raises PortalErrors."""
 
-    def __init__(self, credential: ClusterCredential, *, task_id: str = "") -> None:
+    def __init__(
+        self, credential: ClusterCredential, *, task_id: str = "", job_id: int | None = None,
+        acting_user_id: int | None = None,
+    ) -> None:  # fmt: skip
         self.credential = credential
         self.profile = credential.profile
         self.task_id = task_id
+        self.job_id = job_id  # the job the commands are for, recorded with each of them
+        self.acting_user_id = acting_user_id  # who asked, when not the credential's owner
         self._spec = connection_spec(credential)
         # A replaced credential gets a fresh pooled connection, never the old one's.
         self._identity = f"credential-{credential.pk}-{credential.updated_at.timestamp()}"
@@ -140,6 +145,8 @@ class MemberSession:
             bytes_sent=sent,
             bytes_received=received,
             task_id=self.task_id,
+            job_id=self.job_id,
+            acting_user_id=self.acting_user_id,
             started_at=started_at,
         )
 

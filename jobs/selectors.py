@@ -137,10 +137,10 @@ def recent_jobs(user: User, *, limit: int = 100) -> QuerySet[Job]:
 
 
 def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QuerySet[RemoteCommandRecord]:
-    """The records among `commands` that concern `job`.
+    """The records among `commands` that concern `job`: those recorded with the job, or matched by argv.
 
-    A record has no job column (the gateway records argv, user, cluster and Celery task id), so a record is
-    matched by what the portal put in its argv, among the job owner's records on the job's cluster:
+    Records made before the job column have no job, so they are also matched by what the portal put in
+    their argv, among the job owner's records on the job's cluster:
     - the job's dir name (`<template slug>-<uuid8>`, the last part of both its project and scratch dir): mkdir,
       the config/script tar, cp, sbatch (its script path), log reads, rsync, listings, uploads, downloads, rm;
     - its SLURM job-name tag `np-<uuid12>` (the look-up of a submission after a retry);
@@ -153,8 +153,5 @@ def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QueryS
         concerns_job |= Q(argv_text__contains=job.dir_name)
     if job.slurm_job_id:
         concerns_job |= Q(argv__contains=["scancel", job.slurm_job_id])
-    return (
-        commands.filter(user_id=job.owner_id, profile_id=job.profile_id)
-        .annotate(argv_text=Cast("argv", TextField()))
-        .filter(concerns_job)
-    )
+    matched_by_argv = Q(user_id=job.owner_id, profile_id=job.profile_id) & concerns_job
+    return commands.annotate(argv_text=Cast("argv", TextField())).filter(Q(job_id=job.pk) | matched_by_argv)
