@@ -42,6 +42,7 @@ from clusters.ssh import (
     redact_argv,
     validate_argv,
 )
+from clusters.ssh.keys import UnusableKey, check_private_key
 
 HOST_KEY_PUB = Path("/var/lib/namd-portal/localcluster/ssh_host_ed25519_key.pub")
 PASSPHRASE = "s3cr3t-PASSPHRASE-7f3a9c"
@@ -517,3 +518,40 @@ def test_retry_delays_grow_exponentially_and_are_capped() -> None:
 
     assert [max(d) <= bound for d, bound in zip(delays, [0.5, 1.0, 2.0, 3.0, 3.0], strict=True)] == [True] * 5
     assert max(delays[2]) > 1.0
+
+
+# Save time and connect time read keys with one reader: each save-time refusal has its connect-time error.
+ONE_READER_CASES = [
+    ("PROTECTED", None, "KEY_PASSPHRASE_REQUIRED", KeyPassphraseWrong),
+    ("PROTECTED", "wrong", "KEY_PASSPHRASE_WRONG", KeyPassphraseWrong),
+    (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        "x",
+        "KEY_FORMAT_INVALID",
+        KeyInvalid,
+    ),
+    ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", None, "KEY_FORMAT_INVALID", KeyInvalid),
+]
+
+
+@pytest.mark.parametrize(("text", "passphrase", "save_code", "connect_error"), ONE_READER_CASES)
+def test_saving_and_connecting_read_a_key_alike(text, passphrase, save_code: str, connect_error: type) -> None:
+    if text == "PROTECTED":
+        text = encrypted_ed25519_key(PASSPHRASE)
+
+    with pytest.raises(UnusableKey) as saving:
+        check_private_key(text, passphrase)
+    with pytest.raises(connect_error):
+        load_private_key(text, passphrase)
+
+    assert saving.value.code == save_code
+
+
+def test_a_needless_passphrase_is_refused_when_saving_and_ignored_when_connecting() -> None:
+    text = key_text(ed25519.Ed25519PrivateKey.generate(), serialization.PrivateFormat.OpenSSH, None)
+
+    with pytest.raises(UnusableKey) as saving:
+        check_private_key(text, "unused")
+
+    assert saving.value.code == "KEY_PASSPHRASE_UNEXPECTED"
+    assert load_private_key(text, "unused").get_name() == "ssh-ed25519"
