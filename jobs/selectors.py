@@ -145,7 +145,9 @@ def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QueryS
       the config/script tar, cp, sbatch (its script path), log reads, rsync, listings, uploads, downloads, rm;
     - its SLURM job-name tag `np-<uuid12>` (the look-up of a submission after a retry);
     - `scancel` of its SLURM id.
-    Not matched: the status sync's batched squeue/sacct of several jobs at once, and discovery's `find`.
+    Not matched by argv: the status sync's batched squeue/sacct of several jobs at once, and discovery's `find`.
+    A group's batched commands (status sync, bulk scancel) run in the session of the group's first job, so
+    new records of them carry that job.
     """
     tag = JOB_NAME_PREFIX + job.uuid.hex[:JOB_UUID_TAG_CHARS]
     concerns_job = Q(argv_text__contains=tag)
