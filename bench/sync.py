@@ -319,7 +319,7 @@ def bench_list(bench: Bench) -> dict[str, Any]:
 
 def main() -> None:
     logging.getLogger("django.request").setLevel(logging.ERROR)
-    for name in ("clusters.transport", "axes"):  # one INFO line per SSH command and per login: not the table
+    for name in ("clusters.ssh", "axes"):  # one INFO line per SSH command and per login: not the table
         logging.getLogger(name).setLevel(logging.WARNING)
     facts = dict(line.split("=", 1) for line in localcluster("env").splitlines() if "=" in line)
     bench = Bench(facts)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.report import summarize, time_calls
 from clusters.slurm import SlurmClient, chunk_job_ids
-from clusters.transfer import download, upload
-from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec
+from clusters.ssh import CommandResult, ConnectionPool, ConnectionSpec
+from clusters.ssh.transfer import download, upload
 
 LOCALCLUSTER = Path(__file__).resolve().parents[1] / "scripts" / "localcluster" / "localcluster"
 BENCH_USER = "np_bench"
@@ -55,16 +55,8 @@ def bench_connections(pool: ConnectionPool, spec: ConnectionSpec) -> dict[str, d
 
 
 def bench_status(pool: ConnectionPool, spec: ConnectionSpec) -> dict[str, float]:
-    def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
-        # SlurmClient wants one combined result per sequence, as clusters.gateway gives it.
-        parts = pool.run_sequence(spec, [list(argv) for argv in argvs], identity=IDENTITY, timeout_s=timeout_s)
-        return CommandResult(
-            argv=tuple(arg for part in parts for arg in part.argv),
-            exit_code=parts[-1].exit_code,
-            stdout="".join(part.stdout for part in parts),
-            stderr="".join(part.stderr for part in parts),
-            duration_s=parts[-1].duration_s,
-        )
+    def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> list[CommandResult]:
+        return pool.run_sequence(spec, [list(argv) for argv in argvs], identity=IDENTITY, timeout_s=timeout_s)
 
     def run(argv: Sequence[str], timeout_s: float) -> CommandResult:
         return pool.run(spec, list(argv), identity=IDENTITY, timeout_s=timeout_s)
@@ -190,9 +182,9 @@ def main() -> None:
         (f"status of {JOBS} jobs, one squeue each", status["squeue_loop_500_s"] * 1000, "once"),
     ]
     for name, key in [
-        ("upload, clusters.transfer", "upload"),
+        ("upload, clusters.ssh.transfer", "upload"),
         ("upload, OpenSSH scp", "scp_up"),
-        ("download, clusters.transfer", "download"),
+        ("download, clusters.ssh.transfer", "download"),
         ("download, OpenSSH scp", "scp_down"),
     ]:
         rows.append(

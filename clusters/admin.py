@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from clusters import services, transport
+from clusters import services, ssh
 from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition, RemoteCommandRecord
 from portal.enqueue import enqueue_on_commit
 from portal.errors import PortalError
@@ -45,7 +45,7 @@ class ClusterProfileAdmin(admin.ModelAdmin):
 
     @admin.display(description="Fingerprint of the pending key (compare with the cluster's published one)")
     def pending_host_key_fingerprint(self, profile: ClusterProfile) -> str:
-        return transport.fingerprint_sha256(profile.pending_host_key) if profile.pending_host_key else "—"
+        return ssh.fingerprint_sha256(profile.pending_host_key) if profile.pending_host_key else "—"
 
     @admin.action(description="First contact: fetch the login node's host key (to compare, then accept)")
     def fetch_host_key(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:

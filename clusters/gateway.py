@@ -21,11 +21,11 @@ from django.conf import settings
 from django.utils import timezone
 from redis import Redis
 
-from clusters import transfer, transport
+from clusters import ssh
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
 from clusters.paths import check_remote_realpaths, expand_root
-from clusters.slurm import SlurmClient, joined_result
-from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec, TransportError
+from clusters.slurm import SlurmClient
+from clusters.ssh import CommandResult, ConnectionPool, ConnectionSpec, TransportError, transfer
 from portal.errors import (
     ClusterAuthFailed,
     ClusterHostKeyMismatch,
@@ -49,23 +49,23 @@ def redis_client() -> Redis:
     return Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5, socket_connect_timeout=5)
 
 
-def _session_budget(key: str) -> transport.SessionBudget | None:
+def _session_budget(key: str) -> ssh.SessionBudget | None:
     profile_id = int(key.removeprefix("profile-"))
     limit = ClusterProfile.objects.filter(pk=profile_id).values_list("new_sessions_per_minute", flat=True).first()
-    return transport.SessionBudget(redis_client(), key, limit) if limit else None
+    return ssh.SessionBudget(redis_client(), key, limit) if limit else None
 
 
 @cache
 def connection_pool() -> ConnectionPool:
     """This process's pool (one per worker process; forks forget the parent's sockets)."""
     with _pool_lock:
-        return ConnectionPool(budget_for=_session_budget, breaker=transport.CircuitBreaker(redis_client()))
+        return ConnectionPool(budget_for=_session_budget, breaker=ssh.CircuitBreaker(redis_client()))
 
 
 def cluster_health(profile: ClusterProfile) -> str:
     """'ok' or 'degraded' (the circuit breaker stopped calling the login node for a while)."""
-    state = transport.breaker_state(redis_client(), cluster_key(profile))
-    return "ok" if state == transport.BreakerState.CLOSED else "degraded"
+    state = ssh.breaker_state(redis_client(), cluster_key(profile))
+    return "ok" if state == ssh.BreakerState.CLOSED else "degraded"
 
 
 def connection_spec(credential: ClusterCredential) -> ConnectionSpec:
@@ -87,17 +87,17 @@ def connection_spec(credential: ClusterCredential) -> ConnectionSpec:
 
 def portal_error(exc: TransportError) -> PortalError:
     """The PortalError a user sees for a transport failure (same stable code, no host names)."""
-    if isinstance(exc, transport.HostKeyMismatch):
+    if isinstance(exc, ssh.HostKeyMismatch):
         return ClusterHostKeyMismatch()
-    if isinstance(exc, transport.KeyPassphraseWrong):
+    if isinstance(exc, ssh.KeyPassphraseWrong):
         return ClusterAuthFailed("The passphrase stored with your key does not open it.", code=exc.code)
-    if isinstance(exc, transport.AuthFailed):
+    if isinstance(exc, ssh.AuthFailed):
         return ClusterAuthFailed(code=exc.code)
-    if isinstance(exc, transport.RemotePathForbidden):
+    if isinstance(exc, ssh.RemotePathForbidden):
         return Forbidden("That path is outside your project and scratch folders.", code=exc.code)
-    if isinstance(exc, transport.SessionBudgetExhausted | transport.ClusterDegraded):
+    if isinstance(exc, ssh.SessionBudgetExhausted | ssh.ClusterDegraded):
         return ClusterUnreachable("The cluster is busy or degraded; the portal will retry later.", code=exc.code)
-    if isinstance(exc, transfer.RemoteFileMissing):
+    if isinstance(exc, ssh.RemoteFileMissing):
         return NotFound("That file is not in the folder on the cluster, or you may not read it.", code=exc.code)
     if exc.is_transient:
         return ClusterUnreachable(code=exc.code)
@@ -107,10 +107,15 @@ def portal_error(exc: TransportError) -> PortalError:
 class MemberSession:
     """Commands on one cluster in one member's name, each recorded. Raises PortalErrors."""
 
-    def __init__(self, credential: ClusterCredential, *, task_id: str = "") -> None:
+    def __init__(
+        self, credential: ClusterCredential, *, task_id: str = "", job_id: int | None = None,
+        acting_user_id: int | None = None,
+    ) -> None:  # fmt: skip
         self.credential = credential
         self.profile = credential.profile
         self.task_id = task_id
+        self.job_id = job_id  # the job the commands are for, recorded with each of them
+        self.acting_user_id = acting_user_id  # who asked, when not the credential's owner
         self._spec = connection_spec(credential)
         # A replaced credential gets a fresh pooled connection, never the old one's.
         self._identity = f"credential-{credential.pk}-{credential.updated_at.timestamp()}"
@@ -133,13 +138,15 @@ class MemberSession:
         RemoteCommandRecord.objects.create(
             user_id=self.credential.user_id,
             profile=self.profile,
-            argv=transport.redact_argv(list(argv)),
+            argv=ssh.redact_argv(list(argv)),
             exit_code=result.exit_code if result else None,
             error_code=error_code,
             duration_ms=int((time.monotonic() - started_s) * 1000),
             bytes_sent=sent,
             bytes_received=received,
             task_id=self.task_id,
+            job_id=self.job_id,
+            acting_user_id=self.acting_user_id,
             started_at=started_at,
         )
 
@@ -173,13 +180,13 @@ class MemberSession:
         return results
 
     def slurm(self) -> SlurmClient:
-        """The SLURM adapter over this session. Its status call wants one combined result per sequence."""
+        """The SLURM adapter over this session; each part of a sequence is recorded and returned on its own."""
 
         def run(argv: Sequence[str], timeout_s: float) -> CommandResult:
             return self.run(list(argv), timeout_s=timeout_s)
 
-        def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
-            return joined_result(self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s))
+        def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> list[CommandResult]:
+            return self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s)
 
         return SlurmClient(run=run, run_sequence=run_sequence)
 
@@ -193,7 +200,7 @@ class MemberSession:
         try:
             runner = lambda argv: self.run(argv, check=True)  # noqa: E731
             return [str(path) for path in check_remote_realpaths(runner, self.roots, remote_paths)]
-        except transport.RemotePathForbidden as exc:
+        except ssh.RemotePathForbidden as exc:
             raise portal_error(exc) from exc
 
     def _transfer(

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 
-from clusters.transport import CommandResult, RemoteCommandFailed, RemotePathForbidden
+from clusters.ssh import CommandResult, RemoteCommandFailed, RemotePathForbidden
 
 USERNAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _USERNAME_FIELD = "{username}"

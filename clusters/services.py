@@ -10,12 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from clusters import namd_builds, slurm, transport
+from clusters import namd_builds, slurm, ssh
 from clusters.access import access_credential, access_own_credential
 from clusters.crypto import SealedSecret, encrypt
 from clusters.gateway import MemberSession, portal_error
-from clusters.keys import UnusableKey, check_private_key, generate_ed25519_key
 from clusters.models import ClusterCredential, ClusterProfile, Partition, validate_remote_username
+from clusters.ssh.keys import UnusableKey, check_private_key, generate_ed25519_key
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, InvalidInput, PortalError
 
@@ -146,8 +146,8 @@ def fetch_first_contact_host_key(*, profile_id: int) -> str:
     """Read the login node's host key (no login) into pending_host_key for an admin to compare and accept."""
     profile = ClusterProfile.objects.get(pk=profile_id)
     try:
-        key_line = transport.fetch_host_key(profile.login_host, profile.login_port, timeout_s=15)
-    except transport.TransportError as exc:
+        key_line = ssh.fetch_host_key(profile.login_host, profile.login_port, timeout_s=15)
+    except ssh.TransportError as exc:
         raise portal_error(exc) from exc
     ClusterProfile.objects.filter(pk=profile.pk).update(pending_host_key=key_line)
     return key_line

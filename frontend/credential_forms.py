@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from clusters import services
-from clusters.keys import MAX_KEY_TEXT_LENGTH
 from clusters.models import ClusterCredential, ClusterProfile
+from clusters.ssh.keys import MAX_KEY_TEXT_LENGTH
 from portal.errors import InvalidInput
 
 UPLOAD, GENERATE, PASSWORD = "upload", "generate", "password"

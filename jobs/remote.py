@@ -41,7 +41,7 @@ def member_session(job: Job, *, task_id: str = "") -> MemberSession:
     )
     if credential is None:
         raise NotFound("The job's owner has no credential for this cluster.", code="CREDENTIAL_NOT_FOUND")
-    return MemberSession(credential, task_id=task_id)
+    return MemberSession(credential, task_id=task_id, job_id=job.pk)
 
 
 def credential_session(credential: ClusterCredential, *, task_id: str = "") -> MemberSession:

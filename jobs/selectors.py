@@ -138,15 +138,17 @@ def recent_jobs(user: User, *, limit: int = 100) -> QuerySet[Job]:
 
 
 def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QuerySet[RemoteCommandRecord]:
-    """The records among `commands` that concern `job`.
+    """The records among `commands` that concern `job`: those recorded with the job, or matched by argv.
 
-    A record has no job column (the gateway records argv, user, cluster and Celery task id), so a record is
-    matched by what the portal put in its argv, among the job owner's records on the job's cluster:
+    Records made before the job column have no job, so they are also matched by what the portal put in
+    their argv, among the job owner's records on the job's cluster:
     - the job's dir name (`<template slug>-<uuid8>`, the last part of both its project and scratch dir): mkdir,
       the config/script tar, cp, sbatch (its script path), log reads, rsync, listings, uploads, downloads, rm;
     - its SLURM job-name tag `np-<uuid12>` (the look-up of a submission after a retry);
     - `scancel` of its SLURM id.
-    Not matched: the status sync's batched squeue/sacct of several jobs at once, and discovery's `find`.
+    Not matched by argv: the status sync's batched squeue/sacct of several jobs at once, and discovery's `find`.
+    A group's batched commands (status sync, bulk scancel) run in the session of the group's first job, so
+    new records of them carry that job.
     """
     tag = JOB_NAME_PREFIX + job.uuid.hex[:JOB_UUID_TAG_CHARS]
     concerns_job = Q(argv_text__contains=tag)
@@ -154,11 +156,8 @@ def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QueryS
         concerns_job |= Q(argv_text__contains=job.dir_name)
     if job.slurm_job_id:
         concerns_job |= Q(argv__contains=["scancel", job.slurm_job_id])
-    return (
-        commands.filter(user_id=job.owner_id, profile_id=job.profile_id)
-        .annotate(argv_text=Cast("argv", TextField()))
-        .filter(concerns_job)
-    )
+    matched_by_argv = Q(user_id=job.owner_id, profile_id=job.profile_id) & concerns_job
+    return commands.annotate(argv_text=Cast("argv", TextField())).filter(Q(job_id=job.pk) | matched_by_argv)
 
 
 def job_progress(job: Job) -> tuple[JobProgress | None, LogProgress]:

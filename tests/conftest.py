@@ -110,7 +110,7 @@ def celery_worker(celery_worker_process: WorkerProcess, monkeypatch: pytest.Monk
 def _fresh_cluster_budgets_and_breakers() -> Iterator[None]:
     """Profile ids repeat between test databases; their SSH budgets and breakers in Redis must not."""
     from clusters.gateway import redis_client
-    from clusters.transport import DEFAULT_KEY_PREFIX
+    from clusters.ssh import DEFAULT_KEY_PREFIX
 
     def clear() -> None:
         client = redis_client()

@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from clusters import access, services, transport
+from clusters import access, services, ssh
 from clusters.models import ClusterCredential, ClusterProfile, Partition
 from frontend.credential_forms import CREDENTIAL_FORMS, GENERATE, PASSWORD, UPLOAD, CredentialForm
 from portal.errors import InvalidInput
@@ -92,7 +92,7 @@ def _host_keys(profile: ClusterProfile) -> list[HostKey]:
     keys = []
     for line in profile.pinned_host_key_lines:
         try:
-            fingerprint: str | None = transport.fingerprint_sha256(line)
+            fingerprint: str | None = ssh.fingerprint_sha256(line)
         except ValueError:
             fingerprint = None
         keys.append(HostKey(key_type=line.split()[0], fingerprint=fingerprint))

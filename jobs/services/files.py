@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from clusters.paths import resolve_user_path
-from clusters.transport import RemotePathForbidden
+from clusters.ssh import RemotePathForbidden
 from jobs import file_store, remote
 from jobs.access import access_job, access_job_for_task
 from jobs.models import Job, JobProgress, StagedDownload

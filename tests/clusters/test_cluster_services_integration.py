@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from clusters.gateway import MemberSession
-from clusters.keys import generate_ed25519_key
-from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
+from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition, RemoteCommandRecord
 from clusters.services import (
     accept_pending_host_key,
     check_credential_connection,
@@ -17,7 +16,11 @@ from clusters.services import (
     fetch_first_contact_host_key,
     save_key_credential,
 )
+from clusters.ssh.keys import generate_ed25519_key
+from jobs.remote import member_session
+from templates_app.builtin import load_builtin_templates
 from tests.factories import ClusterProfileFactory, UserFactory
+from tests.jobs.unit_jobs import new_job
 from tests.local_cluster import add_cluster_user, cluster_facts, host_key_line
 
 pytestmark = pytest.mark.integration
@@ -124,7 +127,24 @@ def test_slurm_status_through_a_member_session_is_one_exec_and_recorded(cluster_
     user, credential = cluster_member
     statuses = MemberSession(credential).slurm().statuses(["999999"])
     assert statuses == {}
-    assert RemoteCommandRecord.objects.filter(user=user).count() == 3  # squeue, marker, sacct: one exec
+    records = RemoteCommandRecord.objects.filter(user=user).order_by("pk")
+    assert [record.argv[0] for record in records] == ["squeue", "sacct"]  # one exec, a record per part
+
+
+def test_a_command_for_a_job_is_recorded_with_its_job(cluster_member, local_profile) -> None:
+    user, _credential = cluster_member
+    Partition.objects.create(profile=local_profile, name="debug", is_default=True, cores_per_node=1)
+    LaunchRecipe.objects.create(profile=local_profile, name="cpu", kind="cpu", command="namd2 {config}")
+    load_builtin_templates()
+    job = new_job(user, local_profile)
+
+    result = member_session(job, task_id="task-it").run(["id", "-un"])
+
+    assert result.stdout == f"{CLUSTER_USER}\n"
+    (record,) = RemoteCommandRecord.objects.filter(user=user)
+    assert (record.argv, record.job_id, record.acting_user_id, record.task_id) == (
+        ["id", "-un"], job.pk, None, "task-it",
+    )  # fmt: skip
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,9 +11,9 @@ from django.db import connection
 
 from clusters.access import access_credential, visible_credentials
 from clusters.crypto import SealedSecret
-from clusters.keys import generate_ed25519_key
 from clusters.models import ClusterCredential
 from clusters.services import save_key_credential, save_password_credential
+from clusters.ssh.keys import generate_ed25519_key
 from portal.errors import InvalidInput, NotFound
 from tests.factories import ClusterProfileFactory
 
@@ -239,7 +239,7 @@ def test_an_unknown_partition_name_is_refused(profile) -> None:
 
 def test_a_cluster_whose_login_node_keeps_failing_shows_as_degraded(api_client, member, profile) -> None:
     from clusters.gateway import cluster_key, redis_client
-    from clusters.transport import CircuitBreaker
+    from clusters.ssh import CircuitBreaker
 
     headers = bearer_for(member)
     assert api_client.get(f"/api/v1/clusters/{profile.pk}", **headers).json()["health"] == "ok"

@@ -15,7 +15,7 @@ from clusters.paths import (
     is_inside_roots,
     resolve_user_path,
 )
-from clusters.transport import CommandResult, RemoteCommandFailed, RemotePathForbidden
+from clusters.ssh import CommandResult, RemoteCommandFailed, RemotePathForbidden
 
 ROOTS = [PurePosixPath("/home/alice/namd_projects"), PurePosixPath("/scratch/alice")]
 

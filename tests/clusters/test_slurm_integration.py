@@ -1,6 +1,6 @@
 """SlurmClient against the real local SLURM 22.05 cluster (scripts/localcluster) over pinned-key SSH.
 
-The run callables are the portal's real transport (clusters/transport.py ConnectionPool).
+The run callables are the portal's real transport (clusters.ssh ConnectionPool).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from clusters.slurm import (
     SbatchRejected,
     SlurmClient,
     StatusSource,
-    joined_result,
 )
-from clusters.transport import CommandResult, ConnectionPool, ConnectionSpec
+from clusters.ssh import CommandResult, ConnectionPool, ConnectionSpec
 from tests.local_cluster import add_cluster_user, cluster_facts
 
 pytestmark = pytest.mark.integration
@@ -63,9 +62,8 @@ def cluster() -> Iterator[Cluster]:
     def run(argv: Sequence[str], timeout_s: float) -> CommandResult:
         return pool.run(spec, list(argv), identity="slurm-tests", timeout_s=timeout_s)
 
-    def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
-        parts = pool.run_sequence(spec, [list(argv) for argv in argvs], identity="slurm-tests", timeout_s=timeout_s)
-        return joined_result(parts)
+    def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> list[CommandResult]:
+        return pool.run_sequence(spec, [list(argv) for argv in argvs], identity="slurm-tests", timeout_s=timeout_s)
 
     client = SlurmClient(run=run, run_sequence=run_sequence)
     yield Cluster(pool=pool, spec=spec, client=client, uid=uid, scratch=f"/scratch/{CLUSTER_USER}")

@@ -1,7 +1,9 @@
-"""clusters/slurm.py without a cluster: builders and parsers fed by outputs recorded on SLURM 22.05.
+"""clusters.slurm without a cluster: builders and parsers fed by outputs recorded on SLURM 22.05.
 
 Each fixture in tests/fixtures/slurm/22.05 is one real recording: a `# ...` header (the exact command,
 the user, its exit code), then `# --- stdout ---` and `# --- stderr ---` sections holding the streams.
+The two parts of a status or lookup exec are a pair of files, `<name>_squeue.txt` and `<name>_sacct.txt`
+(see the README there).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from hypothesis import strategies as st
 
 from clusters.slurm import (
     MAX_JOB_IDS_PER_COMMAND,
-    SACCT_FOLLOWS_MARKER,
     SLURM_TO_PORTAL_STATE,
     JobStatus,
     PortalState,
@@ -38,6 +39,7 @@ from clusters.slurm import (
     chunk_job_ids,
     classify_sbatch_error,
     is_terminal,
+    job_ids_named,
     parse_find_by_name_output,
     parse_sacct_status_line,
     parse_sbatch_output,
@@ -46,7 +48,7 @@ from clusters.slurm import (
     parse_status_output,
     validate_job_id,
 )
-from clusters.transport import CommandResult
+from clusters.ssh import CommandResult
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slurm" / "22.05"
 STDOUT_HEADER = "# --- stdout ---\n"
@@ -82,17 +84,13 @@ def recorded_names(prefix: str) -> list[str]:
     return sorted(path.name for path in FIXTURES.glob(f"{prefix}*.txt"))
 
 
-def sequence_line(argvs: Sequence[Sequence[str]]) -> str:
-    """The one line the transport's run_sequence sends."""
-    return " ; ".join(shlex.join(argv) for argv in argvs)
+def load_parts(name: str) -> tuple[CommandResult, CommandResult]:
+    """The squeue and sacct results of one recorded two-part exec."""
+    return load(f"{name}_squeue.txt").as_result(), load(f"{name}_sacct.txt").as_result()
 
 
-def rows(name: str, *, after_marker: bool = False) -> list[str]:
-    lines = load(name).stdout.splitlines()
-    if SACCT_FOLLOWS_MARKER not in lines:
-        return lines
-    index = lines.index(SACCT_FOLLOWS_MARKER)
-    return lines[index + 1 :] if after_marker else lines[:index]
+def rows(name: str) -> list[str]:
+    return load(name).stdout.splitlines()
 
 
 def row_of(lines: list[str], job_id: str) -> str:
@@ -399,26 +397,28 @@ def test_too_many_ids_for_one_command_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("name", "job_ids"),
     [
-        ("status_sequence_live_and_purged.txt", ["42", "44", "53", "9"]),
-        ("status_sequence_lone_purged_id.txt", ["9"]),
-        ("status_sequence_never_existed_id.txt", ["999999"]),
-        ("status_sequence_array_het_pending.txt", ["58", "59"]),
-        ("status_sequence_timeout_array_het_finished.txt", ["42", "58", "59"]),
+        ("status_live_and_purged", ["42", "44", "53", "9"]),
+        ("status_lone_purged_id", ["9"]),
+        ("status_never_existed_id", ["999999"]),
+        ("status_array_het_pending", ["58", "59"]),
+        ("status_timeout_array_het_finished", ["42", "58", "59"]),
     ],
 )
-def test_recorded_status_command_is_what_the_builder_makes(name: str, job_ids: list[str]) -> None:
-    assert load(name).command == sequence_line(build_status_argvs(job_ids))
+def test_recorded_status_commands_are_what_the_builder_makes(name: str, job_ids: list[str]) -> None:
+    squeue, sacct = load_parts(name)
+
+    assert [squeue.argv, sacct.argv] == list(build_status_argvs(job_ids))
 
 
 def test_status_argvs_hold_no_shell_syntax() -> None:
     argvs = build_status_argvs(["42", "44"])
 
-    assert [argv[0] for argv in argvs] == ["squeue", "echo", "sacct"]
+    assert [argv[0] for argv in argvs] == ["squeue", "sacct"]
     assert all(";" not in arg and "$" not in arg and "&" not in arg for argv in argvs for arg in argv)
 
 
 def test_status_of_live_finished_and_foreign_jobs() -> None:
-    statuses = parse_status_output(load("status_sequence_live_and_purged.txt").as_result(), ["42", "44", "53", "9"])
+    statuses = parse_status_output(*load_parts("status_live_and_purged"), ["42", "44", "53", "9"])
 
     assert sorted(statuses) == ["42", "44", "53", "9"]
     running = statuses["42"]
@@ -440,16 +440,16 @@ def test_status_of_live_finished_and_foreign_jobs() -> None:
 
 
 def test_lone_purged_id_is_read_from_sacct_despite_squeues_error() -> None:
-    recording = load("status_sequence_lone_purged_id.txt")
-    statuses = parse_status_output(recording.as_result(), ["9"])
+    squeue, sacct = load_parts("status_lone_purged_id")
+    statuses = parse_status_output(squeue, sacct, ["9"])
 
-    assert recording.stderr.strip() == "slurm_load_jobs error: Invalid job id specified"
+    assert (squeue.exit_code, squeue.stderr.strip()) == (1, "slurm_load_jobs error: Invalid job id specified")
     assert statuses["9"].state is PortalState.FAILED
     assert statuses["9"].source is StatusSource.SACCT
 
 
 def test_never_existing_id_is_absent_not_an_error() -> None:
-    assert parse_status_output(load("status_sequence_never_existed_id.txt").as_result(), ["999999"]) == {}
+    assert parse_status_output(*load_parts("status_never_existed_id"), ["999999"]) == {}
 
 
 def test_recorded_lone_purged_squeue_exits_1_with_no_rows() -> None:
@@ -460,9 +460,7 @@ def test_recorded_lone_purged_squeue_exits_1_with_no_rows() -> None:
 
 
 def test_timeout_is_read_and_array_and_het_rows_do_not_crash() -> None:
-    result = load("status_sequence_timeout_array_het_finished.txt").as_result()
-
-    statuses = parse_status_output(result, ["42", "58", "59"])
+    statuses = parse_status_output(*load_parts("status_timeout_array_het_finished"), ["42", "58", "59"])
 
     assert sorted(statuses) == ["42"]
     timed_out = statuses["42"]
@@ -474,19 +472,16 @@ def test_timeout_is_read_and_array_and_het_rows_do_not_crash() -> None:
 
 
 def test_pending_array_and_het_rows_do_not_crash() -> None:
-    assert parse_status_output(load("status_sequence_array_het_pending.txt").as_result(), ["58", "59"]) == {}
-
-
-def combined(squeue_name: str, sacct_name: str) -> CommandResult:
-    """Two recordings one second apart, joined as run_sequence would have printed them."""
-    stdout = load(squeue_name).stdout + SACCT_FOLLOWS_MARKER + "\n" + load(sacct_name).stdout
-    return CommandResult(argv=(), exit_code=0, stdout=stdout, stderr="", duration_s=0.0)
+    assert parse_status_output(*load_parts("status_array_het_pending"), ["58", "59"]) == {}
 
 
 def test_pending_reasons_from_a_busy_queue() -> None:
     ids = ["42", "43", "44", "45", "47", "48", "49", "50", "51", "52", "53", "54", "55", "56", "57"]
 
-    statuses = parse_status_output(combined("squeue_live_mixed.txt", "sacct_live_mixed.txt"), ids)
+    # Two recordings one second apart, as the two parts of one status exec.
+    squeue, sacct = load("squeue_live_mixed.txt").as_result(), load("sacct_live_mixed.txt").as_result()
+
+    statuses = parse_status_output(squeue, sacct, ids)
 
     reasons = {job_id: (status.state, status.reason, status.will_never_start) for job_id, status in statuses.items()}
     assert reasons["52"] == (PortalState.PENDING, "PartitionTimeLimit", True)  # -p debug --time=2:00:00
@@ -539,30 +534,40 @@ def test_squeue_elapsed_forms() -> None:
     ]  # fmt: skip
 
 
-def test_unexpected_stderr_fails_the_status_query() -> None:
-    result = CommandResult(
-        argv=(),
-        exit_code=0,
-        stdout=SACCT_FOLLOWS_MARKER + "\n",
-        stderr="slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n",
-        duration_s=0.0,
-    )
+def part(*, exit_code: int = 0, stdout: str = "", stderr: str = "") -> CommandResult:
+    return CommandResult(argv=(), exit_code=exit_code, stdout=stdout, stderr=stderr, duration_s=0.0)
 
+
+CONTROLLER_DOWN = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n"
+
+
+@pytest.mark.parametrize(
+    ("squeue", "sacct"),
+    [(part(exit_code=1, stderr=CONTROLLER_DOWN), part()), (part(), part(exit_code=1, stderr=CONTROLLER_DOWN))],
+    ids=["squeue", "sacct"],
+)
+def test_unexpected_stderr_fails_the_status_query(squeue: CommandResult, sacct: CommandResult) -> None:
     with pytest.raises(StatusQueryFailed) as excinfo:
-        parse_status_output(result, ["42"])
+        parse_status_output(squeue, sacct, ["42"])
     assert "Unable to contact slurm controller" in excinfo.value.stderr_excerpt
+    assert excinfo.value.exit_code == 1
 
 
 def test_sacct_failure_fails_the_status_query() -> None:
-    result = CommandResult(argv=(), exit_code=1, stdout=SACCT_FOLLOWS_MARKER + "\n", stderr="", duration_s=0.0)
-
-    with pytest.raises(StatusQueryFailed):
-        parse_status_output(result, ["42"])
+    with pytest.raises(StatusQueryFailed, match="sacct"):
+        parse_status_output(part(), part(exit_code=1), ["42"])
 
 
-def test_output_without_the_marker_fails_the_status_query() -> None:
-    with pytest.raises(StatusQueryFailed, match="marker"):
-        parse_status_output(load("squeue_live_mixed.txt").as_result(), ["42"])
+def test_squeue_failure_without_its_no_such_id_message_fails_the_status_query() -> None:
+    with pytest.raises(StatusQueryFailed, match="squeue"):
+        parse_status_output(part(exit_code=1), load("sacct_live_mixed.txt").as_result(), ["42"])
+
+
+def test_no_such_id_from_sacct_is_not_squeues_excuse() -> None:
+    no_such_id = load("squeue_lone_purged_id.txt").stderr
+
+    with pytest.raises(StatusQueryFailed, match="sacct"):
+        parse_status_output(part(), part(stderr=no_such_id), ["9"])
 
 
 def test_misshapen_row_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -585,9 +590,8 @@ def test_row_parsers_never_raise(line: str) -> None:
 
 @given(st.text(), st.lists(st.from_regex(r"[0-9]{1,6}", fullmatch=True), min_size=1, max_size=5))
 def test_status_output_parser_never_raises_but_status_query_failed(text: str, job_ids: list[str]) -> None:
-    result = CommandResult(argv=(), exit_code=0, stdout=text, stderr="", duration_s=0.0)
     try:
-        statuses = parse_status_output(result, job_ids)
+        statuses = parse_status_output(part(stdout=text), part(stdout=text[::-1]), job_ids)
     except StatusQueryFailed:
         return
     assert set(statuses) <= set(job_ids)
@@ -606,29 +610,41 @@ def test_scancel_argv() -> None:
     assert load("scancel_pending_held.txt").command == shlex.join(build_scancel_argv("53"))
 
 
-@pytest.mark.parametrize("name", ["find_by_name_sequence.txt", "find_by_name_sequence_absent.txt"])
-def test_recorded_find_by_name_command_is_what_the_builder_makes(name: str) -> None:
-    tag = shlex.split(load(name).command)[4].removeprefix("--name=")
+@pytest.mark.parametrize("name", ["find_by_name", "find_by_name_absent"])
+def test_recorded_find_by_name_commands_are_what_the_builder_makes(name: str) -> None:
+    squeue, sacct = load_parts(name)
+    tag = squeue.argv[4].removeprefix("--name=")
 
-    assert load(name).command == sequence_line(build_find_by_name_argvs(tag))
+    assert [squeue.argv, sacct.argv] == list(build_find_by_name_argvs(tag))
 
 
 def test_find_by_name_finds_the_tagged_job() -> None:
-    assert parse_find_by_name_output(load("find_by_name_sequence.txt").stdout, "np-rec-run1") == ["54"]
-    assert parse_find_by_name_output(load("find_by_name_sequence_absent.txt").stdout, "np-00000000-nothing") == []
+    assert parse_find_by_name_output(*load_parts("find_by_name"), "np-rec-run1") == ["54"]
+    assert parse_find_by_name_output(*load_parts("find_by_name_absent"), "np-00000000-nothing") == []
+
+
+@pytest.mark.parametrize("failing", ["squeue", "sacct"])
+def test_find_by_name_fails_when_either_part_fails(failing: str) -> None:
+    squeue, sacct = load_parts("find_by_name")
+    broken = part(exit_code=1, stderr=CONTROLLER_DOWN)
+
+    with pytest.raises(StatusQueryFailed, match=failing):
+        parse_find_by_name_output(
+            broken if failing == "squeue" else squeue, broken if failing == "sacct" else sacct, "np-rec-run1"
+        )
 
 
 def test_find_by_name_counts_array_and_het_rows_as_their_base_id() -> None:
     stdout = load("squeue_me_all_names.txt").stdout
 
-    assert parse_find_by_name_output(stdout, "np-rec-het") == ["59"]
-    assert parse_find_by_name_output(stdout, "np-rec-array") == ["58"]
-    assert parse_find_by_name_output(stdout, "np-rec-timeout") == ["42"]
+    assert job_ids_named(stdout, "np-rec-het") == ["59"]
+    assert job_ids_named(stdout, "np-rec-array") == ["58"]
+    assert job_ids_named(stdout, "np-rec-timeout") == ["42"]
 
 
 def test_sacct_alone_misses_a_job_that_just_ended() -> None:
     # Why find_by_name asks squeue too: sacct first lists a short job as "allocation" (22.05).
-    assert parse_find_by_name_output(load("sacct_allocation_placeholder_name.txt").stdout, "np-rec-quick") == []
+    assert job_ids_named(load("sacct_allocation_placeholder_name.txt").stdout, "np-rec-quick") == []
 
 
 def test_find_by_name_refuses_names_outside_the_allow_list() -> None:
@@ -638,28 +654,28 @@ def test_find_by_name_refuses_names_outside_the_allow_list() -> None:
 
 @given(st.text(), st.from_regex(r"[a-z]{1,8}", fullmatch=True))
 def test_find_by_name_parser_never_raises(stdout: str, name: str) -> None:
-    assert all(job_id.isdigit() for job_id in parse_find_by_name_output(stdout, name))
+    assert all(job_id.isdigit() for job_id in job_ids_named(stdout, name))
 
 
 # ---------------------------------------------------------------- the client, on recorded outputs
 
 
 class RecordedTransport:
-    """FakeTransport: answers each call with the next recording, and keeps what it was asked."""
+    """FakeTransport: answers each argv with the next recording, and keeps what it was asked."""
 
     def __init__(self, *names: str) -> None:
         self._results = [load(name).as_result() for name in names]
-        self.commands: list[str] = []
+        self.commands: list[str | list[str]] = []  # a sequence is the list of its parts
 
     def run(self, argv: Sequence[str], timeout_s: float) -> CommandResult:
         assert timeout_s > 0
         self.commands.append(shlex.join(argv))
         return self._results.pop(0)
 
-    def run_sequence(self, argvs: Sequence[Sequence[str]], timeout_s: float) -> CommandResult:
+    def run_sequence(self, argvs: Sequence[Sequence[str]], timeout_s: float) -> list[CommandResult]:
         assert timeout_s > 0
-        self.commands.append(sequence_line(argvs))
-        return self._results.pop(0)
+        self.commands.append([shlex.join(argv) for argv in argvs])
+        return [self._results.pop(0) for _ in argvs]
 
 
 def client_for(transport: RecordedTransport) -> SlurmClient:
@@ -683,11 +699,12 @@ def test_client_submit_raises_the_classification() -> None:
 
 
 def test_client_statuses_makes_one_exec_per_chunk() -> None:
-    transport = RecordedTransport(*["status_sequence_never_existed_id.txt"] * 3)
+    transport = RecordedTransport(*["status_never_existed_id_squeue.txt", "status_never_existed_id_sacct.txt"] * 3)
     ids = [str(n) for n in range(1, 2 * MAX_JOB_IDS_PER_COMMAND + 2)]
 
     assert client_for(transport).statuses(ids) == {}
     assert len(transport.commands) == 3
+    assert [[part.split()[0] for part in command] for command in transport.commands] == [["squeue", "sacct"]] * 3
 
 
 def test_client_statuses_of_nothing_runs_nothing() -> None:
@@ -718,6 +735,7 @@ def test_client_cancel_of_another_users_job_fails() -> None:
 
 
 def test_client_find_by_name() -> None:
-    transport = RecordedTransport("find_by_name_sequence.txt")
+    transport = RecordedTransport("find_by_name_squeue.txt", "find_by_name_sacct.txt")
 
     assert client_for(transport).find_by_name("np-rec-run1") == ["54"]
+    assert transport.commands == [[shlex.join(argv) for argv in build_find_by_name_argvs("np-rec-run1")]]

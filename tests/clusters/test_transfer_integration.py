@@ -1,4 +1,4 @@
-"""clusters.transfer against the real local cluster's sshd (127.0.0.1:2222), through one pooled connection.
+"""clusters.ssh.transfer against the real local cluster's sshd (127.0.0.1:2222), through one pooled connection.
 
 Needs the cluster running (`scripts/localcluster/localcluster start`) and root (to add the test's cluster
 user). Remote files stay under /scratch/np_ci_xfer/<test dir>, removed after each test.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from clusters.transfer import RemoteFileMissing, download, upload
-from clusters.transport import ConnectionPool, ConnectionSpec, RemoteCommandFailed
+from clusters.ssh import ConnectionPool, ConnectionSpec, RemoteCommandFailed, RemoteFileMissing
+from clusters.ssh.transfer import download, upload
 from tests.local_cluster import cluster_facts, localcluster
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""clusters.transport against the real local cluster's sshd (127.0.0.1:2222), as the portal connects.
+"""clusters.ssh against the real local cluster's sshd (127.0.0.1:2222), as the portal connects.
 
 Needs the cluster running (`scripts/localcluster/localcluster start`) and root: it creates its own
 cluster user, adds a passphrase-protected key to that user's authorized_keys (removed afterwards) and
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from clusters.paths import check_remote_realpath, resolve_user_path
-from clusters.transport import (
+from clusters.ssh import (
     AuthFailed,
     ConnectionPool,
     ConnectionSpec,

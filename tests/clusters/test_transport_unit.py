@@ -1,4 +1,4 @@
-"""clusters.transport without sshd: session budget and breaker on the real Redis, keys, argv, redaction.
+"""clusters.ssh without sshd: session budget and breaker on the real Redis, keys, argv, redaction.
 
 Redis db 15, every key under a prefix of this test run's own, deleted afterwards. Connect failures use
 local sockets only (a closed port, a listener that never speaks).
@@ -19,8 +19,8 @@ import redis
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from clusters import transport
-from clusters.transport import (
+from clusters import ssh
+from clusters.ssh import (
     AuthFailed,
     BreakerState,
     CircuitBreaker,
@@ -36,11 +36,13 @@ from clusters.transport import (
     TransportTimeout,
     Unreachable,
     breaker_state,
+    default_pool,
     fingerprint_sha256,
     load_private_key,
     redact_argv,
     validate_argv,
 )
+from clusters.ssh.keys import UnusableKey, check_private_key
 
 HOST_KEY_PUB = Path("/var/lib/namd-portal/localcluster/ssh_host_ed25519_key.pub")
 PASSPHRASE = "s3cr3t-PASSPHRASE-7f3a9c"
@@ -392,7 +394,7 @@ def test_no_failure_shows_a_secret(silent_server, caplog: pytest.LogCaptureFixtu
     pool = ConnectionPool(retry=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.01))
 
     for expected_code, spec in failures_with_secrets(port):
-        with pytest.raises(transport.TransportError) as excinfo:
+        with pytest.raises(ssh.TransportError) as excinfo:
             pool.run(spec, ["true"], identity="member:1", timeout_s=5)
         key_body = spec.private_key.splitlines()[2]
         texts = [str(excinfo.value), repr(excinfo.value), repr(spec), str(excinfo.value.__cause__), caplog.text]
@@ -496,10 +498,10 @@ def test_redacted_argv_hides_secret_options_and_trims() -> None:
 
 
 def test_module_run_needs_an_installed_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transport, "_default_pool", None)
+    monkeypatch.setattr(default_pool, "_default_pool", None)
 
     with pytest.raises(RuntimeError, match="install_default_pool"):
-        transport.run(closed_port_spec(), ["id"], identity="member:1", timeout_s=5)
+        default_pool.run(closed_port_spec(), ["id"], identity="member:1", timeout_s=5)
 
 
 def test_fingerprint_matches_ssh_keygen() -> None:
@@ -516,3 +518,40 @@ def test_retry_delays_grow_exponentially_and_are_capped() -> None:
 
     assert [max(d) <= bound for d, bound in zip(delays, [0.5, 1.0, 2.0, 3.0, 3.0], strict=True)] == [True] * 5
     assert max(delays[2]) > 1.0
+
+
+# Save time and connect time read keys with one reader: each save-time refusal has its connect-time error.
+ONE_READER_CASES = [
+    ("PROTECTED", None, "KEY_PASSPHRASE_REQUIRED", KeyPassphraseWrong),
+    ("PROTECTED", "wrong", "KEY_PASSPHRASE_WRONG", KeyPassphraseWrong),
+    (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+        "x",
+        "KEY_FORMAT_INVALID",
+        KeyInvalid,
+    ),
+    ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", None, "KEY_FORMAT_INVALID", KeyInvalid),
+]
+
+
+@pytest.mark.parametrize(("text", "passphrase", "save_code", "connect_error"), ONE_READER_CASES)
+def test_saving_and_connecting_read_a_key_alike(text, passphrase, save_code: str, connect_error: type) -> None:
+    if text == "PROTECTED":
+        text = encrypted_ed25519_key(PASSPHRASE)
+
+    with pytest.raises(UnusableKey) as saving:
+        check_private_key(text, passphrase)
+    with pytest.raises(connect_error):
+        load_private_key(text, passphrase)
+
+    assert saving.value.code == save_code
+
+
+def test_a_needless_passphrase_is_refused_when_saving_and_ignored_when_connecting() -> None:
+    text = key_text(ed25519.Ed25519PrivateKey.generate(), serialization.PrivateFormat.OpenSSH, None)
+
+    with pytest.raises(UnusableKey) as saving:
+        check_private_key(text, "unused")
+
+    assert saving.value.code == "KEY_PASSPHRASE_UNEXPECTED"
+    assert load_private_key(text, "unused").get_name() == "ssh-ed25519"

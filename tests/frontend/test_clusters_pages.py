@@ -16,9 +16,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from clusters.keys import generate_ed25519_key
 from clusters.models import ClusterCredential
 from clusters.services import save_key_credential, save_password_credential
+from clusters.ssh.keys import generate_ed25519_key
 from portal.celery import app as celery_app
 from tests.factories import ClusterProfileFactory
 

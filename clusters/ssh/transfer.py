@@ -23,7 +23,7 @@ transfer switches the pooled connection to AES-GCM: the one change this module m
 
 Errors: the transport's classes (TransportTimeout when a stream stalls, Unreachable when the connection
 drops, RemoteCommandFailed when a remote `dd`/`stat`/`mv` fails) plus TransferCorrupted and
-RemoteFileMissing below.
+RemoteFileMissing (all in clusters.ssh.errors).
 Local file errors propagate as OSError.
 """
 
@@ -44,16 +44,18 @@ from typing import BinaryIO
 
 import paramiko
 
-from clusters.transport import (
-    CommandResult,
-    ConnectionPool,
-    ConnectionSpec,
+from clusters.ssh.argv import command_line
+from clusters.ssh.errors import (
     RemoteCommandFailed,
+    RemoteFileMissing,
+    TransferCorrupted,
     TransportError,
     TransportTimeout,
     Unreachable,
-    command_line,
 )
+from clusters.ssh.pool import ConnectionPool
+from clusters.ssh.results import CommandResult
+from clusters.ssh.spec import ConnectionSpec
 
 logger = logging.getLogger(__name__)
 
@@ -79,19 +81,6 @@ _AEAD_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 _AEAD_MIN_BYTES = 16 * 2**20
 # sha256sum reads the whole file; allow it a slow disk.
 _HASH_BYTES_PER_S = 50 * 2**20
-
-
-class TransferCorrupted(TransportError):
-    """The bytes that arrived differ from those sent (size or sha256); retrying is reasonable."""
-
-    code = "TRANSFER_CORRUPTED"
-    is_transient = True
-
-
-class RemoteFileMissing(RemoteCommandFailed):
-    """A download's source cannot be stat'ed: it does not exist, or the member may not read it."""
-
-    code = "REMOTE_FILE_MISSING"
 
 
 @dataclass(frozen=True)
