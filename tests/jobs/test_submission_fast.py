@@ -47,10 +47,11 @@ def test_a_first_submission_writes_the_files_copies_them_to_scratch_and_queues_o
     assert fake_cluster.task_ids == ["task-1"]
 
 
-def test_a_retried_submission_after_the_id_was_recorded_runs_nothing(fake_cluster, credential) -> None:
-    job = JobFactory(owner=credential.user, profile=credential.profile, submitted=True, slurm_job_id="54")
+@pytest.mark.parametrize("state", [JobState.PENDING, JobState.SUBMITTING])
+def test_a_retried_submission_after_the_id_was_recorded_runs_nothing(fake_cluster, credential, state) -> None:
+    job = JobFactory(owner=credential.user, profile=credential.profile, submitted=True, slurm_job_id="54", state=state)
     again = submit(job)
-    assert (again.state, again.slurm_job_id, again.submit_attempts) == (JobState.PENDING, "54", 1)
+    assert (again.state, again.slurm_job_id, again.submit_attempts) == (state, "54", 1)
     assert fake_cluster.argvs == []
     assert transitions(job) == []
 
