@@ -6,20 +6,15 @@ import pytest
 
 from jobs.models import Job, JobState
 from jobs.tasks import submit_job_task
-from jobs.transitions import transition
 from portal.errors import ClusterUnreachable
-from tests.jobs.unit_jobs import new_job, unit_profile
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def submitting(member):
-    job = new_job(member, unit_profile())
-    Job.objects.filter(pk=job.pk).update(state=JobState.READY)
-    job.refresh_from_db()
-    assert transition(job, JobState.SUBMITTING, source="user")
-    return job
+    return JobFactory(owner=member, submitting=True)
 
 
 def test_a_cluster_that_stayed_unreachable_is_reported_as_such(submitting) -> None:
