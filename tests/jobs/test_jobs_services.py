@@ -11,7 +11,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clusters.models import LaunchRecipe, Partition
 from clusters.slurm import JobStatus, PortalState, SlurmState, StatusSource
 from jobs import file_store, services
 from jobs.access import access_job, visible_jobs
@@ -23,7 +22,7 @@ from jobs.transitions import transition
 from portal.errors import Conflict, InvalidInput, NotFound, TemplateError
 from templates_app.batch_script import Resources
 from templates_app.models import Template
-from tests.factories import ClusterProfileFactory
+from tests.factories import JobFactory, SchedulableProfileFactory
 from tests.jobs.unit_jobs import FIXTURES, RESOURCES, VALUES, new_job, unit_profile
 
 pytestmark = pytest.mark.django_db
@@ -130,15 +129,11 @@ def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
 ) -> None:
     from portal.celery import app as celery_app
 
-    elsewhere = ClusterProfileFactory(slug="unit-2")
-    Partition.objects.create(profile=elsewhere, name="debug", is_default=True, max_walltime_s=3600, cores_per_node=2)
-    LaunchRecipe.objects.create(profile=elsewhere, name="cpu", kind="cpu", command="srun namd2 +p{cores} {config}")
-    mine = [new_job(member, profile, title=f"mine {n}") for n in range(3)]
-    mine_elsewhere = new_job(member, elsewhere, title="mine elsewhere")
-    theirs = new_job(other_member, profile, title="theirs")
+    elsewhere = SchedulableProfileFactory(slug="unit-2")
+    mine = [JobFactory(owner=member, profile=profile, running=True, title=f"mine {n}") for n in range(3)]
+    mine_elsewhere = JobFactory(owner=member, profile=elsewhere, running=True, title="mine elsewhere")
+    theirs = JobFactory(owner=other_member, profile=profile, running=True, title="theirs")
     draft = new_job(member, profile, title="draft")
-    for n, job in enumerate([*mine, mine_elsewhere, theirs]):
-        Job.objects.filter(pk=job.pk).update(state=JobState.RUNNING, slurm_job_id=str(500 + n))
     sent = []  # the broker is the boundary faked here; the cluster test runs the real scancel
     monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: sent.append(args))
     with django_capture_on_commit_callbacks(execute=True):
@@ -156,8 +151,7 @@ def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
 
 
 def test_inputs_cannot_change_after_submission(member, profile) -> None:
-    job = new_job(member, profile)
-    Job.objects.filter(pk=job.pk).update(state=JobState.PENDING, slurm_job_id="12")
+    job = JobFactory(owner=member, profile=profile, submitted=True, slurm_job_id="12")
     with pytest.raises(Conflict) as refused:
         upload(member, job, "water.psf")
     assert refused.value.code == "JOB_NOT_EDITABLE"
@@ -210,9 +204,7 @@ def status(state: SlurmState, portal: PortalState, **fields) -> JobStatus:
 
 
 def queued(member, profile) -> Job:
-    job = new_job(member, profile)
-    Job.objects.filter(pk=job.pk).update(state=JobState.PENDING, slurm_job_id="42", submitted_at=timezone.now())
-    return Job.objects.get(pk=job.pk)
+    return JobFactory(owner=member, profile=profile, submitted=True, slurm_job_id="42")
 
 
 def test_sync_applies_slurm_states_and_keeps_the_verbatim_text(member, profile) -> None:

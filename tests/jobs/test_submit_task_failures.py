@@ -12,20 +12,15 @@ from jobs.tasks import (
     prepare_restart_task,
     submit_job_task,
 )
-from jobs.transitions import transition
 from portal.errors import ClusterUnreachable
-from tests.jobs.unit_jobs import new_job, unit_profile
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def submitting(member):
-    job = new_job(member, unit_profile())
-    Job.objects.filter(pk=job.pk).update(state=JobState.READY)
-    job.refresh_from_db()
-    assert transition(job, JobState.SUBMITTING, source="user")
-    return job
+    return JobFactory(owner=member, submitting=True)
 
 
 def test_a_cluster_that_stayed_unreachable_is_reported_as_such(submitting) -> None:
@@ -58,7 +53,7 @@ def bug() -> KeyError:
 
 def test_an_input_copy_that_gives_up_fails_its_input_and_the_job_says_what_is_missing(member, settings, tmp_path):
     settings.PORTAL_FILE_STORE = str(tmp_path)
-    job = new_job(member, unit_profile())
+    job = JobFactory(owner=member)
     input_file = InputFile.objects.create(job=job, name="water.psf", role="structure", size_bytes=3, sha256="x",
                                           state=InputFile.State.UPLOADING, staged_path=str(tmp_path / "w"))  # fmt: skip
     copy_input_file_task.on_failure(bug(), "t3", (input_file.pk, member.pk), {}, None)
@@ -68,7 +63,7 @@ def test_an_input_copy_that_gives_up_fails_its_input_and_the_job_says_what_is_mi
 
 
 def test_a_batch_copy_that_stayed_unreachable_fails_only_the_inputs_still_waiting(member):
-    job = new_job(member, unit_profile())
+    job = JobFactory(owner=member)
     waiting, copied = (
         InputFile.objects.create(job=job, name=name, size_bytes=3, sha256="x", state=state)
         for name, state in (("a.prm", InputFile.State.RECEIVED), ("b.prm", InputFile.State.UPLOADED))
@@ -80,7 +75,7 @@ def test_a_batch_copy_that_stayed_unreachable_fails_only_the_inputs_still_waitin
 
 
 def test_a_restart_that_gives_up_leaves_its_code_and_an_event_on_the_draft(member):
-    job = new_job(member, unit_profile())
+    job = JobFactory(owner=member)
     prepare_restart_task.on_failure(ClusterUnreachable(), "t5", (job.pk, member.pk), {}, None)
     job.refresh_from_db()
     assert (job.state, job.error_code) == (JobState.DRAFT, ClusterUnreachable.code)
@@ -88,7 +83,7 @@ def test_a_restart_that_gives_up_leaves_its_code_and_an_event_on_the_draft(membe
 
 
 def test_a_download_that_hits_a_bug_is_failed_not_left_fetching(member):
-    job = new_job(member, unit_profile())
+    job = JobFactory(owner=member)
     download = StagedDownload.objects.create(job=job, relpath="out.coor", requested_by=member)
     fetch_download_task.on_failure(bug(), "t6", (download.pk, member.pk), {}, None)
     download.refresh_from_db()
