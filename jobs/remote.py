@@ -29,8 +29,9 @@ LISTING_FORMAT = "%y\t%P\t%s\t%T@\n"
 LISTING_MAX_DEPTH = 4  # a CHARMM-GUI job keeps files in namd/toppar/
 
 
-def member_session(job: Job, *, task_id: str = "") -> MemberSession:
-    """The session of the job's OWNER (every cluster action runs with the owner's credential).
+def member_session(job: Job, *, task_id: str = "", for_group: bool = False) -> MemberSession:
+    """The session of the job's OWNER (every cluster action runs with the owner's credential); its commands are
+    recorded as the job's, unless it acts `for_group` (the sync or a scancel of many of the owner's jobs).
 
     Raises NotFound (CREDENTIAL_NOT_FOUND) when the owner has no credential for the job's cluster.
     """
@@ -41,7 +42,7 @@ def member_session(job: Job, *, task_id: str = "") -> MemberSession:
     )
     if credential is None:
         raise NotFound("The job's owner has no credential for this cluster.", code="CREDENTIAL_NOT_FOUND")
-    return MemberSession(credential, task_id=task_id, job_id=job.pk)
+    return MemberSession(credential, task_id=task_id, job_id=None if for_group else job.pk)
 
 
 def credential_session(credential: ClusterCredential, *, task_id: str = "") -> MemberSession:

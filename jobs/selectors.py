@@ -140,15 +140,14 @@ def recent_jobs(user: User, *, limit: int = 100) -> QuerySet[Job]:
 def commands_of_job(commands: QuerySet[RemoteCommandRecord], job: Job) -> QuerySet[RemoteCommandRecord]:
     """The records among `commands` that concern `job`: those recorded with the job, or matched by argv.
 
-    Records made before the job column have no job, so they are also matched by what the portal put in
-    their argv, among the job owner's records on the job's cluster:
+    Records made before the job column have no job, nor do a group's batched commands (the status sync, a bulk
+    scancel: `member_session(for_group=True)`), so they are also matched by what the portal put in their argv,
+    among the job owner's records on the job's cluster:
     - the job's dir name (`<template slug>-<uuid8>`, the last part of both its project and scratch dir): mkdir,
       the config/script tar, cp, sbatch (its script path), log reads, rsync, listings, uploads, downloads, rm;
     - its SLURM job-name tag `np-<uuid12>` (the look-up of a submission after a retry);
     - `scancel` of its SLURM id.
-    Not matched by argv: the status sync's batched squeue/sacct of several jobs at once, and discovery's `find`.
-    A group's batched commands (status sync, bulk scancel) run in the session of the group's first job, so
-    new records of them carry that job.
+    Not matched: the status sync's batched squeue/sacct of several jobs at once, and discovery's `find`.
     """
     tag = JOB_NAME_PREFIX + job.uuid.hex[:JOB_UUID_TAG_CHARS]
     concerns_job = Q(argv_text__contains=tag)

@@ -423,7 +423,7 @@ class FakeMemberSession:
 
     # ---------------------------------------------------------- the seam: jobs.remote.member_session
 
-    def for_job(self, job: Any, *, task_id: str = "") -> FakeMemberSession:
+    def for_job(self, job: Any, *, task_id: str = "", for_group: bool = False) -> FakeMemberSession:
         """jobs.remote.member_session's contract: the owner's credential for the job's cluster, else NotFound."""
         credential = (
             ClusterCredential.objects.select_related("profile")
