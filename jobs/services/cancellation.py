@@ -69,7 +69,8 @@ def cancel_in_slurm(*, job_ids: list[int], acting_user_id: int, task_id: str = "
     if len({(job.owner_id, job.profile_id) for job in queued}) > 1:
         raise ValueError("cancel_in_slurm takes the jobs of one owner on one cluster")
     try:
-        remote.member_session(queued[0], task_id=task_id, for_group=True).slurm().cancel(*(job.slurm_job_id for job in queued))
+        session = remote.member_session(queued[0], task_id=task_id, for_group=True)
+        session.slurm().cancel(*(job.slurm_job_id for job in queued))
     except SlurmError as exc:
         raise RemoteCommandError("SLURM refused to cancel the job.", code="SCANCEL_FAILED") from exc
     request_group_sync(owner_id=queued[0].owner_id, profile_id=queued[0].profile_id, countdown=2)
