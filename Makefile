@@ -65,6 +65,7 @@ demo: services cluster migrate
 
 test: services cluster browser
 	@$(VENV)/bin/ruff check --quiet .
+	@$(VENV)/bin/ruff format --check --quiet .
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m pytest -p no:cacheprovider
 

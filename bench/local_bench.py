@@ -74,10 +74,14 @@ class Bench:
             localcluster("add-user", name)
         remove_portal_objects()  # what a killed earlier run may have left
         profile = ClusterProfile.objects.create(
-            slug=PROFILE_SLUG, name=PROFILE_NAME, description="Made and removed by bench/sync.py.",
-            login_host=self.facts["LOCALCLUSTER_HOST"], login_port=int(self.facts["LOCALCLUSTER_PORT"]),
-            pinned_host_keys=self.host_key_line, allowed_accounts=["lab"],
-        )  # fmt: skip
+            slug=PROFILE_SLUG,
+            name=PROFILE_NAME,
+            description="Made and removed by bench/sync.py.",
+            login_host=self.facts["LOCALCLUSTER_HOST"],
+            login_port=int(self.facts["LOCALCLUSTER_PORT"]),
+            pinned_host_keys=self.host_key_line,
+            allowed_accounts=["lab"],
+        )
         self.profile = profile
         for partition in LOCAL_PARTITIONS:
             Partition.objects.create(profile=profile, **partition)
@@ -85,8 +89,13 @@ class Bench:
             LaunchRecipe.objects.create(profile=profile, **recipe)
         for name in MEMBERS:
             member = User.objects.create_user(username=name, password=uuid.uuid4().hex)
-            save_key_credential(user=member, profile=profile, remote_username=name,
-                                private_key=self.key_path(name).read_text(), passphrase=None)  # fmt: skip
+            save_key_credential(
+                user=member,
+                profile=profile,
+                remote_username=name,
+                private_key=self.key_path(name).read_text(),
+                passphrase=None,
+            )
             self.members.append(member)
             credential = ClusterCredential.objects.select_related("profile").get(user=member, profile=profile)
             session = MemberSession(credential)
@@ -100,8 +109,10 @@ class Bench:
     def cancel_all(self) -> None:
         for member in self.members:
             session = self.sessions[member.pk]
-            attempt(f"scancel {member.username}",
-                    lambda s=session, m=member: s.run(["scancel", f"--user={m.username}"], check=True))  # fmt: skip
+            attempt(
+                f"scancel {member.username}",
+                lambda s=session, m=member: s.run(["scancel", f"--user={m.username}"], check=True),
+            )
 
     def tear_down(self) -> None:
         self.cancel_all()
@@ -122,8 +133,10 @@ class Bench:
             safe = [d for d in dirs if any(d.startswith(root + "/") and ".." not in d for root in roots)]
             if safe:
                 remove = ["rm", "-rf", "--", *safe]
-                attempt(f"rm the remote dirs of {member.username}",
-                        lambda s=session, r=remove: s.run(r, check=True, timeout_s=120))  # fmt: skip
+                attempt(
+                    f"rm the remote dirs of {member.username}",
+                    lambda s=session, r=remove: s.run(r, check=True, timeout_s=120),
+                )
         attempt("close the pooled connections", connection_pool().close_all)
         attempt("remove the portal objects", remove_portal_objects)
 
@@ -138,9 +151,21 @@ def remove_portal_objects() -> None:
 
 def start_worker(queue: str, file_store: Path) -> subprocess.Popen:
     command = [
-        sys.executable, "-m", "celery", "-A", "portal", "worker",
-        "--queues", queue, "--pool", "solo", "--hostname", f"{queue}@%h", "--loglevel", "INFO",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "--queues",
+        queue,
+        "--pool",
+        "solo",
+        "--hostname",
+        f"{queue}@%h",
+        "--loglevel",
+        "INFO",
+    ]
     env = {**os.environ, "PORTAL_FILE_STORE": str(file_store), "PORTAL_CELERY_TASK_QUEUE": queue}
     with (file_store.parent / "worker.log").open("wb") as log_file:
         return subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)

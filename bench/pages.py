@@ -79,12 +79,21 @@ def job_row(member: User, profile: ClusterProfile, version: TemplateVersion, n: 
     ended = timezone.now() - timedelta(hours=n % 500)
     state = STATES[n % len(STATES)]
     return Job(
-        owner=member, profile=profile, template_version=version, title=f"bench page {n}", recipe_name="cpu",
-        project_dir=f"/home/{MEMBER}/namd_projects/page-{n}", scratch_dir=f"/scratch/{MEMBER}/page-{n}",
-        state=state, slurm_job_id=str(100_000 + n), submitted_at=ended - timedelta(hours=1),
-        started_at=ended - timedelta(minutes=50), ended_at=None if state in {"RUNNING", "PENDING"} else ended,
-        values={"run_steps": 10_000}, resources={"partition": "debug", "nodes": 1},
-    )  # fmt: skip
+        owner=member,
+        profile=profile,
+        template_version=version,
+        title=f"bench page {n}",
+        recipe_name="cpu",
+        project_dir=f"/home/{MEMBER}/namd_projects/page-{n}",
+        scratch_dir=f"/scratch/{MEMBER}/page-{n}",
+        state=state,
+        slurm_job_id=str(100_000 + n),
+        submitted_at=ended - timedelta(hours=1),
+        started_at=ended - timedelta(minutes=50),
+        ended_at=None if state in {"RUNNING", "PENDING"} else ended,
+        values={"run_steps": 10_000},
+        resources={"partition": "debug", "nodes": 1},
+    )
 
 
 def add_jobs(member: User, profile: ClusterProfile, version: TemplateVersion, count: int, start: int) -> None:
@@ -100,18 +109,28 @@ def running_job(member: User, profile: ClusterProfile, version: TemplateVersion)
     job.config_text = "structure water.psf\n" * 40
     job.batch_script = "#!/bin/bash\n#SBATCH --partition=debug\n" * 10
     job.save()
-    events = [JobEvent(job=job, source="sync", old_state="PENDING", new_state="RUNNING", detail=f"event {n}")
-              for n in range(EVENTS)]  # fmt: skip
+    events = [
+        JobEvent(job=job, source="sync", old_state="PENDING", new_state="RUNNING", detail=f"event {n}")
+        for n in range(EVENTS)
+    ]
     JobEvent.objects.bulk_create(events)
     log = LogProgress()
     log.feed(LOG.read_bytes())
     now = timezone.now()
-    listing = [{"path": f"frame{n}.dcd", "is_dir": False, "size_bytes": 1000 * n, "modified": now.timestamp()}
-               for n in range(LISTED_FILES)]  # fmt: skip
+    listing = [
+        {"path": f"frame{n}.dcd", "is_dir": False, "size_bytes": 1000 * n, "modified": now.timestamp()}
+        for n in range(LISTED_FILES)
+    ]
     JobProgress.objects.create(
-        job=job, log_state=log.to_state(), log_tail=LOG.read_text()[-8000:], stderr_tail="", project_files=listing,
-        files_listed_at=now, logs_fetched_at=now, last_timing_at=now,
-    )  # fmt: skip
+        job=job,
+        log_state=log.to_state(),
+        log_tail=LOG.read_text()[-8000:],
+        stderr_tail="",
+        project_files=listing,
+        files_listed_at=now,
+        logs_fetched_at=now,
+        last_timing_at=now,
+    )
     return job
 
 
@@ -159,11 +178,13 @@ def main() -> None:
         remove_bench_objects()
     weight = static_weight(pages)
 
-    rows = {f"GET {page} page, {count:,} jobs ({queries} queries)": row
-            for (page, count), (row, queries) in results.items()}  # fmt: skip
+    rows = {
+        f"GET {page} page, {count:,} jobs ({queries} queries)": row for (page, count), (row, queries) in results.items()
+    }
     print("The jobs list (first page of 25) and a running job's detail page, 10 vs 10,000 jobs of one member")
-    ratio = {page: results[page, LARGE][0]["median_ms"] / results[page, SMALL][0]["median_ms"]
-             for page in ("list", "detail")}  # fmt: skip
+    ratio = {
+        page: results[page, LARGE][0]["median_ms"] / results[page, SMALL][0]["median_ms"] for page in ("list", "detail")
+    }
     figures = {
         "list_10k_vs_10": round(ratio["list"], 2),
         "detail_10k_vs_10": round(ratio["detail"], 2),
@@ -175,9 +196,11 @@ def main() -> None:
         "static_gzip_kb": round(weight["linked_gzip_kb"], 1),
         "static_shipped_kb": round(weight["shipped_kb"], 1),
     }
-    print(f"static files linked by the dashboard, list, detail and wizard pages: {len(weight['linked'])} files, "
-          f"{weight['linked_kb']:.1f} KB ({weight['linked_gzip_kb']:.1f} KB gzipped); "
-          f"all of frontend/static: {weight['shipped_kb']:.1f} KB")  # fmt: skip
+    print(
+        f"static files linked by the dashboard, list, detail and wizard pages: {len(weight['linked'])} files, "
+        f"{weight['linked_kb']:.1f} KB ({weight['linked_gzip_kb']:.1f} KB gzipped); "
+        f"all of frontend/static: {weight['shipped_kb']:.1f} KB"
+    )
     for url in weight["linked"]:
         print(f"  {url}")
     print(f"ratios (10,000 / 10): list {ratio['list']:.2f}, detail {ratio['detail']:.2f}")

@@ -36,10 +36,13 @@ REPEAT = 300
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "namd_configs"
 CHARMM_GUI = CORPUS / "charmm-gui-tlr4" / "namd" / "step4_equilibration.inp"
 SETTINGS = batch_script.ClusterSettings(
-    profile_module_lines=("module load namd/3.0",), allowed_accounts=("lab",), allowed_qos=(),
-    su_per_core_hour=Decimal("1.5"), su_per_gpu_hour=Decimal(0),
+    profile_module_lines=("module load namd/3.0",),
+    allowed_accounts=("lab",),
+    allowed_qos=(),
+    su_per_core_hour=Decimal("1.5"),
+    su_per_gpu_hour=Decimal(0),
     partitions=(batch_script.PartitionLimits("normal", None, 4, 64, 256_000, 0),),
-)  # fmt: skip
+)
 LAUNCH = batch_script.LaunchSpec(
     kind="cpu", command="srun namd2 +p{cores} {config}", module_lines=(), container_image=""
 )

@@ -76,10 +76,18 @@ LIST_SMALL, LIST_LARGE = 10, 10_000
 
 WATER_FILES = ("water.psf", "water.pdb", "par_water.prm")
 VALUES = {
-    "structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-    "output_energies": 10, "restart_every": 50, "dcd_every": 50, "minimize_steps": 50,
-    "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100,
-}  # fmt: skip
+    "structure": "water.psf",
+    "coordinates": "water.pdb",
+    "parameters": "par_water.prm",
+    "output_energies": 10,
+    "restart_every": 50,
+    "dcd_every": 50,
+    "minimize_steps": 50,
+    "cell_x": 30.0,
+    "cell_y": 30.0,
+    "cell_z": 30.0,
+    "run_steps": 100,
+}
 
 
 # ------------------------------------------------------------------ 1 and 2: sync cycle vs per-job loop, growth
@@ -97,12 +105,21 @@ def bench_sync(bench: Bench) -> dict[str, Any]:
         script = bench.hold_script(member)
         for n in range(JOBS_PER_MEMBER):
             slurm_job_id = client.submit(script, JOB_NAME, extra_args=["--hold"])
-            rows.append(Job(
-                owner=member, profile=profile, template_version=version, title=f"bench sync {n}",
-                recipe_name=RECIPE, project_dir=f"/home/{member.username}/namd_projects/bench-{n}",
-                scratch_dir=f"/scratch/{member.username}/bench-{n}", state=JobState.PENDING,
-                slurm_job_id=slurm_job_id, slurm_state="PENDING", submitted_at=submitted_at,
-            ))  # fmt: skip
+            rows.append(
+                Job(
+                    owner=member,
+                    profile=profile,
+                    template_version=version,
+                    title=f"bench sync {n}",
+                    recipe_name=RECIPE,
+                    project_dir=f"/home/{member.username}/namd_projects/bench-{n}",
+                    scratch_dir=f"/scratch/{member.username}/bench-{n}",
+                    state=JobState.PENDING,
+                    slurm_job_id=slurm_job_id,
+                    slurm_state="PENDING",
+                    submitted_at=submitted_at,
+                )
+            )
     submit_s = time.perf_counter() - started
     Job.objects.bulk_create(rows)
     total = len(rows)
@@ -158,8 +175,9 @@ def bench_sync(bench: Bench) -> dict[str, Any]:
             client = bench.sessions[member.pk].slurm()
             jobs = list(
                 Job.objects.filter(owner=member, profile=profile, state__in=QUEUED_STATES)
-                .exclude(slurm_job_id="").select_related("owner", "profile")
-            )  # fmt: skip
+                .exclude(slurm_job_id="")
+                .select_related("owner", "profile")
+            )
             for job in jobs:
                 started = time.perf_counter()
                 status = client.statuses([job.slurm_job_id]).get(job.slurm_job_id)
@@ -172,9 +190,16 @@ def bench_sync(bench: Bench) -> dict[str, Any]:
     bench.cancel_all()
     Job.objects.filter(pk__in=[job.pk for job in rows]).delete()
     return {
-        "jobs": total, "small": small, "submit_s": submit_s, "large_s": large_s, "small_s": small_s,
-        "exec_s": exec_s, "exec_small_s": exec_small_s, "loop_s": loop_s, "per_job_s": per_job_s,
-    }  # fmt: skip
+        "jobs": total,
+        "small": small,
+        "submit_s": submit_s,
+        "large_s": large_s,
+        "small_s": small_s,
+        "exec_s": exec_s,
+        "exec_small_s": exec_small_s,
+        "loop_s": loop_s,
+        "per_job_s": per_job_s,
+    }
 
 
 # ------------------------------------------------------------------ 3: submit latency and end to end vs bare sbatch
@@ -199,10 +224,16 @@ def bench_submit(bench: Bench, tmp: Path) -> dict[str, Any]:
         for n in range(SUBMIT_JOBS + 1):  # the first one warms the worker up, untimed
             created = client.post(
                 "/api/v1/jobs",
-                {"template_id": template_id, "cluster_id": profile.pk, "recipe": RECIPE, "title": f"bench submit {n}",
-                 "values": VALUES, "resources": {"partition": "debug", "walltime_s": 600}},
+                {
+                    "template_id": template_id,
+                    "cluster_id": profile.pk,
+                    "recipe": RECIPE,
+                    "title": f"bench submit {n}",
+                    "values": VALUES,
+                    "resources": {"partition": "debug", "walltime_s": 600},
+                },
                 content_type="application/json",
-            )  # fmt: skip
+            )
             assert created.status_code == 201, created.content
             job = created.json()
             job_ids.append(job["id"])
@@ -226,11 +257,27 @@ def bench_submit(bench: Bench, tmp: Path) -> dict[str, Any]:
         known_hosts = tmp / "known_hosts"
         known_hosts.write_text(f"[{profile.login_host}]:{profile.login_port} {bench.host_key_line}\n")
         bare = [
-            "ssh", "-i", str(bench.key_path(member.username)), "-p", str(profile.login_port),
-            "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={known_hosts}", "-o", "StrictHostKeyChecking=yes",
-            "-o", "ControlMaster=no", "-o", "ControlPath=none",
-            f"{member.username}@{profile.login_host}", "sbatch", "--parsable", "--hold", bench.hold_script(member),
-        ]  # fmt: skip
+            "ssh",
+            "-i",
+            str(bench.key_path(member.username)),
+            "-p",
+            str(profile.login_port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"UserKnownHostsFile={known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ControlMaster=no",
+            "-o",
+            "ControlPath=none",
+            f"{member.username}@{profile.login_host}",
+            "sbatch",
+            "--parsable",
+            "--hold",
+            bench.hold_script(member),
+        ]
         bare_s, accepted_s, e2e_s = [], [], []
         for job_id in job_ids:  # alternate, so that noise hurts both alike
             started = time.perf_counter()
@@ -274,12 +321,19 @@ def bench_list(bench: Bench) -> dict[str, Any]:
 
     def row(n: int) -> Job:
         return Job(
-            owner=member, profile=profile, template_version=version, title=f"bench list {n}", recipe_name=RECIPE,
+            owner=member,
+            profile=profile,
+            template_version=version,
+            title=f"bench list {n}",
+            recipe_name=RECIPE,
             project_dir=f"/home/{member.username}/namd_projects/list-{n}",
-            scratch_dir=f"/scratch/{member.username}/list-{n}", state=JobState.COMPLETED,
-            submitted_at=ended - timedelta(hours=1), started_at=ended - timedelta(minutes=50), ended_at=ended,
+            scratch_dir=f"/scratch/{member.username}/list-{n}",
+            state=JobState.COMPLETED,
+            submitted_at=ended - timedelta(hours=1),
+            started_at=ended - timedelta(minutes=50),
+            ended_at=ended,
             finished_at=ended,
-        )  # fmt: skip
+        )
 
     def add_jobs(count: int, start: int) -> None:
         Job.objects.bulk_create([row(start + n) for n in range(count)], batch_size=1000)
@@ -357,11 +411,15 @@ def main() -> None:
         rows[f"GET /jobs, {count:,} jobs, page {page_size}"] = row
     print(f"setup: {jobs} held jobs (sbatch --hold) submitted over pooled sessions in {sync['submit_s']:.1f} s")
     print(f"sync: {CYCLE_ROUNDS} cycles of each size, alternating; the loop: statuses([id]) + apply_status per job")
-    print(f"submit: {SUBMIT_JOBS} jobs (water box, 3 inputs) after an untimed first one (end to end "
-          f"{submit['e2e_first_s'] * 1000:.0f} ms), one Celery worker (--pool solo); bare: one ssh each")  # fmt: skip
+    print(
+        f"submit: {SUBMIT_JOBS} jobs (water box, 3 inputs) after an untimed first one (end to end "
+        f"{submit['e2e_first_s'] * 1000:.0f} ms), one Celery worker (--pool solo); bare: one ssh each"
+    )
     queries = ", ".join(f"{q} ({count:,} jobs, page_size={size})" for (count, size), q in list_queries.items())
-    print(f"list: {LIST_REPEAT} requests (page_size={small_page}), {LIST_REPEAT // 2} (page_size={large_page}); "
-          f"SQL queries per request: {queries}")  # fmt: skip
+    print(
+        f"list: {LIST_REPEAT} requests (page_size={small_page}), {LIST_REPEAT // 2} (page_size={large_page}); "
+        f"SQL queries per request: {queries}"
+    )
     figures = {
         "bench": "sync",
         "sync_vs_loop_500": round(loop_ms / cycle_large_ms, 2),

@@ -111,9 +111,19 @@ def bench_transfers(pool: ConnectionPool, spec: ConnectionSpec, host_key_line: s
             known_hosts = Path(tmp) / "known_hosts"
             known_hosts.write_text(f"[{spec.host}]:{spec.port} {host_key_line}\n")
             scp = [
-                "scp", "-q", "-i", str(key_path), "-P", str(spec.port), "-o", f"UserKnownHostsFile={known_hosts}",
-                "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-            ]  # fmt: skip
+                "scp",
+                "-q",
+                "-i",
+                str(key_path),
+                "-P",
+                str(spec.port),
+                "-o",
+                f"UserKnownHostsFile={known_hosts}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+            ]
             # OpenSSH 9 scp speaks SFTP: the remote path is not parsed by a shell (and holds only hex here).
             remote_scp = f"{BENCH_USER}@{spec.host}:{remote_dir}"
             samples: dict[str, list[float]] = {"upload": [], "download": [], "scp_up": [], "scp_down": []}

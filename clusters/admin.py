@@ -80,8 +80,18 @@ class ClusterCredentialAdmin(admin.ModelAdmin):
     list_display = ("user", "profile", "remote_username", "auth_kind", "last_test_ok", "last_tested_at")
     list_filter = ("profile", "auth_kind", "last_test_ok")
     search_fields = ("user__username", "remote_username")
-    fields = ("user", "profile", "remote_username", "auth_kind", "public_key", "created_at", "updated_at",
-              "last_tested_at", "last_test_ok", "last_test_summary")  # fmt: skip
+    fields = (
+        "user",
+        "profile",
+        "remote_username",
+        "auth_kind",
+        "public_key",
+        "created_at",
+        "updated_at",
+        "last_tested_at",
+        "last_test_ok",
+        "last_test_summary",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -16,14 +16,24 @@ LOCAL_PARTITIONS = (
     {"name": "debug", "is_default": False, "max_walltime_s": 3600, "max_nodes": 1, "cores_per_node": 2},
 )
 LOCAL_RECIPES = (
-    {"name": "CPU: namd2 under srun", "kind": LaunchRecipe.Kind.CPU, "command": "srun namd2 +p{cores} {config}",
-     "is_default": True},
-    {"name": "GPU: namd3 GPU-resident", "kind": LaunchRecipe.Kind.GPU,
-     "command": "namd3 +p{cores} +devices {devices} {config}"},
-    {"name": "Container: namd3 in Apptainer", "kind": LaunchRecipe.Kind.CONTAINER,
-     "command": "apptainer exec --nv {image} namd3 +p{cores} {config}",
-     "container_image": "/opt/containers/namd_3.0.sif"},
-)  # fmt: skip
+    {
+        "name": "CPU: namd2 under srun",
+        "kind": LaunchRecipe.Kind.CPU,
+        "command": "srun namd2 +p{cores} {config}",
+        "is_default": True,
+    },
+    {
+        "name": "GPU: namd3 GPU-resident",
+        "kind": LaunchRecipe.Kind.GPU,
+        "command": "namd3 +p{cores} +devices {devices} {config}",
+    },
+    {
+        "name": "Container: namd3 in Apptainer",
+        "kind": LaunchRecipe.Kind.CONTAINER,
+        "command": "apptainer exec --nv {image} namd3 +p{cores} {config}",
+        "container_image": "/opt/containers/namd_3.0.sif",
+    },
+)
 
 
 @dataclass(frozen=True)

@@ -108,9 +108,13 @@ class MemberSession:
     """Commands on one cluster in one member's name, each recorded. Raises PortalErrors."""
 
     def __init__(
-        self, credential: ClusterCredential, *, task_id: str = "", job_id: int | None = None,
+        self,
+        credential: ClusterCredential,
+        *,
+        task_id: str = "",
+        job_id: int | None = None,
         acting_user_id: int | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.credential = credential
         self.profile = credential.profile
         self.task_id = task_id
@@ -130,9 +134,16 @@ class MemberSession:
         )
 
     def _record(
-        self, argv: Sequence[str], started_at: datetime, started_s: float, *, result: CommandResult | None,
-        error_code: str = "", sent: int = 0, received: int | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        argv: Sequence[str],
+        started_at: datetime,
+        started_s: float,
+        *,
+        result: CommandResult | None,
+        error_code: str = "",
+        sent: int = 0,
+        received: int | None = None,
+    ) -> None:
         if received is None:
             received = len(result.stdout) + len(result.stderr) if result else 0
         RemoteCommandRecord.objects.create(
@@ -150,8 +161,14 @@ class MemberSession:
             started_at=started_at,
         )
 
-    def run(self, argv: list[str], *, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S, stdin: bytes | None = None,
-            check: bool = False) -> CommandResult:  # fmt: skip
+    def run(
+        self,
+        argv: list[str],
+        *,
+        timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+        stdin: bytes | None = None,
+        check: bool = False,
+    ) -> CommandResult:
         started_at, started_s = timezone.now(), time.monotonic()
         try:
             result = connection_pool().run(
@@ -216,9 +233,13 @@ class MemberSession:
         moved = CommandResult(tuple(argv), 0, "", "", result.duration_s)
         is_upload = direction == "upload"
         self._record(
-            argv, started_at, started_s, result=moved,
-            sent=result.size_bytes if is_upload else 0, received=0 if is_upload else result.size_bytes,
-        )  # fmt: skip
+            argv,
+            started_at,
+            started_s,
+            result=moved,
+            sent=result.size_bytes if is_upload else 0,
+            received=0 if is_upload else result.size_bytes,
+        )
         return result
 
     def write_files(self, directory: str, files: dict[str, bytes], *, timeout_s: float = 60.0) -> None:
@@ -240,24 +261,56 @@ class MemberSession:
                 info.size, info.mode, info.mtime = len(data), 0o644, now
                 archive.addfile(info, io.BytesIO(data))
         self.run(
-            ["tar", "-x", "--no-same-owner", "-f", "-", "-C", target], stdin=buffer.getvalue(), timeout_s=timeout_s,
+            ["tar", "-x", "--no-same-owner", "-f", "-", "-C", target],
+            stdin=buffer.getvalue(),
+            timeout_s=timeout_s,
             check=True,
-        )  # fmt: skip
+        )
 
-    def upload(self, local_path: str, remote_path: str, *, progress: transfer.ProgressCallback | None = None,
-               verify_sha256: bool = False) -> transfer.TransferResult:  # fmt: skip
+    def upload(
+        self,
+        local_path: str,
+        remote_path: str,
+        *,
+        progress: transfer.ProgressCallback | None = None,
+        verify_sha256: bool = False,
+    ) -> transfer.TransferResult:
         """Copy a local file into the member's roots. Raises Forbidden (REMOTE_PATH_FORBIDDEN), PortalErrors."""
         target = self.confined(remote_path)
-        return self._transfer("upload", target, lambda: transfer.upload(
-            connection_pool(), self._spec, identity=self._identity, local_path=local_path, remote_path=target,
-            progress=progress, verify_sha256=verify_sha256,
-        ))  # fmt: skip
+        return self._transfer(
+            "upload",
+            target,
+            lambda: transfer.upload(
+                connection_pool(),
+                self._spec,
+                identity=self._identity,
+                local_path=local_path,
+                remote_path=target,
+                progress=progress,
+                verify_sha256=verify_sha256,
+            ),
+        )
 
-    def download(self, remote_path: str, local_path: str, *, progress: transfer.ProgressCallback | None = None,
-                 verify_sha256: bool = False) -> transfer.TransferResult:  # fmt: skip
+    def download(
+        self,
+        remote_path: str,
+        local_path: str,
+        *,
+        progress: transfer.ProgressCallback | None = None,
+        verify_sha256: bool = False,
+    ) -> transfer.TransferResult:
         """Copy a file from the member's roots to the portal. Raises Forbidden (REMOTE_PATH_FORBIDDEN), PortalErrors."""
         source = self.confined(remote_path)
-        return self._transfer("download", source, lambda: transfer.download(
-            connection_pool(), self._spec, identity=self._identity, remote_path=source, local_path=local_path,
-            progress=progress, verify_sha256=verify_sha256,
-        ))  # fmt: skip
+        return self._transfer(
+            "download",
+            source,
+            lambda: transfer.download(
+                connection_pool(),
+                self._spec,
+                identity=self._identity,
+                remote_path=source,
+                local_path=local_path,
+                progress=progress,
+                verify_sha256=verify_sha256,
+            ),
+        )

@@ -225,13 +225,22 @@ class RemoteCommandRecord(models.Model):
     bytes_received = models.PositiveBigIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True, help_text="The Celery task that ran it, if any.")
     job = models.ForeignKey(
-        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="remote_commands", db_index=True,
+        "jobs.Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="remote_commands",
+        db_index=True,
         help_text="The job it ran for, if any (records made before this column have none).",
-    )  # fmt: skip
+    )
     acting_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text="Who asked for it, when that is known.",
-    )  # fmt: skip
+    )
     started_at = models.DateTimeField(db_index=True)
 
     class Meta:

@@ -35,5 +35,8 @@ def parse_module_avail(output: str) -> list[str]:
 
 def parse_binaries(output: str) -> list[str]:
     """Absolute paths of NAMD binaries `command -v` found."""
-    return [line.strip() for line in output.splitlines() if line.strip().startswith("/") and
-            line.strip().rsplit("/", 1)[-1] in NAMD_BINARIES]  # fmt: skip
+    return [
+        line.strip()
+        for line in output.splitlines()
+        if line.strip().startswith("/") and line.strip().rsplit("/", 1)[-1] in NAMD_BINARIES
+    ]

@@ -33,9 +33,15 @@ def _checked_username(remote_username: str) -> str:
 
 @transaction.atomic
 def _replace_credential(
-    *, user: User, profile: ClusterProfile, remote_username: str, auth_kind: str, secret: str,
-    passphrase: str | None, public_key: str,
-) -> ClusterCredential:  # fmt: skip
+    *,
+    user: User,
+    profile: ClusterProfile,
+    remote_username: str,
+    auth_kind: str,
+    secret: str,
+    passphrase: str | None,
+    public_key: str,
+) -> ClusterCredential:
     credential, _ = ClusterCredential.objects.update_or_create(
         user=user,
         profile=profile,
@@ -63,9 +69,14 @@ def save_key_credential(
     except UnusableKey as exc:
         raise InvalidInput(str(exc), code=exc.code) from exc
     return _replace_credential(
-        user=user, profile=profile, remote_username=username, auth_kind=ClusterCredential.AuthKind.KEY,
-        secret=private_key.strip() + "\n", passphrase=passphrase or None, public_key=checked.public_key,
-    )  # fmt: skip
+        user=user,
+        profile=profile,
+        remote_username=username,
+        auth_kind=ClusterCredential.AuthKind.KEY,
+        secret=private_key.strip() + "\n",
+        passphrase=passphrase or None,
+        public_key=checked.public_key,
+    )
 
 
 def save_password_credential(
@@ -76,9 +87,14 @@ def save_password_credential(
     if not password or len(password) > MAX_PASSWORD_LENGTH or "\n" in password:
         raise InvalidInput("Enter the cluster password (one line).", code="PASSWORD_INVALID")
     return _replace_credential(
-        user=user, profile=profile, remote_username=username, auth_kind=ClusterCredential.AuthKind.PASSWORD,
-        secret=password, passphrase=None, public_key="",
-    )  # fmt: skip
+        user=user,
+        profile=profile,
+        remote_username=username,
+        auth_kind=ClusterCredential.AuthKind.PASSWORD,
+        secret=password,
+        passphrase=None,
+        public_key="",
+    )
 
 
 def generate_key_credential(
@@ -88,9 +104,14 @@ def generate_key_credential(
     username = _checked_username(remote_username)
     generated = generate_ed25519_key(comment=f"namd-portal:{user.username}@{profile.slug}", passphrase=passphrase)
     return _replace_credential(
-        user=user, profile=profile, remote_username=username, auth_kind=ClusterCredential.AuthKind.KEY,
-        secret=generated.private_key, passphrase=passphrase or None, public_key=generated.public_key,
-    )  # fmt: skip
+        user=user,
+        profile=profile,
+        remote_username=username,
+        auth_kind=ClusterCredential.AuthKind.KEY,
+        secret=generated.private_key,
+        passphrase=passphrase or None,
+        public_key=generated.public_key,
+    )
 
 
 def delete_credential(*, credential: ClusterCredential) -> None:
@@ -124,8 +145,12 @@ def check_credential_connection(*, credential_id: int, acting_user_id: int, task
                 False, "SLURM_TOOLS_MISSING", f"Logged in as {whoami}, but not found: {', '.join(missing)}."
             )
         else:
-            report = ConnectionReport(True, "OK", f"Reached the cluster, host key verified, logged in as {whoami}; "
-                                      "sbatch, squeue, sacct and scancel found.")  # fmt: skip
+            report = ConnectionReport(
+                True,
+                "OK",
+                f"Reached the cluster, host key verified, logged in as {whoami}; "
+                "sbatch, squeue, sacct and scancel found.",
+            )
     except PortalError as exc:
         report = ConnectionReport(False, exc.code, exc.user_message)
     ClusterCredential.objects.filter(pk=credential.pk, updated_at=credential.updated_at).update(

@@ -95,21 +95,25 @@ class UploadKeyForm(CredentialForm):
         if upload is not None and not text:
             text = self._read_key_file(upload)
         if not text and "private_key" not in self.errors:
-            self.add_error("private_key", ValidationError("Paste the private key or choose its file.",
-                                                          code="KEY_FORMAT_INVALID"))  # fmt: skip
+            self.add_error(
+                "private_key", ValidationError("Paste the private key or choose its file.", code="KEY_FORMAT_INVALID")
+            )
         cleaned["key_text"] = text
         return cleaned
 
     def _read_key_file(self, upload: Any) -> str:
         if upload.size > MAX_KEY_TEXT_LENGTH:
-            self.add_error("private_key", ValidationError("This file is too large to be a private key.",
-                                                          code="KEY_FORMAT_INVALID"))  # fmt: skip
+            self.add_error(
+                "private_key", ValidationError("This file is too large to be a private key.", code="KEY_FORMAT_INVALID")
+            )
             return ""
         try:
             return upload.read().decode("utf-8")
         except UnicodeDecodeError:
-            self.add_error("private_key", ValidationError("This file is not a text private key (OpenSSH or PEM).",
-                                                          code="KEY_FORMAT_INVALID"))  # fmt: skip
+            self.add_error(
+                "private_key",
+                ValidationError("This file is not a text private key (OpenSSH or PEM).", code="KEY_FORMAT_INVALID"),
+            )
             return ""
 
     def secrets(self) -> dict[str, Any]:
@@ -121,9 +125,12 @@ class GenerateKeyForm(CredentialForm):
     service = staticmethod(services.generate_key_credential)
 
     passphrase = forms.CharField(
-        required=False, strip=False, label="Passphrase (optional)",
-        help_text="Protects the new key; the portal keeps it encrypted with the key.", widget=_secret_input(),
-    )  # fmt: skip
+        required=False,
+        strip=False,
+        label="Passphrase (optional)",
+        help_text="Protects the new key; the portal keeps it encrypted with the key.",
+        widget=_secret_input(),
+    )
 
     def secrets(self) -> dict[str, Any]:
         return {"passphrase": self.cleaned_data["passphrase"] or None}

@@ -113,8 +113,11 @@ def _variable_widget(spec: VariableSpec) -> forms.Widget:
         return forms.Select(choices=[(choice, choice) for choice in spec.choices])
     if spec.type in (VariableType.INTEGER, VariableType.FLOAT):
         attrs: dict[str, Any] = {"step": "1" if spec.type is VariableType.INTEGER else "any"}
-        attrs |= {key: _number_text(limit) for key, limit in (("min", spec.minimum), ("max", spec.maximum)) if
-                  limit is not None}  # fmt: skip
+        attrs |= {
+            key: _number_text(limit)
+            for key, limit in (("min", spec.minimum), ("max", spec.maximum))
+            if limit is not None
+        }
         return forms.NumberInput(attrs=attrs)
     return forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
 
@@ -142,8 +145,13 @@ class VariableField(forms.Field):
         label = words.capitalize() + unit
         # `required` only marks the input: coerce_value decides, with the portal's codes.
         is_required = spec.required and spec.type is not VariableType.BOOLEAN
-        super().__init__(required=is_required, widget=_variable_widget(spec), label=label,
-                         help_text=_variable_help(spec), initial=spec.default)  # fmt: skip
+        super().__init__(
+            required=is_required,
+            widget=_variable_widget(spec),
+            label=label,
+            help_text=_variable_help(spec),
+            initial=spec.default,
+        )
         self.spec = spec
 
     def clean(self, value: Any) -> Any:
@@ -171,12 +179,14 @@ class PartitionRow:
     @classmethod
     def of(cls, partition: Partition) -> PartitionRow:
         return cls(
-            name=partition.name, is_default=partition.is_default,
+            name=partition.name,
+            is_default=partition.is_default,
             max_walltime=format_walltime(partition.max_walltime_s) if partition.max_walltime_s else "no limit",
-            max_nodes=str(partition.max_nodes or "no limit"), cores_per_node=partition.cores_per_node,
+            max_nodes=str(partition.max_nodes or "no limit"),
+            cores_per_node=partition.cores_per_node,
             memory_per_node=f"{partition.memory_per_node_mb} MB" if partition.memory_per_node_mb else "no limit",
             gpus_per_node=partition.gpus_per_node,
-        )  # fmt: skip
+        )
 
     @property
     def label(self) -> str:
@@ -201,21 +211,30 @@ class JobForm(forms.Form):
         min_value=1, required=False, label="Memory per node (MB)", help_text="Empty: the partition's default."
     )
     walltime = WalltimeField(
-        initial="01:00:00", label="Walltime (hh:mm:ss)", help_text="e.g. 00:30:00 for 30 min.",
+        initial="01:00:00",
+        label="Walltime (hh:mm:ss)",
+        help_text="e.g. 00:30:00 for 30 min.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "placeholder": "hh:mm:ss"}),
-    )  # fmt: skip
+    )
     gpus = forms.IntegerField(min_value=0, initial=0, label="GPUs per node")
     account = forms.ChoiceField(required=False, label="SLURM account")
     qos = forms.ChoiceField(required=False, label="QOS")
     continue_on_timeout = forms.BooleanField(
-        required=False, label="Continue automatically if SLURM stops it at the walltime",
+        required=False,
+        label="Continue automatically if SLURM stops it at the walltime",
         help_text="A continuation starts from its restart files, up to 10 times.",
-    )  # fmt: skip
+    )
 
     def __init__(
-        self, data: Any = None, *, profiles: QuerySet[ClusterProfile], specs: list[VariableSpec], check_url: str,
-        sections_url: str, initial: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        data: Any = None,
+        *,
+        profiles: QuerySet[ClusterProfile],
+        specs: list[VariableSpec],
+        check_url: str,
+        sections_url: str,
+        initial: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(data, initial=initial)
         # files are asked for as files on the inputs step (their paths are the template's): not as names here
         self.specs = [spec for spec in specs if spec.type is not VariableType.FILE]
@@ -225,12 +244,20 @@ class JobForm(forms.Form):
         partitions = list(self.profile.partitions.all()) if self.profile else []
         self.recipes: list[LaunchRecipe] = list(self.profile.launch_recipes.all()) if self.profile else []
         self.partition_rows = [PartitionRow.of(partition) for partition in partitions]
-        self._offer("partition", [(row.name, row.label) for row in self.partition_rows],
-                    next((p.name for p in partitions if p.is_default), None))  # fmt: skip
-        self._offer("recipe", [(r.name, f"{r.name}: {r.get_kind_display()}") for r in self.recipes],
-                    next((r.name for r in self.recipes if r.is_default), None))  # fmt: skip
-        for name, allowed in (("account", self.profile.allowed_accounts if self.profile else []),
-                              ("qos", self.profile.allowed_qos if self.profile else [])):  # fmt: skip
+        self._offer(
+            "partition",
+            [(row.name, row.label) for row in self.partition_rows],
+            next((p.name for p in partitions if p.is_default), None),
+        )
+        self._offer(
+            "recipe",
+            [(r.name, f"{r.name}: {r.get_kind_display()}") for r in self.recipes],
+            next((r.name for r in self.recipes if r.is_default), None),
+        )
+        for name, allowed in (
+            ("account", self.profile.allowed_accounts if self.profile else []),
+            ("qos", self.profile.allowed_qos if self.profile else []),
+        ):
             if allowed:
                 self._offer(name, [("", "Your default"), *((value, value) for value in allowed)], "")
             else:
@@ -239,10 +266,17 @@ class JobForm(forms.Form):
             self.fields[VARIABLE_PREFIX + spec.name] = VariableField(spec)
         live = {"hx-post": check_url, "hx-trigger": LIVE_CHECK_TRIGGER, "hx-swap": "none", "hx-include": "closest form"}
         for name, field in self.fields.items():
-            field.widget.attrs.update(live if name != "cluster" else {
-                "hx-get": sections_url, "hx-trigger": "change", "hx-target": "#wizard-resources",
-                "hx-include": "closest form", "hx-params": "not csrfmiddlewaretoken",
-            })  # fmt: skip
+            field.widget.attrs.update(
+                live
+                if name != "cluster"
+                else {
+                    "hx-get": sections_url,
+                    "hx-trigger": "change",
+                    "hx-target": "#wizard-resources",
+                    "hx-include": "closest form",
+                    "hx-params": "not csrfmiddlewaretoken",
+                }
+            )
 
     def _chosen_profile(self, profiles: QuerySet[ClusterProfile]) -> ClusterProfile | None:
         raw = str((self.data if self.is_bound else self.initial).get("cluster", ""))
@@ -273,10 +307,16 @@ class JobForm(forms.Form):
         if any(cleaned.get(name) in (None, "") for name in needed) or "memory_mb" not in cleaned:
             return None
         return batch_script.Resources(
-            partition=cleaned["partition"], nodes=cleaned["nodes"], ntasks=cleaned["ntasks_per_node"],
-            cpus_per_task=cleaned["cpus_per_task"], memory_mb=cleaned["memory_mb"], walltime_s=cleaned["walltime"],
-            gpus=cleaned["gpus"], account=cleaned.get("account") or None, qos=cleaned.get("qos") or None,
-        )  # fmt: skip
+            partition=cleaned["partition"],
+            nodes=cleaned["nodes"],
+            ntasks=cleaned["ntasks_per_node"],
+            cpus_per_task=cleaned["cpus_per_task"],
+            memory_mb=cleaned["memory_mb"],
+            walltime_s=cleaned["walltime"],
+            gpus=cleaned["gpus"],
+            account=cleaned.get("account") or None,
+            qos=cleaned.get("qos") or None,
+        )
 
     def _add_problem(self, field: str, code: str, message: str) -> None:
         """A problem the services found: next to the variable or resource it concerns, else above the form."""
@@ -298,10 +338,14 @@ class JobForm(forms.Form):
         if self.profile is None or self.resources is None:
             raise ValueError("job_request() is for a valid form only")
         return JobRequest(
-            template_id=template_id, cluster_id=self.profile.pk, recipe=cleaned["recipe"], title=cleaned["title"],
+            template_id=template_id,
+            cluster_id=self.profile.pk,
+            recipe=cleaned["recipe"],
+            title=cleaned["title"],
             values={spec.name: cleaned[VARIABLE_PREFIX + spec.name] for spec in self.specs},
-            resources=self.resources, continue_on_timeout=cleaned["continue_on_timeout"],
-        )  # fmt: skip
+            resources=self.resources,
+            continue_on_timeout=cleaned["continue_on_timeout"],
+        )
 
     def preview_arguments(self, *, default_title: str) -> dict[str, Any] | None:
         """What `preview_job` needs besides the version and the login (values as typed: it checks them itself);
@@ -311,9 +355,11 @@ class JobForm(forms.Form):
             return None
         return {
             "values": {spec.name: self[VARIABLE_PREFIX + spec.name].data for spec in self.specs},
-            "profile": self.profile, "recipe": recipe, "resources": self.resources,
+            "profile": self.profile,
+            "recipe": recipe,
+            "resources": self.resources,
             "title": self.cleaned_data.get("title") or default_title,
-        }  # fmt: skip
+        }
 
 
 class SubmitWhenReadyForm(forms.Form):

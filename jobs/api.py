@@ -49,26 +49,50 @@ def _seconds(delta: Any) -> float | None:
 
 def _job_out(job: Job) -> dict[str, Any]:
     return {
-        "id": job.pk, "uuid": str(job.uuid), "title": job.title, "owner": job.owner.username,
-        "cluster_id": job.profile_id, "cluster": job.profile.slug, "template": job.template_version.template.slug,
-        "template_version": job.template_version.number, "state": job.state, "slurm_job_id": job.slurm_job_id,
-        "slurm_state": job.slurm_state, "slurm_reason": job.slurm_reason, "exit_code": job.exit_code,
-        "error_code": job.error_code, "error_message": job.error_message, "parent_id": job.parent_id,
-        "created_at": job.created_at, "submitted_at": job.submitted_at, "started_at": job.started_at,
-        "ended_at": job.ended_at, "finished_at": job.finished_at, "last_synced_at": job.last_synced_at,
-        "queue_wait_s": _seconds(job.queue_wait), "run_time_s": _seconds(job.run_time),
-    }  # fmt: skip
+        "id": job.pk,
+        "uuid": str(job.uuid),
+        "title": job.title,
+        "owner": job.owner.username,
+        "cluster_id": job.profile_id,
+        "cluster": job.profile.slug,
+        "template": job.template_version.template.slug,
+        "template_version": job.template_version.number,
+        "state": job.state,
+        "slurm_job_id": job.slurm_job_id,
+        "slurm_state": job.slurm_state,
+        "slurm_reason": job.slurm_reason,
+        "exit_code": job.exit_code,
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "parent_id": job.parent_id,
+        "created_at": job.created_at,
+        "submitted_at": job.submitted_at,
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
+        "finished_at": job.finished_at,
+        "last_synced_at": job.last_synced_at,
+        "queue_wait_s": _seconds(job.queue_wait),
+        "run_time_s": _seconds(job.run_time),
+    }
 
 
 def _detail(job: Job) -> dict[str, Any]:
     return {
-        **_job_out(job), "values": job.values, "resources": job.resources, "recipe": job.recipe_name,
-        "continue_on_timeout": job.continue_on_timeout, "project_dir": job.project_dir,
-        "scratch_dir": job.scratch_dir, "config": job.config_text, "config_path": job.config_path,
-        "batch_script": job.batch_script, "inputs": list(job.inputs.all()),
-        "input_problems": services.input_problems(job), "input_warnings": services.input_warnings(job),
+        **_job_out(job),
+        "values": job.values,
+        "resources": job.resources,
+        "recipe": job.recipe_name,
+        "continue_on_timeout": job.continue_on_timeout,
+        "project_dir": job.project_dir,
+        "scratch_dir": job.scratch_dir,
+        "config": job.config_text,
+        "config_path": job.config_path,
+        "batch_script": job.batch_script,
+        "inputs": list(job.inputs.all()),
+        "input_problems": services.input_problems(job),
+        "input_warnings": services.input_warnings(job),
         "suggested_values": services.suggested_values(job),
-    }  # fmt: skip
+    }
 
 
 def _accepted(job_id: int, task_id: str, user: Any) -> Status:
@@ -82,23 +106,38 @@ def create_job(request: HttpRequest, payload: JobCreateIn) -> Status:
     job = services.create_job(
         user=request.auth,
         request=services.JobRequest(
-            template_id=payload.template_id, cluster_id=payload.cluster_id, recipe=payload.recipe,
-            title=payload.title, values=payload.values, continue_on_timeout=payload.continue_on_timeout,
+            template_id=payload.template_id,
+            cluster_id=payload.cluster_id,
+            recipe=payload.recipe,
+            title=payload.title,
+            values=payload.values,
+            continue_on_timeout=payload.continue_on_timeout,
             resources=Resources(
-                partition=resources.partition, nodes=resources.nodes, ntasks=resources.ntasks_per_node,
-                cpus_per_task=resources.cpus_per_task, memory_mb=resources.memory_mb,
-                walltime_s=resources.walltime_s, gpus=resources.gpus, account=resources.account, qos=resources.qos,
+                partition=resources.partition,
+                nodes=resources.nodes,
+                ntasks=resources.ntasks_per_node,
+                cpus_per_task=resources.cpus_per_task,
+                memory_mb=resources.memory_mb,
+                walltime_s=resources.walltime_s,
+                gpus=resources.gpus,
+                account=resources.account,
+                qos=resources.qos,
             ),
         ),
-    )  # fmt: skip
+    )
     return Status(201, _detail(access_job(user=request.auth, job_id=job.pk)))
 
 
 @router.get("/jobs", response=JobPage)
 def list_jobs(
-    request: HttpRequest, state: str | None = None, cluster_id: int | None = None, template: str | None = None,
-    q: str | None = None, page: int = 1, page_size: int = 50,
-) -> dict[str, Any]:  # fmt: skip
+    request: HttpRequest,
+    state: str | None = None,
+    cluster_id: int | None = None,
+    template: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> dict[str, Any]:
     """Your jobs (all jobs for a lab admin), newest first; `state` takes a comma-separated list."""
     jobs = selectors.job_list(request.auth, state=state, cluster_id=cluster_id, template=template, text=q)
     page, page_size = max(1, page), max(1, min(page_size, MAX_PAGE_SIZE))
@@ -147,9 +186,13 @@ def put_upload_chunk(request: HttpRequest, job_id: int, name: str) -> Status:
     """
     length = request.META.get("CONTENT_LENGTH", "")
     outcome = uploads.receive_chunk(
-        user=request.auth, job_id=job_id, name=name, content_range=request.headers.get("Content-Range", ""),
-        content_length=int(length) if length.isdigit() else None, body=request,
-    )  # fmt: skip
+        user=request.auth,
+        job_id=job_id,
+        name=name,
+        content_range=request.headers.get("Content-Range", ""),
+        content_length=int(length) if length.isdigit() else None,
+        body=request,
+    )
     return Status(200 if isinstance(outcome, uploads.UploadStatus) else 202, outcome)
 
 
@@ -169,10 +212,18 @@ def submit_job(request: HttpRequest, job_id: int) -> Status:
 def list_events(request: HttpRequest, job_id: int) -> list[dict[str, Any]]:
     job = access_job(user=request.auth, job_id=job_id)
     return [
-        {"id": e.pk, "kind": e.kind, "old_state": e.old_state, "new_state": e.new_state, "source": e.source,
-         "detail": e.detail, "actor": e.actor.username if e.actor else None, "created_at": e.created_at}
+        {
+            "id": e.pk,
+            "kind": e.kind,
+            "old_state": e.old_state,
+            "new_state": e.new_state,
+            "source": e.source,
+            "detail": e.detail,
+            "actor": e.actor.username if e.actor else None,
+            "created_at": e.created_at,
+        }
         for e in job.events.select_related("actor")
-    ]  # fmt: skip
+    ]
 
 
 @router.get("/jobs/{job_id}/progress", response=ProgressOut)
@@ -181,13 +232,20 @@ def get_progress(request: HttpRequest, job_id: int) -> dict[str, Any]:
     job = access_job(user=request.auth, job_id=job_id)
     progress, log = selectors.job_progress(job)
     return {
-        "state": job.state, "first_step": log.first_step, "last_step": log.last_step, "total_steps": log.total_steps,
-        "fraction_done": log.fraction_done, "ns_per_day": log.ns_per_day, "hours_remaining": log.hours_remaining,
-        "wallclock_s": log.wallclock_s, "namd_version": getattr(log, "namd_version", None),
-        "fatal_errors": log.fatal_errors, "is_stalled": bool(progress and progress.stalled_at),
+        "state": job.state,
+        "first_step": log.first_step,
+        "last_step": log.last_step,
+        "total_steps": log.total_steps,
+        "fraction_done": log.fraction_done,
+        "ns_per_day": log.ns_per_day,
+        "hours_remaining": log.hours_remaining,
+        "wallclock_s": log.wallclock_s,
+        "namd_version": getattr(log, "namd_version", None),
+        "fatal_errors": log.fatal_errors,
+        "is_stalled": bool(progress and progress.stalled_at),
         "stalled_at": progress.stalled_at if progress else None,
         "updated_at": progress.updated_at if progress else None,
-    }  # fmt: skip
+    }
 
 
 @router.get("/jobs/{job_id}/energies", response=EnergiesOut)
@@ -229,8 +287,15 @@ def refresh_files(request: HttpRequest, job_id: int) -> Status:
 
 
 def _download_out(download: StagedDownload, task_id: str = "") -> dict[str, Any]:
-    return {"id": download.pk, "path": download.relpath, "state": download.state, "size_bytes": download.size_bytes,
-            "error_code": download.error_code, "error_message": download.error_message, "task_id": task_id}  # fmt: skip
+    return {
+        "id": download.pk,
+        "path": download.relpath,
+        "state": download.state,
+        "size_bytes": download.size_bytes,
+        "error_code": download.error_code,
+        "error_message": download.error_message,
+        "task_id": task_id,
+    }
 
 
 @router.post("/jobs/{job_id}/downloads", response={202: DownloadOut})
@@ -285,9 +350,13 @@ def next_stage(request: HttpRequest, job_id: int, payload: NextStageIn) -> Statu
     """A new job of another template (the next stage of a protocol, e.g. CHARMM-GUI's step5 after step4) that
     starts from a copy of this finished job's folder, its results included; a task makes the copy."""
     job, task_id = services.request_next_stage(
-        user=request.auth, job_id=job_id, template_id=payload.template_id, values=payload.values,
-        title=payload.title, submit=payload.submit,
-    )  # fmt: skip
+        user=request.auth,
+        job_id=job_id,
+        template_id=payload.template_id,
+        values=payload.values,
+        title=payload.title,
+        submit=payload.submit,
+    )
     return _accepted(job.pk, task_id, request.auth)
 
 

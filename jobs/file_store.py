@@ -35,8 +35,9 @@ def clean_input_path(name: str) -> str:
     if name.startswith("/") or len(parts) > MAX_INPUT_DEPTH or any(part in ("", ".", "..") for part in parts):
         raise InvalidInput(
             "Input paths are relative folders and file names inside the job folder (no '/' at the start, no '..').",
-            code="INPUT_PATH_INVALID", details={"name": name[:200]},
-        )  # fmt: skip
+            code="INPUT_PATH_INVALID",
+            details={"name": name[:200]},
+        )
     cleaned = [_clean_part(part, name) for part in parts]
     if len(cleaned) == 1 and cleaned[0].lower() in RESERVED_NAMES:
         raise InvalidInput(
@@ -49,9 +50,10 @@ def _clean_part(part: str, name: str) -> str:
     clean = re.sub(r"[^A-Za-z0-9_.+-]", "_", part.strip(), flags=re.ASCII).lstrip(".-")
     if not FILENAME_RE.fullmatch(clean) or clean.endswith(".part"):
         raise InvalidInput(
-            "File names are letters, digits, '_', '.', '+', '-' (at most 200).", code="FILENAME_INVALID",
+            "File names are letters, digits, '_', '.', '+', '-' (at most 200).",
+            code="FILENAME_INVALID",
             details={"name": name[:200]},
-        )  # fmt: skip
+        )
     return clean
 
 

@@ -23,8 +23,9 @@ def folder_name(slug: str, job_uuid: uuid.UUID) -> str:
     return f"{slug}-{job_uuid.hex[:8]}"
 
 
-def job_dirs(*, project_root: PurePosixPath, scratch_root: PurePosixPath, slug: str, job_uuid: uuid.UUID
-             ) -> tuple[str, str]:  # fmt: skip
+def job_dirs(
+    *, project_root: PurePosixPath, scratch_root: PurePosixPath, slug: str, job_uuid: uuid.UUID
+) -> tuple[str, str]:
     """(project dir, scratch dir) of a new job below the member's two roots."""
     name = folder_name(slug, job_uuid)
     return str(project_root / name), str(scratch_root / name)

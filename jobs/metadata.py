@@ -103,14 +103,23 @@ def parse_job_document(text: str) -> DiscoveredJob:
         if slurm_job_id and not str(slurm_job_id).isdigit():
             raise JobDocumentInvalid("slurm_job_id is not a number")
         return DiscoveredJob(
-            uuid=uuid.UUID(document["uuid"]), owner=str(document["owner"]), cluster=str(document["cluster"]),
-            title=str(document["title"])[:200], template_slug=str(document["template"]["slug"]),
-            template_version=int(document["template"]["version"]), values=dict(document["values"]),
-            resources=dict(document["resources"]), recipe=str(document["recipe"]), slurm_job_id=str(slurm_job_id),
-            state=JobState(document["state"]), project_dir=str(document["project_dir"]),
-            scratch_dir=str(document["scratch_dir"]), submitted_at=_parse_time(document.get("submitted_at")),
-            started_at=_parse_time(document.get("started_at")), ended_at=_parse_time(document.get("ended_at")),
-        )  # fmt: skip
+            uuid=uuid.UUID(document["uuid"]),
+            owner=str(document["owner"]),
+            cluster=str(document["cluster"]),
+            title=str(document["title"])[:200],
+            template_slug=str(document["template"]["slug"]),
+            template_version=int(document["template"]["version"]),
+            values=dict(document["values"]),
+            resources=dict(document["resources"]),
+            recipe=str(document["recipe"]),
+            slurm_job_id=str(slurm_job_id),
+            state=JobState(document["state"]),
+            project_dir=str(document["project_dir"]),
+            scratch_dir=str(document["scratch_dir"]),
+            submitted_at=_parse_time(document.get("submitted_at")),
+            started_at=_parse_time(document.get("started_at")),
+            ended_at=_parse_time(document.get("ended_at")),
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, JobDocumentInvalid):
             raise

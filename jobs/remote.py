@@ -76,8 +76,20 @@ def remove_trees_argv(paths: list[str]) -> list[str]:
 def find_job_documents_argv(project_root: str, max_bytes: int) -> list[str]:
     """The job.json files one level below a project root (each job's folder), smaller than max_bytes."""
     # `find` takes no `--`; the root is absolute (starts with '/'), so it cannot read as an option.
-    return ["find", project_root, "-mindepth", "2", "-maxdepth", "2", "-name", layout.METADATA_FILENAME,
-            "-type", "f", "-size", f"-{max_bytes // 1024}k"]  # fmt: skip
+    return [
+        "find",
+        project_root,
+        "-mindepth",
+        "2",
+        "-maxdepth",
+        "2",
+        "-name",
+        layout.METADATA_FILENAME,
+        "-type",
+        "f",
+        "-size",
+        f"-{max_bytes // 1024}k",
+    ]
 
 
 def make_dirs(session: MemberSession, *dirs: str) -> None:
@@ -141,9 +153,14 @@ def write_metadata(session: MemberSession, job: Job) -> None:
 def read_log_argv(job: Job, offset: int, max_bytes: int) -> list[str]:
     """dd of the NAMD log (SLURM's stdout in scratch) from a byte offset: only what is new."""
     return [
-        "dd", f"if={job.scratch_dir}/{job.slurm_log_name}", "bs=65536", "iflag=skip_bytes,count_bytes",
-        f"skip={offset}", f"count={max_bytes}", "status=none",
-    ]  # fmt: skip
+        "dd",
+        f"if={job.scratch_dir}/{job.slurm_log_name}",
+        "bs=65536",
+        "iflag=skip_bytes,count_bytes",
+        f"skip={offset}",
+        f"count={max_bytes}",
+        "status=none",
+    ]
 
 
 def stderr_tail_argv(job: Job) -> list[str]:

@@ -83,8 +83,9 @@ class JobDetailOut(JobOut):
     inputs: list[InputOut]
     input_problems: list[dict[str, str]]
     input_warnings: list[dict[str, Any]] = Field(description="Not blocking, e.g. a restart's step vs firsttimestep.")
-    suggested_values: dict[str, Any] = Field(description="Values the inputs say (cell, first step); set them "
-                                                         "with PUT /jobs/{id}/values.")  # fmt: skip
+    suggested_values: dict[str, Any] = Field(
+        description="Values the inputs say (cell, first step); set them with PUT /jobs/{id}/values."
+    )
 
 
 class JobPage(Schema):

@@ -52,9 +52,14 @@ def _ordering(sort: str) -> tuple[OrderBy, OrderBy]:
 
 
 def job_list(
-    user: User, *, state: str | None = None, cluster_id: int | None = None, template: str | None = None,
-    text: str | None = None, sort: str = DEFAULT_SORT,
-) -> QuerySet[Job]:  # fmt: skip
+    user: User,
+    *,
+    state: str | None = None,
+    cluster_id: int | None = None,
+    template: str | None = None,
+    text: str | None = None,
+    sort: str = DEFAULT_SORT,
+) -> QuerySet[Job]:
     """The jobs `user` may see, filtered and sorted (an unknown sort is the newest first).
 
     Owner, cluster and template come in the same query; `state` takes a comma-separated list.
@@ -91,18 +96,34 @@ class StateGroup:
 
 STATE_GROUPS = (
     StateGroup(
-        "active", "Active", "Being submitted, queued or running on a cluster.",
+        "active",
+        "Active",
+        "Being submitted, queued or running on a cluster.",
         (JobState.SUBMITTING, JobState.PENDING, JobState.RUNNING, JobState.COMPLETING),
     ),
     StateGroup(
-        "attention", "Needs attention", "Waiting for inputs or a submission, or ended without completing.",
-        (JobState.DRAFT, JobState.UPLOADING, JobState.READY, JobState.FAILED, JobState.TIMEOUT,
-         JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.PREEMPTED, JobState.LOST),
+        "attention",
+        "Needs attention",
+        "Waiting for inputs or a submission, or ended without completing.",
+        (
+            JobState.DRAFT,
+            JobState.UPLOADING,
+            JobState.READY,
+            JobState.FAILED,
+            JobState.TIMEOUT,
+            JobState.OUT_OF_MEMORY,
+            JobState.NODE_FAIL,
+            JobState.PREEMPTED,
+            JobState.LOST,
+        ),
     ),
     StateGroup(
-        "finished", "Finished", "Completed or cancelled.", (JobState.COMPLETED, JobState.CANCELLED),
+        "finished",
+        "Finished",
+        "Completed or cancelled.",
+        (JobState.COMPLETED, JobState.CANCELLED),
     ),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)

@@ -92,8 +92,15 @@ def copy_input_batch_task(self: Task, job_id: int, input_ids: list[int], acting_
     )
 
 
-@shared_task(base=JobTask, failure_kind="ARCHIVE_FAILED", what_next="Send the archive again.", bind=True,
-             acks_late=True, time_limit=3600, soft_time_limit=3540)  # fmt: skip
+@shared_task(
+    base=JobTask,
+    failure_kind="ARCHIVE_FAILED",
+    what_next="Send the archive again.",
+    bind=True,
+    acks_late=True,
+    time_limit=3600,
+    soft_time_limit=3540,
+)
 def unpack_input_archive_task(self: Task, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:
     return services.unpack_input_archive(
         job_id=job_id, archive_path=archive_path, kind=kind, acting_user_id=acting_user_id

@@ -17,9 +17,15 @@ from portal.errors import PortalError
 
 
 def transition(
-    job: Job, new_state: JobState, *, source: str, detail: str = "", actor_id: int | None = None,
-    expected: str | None = None, **fields: Any,
-) -> bool:  # fmt: skip
+    job: Job,
+    new_state: JobState,
+    *,
+    source: str,
+    detail: str = "",
+    actor_id: int | None = None,
+    expected: str | None = None,
+    **fields: Any,
+) -> bool:
     """Move `job` from `expected` (default: its state as loaded) to `new_state`; False if it was not there."""
     old_state = expected or job.state
     with transaction.atomic():
@@ -28,9 +34,13 @@ def transition(
         )
         if changed:
             JobEvent.objects.create(
-                job_id=job.pk, old_state=old_state, new_state=new_state, source=source, detail=detail[:1000],
+                job_id=job.pk,
+                old_state=old_state,
+                new_state=new_state,
+                source=source,
+                detail=detail[:1000],
                 actor_id=actor_id,
-            )  # fmt: skip
+            )
     if changed:
         job.state = new_state
         for name, value in fields.items():
@@ -41,9 +51,14 @@ def transition(
 def note(job: Job, kind: str, *, source: str, detail: str = "", actor_id: int | None = None) -> JobEvent:
     """An event that is not a state change (STALLED, CANCEL_REQUESTED, RESULTS_COPIED, ...)."""
     return JobEvent.objects.create(
-        job_id=job.pk, kind=kind, old_state=job.state, new_state=job.state, source=source, detail=detail[:1000],
+        job_id=job.pk,
+        kind=kind,
+        old_state=job.state,
+        new_state=job.state,
+        source=source,
+        detail=detail[:1000],
         actor_id=actor_id,
-    )  # fmt: skip
+    )
 
 
 def record_task_failure(job: Job, kind: str, error: PortalError) -> None:

@@ -63,9 +63,10 @@ class CharmmGuiImportForm(forms.Form):
         help_text="The NAMD download CHARMM-GUI gives: charmm-gui-….tgz (or .tar.gz, .zip), with its namd/ folder."
     )
     family = forms.CharField(
-        required=False, max_length=MAX_FAMILY_LENGTH,
+        required=False,
+        max_length=MAX_FAMILY_LENGTH,
         help_text="Optional: the template family. Empty: the builder, e.g. CHARMM-GUI Solution Builder.",
-    )  # fmt: skip
+    )
 
     def clean_archive(self) -> Any:
         archive = self.cleaned_data["archive"]
@@ -114,9 +115,10 @@ class TemplateAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[URLPattern]:
         preview = path("preview/", self.admin_site.admin_view(self.preview_view), name="templates_app_template_preview")
         charmm_gui = path(
-            "import-charmm-gui/", self.admin_site.admin_view(self.import_charmm_gui_view),
+            "import-charmm-gui/",
+            self.admin_site.admin_view(self.import_charmm_gui_view),
             name="templates_app_template_import_charmm_gui",
-        )  # fmt: skip
+        )
         return [preview, charmm_gui, *super().get_urls()]
 
     def import_charmm_gui_view(self, request: HttpRequest) -> HttpResponse:
@@ -143,10 +145,17 @@ class TemplateAdmin(admin.ModelAdmin):
             else:
                 self.message_user(request, _imported_message(templates, since=started), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:templates_app_template_changelist"))
-        return TemplateResponse(request, "admin/templates_app/template/import_charmm_gui.html", {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import CHARMM-GUI",
-            "form": form, "refusal": refusal,
-        })  # fmt: skip
+        return TemplateResponse(
+            request,
+            "admin/templates_app/template/import_charmm_gui.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Import CHARMM-GUI",
+                "form": form,
+                "refusal": refusal,
+            },
+        )
 
     def preview_view(self, request: HttpRequest) -> HttpResponse:
         """htmx: the config the edited body renders with its defaults, or every problem with its line."""
@@ -162,10 +171,16 @@ class TemplateAdmin(admin.ModelAdmin):
             if not found:
                 rendered = render_config(body, specs_from_json(variables), {})
                 config = rendered.config
-        return TemplateResponse(request, "admin/templates_app/template/_preview.html", {
-            "config": config, "problems": problems, "rendered": rendered,
-            "warnings": [_shown(p) for p in rendered.warnings] if rendered else [],
-        })  # fmt: skip
+        return TemplateResponse(
+            request,
+            "admin/templates_app/template/_preview.html",
+            {
+                "config": config,
+                "problems": problems,
+                "rendered": rendered,
+                "warnings": [_shown(p) for p in rendered.warnings] if rendered else [],
+            },
+        )
 
     @admin.display(description="latest version")
     def latest_version(self, template: Template) -> str:
@@ -175,5 +190,4 @@ class TemplateAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Template, form: TemplateForm, change: bool) -> None:
         super().save_model(request, obj, form, change)
         variables = form.cleaned_data["variables"]
-        save_template_version(template=obj, body=form.cleaned_data["body"], variables=variables,
-                              user=request.user)  # fmt: skip
+        save_template_version(template=obj, body=form.cleaned_data["body"], variables=variables, user=request.user)

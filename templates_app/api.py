@@ -20,11 +20,19 @@ router = Router(tags=["templates"])
 def _out(template: Template) -> TemplateOut:
     version = selectors.latest_version(template)
     return TemplateOut(
-        id=template.pk, name=template.name, slug=template.slug, description=template.description,
-        category=template.category, is_retired=template.is_retired, family=template.family, stage=template.stage,
-        workdir=version.workdir, assets=[asset.relpath for asset in version.assets.all()], version=version.number,
+        id=template.pk,
+        name=template.name,
+        slug=template.slug,
+        description=template.description,
+        category=template.category,
+        is_retired=template.is_retired,
+        family=template.family,
+        stage=template.stage,
+        workdir=version.workdir,
+        assets=[asset.relpath for asset in version.assets.all()],
+        version=version.number,
         variables_schema=json_schema(specs_from_json(version.variables)),
-    )  # fmt: skip
+    )
 
 
 @router.get("/templates", response=list[TemplateOut])
@@ -45,28 +53,47 @@ def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn)
         try:
             rendered = services.render_version(version=version, values=payload.values)
         except TemplateError as exc:
-            return PreviewOut(template_id=template_id, version=version.number, config=None,
-                              problems=exc.details["problems"])  # fmt: skip
+            return PreviewOut(
+                template_id=template_id, version=version.number, config=None, problems=exc.details["problems"]
+            )
         return PreviewOut(
-            template_id=template_id, version=version.number, config=rendered.config, problems=[],
+            template_id=template_id,
+            version=version.number,
+            config=rendered.config,
+            problems=[],
             warnings=[services.problem_dict(p) for p in rendered.warnings],
-            cluster_commands=rendered.cluster_commands, files_read=rendered.files_read,
-        )  # fmt: skip
+            cluster_commands=rendered.cluster_commands,
+            files_read=rendered.files_read,
+        )
     job = payload.job
     profile = cluster_access.access_profile(user=request.auth, profile_id=job.cluster_id)
     preview = services.preview_job(
-        version=version, values=payload.values, profile=profile,
+        version=version,
+        values=payload.values,
+        profile=profile,
         recipe=cluster_access.access_launch_recipe(profile=profile, name=job.recipe),
         resources=Resources(
-            partition=job.resources.partition, nodes=job.resources.nodes, ntasks=job.resources.ntasks_per_node,
-            cpus_per_task=job.resources.cpus_per_task, memory_mb=job.resources.memory_mb,
-            walltime_s=job.resources.walltime_s, gpus=job.resources.gpus, account=job.resources.account,
+            partition=job.resources.partition,
+            nodes=job.resources.nodes,
+            ntasks=job.resources.ntasks_per_node,
+            cpus_per_task=job.resources.cpus_per_task,
+            memory_mb=job.resources.memory_mb,
+            walltime_s=job.resources.walltime_s,
+            gpus=job.resources.gpus,
+            account=job.resources.account,
             qos=job.resources.qos,
         ),
-        title=job.title, remote_username=cluster_selectors.remote_username(user=request.auth, profile=profile),
-    )  # fmt: skip
+        title=job.title,
+        remote_username=cluster_selectors.remote_username(user=request.auth, profile=profile),
+    )
     return PreviewOut(
-        template_id=template_id, version=version.number, config=preview.config, batch_script=preview.batch_script,
-        cost=preview.cost, problems=preview.problems, warnings=preview.warnings,
-        cluster_commands=preview.cluster_commands, files_read=preview.files_read,
-    )  # fmt: skip
+        template_id=template_id,
+        version=version.number,
+        config=preview.config,
+        batch_script=preview.batch_script,
+        cost=preview.cost,
+        problems=preview.problems,
+        warnings=preview.warnings,
+        cluster_commands=preview.cluster_commands,
+        files_read=preview.files_read,
+    )

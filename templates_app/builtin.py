@@ -12,19 +12,48 @@ from templates_app.models import Template
 from templates_app.services import save_template_version
 
 INPUTS = [
-    {"name": "structure", "type": "file", "default": "system.psf", "extensions": [".psf"], "namd_keyword": "structure",
-     "help": "The PSF structure file."},
-    {"name": "coordinates", "type": "file", "default": "system.pdb", "extensions": [".pdb"],
-     "namd_keyword": "coordinates", "help": "The PDB coordinates matching the PSF."},
-    {"name": "parameters", "type": "file", "default": "par_all36.prm", "extensions": [".prm", ".inp", ".par", ".str"],
-     "namd_keyword": "parameters", "help": "The CHARMM parameter file."},
-]  # fmt: skip
-OUTPUT_NAME = {"name": "output_name", "type": "text", "default": "out", "pattern": "[A-Za-z0-9_-]{1,40}",
-               "help": "Prefix of the output files (.coor, .vel, .xsc, .dcd)."}  # fmt: skip
+    {
+        "name": "structure",
+        "type": "file",
+        "default": "system.psf",
+        "extensions": [".psf"],
+        "namd_keyword": "structure",
+        "help": "The PSF structure file.",
+    },
+    {
+        "name": "coordinates",
+        "type": "file",
+        "default": "system.pdb",
+        "extensions": [".pdb"],
+        "namd_keyword": "coordinates",
+        "help": "The PDB coordinates matching the PSF.",
+    },
+    {
+        "name": "parameters",
+        "type": "file",
+        "default": "par_all36.prm",
+        "extensions": [".prm", ".inp", ".par", ".str"],
+        "namd_keyword": "parameters",
+        "help": "The CHARMM parameter file.",
+    },
+]
+OUTPUT_NAME = {
+    "name": "output_name",
+    "type": "text",
+    "default": "out",
+    "pattern": "[A-Za-z0-9_-]{1,40}",
+    "help": "Prefix of the output files (.coor, .vel, .xsc, .dcd).",
+}
 TEMPERATURE = {"name": "temperature", "type": "float", "default": 300.0, "minimum": 0, "maximum": 1000, "unit": "K"}
 CUTOFF = {"name": "cutoff", "type": "float", "default": 12.0, "minimum": 6, "maximum": 20, "unit": "Å"}
-ENERGIES = {"name": "output_energies", "type": "integer", "default": 100, "minimum": 1, "maximum": 1_000_000,
-            "unit": "steps"}  # fmt: skip
+ENERGIES = {
+    "name": "output_energies",
+    "type": "integer",
+    "default": 100,
+    "minimum": 1,
+    "maximum": 1_000_000,
+    "unit": "steps",
+}
 
 BODIES = Path(__file__).resolve().parent / "builtin_bodies"
 
@@ -56,37 +85,97 @@ class BuiltinTemplate:
 
 BUILTIN_TEMPLATES = (
     BuiltinTemplate(
-        "vacuum-minimization", "Minimization in vacuum", Template.Category.MINIMIZATION,
-        "Energy minimization of a structure without solvent or periodic boundaries.", body("vacuum-minimization"),
+        "vacuum-minimization",
+        "Minimization in vacuum",
+        Template.Category.MINIMIZATION,
+        "Energy minimization of a structure without solvent or periodic boundaries.",
+        body("vacuum-minimization"),
         [*INPUTS, TEMPERATURE, CUTOFF, OUTPUT_NAME, ENERGIES, {"name": "minimize_steps", **STEPS, "default": 1000}],
     ),
     BuiltinTemplate(
-        "npt-equilibration", "Explicit-solvent NPT equilibration", Template.Category.EQUILIBRATION,
+        "npt-equilibration",
+        "Explicit-solvent NPT equilibration",
+        Template.Category.EQUILIBRATION,
         "Minimize, then equilibrate at constant pressure and temperature with PME in a periodic box; optional "
-        "extraBonds restraints (e.g. DNA origami).", body("npt-equilibration"),
-        [*INPUTS, TEMPERATURE, CUTOFF, OUTPUT_NAME, ENERGIES, *DYNAMICS,
-         {"name": "minimize_steps", **STEPS, "default": 1000},
-         *({"name": f"cell_{axis}", "type": "float", "default": 60.0, "minimum": 5, "maximum": 2000, "unit": "Å",
-            "help": f"Periodic cell length along {axis}."} for axis in "xyz"),
-         {"name": "restraints", "type": "file", "required": False, "extensions": [".txt", ".extrabonds"],
-          "namd_keyword": "extraBondsFile", "help": "Optional extraBonds restraints file."}],
+        "extraBonds restraints (e.g. DNA origami).",
+        body("npt-equilibration"),
+        [
+            *INPUTS,
+            TEMPERATURE,
+            CUTOFF,
+            OUTPUT_NAME,
+            ENERGIES,
+            *DYNAMICS,
+            {"name": "minimize_steps", **STEPS, "default": 1000},
+            *(
+                {
+                    "name": f"cell_{axis}",
+                    "type": "float",
+                    "default": 60.0,
+                    "minimum": 5,
+                    "maximum": 2000,
+                    "unit": "Å",
+                    "help": f"Periodic cell length along {axis}.",
+                }
+                for axis in "xyz"
+            ),
+            {
+                "name": "restraints",
+                "type": "file",
+                "required": False,
+                "extensions": [".txt", ".extrabonds"],
+                "namd_keyword": "extraBondsFile",
+                "help": "Optional extraBonds restraints file.",
+            },
+        ],
     ),
     BuiltinTemplate(
-        "production-restart", "Production from a restart", Template.Category.PRODUCTION,
+        "production-restart",
+        "Production from a restart",
+        Template.Category.PRODUCTION,
         "NVT or NPT production continuing from a previous job's .coor/.vel/.xsc at its last step.",
         body("production-restart"),
-        [*INPUTS, TEMPERATURE, CUTOFF, OUTPUT_NAME, ENERGIES, *DYNAMICS,
-         {"name": "restart_coordinates", "type": "file", "default": "previous.coor", "extensions": [".coor"],
-          "namd_keyword": "bincoordinates"},
-         {"name": "restart_velocities", "type": "file", "default": "previous.vel", "extensions": [".vel"],
-          "namd_keyword": "binvelocities"},
-         {"name": "restart_cell", "type": "file", "default": "previous.xsc", "extensions": [".xsc"],
-          "namd_keyword": "extendedSystem"},
-         {"name": "first_step", "type": "integer", "default": 0, "minimum": 0, "maximum": 10**12, "unit": "steps",
-          "help": "The step the previous job ended at."},
-         {"name": "ensemble", "type": "choice", "default": "NPT", "choices": ["NVT", "NPT"]}],
+        [
+            *INPUTS,
+            TEMPERATURE,
+            CUTOFF,
+            OUTPUT_NAME,
+            ENERGIES,
+            *DYNAMICS,
+            {
+                "name": "restart_coordinates",
+                "type": "file",
+                "default": "previous.coor",
+                "extensions": [".coor"],
+                "namd_keyword": "bincoordinates",
+            },
+            {
+                "name": "restart_velocities",
+                "type": "file",
+                "default": "previous.vel",
+                "extensions": [".vel"],
+                "namd_keyword": "binvelocities",
+            },
+            {
+                "name": "restart_cell",
+                "type": "file",
+                "default": "previous.xsc",
+                "extensions": [".xsc"],
+                "namd_keyword": "extendedSystem",
+            },
+            {
+                "name": "first_step",
+                "type": "integer",
+                "default": 0,
+                "minimum": 0,
+                "maximum": 10**12,
+                "unit": "steps",
+                "help": "The step the previous job ended at.",
+            },
+            {"name": "ensemble", "type": "choice", "default": "NPT", "choices": ["NVT", "NPT"]},
+        ],
     ),
-)  # fmt: skip
+)
 
 
 @transaction.atomic

@@ -100,8 +100,11 @@ def stage_number(filename: str) -> tuple[int, ...] | None:
 def stage_category(filename: str) -> str:
     """The template category a stage's name says (equilibration, production, minimization, other)."""
     words = re.split(r"[_.+-]", PurePosixPath(filename).stem.lower())
-    for prefix, category in (("equil", Template.Category.EQUILIBRATION), ("prod", Template.Category.PRODUCTION),
-                             ("mini", Template.Category.MINIMIZATION)):  # fmt: skip
+    for prefix, category in (
+        ("equil", Template.Category.EQUILIBRATION),
+        ("prod", Template.Category.PRODUCTION),
+        ("mini", Template.Category.MINIMIZATION),
+    ):
         if any(word.startswith(prefix) for word in words):
             return category.value
     return Template.Category.OTHER.value
@@ -253,9 +256,13 @@ def convert_stage(text: str, *, filename: str) -> tuple[str, list[dict[str, Any]
         match = SET_LINE_RE.match(content) if is_top else None
         name = match["name"].lower() if match else ""
         usable = (
-            match is not None and VARIABLE_NAME_RE.fullmatch(name) is not None and name not in taken
-            and name not in JINJA_RESERVED and not keyword.iskeyword(name) and assigned.get(match["name"]) == 1
-        )  # fmt: skip
+            match is not None
+            and VARIABLE_NAME_RE.fullmatch(name) is not None
+            and name not in taken
+            and name not in JINJA_RESERVED
+            and not keyword.iskeyword(name)
+            and assigned.get(match["name"]) == 1
+        )
         if not usable or match is None:
             body.append(_escaped_line(line))
             continue
@@ -383,10 +390,11 @@ def _stage_error(stage: Stage, problems: list[tuple[str, str, int | None, str]])
     return TemplateError(
         f"{where}: [{code}] {message} — fix the stage file and import again; nothing was imported.",
         code="CHARMM_GUI_STAGE_INVALID",
-        details={"file": stage.relpath, "problems": [
-            {"code": c, "message": m, "line": n, "file": f or stage.relpath} for c, m, n, f in problems
-        ]},
-    )  # fmt: skip
+        details={
+            "file": stage.relpath,
+            "problems": [{"code": c, "message": m, "line": n, "file": f or stage.relpath} for c, m, n, f in problems],
+        },
+    )
 
 
 @transaction.atomic
@@ -399,9 +407,13 @@ def _save_family(
         template = _family_template(family=family, name=name, stage=item.stage, order=order, total=len(prepared))
         try:
             save_template_version(
-                template=template, body=item.body, variables=item.variables, user=user, workdir=download.workdir,
+                template=template,
+                body=item.body,
+                variables=item.variables,
+                user=user,
+                workdir=download.workdir,
                 assets=assets,
-            )  # fmt: skip
+            )
         except TemplateError as exc:
             problems = exc.details.get("problems") or [{"code": exc.code, "message": exc.user_message}]
             raise _stage_error(
@@ -427,10 +439,14 @@ def _family_template(*, family: str, name: str, stage: Stage, order: int, total:
         )
     if template is None:
         return Template.objects.create(
-            name=name, slug=_free_slug(name), family=family, stage=order, category=stage.category,
+            name=name,
+            slug=_free_slug(name),
+            family=family,
+            stage=order,
+            category=stage.category,
             description=f"Stage {order} of {total} of a {family} download ({stage.filename}). Members upload "
             "their own CHARMM-GUI archive of the system with the job.",
-        )  # fmt: skip
+        )
     if (template.stage, template.category) != (order, stage.category):
         template.stage, template.category = order, stage.category
         template.save(update_fields=["stage", "category"])

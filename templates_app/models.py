@@ -39,9 +39,10 @@ class TemplateVersion(models.Model):
     body = models.TextField(help_text="Jinja2 text rendering the NAMD config.")
     variables = models.JSONField(default=list, help_text="The typed variable definitions (see templates_app/specs.py).")
     workdir = models.CharField(
-        max_length=100, blank=True,
+        max_length=100,
+        blank=True,
         help_text="The folder of the job the stage runs in (CHARMM-GUI's 'namd'); its config may read one level up.",
-    )  # fmt: skip
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -118,9 +118,12 @@ def job_path(config_path: str, path: str) -> str | None:
 
 class _Checker:
     def __init__(
-        self, reading: ConfigReading, files: Mapping[str, Path | None] | None, config_only: bool,
+        self,
+        reading: ConfigReading,
+        files: Mapping[str, Path | None] | None,
+        config_only: bool,
         known_steps: Mapping[str, int] | None = None,
-    ):  # fmt: skip
+    ):
         self.reading, self.files, self.config_only = reading, files or {}, config_only
         self.known_steps = known_steps or {}
         self.check = ConfigCheck(reading=reading)
@@ -134,10 +137,13 @@ class _Checker:
     def problem(self, code: str, message: str, where: Setting | None = None, *, warning: bool = False) -> None:
         self.check.problems.append(
             ConfigProblem(
-                code, message, where.line if where else None, WARNING if warning else ERROR,
+                code,
+                message,
+                where.line if where else None,
+                WARNING if warning else ERROR,
                 where.file if where and where.file != self.reading.config_path else "",
             )
-        )  # fmt: skip
+        )
 
     def is_on(self, keyword: str) -> bool:
         setting = self.last.get(keyword.lower())
@@ -254,9 +260,10 @@ class _Checker:
         velocities = ("temperature", "velocities", "binvelocities")
         if not any(keyword in self.last for keyword in velocities):
             self.problem(
-                "NAMD_MISSING_KEYWORD", "the config needs 'temperature', 'velocities' or 'binVelocities'",
+                "NAMD_MISSING_KEYWORD",
+                "the config needs 'temperature', 'velocities' or 'binVelocities'",
                 warning=self.soft(),
-            )  # fmt: skip
+            )
         if "temperature" in self.last and ("binvelocities" in self.last or "velocities" in self.last):
             self.problem(
                 "NAMD_CONFLICT", "'temperature' and initial velocities exclude each other", self.last["temperature"]
@@ -264,9 +271,11 @@ class _Checker:
         has_cell = all(f"cellbasisvector{i}" in self.last for i in (1, 2, 3))
         if self.is_on("pme") and not has_cell and "extendedsystem" not in self.last:
             self.problem(
-                "NAMD_PME_NEEDS_CELL", "'PME on' needs cellBasisVector1-3 or an extendedSystem", self.last["pme"],
+                "NAMD_PME_NEEDS_CELL",
+                "'PME on' needs cellBasisVector1-3 or an extendedSystem",
+                self.last["pme"],
                 warning=self.soft(),
-            )  # fmt: skip
+            )
         runs = [c for c in self.reading.commands if c.name.lower() in RUN_COMMANDS]
         for command in runs:
             steps = command.args[-1] if command.args else ""
@@ -293,8 +302,9 @@ class _Checker:
             self.problem(
                 "NAMD_FIRST_STEP_MISMATCH",
                 f"the restart '{xsc.value}' ends at step {step} but 'firsttimestep' is {given}",
-                first or xsc, warning=True,
-            )  # fmt: skip
+                first or xsc,
+                warning=True,
+            )
 
     def files_read(self) -> None:
         made = self.reading.made_on_cluster
@@ -385,9 +395,13 @@ def extended_system_file_facts(path: Path) -> dict[str, Any]:
 
 
 def check_config(
-    text: str, *, config_path: str = "job.namd", files: Mapping[str, Path | None] | None = None,
-    config_only: bool = False, known_steps: Mapping[str, int] | None = None,
-) -> ConfigCheck:  # fmt: skip
+    text: str,
+    *,
+    config_path: str = "job.namd",
+    files: Mapping[str, Path | None] | None = None,
+    config_only: bool = False,
+    known_steps: Mapping[str, int] | None = None,
+) -> ConfigCheck:
     """Every problem of a config, as NAMD would read it in the job folder with these files.
 
     With `config_only` (a template body, or `check_namd_config --config-only`) the files it reads

@@ -147,9 +147,12 @@ def read_config(
     reading = ConfigReading(config_path=config_path)
     try:
         finished = subprocess.run(
-            argv, input=_request(text, config_path, files or {}), capture_output=True,
-            timeout=MAX_WALL_SECONDS, check=False,
-        )  # fmt: skip
+            argv,
+            input=_request(text, config_path, files or {}),
+            capture_output=True,
+            timeout=MAX_WALL_SECONDS,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         _parse(reading, exc.stdout or b"")
         reading.limit = reading.limit or "time"

@@ -99,9 +99,11 @@ def summary(check: ConfigCheck) -> dict[str, list[dict[str, Any]]]:
     """What a member is shown of a config: the commands it runs on the cluster and the files it reads."""
     return {
         "cluster_commands": [{"text": a.text, "line": a.line, "file": a.file} for a in check.cluster_actions],
-        "files_read": [{"path": r.path, "keyword": r.keyword, "line": r.line, "made_on_cluster": r.made_on_cluster}
-                       for r in check.files_read],
-    }  # fmt: skip
+        "files_read": [
+            {"path": r.path, "keyword": r.keyword, "line": r.line, "made_on_cluster": r.made_on_cluster}
+            for r in check.files_read
+        ],
+    }
 
 
 def _environment() -> ImmutableSandboxedEnvironment:

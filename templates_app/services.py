@@ -25,8 +25,14 @@ WORKDIR_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}")
 
 
 def problem_dict(problem: Problem) -> dict[str, Any]:
-    return {"code": problem.code, "message": problem.message, "field": problem.field, "line": problem.line,
-            "severity": problem.severity, "file": problem.file}  # fmt: skip
+    return {
+        "code": problem.code,
+        "message": problem.message,
+        "field": problem.field,
+        "line": problem.line,
+        "severity": problem.severity,
+        "file": problem.file,
+    }
 
 
 def _error(problems: list[Problem]) -> TemplateError:
@@ -58,9 +64,14 @@ def template_problems(
 
 @transaction.atomic
 def save_template_version(
-    *, template: Template, body: str, variables: Any, user: User | None, workdir: str | None = None,
+    *,
+    template: Template,
+    body: str,
+    variables: Any,
+    user: User | None,
+    workdir: str | None = None,
     assets: list[StoredAsset] | None = None,
-) -> TemplateVersion:  # fmt: skip
+) -> TemplateVersion:
     """A new version when body, variables, workdir or assets changed (the latest otherwise). Raises TemplateError.
 
     `workdir` and `assets` left as None keep the latest version's.
@@ -81,13 +92,19 @@ def save_template_version(
     ):
         return latest
     version = TemplateVersion.objects.create(
-        template=template, number=(latest.number if latest else 0) + 1, body=body, variables=variables,
-        workdir=workdir, created_by=user,
-    )  # fmt: skip
+        template=template,
+        number=(latest.number if latest else 0) + 1,
+        body=body,
+        variables=variables,
+        workdir=workdir,
+        created_by=user,
+    )
     TemplateAsset.objects.bulk_create(
-        TemplateAsset(version=version, relpath=a.relpath, size_bytes=a.size_bytes, sha256=a.sha256,
-                      stored_path=a.stored_path) for a in assets
-    )  # fmt: skip
+        TemplateAsset(
+            version=version, relpath=a.relpath, size_bytes=a.size_bytes, sha256=a.sha256, stored_path=a.stored_path
+        )
+        for a in assets
+    )
     return version
 
 
@@ -104,9 +121,12 @@ def render_version(*, version: TemplateVersion, values: dict[str, Any]) -> Rende
     """The NAMD config of a version for these values. Raises TemplateError with every problem."""
     try:
         return render_config(
-            version.body, specs_from_json(version.variables), values, config_path=config_path(version.workdir),
+            version.body,
+            specs_from_json(version.variables),
+            values,
+            config_path=config_path(version.workdir),
             files=version_files(version) or None,
-        )  # fmt: skip
+        )
     except TemplateProblems as exc:
         raise _error(exc.problems) from exc
 
@@ -126,12 +146,16 @@ def cluster_settings(profile: ClusterProfile) -> batch_script.ClusterSettings:
         su_per_gpu_hour=profile.su_per_gpu_hour,
         partitions=tuple(
             batch_script.PartitionLimits(
-                name=p.name, max_walltime_s=p.max_walltime_s, max_nodes=p.max_nodes, cores_per_node=p.cores_per_node,
-                memory_per_node_mb=p.memory_per_node_mb, gpus_per_node=p.gpus_per_node,
+                name=p.name,
+                max_walltime_s=p.max_walltime_s,
+                max_nodes=p.max_nodes,
+                cores_per_node=p.cores_per_node,
+                memory_per_node_mb=p.memory_per_node_mb,
+                gpus_per_node=p.gpus_per_node,
             )
             for p in profile.partitions.all()
         ),
-    )  # fmt: skip
+    )
 
 
 def launch_spec(recipe: LaunchRecipe) -> batch_script.LaunchSpec:
@@ -155,9 +179,15 @@ class JobPreview:
 
 
 def preview_job(
-    *, version: TemplateVersion, values: dict[str, Any], profile: ClusterProfile, recipe: LaunchRecipe,
-    resources: batch_script.Resources, title: str, remote_username: str,
-) -> JobPreview:  # fmt: skip
+    *,
+    version: TemplateVersion,
+    values: dict[str, Any],
+    profile: ClusterProfile,
+    recipe: LaunchRecipe,
+    resources: batch_script.Resources,
+    title: str,
+    remote_username: str,
+) -> JobPreview:
     """Config, batch script and cost for a job that is not submitted; every problem of each part."""
     problems: list[dict[str, Any]] = []
     config, rendered = None, None
@@ -171,17 +201,24 @@ def preview_job(
     try:
         scratch_root = expand_root(profile.scratch_root_pattern, remote_username)
         inputs = batch_script.ScriptInputs(
-            job_uuid=PREVIEW_JOB_UUID, job_title=title, config_filename=config_path(version.workdir),
+            job_uuid=PREVIEW_JOB_UUID,
+            job_title=title,
+            config_filename=config_path(version.workdir),
             scratch_dir=f"{scratch_root}/{version.template.slug}-{PREVIEW_JOB_UUID.hex[:8]}",
-        )  # fmt: skip
+        )
         script = batch_script.render_batch_script(settings, launch_spec(recipe), resources, inputs)
         cost = batch_script.estimate_cost(settings, resources)
     except batch_script.BatchScriptError as exc:
         problems += [{"code": p.code, "message": p.message, "field": "resources", "line": None} for p in exc.problems]
     except ValueError as exc:
         problems.append({"code": "BATCH_SCRIPT_INVALID", "message": str(exc), "field": "", "line": None})
-    reading = {} if rendered is None else {
-        "warnings": [problem_dict(p) for p in rendered.warnings], "cluster_commands": rendered.cluster_commands,
-        "files_read": rendered.files_read,
-    }  # fmt: skip
+    reading = (
+        {}
+        if rendered is None
+        else {
+            "warnings": [problem_dict(p) for p in rendered.warnings],
+            "cluster_commands": rendered.cluster_commands,
+            "files_read": rendered.files_read,
+        }
+    )
     return JobPreview(config=config, batch_script=script, cost=cost, problems=problems, **reading)

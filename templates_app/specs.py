@@ -53,9 +53,15 @@ def json_schema(specs: list[VariableSpec]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for spec in specs:
         prop: dict[str, Any] = {"type": types.get(spec.type, "string"), "x-kind": spec.type.value}
-        for key, value in (("default", spec.default), ("description", spec.help), ("minimum", spec.minimum),
-                           ("maximum", spec.maximum), ("x-unit", spec.unit), ("pattern", spec.pattern),
-                           ("x-namd-keyword", spec.namd_keyword)):  # fmt: skip
+        for key, value in (
+            ("default", spec.default),
+            ("description", spec.help),
+            ("minimum", spec.minimum),
+            ("maximum", spec.maximum),
+            ("x-unit", spec.unit),
+            ("pattern", spec.pattern),
+            ("x-namd-keyword", spec.namd_keyword),
+        ):
             if value not in (None, ""):
                 prop[key] = value
         if spec.choices:

@@ -33,10 +33,26 @@ from templates_app.services import cluster_settings, config_path, launch_spec, r
 MEMBER_PASSWORD = "correct horse battery staple"
 CLUSTER_PASSWORD = "a cluster password"
 # The water box of tests/fixtures/namd (water.psf, water.pdb, par_water.prm): a job's values and resources.
-WATER_VALUES = {"structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-                "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100}  # fmt: skip
-WATER_RESOURCES = {"partition": "debug", "nodes": 1, "ntasks": 1, "cpus_per_task": 1, "memory_mb": None,
-                   "walltime_s": 600, "gpus": 0, "account": None, "qos": None}  # fmt: skip
+WATER_VALUES = {
+    "structure": "water.psf",
+    "coordinates": "water.pdb",
+    "parameters": "par_water.prm",
+    "cell_x": 30.0,
+    "cell_y": 30.0,
+    "cell_z": 30.0,
+    "run_steps": 100,
+}
+WATER_RESOURCES = {
+    "partition": "debug",
+    "nodes": 1,
+    "ntasks": 1,
+    "cpus_per_task": 1,
+    "memory_mb": None,
+    "walltime_s": 600,
+    "gpus": 0,
+    "account": None,
+    "qos": None,
+}
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -156,17 +172,30 @@ class JobFactory(factory.django.DjangoModelFactory):
             submitted=True, state=JobState.RUNNING, slurm_state="RUNNING", started_at=factory.LazyFunction(timezone.now)
         )
         completed = factory.Trait(
-            running=True, state=JobState.COMPLETED, slurm_state="COMPLETED", exit_code=0,
-            ended_at=factory.LazyFunction(timezone.now), finished_at=factory.LazyFunction(timezone.now),
-        )  # fmt: skip
+            running=True,
+            state=JobState.COMPLETED,
+            slurm_state="COMPLETED",
+            exit_code=0,
+            ended_at=factory.LazyFunction(timezone.now),
+            finished_at=factory.LazyFunction(timezone.now),
+        )
         failed = factory.Trait(
-            running=True, state=JobState.FAILED, slurm_state="FAILED", exit_code=1,
-            ended_at=factory.LazyFunction(timezone.now), finished_at=factory.LazyFunction(timezone.now),
-        )  # fmt: skip
+            running=True,
+            state=JobState.FAILED,
+            slurm_state="FAILED",
+            exit_code=1,
+            ended_at=factory.LazyFunction(timezone.now),
+            finished_at=factory.LazyFunction(timezone.now),
+        )
         timed_out = factory.Trait(
-            running=True, state=JobState.TIMEOUT, slurm_state="TIMEOUT", slurm_reason="TimeLimit", exit_code=0,
-            ended_at=factory.LazyFunction(timezone.now), finished_at=factory.LazyFunction(timezone.now),
-        )  # fmt: skip
+            running=True,
+            state=JobState.TIMEOUT,
+            slurm_state="TIMEOUT",
+            slurm_reason="TimeLimit",
+            exit_code=0,
+            ended_at=factory.LazyFunction(timezone.now),
+            finished_at=factory.LazyFunction(timezone.now),
+        )
 
     uuid = factory.LazyFunction(uuid.uuid4)
     owner = factory.SubFactory(UserFactory, password=None)
@@ -201,9 +230,11 @@ class InputFileFactory(factory.django.DjangoModelFactory):
     class Params:
         content = b"* parameters\nEND\n"
         on_cluster = factory.Trait(
-            state=InputFile.State.UPLOADED, staged_path="", uploaded_at=factory.LazyFunction(timezone.now),
+            state=InputFile.State.UPLOADED,
+            staged_path="",
+            uploaded_at=factory.LazyFunction(timezone.now),
             bytes_uploaded=factory.SelfAttribute("size_bytes"),
-        )  # fmt: skip
+        )
 
     job = factory.SubFactory(JobFactory)
     name = factory.Sequence(lambda n: f"extra{n}.prm")

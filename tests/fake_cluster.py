@@ -293,8 +293,10 @@ class RemoteShell:
                 missing.append(f'rsync: [sender] link_stat "{path}" failed: No such file or directory (2)\n')
         if missing:
             # rsync 3.5.0 (the local cluster's) copies the rest, then says so and exits 23.
-            ending = ("rsync error: some files/attrs were not transferred (see previous errors) (code 23) "
-                      "at main.c(1394) [sender=3.5.0]\n")  # fmt: skip
+            ending = (
+                "rsync error: some files/attrs were not transferred (see previous errors) (code 23) "
+                "at main.c(1394) [sender=3.5.0]\n"
+            )
             return _result(argv, 23, "", "".join(missing) + ending)
         return _result(argv)
 
@@ -478,12 +480,12 @@ class FakeMemberSession:
             raise portal_error(fault.error) from fault.error
         return result
 
-    def run(self, argv: list[str], *, timeout_s: float = 30.0, stdin: bytes | None = None,
-            check: bool = False) -> CommandResult:  # fmt: skip
+    def run(
+        self, argv: list[str], *, timeout_s: float = 30.0, stdin: bytes | None = None, check: bool = False
+    ) -> CommandResult:
         result = self._answer(ssh.validate_argv(list(argv)), stdin)
         if check and result.exit_code != 0:
-            failed = ssh.RemoteCommandFailed(f"remote command {argv[0]!r} exited {result.exit_code}",
-                                                   result=result)  # fmt: skip
+            failed = ssh.RemoteCommandFailed(f"remote command {argv[0]!r} exited {result.exit_code}", result=result)
             raise portal_error(failed) from failed
         return result
 
@@ -507,8 +509,9 @@ class FakeMemberSession:
             self.faults.remove(fault)
             raise portal_error(fault.error) from fault.error
 
-    def upload(self, local_path: str, remote_path: str, *, progress: Any = None,
-               verify_sha256: bool = False) -> TransferResult:  # fmt: skip
+    def upload(
+        self, local_path: str, remote_path: str, *, progress: Any = None, verify_sha256: bool = False
+    ) -> TransferResult:
         target = self.confined(remote_path)
         self._transfer("upload", target)
         data = Path(local_path).read_bytes()
@@ -523,8 +526,9 @@ class FakeMemberSession:
         digest = hashlib.sha256(data).hexdigest() if verify_sha256 else None
         return TransferResult(size_bytes=len(data), duration_s=0.001, sha256=digest)
 
-    def download(self, remote_path: str, local_path: str, *, progress: Any = None,
-                 verify_sha256: bool = False) -> TransferResult:  # fmt: skip
+    def download(
+        self, remote_path: str, local_path: str, *, progress: Any = None, verify_sha256: bool = False
+    ) -> TransferResult:
         source = self.confined(remote_path)
         self._transfer("download", source)
         if source not in self.remote.files:

@@ -20,8 +20,12 @@ def enqueued_names() -> dict[str, str]:
     for app in APPS:
         for path in (ROOT / app).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                if (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "enqueue_on_commit"
-                        and node.args and isinstance(node.args[0], ast.Constant)):  # fmt: skip
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", "") == "enqueue_on_commit"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                ):
                     found[node.args[0].value] = str(path.relative_to(ROOT))
     return found
 
@@ -44,7 +48,6 @@ def test_a_task_is_sent_only_once_the_transaction_commits(monkeypatch) -> None:
         task_id = enqueue_on_commit("jobs.tasks.finish_job_task", 7, countdown=2)
         assert sent == []
     assert sent == [("jobs.tasks.finish_job_task", (7,), {"task_id": task_id, "countdown": 2})]
-
 
     def send_then_fail() -> None:
         with transaction.atomic():

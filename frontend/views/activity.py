@@ -27,9 +27,12 @@ PAGE_SIZE = 50
 class ActivityFilterForm(forms.Form):
     cluster = forms.TypedChoiceField(label="Cluster", required=False, coerce=int, empty_value=None)
     job = forms.TypedChoiceField(
-        label="Job", required=False, coerce=int, empty_value=None,
+        label="Job",
+        required=False,
+        coerce=int,
+        empty_value=None,
         help_text="Commands whose arguments name the job's folders, its SLURM job name or its scancel.",
-    )  # fmt: skip
+    )
     member = forms.TypedChoiceField(label="Member", required=False, coerce=int, empty_value=None)
 
     def __init__(self, data: QueryDict, *, user: User) -> None:

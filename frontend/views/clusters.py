@@ -132,19 +132,27 @@ def _connection_status(credential: ClusterCredential, *, asked_at: datetime | No
 
 
 def _panel(
-    profile: ClusterProfile, credential: ClusterCredential | None, *, now: datetime,
-    bound_form: CredentialForm | None = None, notice: str = "",
-) -> ClusterPanel:  # fmt: skip
+    profile: ClusterProfile,
+    credential: ClusterCredential | None,
+    *,
+    now: datetime,
+    bound_form: CredentialForm | None = None,
+    notice: str = "",
+) -> ClusterPanel:
     initial = {"remote_username": credential.remote_username} if credential else {}
     forms = {method: form(initial=initial, profile_id=profile.pk) for method, form in CREDENTIAL_FORMS.items()}
     if bound_form is not None:
         forms[bound_form.method] = bound_form
     return ClusterPanel(
-        profile=profile, host_keys=_host_keys(profile),
+        profile=profile,
+        host_keys=_host_keys(profile),
         partitions=[(partition, _walltime_text(partition.max_walltime_s)) for partition in profile.partitions.all()],
-        credential=credential, status=_connection_status(credential, asked_at=None, now=now) if credential else None,
-        forms=forms, open_method=bound_form.method if bound_form is not None else "", notice=notice,
-    )  # fmt: skip
+        credential=credential,
+        status=_connection_status(credential, asked_at=None, now=now) if credential else None,
+        forms=forms,
+        open_method=bound_form.method if bound_form is not None else "",
+        notice=notice,
+    )
 
 
 def _own_credential_for(user: User, profile: ClusterProfile) -> ClusterCredential | None:
@@ -182,8 +190,9 @@ def save_credential(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = access.access_profile(user=request.user, profile_id=profile_id)
     form_class = CREDENTIAL_FORMS.get(request.POST.get("method", ""))
     if form_class is None:
-        raise InvalidInput("Choose how to log in: a key to upload, a key to generate, or a password.",
-                           code="CREDENTIAL_METHOD_INVALID")  # fmt: skip
+        raise InvalidInput(
+            "Choose how to log in: a key to upload, a key to generate, or a password.", code="CREDENTIAL_METHOD_INVALID"
+        )
     form = form_class(request.POST, request.FILES, profile_id=profile.pk)
     credential = None
     if form.is_valid():

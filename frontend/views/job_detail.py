@@ -125,10 +125,15 @@ def _run_progress(job: Job, progress: JobProgress | None, log: LogProgress) -> R
         left = timedelta(hours=log.hours_remaining)
         remaining, eta = duration_text(left), (progress.last_timing_at or progress.updated_at) + left
     return RunProgress(
-        steps_done=steps_done, steps_total=steps_total if steps_total > 0 else None, ns_per_day=log.ns_per_day,
-        remaining=remaining, eta=eta, stalled_at=progress.stalled_at if progress and not job.is_terminal else None,
-        fatal_errors=log.fatal_errors, has_energies=bool(log.energies),
-    )  # fmt: skip
+        steps_done=steps_done,
+        steps_total=steps_total if steps_total > 0 else None,
+        ns_per_day=log.ns_per_day,
+        remaining=remaining,
+        eta=eta,
+        stalled_at=progress.stalled_at if progress and not job.is_terminal else None,
+        fatal_errors=log.fatal_errors,
+        has_energies=bool(log.energies),
+    )
 
 
 def _refresh_wait(raw: str | None, done_at: datetime | None) -> RefreshWait:
@@ -167,19 +172,26 @@ def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None
 def _log_panel(job: Job, progress: JobProgress | None, kind: str, wait: RefreshWait) -> LogPanel:
     log_kind = LOG_KINDS[kind]
     return LogPanel(
-        kind=kind, log_kind=log_kind, text=getattr(progress, log_kind.field) if progress else "",
+        kind=kind,
+        log_kind=log_kind,
+        text=getattr(progress, log_kind.field) if progress else "",
         file_name=f"slurm-{job.slurm_job_id}.{log_kind.suffix}" if job.slurm_job_id else "",
-        fetched_at=progress.logs_fetched_at if progress else None, wait=wait,
-    )  # fmt: skip
+        fetched_at=progress.logs_fetched_at if progress else None,
+        wait=wait,
+    )
 
 
 def _files_panel(progress: JobProgress | None, wait: RefreshWait) -> FilesPanel:
     entries = progress.project_files if progress else []
     files = [
-        ProjectFile(path=entry["path"], is_dir=entry["is_dir"], size_bytes=entry["size_bytes"],
-                    modified=datetime.fromtimestamp(entry["modified"], tz=UTC))
+        ProjectFile(
+            path=entry["path"],
+            is_dir=entry["is_dir"],
+            size_bytes=entry["size_bytes"],
+            modified=datetime.fromtimestamp(entry["modified"], tz=UTC),
+        )
         for entry in entries
-    ]  # fmt: skip
+    ]
     return FilesPanel(files=files, listed_at=progress.files_listed_at if progress else None, wait=wait)
 
 
@@ -246,9 +258,11 @@ def files_panel(request: HttpRequest, job_id: int) -> HttpResponse:
 
 def _download_context(job_id: int, download: StagedDownload) -> dict[str, Any]:
     context = {
-        "job_id": job_id, "download": download, "relpath": download.relpath,
+        "job_id": job_id,
+        "download": download,
+        "relpath": download.relpath,
         "content_url": reverse("api:download_content", kwargs={"job_id": job_id, "download_id": download.pk}),
-    }  # fmt: skip
+    }
     if download.state == StagedDownload.State.FAILED:
         reason = download.error_message or "Copying it to the portal failed."
         context["error"] = f"{reason} ({download.error_code}) Try again."
@@ -327,9 +341,11 @@ def next_stage(request: HttpRequest, job_id: int) -> HttpResponse:
     template_id = request.POST.get("template_id", "")
     try:
         child, _ = services.request_next_stage(
-            user=request.user, job_id=job_id, template_id=int(template_id) if template_id.isdigit() else 0,
+            user=request.user,
+            job_id=job_id,
+            template_id=int(template_id) if template_id.isdigit() else 0,
             submit=submit,
-        )  # fmt: skip
+        )
     except NotFound:
         raise
     except PortalError as exc:

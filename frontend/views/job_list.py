@@ -37,8 +37,12 @@ SORT_LABELS = {
     "submitted": "Submitted, oldest first",
 }
 # Columns whose header sorts the list: (sort key, label, direction of the first click).
-SORTABLE_COLUMNS = (("title", "Title", ""), ("state", "State", ""), ("cluster", "Cluster", ""),
-                    ("created", "Created", "-"))  # fmt: skip
+SORTABLE_COLUMNS = (
+    ("title", "Title", ""),
+    ("state", "State", ""),
+    ("cluster", "Cluster", ""),
+    ("created", "Created", "-"),
+)
 MAX_REFUSALS_LISTED = 5
 JOB_ID_RE = re.compile(r"[0-9]{1,18}")  # ASCII digits only ("²".isdigit() is true); fits a bigint
 
@@ -96,9 +100,13 @@ def job_list(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data if is_valid else {}
     sort = filters.get("sort") or selectors.DEFAULT_SORT
     jobs = selectors.job_list(
-        request.user, state=filters.get("state"), cluster_id=filters.get("cluster"),
-        template=filters.get("template"), text=filters.get("q"), sort=sort,
-    )  # fmt: skip
+        request.user,
+        state=filters.get("state"),
+        cluster_id=filters.get("cluster"),
+        template=filters.get("template"),
+        text=filters.get("q"),
+        sort=sort,
+    )
     page = Paginator(jobs if is_valid else jobs.none(), PAGE_SIZE).get_page(request.GET.get("page"))
     page_query = _query(request.GET, "page")
     context = {
@@ -152,9 +160,10 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
     back += f"?{query}" if query else ""
     try:
         result = services.bulk_action(
-            user=request.user, job_ids=_posted_job_ids(request.POST.getlist("job_ids")),
+            user=request.user,
+            job_ids=_posted_job_ids(request.POST.getlist("job_ids")),
             action=request.POST.get("action", ""),
-        )  # fmt: skip
+        )
     except InvalidInput as exc:
         messages.error(request, exc.user_message)
         return HttpResponseRedirect(back)

@@ -46,10 +46,13 @@ def _offered_template(request: HttpRequest, slug: str) -> tuple[Template, Templa
 def _job_form(request: HttpRequest, version: TemplateVersion, *, data: Any = None, initial: Any = None) -> JobForm:
     slug = version.template.slug
     return JobForm(
-        data, initial=initial, profiles=cluster_access.usable_profiles(request.user),
-        specs=specs_from_json(version.variables), check_url=reverse("frontend:wizard_check", args=[slug]),
+        data,
+        initial=initial,
+        profiles=cluster_access.usable_profiles(request.user),
+        specs=specs_from_json(version.variables),
+        check_url=reverse("frontend:wizard_check", args=[slug]),
         sections_url=reverse("frontend:wizard_form", args=[slug]),
-    )  # fmt: skip
+    )
 
 
 @login_required
@@ -137,13 +140,17 @@ def _inputs_context(job: Job) -> dict[str, Any]:
     rows = _input_rows(job)
     unpacking = _is_unpacking(job)
     return {
-        "job": job, "rows": rows, "is_editable": job.state in EDITABLE_STATES, "is_unpacking": unpacking,
-        "is_copying": unpacking or any(row.is_copying for row in rows), "is_ready": job.state == JobState.READY,
+        "job": job,
+        "rows": rows,
+        "is_editable": job.state in EDITABLE_STATES,
+        "is_unpacking": unpacking,
+        "is_copying": unpacking or any(row.is_copying for row in rows),
+        "is_ready": job.state == JobState.READY,
         "problems": job_services.input_problems(job) if job.state in EDITABLE_STATES else [],
         "archive_refusal": job.error_message if job.error_code.startswith("ARCHIVE_") else "",
         "suggested": job_services.suggested_values(job) if job.state in EDITABLE_STATES else {},
         "warnings": job_services.input_warnings(job) if job.state in EDITABLE_STATES else [],
-    }  # fmt: skip
+    }
 
 
 @login_required
@@ -154,19 +161,23 @@ def inputs(request: HttpRequest, job_id: int) -> HttpResponse:
         return _set_submit_when_ready(request, job_id)
     job = access_job(user=request.user, job_id=job_id)
     context = {
-        **_inputs_context(job), "auto_form": SubmitWhenReadyForm(initial={"submit_when_ready": job.submit_when_ready}),
-        "expected": _expected(job), "chunk_bytes": CLIENT_CHUNK_BYTES,
+        **_inputs_context(job),
+        "auto_form": SubmitWhenReadyForm(initial={"submit_when_ready": job.submit_when_ready}),
+        "expected": _expected(job),
+        "chunk_bytes": CLIENT_CHUNK_BYTES,
         "upload_url": reverse("api:get_upload", kwargs={"job_id": job.pk, "name": "__name__"}),
         "archive_url": reverse("api:upload_archive", kwargs={"job_id": job.pk}),
-    }  # fmt: skip
+    }
     return render(request, "frontend/wizard_inputs.html", context)
 
 
 def _expected(job: Job) -> list[dict[str, Any]]:
     """The files the config reads, with the line that reads them; those the template ships are marked."""
     shipped = set(job.inputs.filter(is_template_asset=True).values_list("name", flat=True))
-    return [{"path": read.path, "keyword": read.keyword, "line": read.line, "shipped": read.path in shipped}
-            for read in job_services.input_reads(job.config_text, job.config_path)]  # fmt: skip
+    return [
+        {"path": read.path, "keyword": read.keyword, "line": read.line, "shipped": read.path in shipped}
+        for read in job_services.input_reads(job.config_text, job.config_path)
+    ]
 
 
 def _set_submit_when_ready(request: HttpRequest, job_id: int) -> HttpResponse:

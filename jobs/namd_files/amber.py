@@ -22,18 +22,47 @@ from jobs.namd_files.sscanf import is_float, leading_int
 PRMTOP_REWRITE = "Write the topology again with tleap or ParmEd."
 # %VERSION as NAMD's sscanf("%%VERSION VERSION_STAMP = %9s DATE = %8s %8s") must read it, or it gives up.
 PRMTOP_VERSION = re.compile(rb"%VERSION\s*VERSION_STAMP\s*=\s*\S+\s*DATE\s*=\s*\S+\s+\S")
-PRMTOP_VALUE_FLAGS = frozenset({  # small sections whose values size others
-    "POINTERS", "SOLVENT_POINTERS", "IPOL", "CMAP_COUNT", "CHARMM_CMAP_COUNT", "CMAP_RESOLUTION",
-    "CHARMM_CMAP_RESOLUTION", "CHARMM_UREY_BRADLEY_COUNT", "CHARMM_NUM_IMPROPERS", "CHARMM_NUM_IMPR_TYPES",
-})  # fmt: skip
+PRMTOP_VALUE_FLAGS = frozenset(
+    {  # small sections whose values size others
+        "POINTERS",
+        "SOLVENT_POINTERS",
+        "IPOL",
+        "CMAP_COUNT",
+        "CHARMM_CMAP_COUNT",
+        "CMAP_RESOLUTION",
+        "CHARMM_CMAP_RESOLUTION",
+        "CHARMM_UREY_BRADLEY_COUNT",
+        "CHARMM_NUM_IMPROPERS",
+        "CHARMM_NUM_IMPR_TYPES",
+    }
+)
 PRMTOP_REQUIRED = (  # NAMD only warns of a missing section, then builds the molecule from the empty list
-    "ATOM_NAME", "CHARGE", "MASS", "ATOM_TYPE_INDEX", "NUMBER_EXCLUDED_ATOMS", "NONBONDED_PARM_INDEX",
-    "RESIDUE_LABEL", "RESIDUE_POINTER", "BOND_FORCE_CONSTANT", "BOND_EQUIL_VALUE", "ANGLE_FORCE_CONSTANT",
-    "ANGLE_EQUIL_VALUE", "DIHEDRAL_FORCE_CONSTANT", "DIHEDRAL_PERIODICITY", "DIHEDRAL_PHASE", "LENNARD_JONES_ACOEF",
-    "LENNARD_JONES_BCOEF", "BONDS_INC_HYDROGEN", "BONDS_WITHOUT_HYDROGEN", "ANGLES_INC_HYDROGEN",
-    "ANGLES_WITHOUT_HYDROGEN", "DIHEDRALS_INC_HYDROGEN", "DIHEDRALS_WITHOUT_HYDROGEN", "EXCLUDED_ATOMS_LIST",
+    "ATOM_NAME",
+    "CHARGE",
+    "MASS",
+    "ATOM_TYPE_INDEX",
+    "NUMBER_EXCLUDED_ATOMS",
+    "NONBONDED_PARM_INDEX",
+    "RESIDUE_LABEL",
+    "RESIDUE_POINTER",
+    "BOND_FORCE_CONSTANT",
+    "BOND_EQUIL_VALUE",
+    "ANGLE_FORCE_CONSTANT",
+    "ANGLE_EQUIL_VALUE",
+    "DIHEDRAL_FORCE_CONSTANT",
+    "DIHEDRAL_PERIODICITY",
+    "DIHEDRAL_PHASE",
+    "LENNARD_JONES_ACOEF",
+    "LENNARD_JONES_BCOEF",
+    "BONDS_INC_HYDROGEN",
+    "BONDS_WITHOUT_HYDROGEN",
+    "ANGLES_INC_HYDROGEN",
+    "ANGLES_WITHOUT_HYDROGEN",
+    "DIHEDRALS_INC_HYDROGEN",
+    "DIHEDRALS_WITHOUT_HYDROGEN",
+    "EXCLUDED_ATOMS_LIST",
     "AMBER_ATOM_TYPE",
-)  # fmt: skip
+)
 
 
 def _prmtop_sections(stream: BinaryIO, name: str) -> tuple[dict[str, int], dict[str, list[int]]]:
@@ -103,18 +132,38 @@ def _prmtop_expected(sizes: dict[str, int], values: dict[str, list[int]]) -> Ite
     ifbox, ifcap = pointers[27], pointers[29]
     pairs = ntypes * (ntypes + 1) // 2
     yield from [
-        ("ATOM_NAME", natom), ("CHARGE", natom), ("ATOMIC_NUMBER", natom), ("MASS", natom),
-        ("ATOM_TYPE_INDEX", natom), ("NUMBER_EXCLUDED_ATOMS", natom), ("NONBONDED_PARM_INDEX", ntypes * ntypes),
-        ("RESIDUE_LABEL", nres), ("RESIDUE_POINTER", nres), ("BOND_FORCE_CONSTANT", numbnd),
-        ("BOND_EQUIL_VALUE", numbnd), ("ANGLE_FORCE_CONSTANT", numang), ("ANGLE_EQUIL_VALUE", numang),
-        ("DIHEDRAL_FORCE_CONSTANT", nptra), ("DIHEDRAL_PERIODICITY", nptra), ("DIHEDRAL_PHASE", nptra),
-        ("SCEE_SCALE_FACTOR", nptra), ("SCNB_SCALE_FACTOR", nptra), ("LENNARD_JONES_ACOEF", pairs),
-        ("LENNARD_JONES_BCOEF", pairs), ("BONDS_INC_HYDROGEN", 3 * nbonh), ("BONDS_WITHOUT_HYDROGEN", 3 * nbona),
-        ("ANGLES_INC_HYDROGEN", 4 * ntheth), ("ANGLES_WITHOUT_HYDROGEN", 4 * ntheta),
-        ("DIHEDRALS_INC_HYDROGEN", 5 * nphih), ("DIHEDRALS_WITHOUT_HYDROGEN", 5 * nphia),
-        ("EXCLUDED_ATOMS_LIST", nnb), ("HBOND_ACOEF", nphb), ("HBOND_BCOEF", nphb), ("AMBER_ATOM_TYPE", natom),
+        ("ATOM_NAME", natom),
+        ("CHARGE", natom),
+        ("ATOMIC_NUMBER", natom),
+        ("MASS", natom),
+        ("ATOM_TYPE_INDEX", natom),
+        ("NUMBER_EXCLUDED_ATOMS", natom),
+        ("NONBONDED_PARM_INDEX", ntypes * ntypes),
+        ("RESIDUE_LABEL", nres),
+        ("RESIDUE_POINTER", nres),
+        ("BOND_FORCE_CONSTANT", numbnd),
+        ("BOND_EQUIL_VALUE", numbnd),
+        ("ANGLE_FORCE_CONSTANT", numang),
+        ("ANGLE_EQUIL_VALUE", numang),
+        ("DIHEDRAL_FORCE_CONSTANT", nptra),
+        ("DIHEDRAL_PERIODICITY", nptra),
+        ("DIHEDRAL_PHASE", nptra),
+        ("SCEE_SCALE_FACTOR", nptra),
+        ("SCNB_SCALE_FACTOR", nptra),
+        ("LENNARD_JONES_ACOEF", pairs),
+        ("LENNARD_JONES_BCOEF", pairs),
+        ("BONDS_INC_HYDROGEN", 3 * nbonh),
+        ("BONDS_WITHOUT_HYDROGEN", 3 * nbona),
+        ("ANGLES_INC_HYDROGEN", 4 * ntheth),
+        ("ANGLES_WITHOUT_HYDROGEN", 4 * ntheta),
+        ("DIHEDRALS_INC_HYDROGEN", 5 * nphih),
+        ("DIHEDRALS_WITHOUT_HYDROGEN", 5 * nphia),
+        ("EXCLUDED_ATOMS_LIST", nnb),
+        ("HBOND_ACOEF", nphb),
+        ("HBOND_BCOEF", nphb),
+        ("AMBER_ATOM_TYPE", natom),
         ("TREE_CHAIN_CLASSIFICATION", natom),
-    ]  # fmt: skip
+    ]
     if ifbox > 0:
         yield "SOLVENT_POINTERS", 3
         if "SOLVENT_POINTERS" in sizes:
@@ -130,15 +179,19 @@ def _prmtop_expected(sizes: dict[str, int], values: dict[str, list[int]]) -> Ite
         yield "CHARMM_UREY_BRADLEY_COUNT", 2
         bradley, bradley_types = _padded(values, "CHARMM_UREY_BRADLEY_COUNT", 2)
         yield from [
-            ("CHARMM_UREY_BRADLEY", 3 * bradley), ("CHARMM_UREY_BRADLEY_FORCE_CONSTANT", bradley_types),
-            ("CHARMM_UREY_BRADLEY_EQUIL_VALUE", bradley_types), ("CHARMM_NUM_IMPROPERS", 1),
+            ("CHARMM_UREY_BRADLEY", 3 * bradley),
+            ("CHARMM_UREY_BRADLEY_FORCE_CONSTANT", bradley_types),
+            ("CHARMM_UREY_BRADLEY_EQUIL_VALUE", bradley_types),
+            ("CHARMM_NUM_IMPROPERS", 1),
             ("CHARMM_IMPROPERS", 5 * _padded(values, "CHARMM_NUM_IMPROPERS", 1)[0]),
-        ]  # fmt: skip
+        ]
         (improper_types,) = _padded(values, "CHARMM_NUM_IMPR_TYPES", 1)
         yield from [
-            ("CHARMM_IMPROPER_FORCE_CONSTANT", improper_types), ("CHARMM_IMPROPER_PHASE", improper_types),
-            ("LENNARD_JONES_14_ACOEF", pairs), ("LENNARD_JONES_14_BCOEF", pairs),
-        ]  # fmt: skip
+            ("CHARMM_IMPROPER_FORCE_CONSTANT", improper_types),
+            ("CHARMM_IMPROPER_PHASE", improper_types),
+            ("LENNARD_JONES_14_ACOEF", pairs),
+            ("LENNARD_JONES_14_BCOEF", pairs),
+        ]
     cmap = "CHARMM_CMAP_" if charmm else "CMAP_"  # ff19SB has CMAP terms too, without the CHARMM_ prefix
     if cmap + "COUNT" in sizes:
         yield cmap + "COUNT", 2

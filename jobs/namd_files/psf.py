@@ -173,9 +173,11 @@ def _psf_atoms(psf: PsfStream, natom: int, is_drude: bool) -> None:
             continue
         fields = text.split()
         readable = (
-            len(fields) >= 8 and INT_START.match(fields[0]) and FLOAT_START.match(fields[6])
+            len(fields) >= 8
+            and INT_START.match(fields[0])
+            and FLOAT_START.match(fields[6])
             and FLOAT_START.match(fields[7])
-        )  # fmt: skip
+        )
         if readable and is_drude:
             readable = len(fields) >= 11 and INT_START.match(fields[8]) and FLOAT_START.match(fields[9])
             readable = readable and FLOAT_START.match(fields[10])
@@ -215,9 +217,13 @@ def _psf_lone_pairs(psf: PsfStream, numlp: int, natom: int) -> None:
         hosts = leading_int(fields[0]) if fields else None
         index = leading_int(fields[1]) if len(fields) > 1 else None
         if (
-            hosts is None or hosts not in (2, 3) or len(fields) < 6 or index != next_index or fields[2] != b"F"
+            hosts is None
+            or hosts not in (2, 3)
+            or len(fields) < 6
+            or index != next_index
+            or fields[2] != b"F"
             or not all(FLOAT_START.match(field) for field in fields[3:6])
-        ):  # fmt: skip
+        ):
             raise psf.fail(
                 f"line {psf.line_no} is not the lone pair NAMD expects ('hosts {next_index} F distance angle "
                 f"dihedral', with 2 or 3 hosts): '{excerpt(text)}'. " + PSF_REWRITE
@@ -274,9 +280,15 @@ def _read_psf(psf: PsfStream) -> int:
     if excluded:
         psf.ints(excluded, 1, natom, "NNB", "excluded atoms", 1, excluded)
         psf.ints(
-            natom, 0, excluded, "NNB", "exclusion pointers (one an atom)", 1, natom,
+            natom,
+            0,
+            excluded,
+            "NNB",
+            "exclusion pointers (one an atom)",
+            1,
+            natom,
             outside=f"points past the {excluded} excluded atoms",
-        )  # fmt: skip
+        )
     # The rest is optional and read in this order; NAMD skips sections it does not know (!NGRP, !MOLNT, ...).
     found = psf.scan("NUMLP", "NUMANISO", "NCRTERM")
     if found and found[0] == "NUMLP":

@@ -76,9 +76,11 @@ def check_inputs(files: dict[str, list[Path]]) -> list[InputProblem]:
     reference_role, reference_path, reference_count = reference
     for role, path, count in counted:
         if path != reference_path and count != reference_count:
-            problems.append(InputProblem(
-                "ATOM_COUNT_MISMATCH",
-                f"the {role} file has {count} atoms but {STRUCTURE_LABELS[reference_role]} has {reference_count}",
-                path.name,
-            ))  # fmt: skip
+            problems.append(
+                InputProblem(
+                    "ATOM_COUNT_MISMATCH",
+                    f"the {role} file has {count} atoms but {STRUCTURE_LABELS[reference_role]} has {reference_count}",
+                    path.name,
+                )
+            )
     return problems

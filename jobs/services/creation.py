@@ -59,37 +59,57 @@ def place_job(*, owner: User, profile: ClusterProfile, slug: str) -> NewJob:
     username = cluster_selectors.remote_username(user=owner, profile=profile)
     project_dir, scratch_dir = layout.job_dirs(
         project_root=expand_root(profile.project_root_pattern, username),
-        scratch_root=expand_root(profile.scratch_root_pattern, username), slug=slug, job_uuid=job_uuid,
-    )  # fmt: skip
+        scratch_root=expand_root(profile.scratch_root_pattern, username),
+        slug=slug,
+        job_uuid=job_uuid,
+    )
     return NewJob(job_uuid, project_dir, scratch_dir)
 
 
 def render_job(
-    *, job_uuid: uuid.UUID, version: TemplateVersion, values: dict[str, Any], profile: ClusterProfile,
-    recipe: LaunchRecipe, resources: batch_script.Resources, title: str, scratch_dir: str,
-) -> tuple[str, str, dict[str, Any]]:  # fmt: skip
+    *,
+    job_uuid: uuid.UUID,
+    version: TemplateVersion,
+    values: dict[str, Any],
+    profile: ClusterProfile,
+    recipe: LaunchRecipe,
+    resources: batch_script.Resources,
+    title: str,
+    scratch_dir: str,
+) -> tuple[str, str, dict[str, Any]]:
     """(config, batch script, values with defaults). Raises TemplateError, InvalidInput (the resource codes)."""
     rendered = render_version(version=version, values=values)
     try:
         script = batch_script.render_batch_script(
-            cluster_settings(profile), launch_spec(recipe), resources,
-            batch_script.ScriptInputs(job_uuid=job_uuid, job_title=title, scratch_dir=scratch_dir,
-                                      config_filename=config_path(version.workdir)),
-        )  # fmt: skip
+            cluster_settings(profile),
+            launch_spec(recipe),
+            resources,
+            batch_script.ScriptInputs(
+                job_uuid=job_uuid,
+                job_title=title,
+                scratch_dir=scratch_dir,
+                config_filename=config_path(version.workdir),
+            ),
+        )
     except batch_script.BatchScriptError as exc:
         raise InvalidInput(
-            exc.problems[0].message, code=exc.problems[0].code,
+            exc.problems[0].message,
+            code=exc.problems[0].code,
             details={"problems": [{"code": p.code, "message": p.message, "field": "resources"} for p in exc.problems]},
-        ) from exc  # fmt: skip
+        ) from exc
     return rendered.config, script, rendered.values
 
 
 def add_job(*, new: NewJob, version: TemplateVersion, actor: User, source: str, detail: str = "", **fields: Any) -> Job:
     """The DRAFT job row and its CREATED event (in the caller's transaction)."""
     job = Job.objects.create(
-        uuid=new.uuid, template_version=version, project_dir=new.project_dir, scratch_dir=new.scratch_dir,
-        config_path=config_path(version.workdir), **fields,
-    )  # fmt: skip
+        uuid=new.uuid,
+        template_version=version,
+        project_dir=new.project_dir,
+        scratch_dir=new.scratch_dir,
+        config_path=config_path(version.workdir),
+        **fields,
+    )
     JobEvent.objects.create(
         job=job, kind="CREATED", new_state=JobState.DRAFT, source=source, actor=actor, detail=detail[:1000]
     )
@@ -107,17 +127,35 @@ def create_job(*, user: User, request: JobRequest) -> Job:
     new = place_job(owner=user, profile=profile, slug=template.slug)
     title = request.title.strip() or template.name
     config, script, values = render_job(
-        job_uuid=new.uuid, version=version, values=request.values, profile=profile, recipe=recipe,
-        resources=request.resources, title=title, scratch_dir=new.scratch_dir,
-    )  # fmt: skip
-    assets = [StagedInput(a.relpath, Path(a.stored_path), a.size_bytes, a.sha256, is_template_asset=True)
-              for a in version.assets.all()]  # fmt: skip
+        job_uuid=new.uuid,
+        version=version,
+        values=request.values,
+        profile=profile,
+        recipe=recipe,
+        resources=request.resources,
+        title=title,
+        scratch_dir=new.scratch_dir,
+    )
+    assets = [
+        StagedInput(a.relpath, Path(a.stored_path), a.size_bytes, a.sha256, is_template_asset=True)
+        for a in version.assets.all()
+    ]
     with transaction.atomic():
         job = add_job(
-            new=new, version=version, actor=user, source="user", owner=user, profile=profile, title=title,
-            values=values, resources=dataclasses.asdict(request.resources), recipe_name=recipe.name,
-            config_text=config, batch_script=script, continue_on_timeout=request.continue_on_timeout,
-        )  # fmt: skip
+            new=new,
+            version=version,
+            actor=user,
+            source="user",
+            owner=user,
+            profile=profile,
+            title=title,
+            values=values,
+            resources=dataclasses.asdict(request.resources),
+            recipe_name=recipe.name,
+            config_text=config,
+            batch_script=script,
+            continue_on_timeout=request.continue_on_timeout,
+        )
         if assets:
             register_staged_inputs(user=user, job=job, staged=assets)
     return job
@@ -132,10 +170,15 @@ def update_job_values(*, user: User, job_id: int, values: dict[str, Any]) -> Job
             raise Conflict("Values can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
         recipe = cluster_access.access_launch_recipe(profile=job.profile, name=job.recipe_name)
         config, script, rendered = render_job(
-            job_uuid=job.uuid, version=job.template_version, values={**job.values, **values}, profile=job.profile,
-            recipe=recipe, resources=batch_script.Resources(**job.resources), title=job.title,
+            job_uuid=job.uuid,
+            version=job.template_version,
+            values={**job.values, **values},
+            profile=job.profile,
+            recipe=recipe,
+            resources=batch_script.Resources(**job.resources),
+            title=job.title,
             scratch_dir=job.scratch_dir,
-        )  # fmt: skip
+        )
         Job.objects.filter(pk=job.pk).update(config_text=config, batch_script=script, values=rendered)
         roles = input_roles(config, job.config_path)
         for input_file in job.inputs.all():
@@ -162,8 +205,12 @@ def clone_job(*, user: User, job_id: int) -> Job:
     """
     source = access_job(user=user, job_id=job_id)
     request = JobRequest(
-        template_id=source.template_version.template_id, cluster_id=source.profile_id, recipe=source.recipe_name,
-        title=f"{source.title[:193]} (copy)", values=source.values,
-        resources=batch_script.Resources(**source.resources), continue_on_timeout=source.continue_on_timeout,
-    )  # fmt: skip
+        template_id=source.template_version.template_id,
+        cluster_id=source.profile_id,
+        recipe=source.recipe_name,
+        title=f"{source.title[:193]} (copy)",
+        values=source.values,
+        resources=batch_script.Resources(**source.resources),
+        continue_on_timeout=source.continue_on_timeout,
+    )
     return create_job(user=user, request=request)

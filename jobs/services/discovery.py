@@ -62,11 +62,22 @@ def import_job_document(user: User, profile: ClusterProfile, path: str, text: st
     state = found.state if found.state in TERMINAL_STATES or found.slurm_job_id else JobState.DRAFT
     with transaction.atomic():
         job = Job.objects.create(
-            uuid=found.uuid, owner=user, profile=profile, template_version=version, title=found.title,
-            values=found.values, resources=found.resources, recipe_name=found.recipe, project_dir=found.project_dir,
-            scratch_dir=found.scratch_dir, state=state, slurm_job_id=found.slurm_job_id,
-            submitted_at=found.submitted_at, started_at=found.started_at, ended_at=found.ended_at,
+            uuid=found.uuid,
+            owner=user,
+            profile=profile,
+            template_version=version,
+            title=found.title,
+            values=found.values,
+            resources=found.resources,
+            recipe_name=found.recipe,
+            project_dir=found.project_dir,
+            scratch_dir=found.scratch_dir,
+            state=state,
+            slurm_job_id=found.slurm_job_id,
+            submitted_at=found.submitted_at,
+            started_at=found.started_at,
+            ended_at=found.ended_at,
             finished_at=timezone.now() if state in TERMINAL_STATES else None,
-        )  # fmt: skip
+        )
         JobEvent.objects.create(job=job, kind="IMPORTED", new_state=state, source="task", detail=path[:1000])
     return "imported"

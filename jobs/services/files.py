@@ -39,8 +39,9 @@ def list_job_files(*, job_id: int, acting_user_id: int, task_id: str = "") -> No
     session = remote.member_session(job, task_id=task_id)
     result = session.run(remote.list_dir_argv(job.project_dir))
     entries = [entry.as_json() for entry in remote.parse_listing(result.stdout)] if result.exit_code == 0 else []
-    JobProgress.objects.update_or_create(job=job, defaults={"project_files": entries,
-                                                            "files_listed_at": timezone.now()})  # fmt: skip
+    JobProgress.objects.update_or_create(
+        job=job, defaults={"project_files": entries, "files_listed_at": timezone.now()}
+    )
 
 
 def download_relpath(job: Job, relpath: str) -> str:

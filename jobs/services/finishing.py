@@ -33,10 +33,15 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     session = remote.member_session(job, task_id=task_id)
     _record_final_status(session, job)
     offset = (progress.log_state or {}).get("offset", 0)
-    copy, log, stderr, listing = session.run_sequence([
-        remote.copy_results_argv(job), remote.read_log_argv(job, offset, MAX_LOG_BYTES_AT_FINISH),
-        remote.stderr_tail_argv(job), remote.list_dir_argv(job.project_dir),
-    ], timeout_s=600)  # fmt: skip
+    copy, log, stderr, listing = session.run_sequence(
+        [
+            remote.copy_results_argv(job),
+            remote.read_log_argv(job, offset, MAX_LOG_BYTES_AT_FINISH),
+            remote.stderr_tail_argv(job),
+            remote.list_dir_argv(job.project_dir),
+        ],
+        timeout_s=600,
+    )
     now = timezone.now()
     if log.exit_code == 0:
         feed_log(progress, log.stdout, now, job.profile.sync_interval_s)

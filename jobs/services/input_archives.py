@@ -40,8 +40,9 @@ def receive_input_archive(*, user: User, job_id: int, name: str, chunks: Iterabl
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
     kind = archives.archive_kind(name)
     if kind is None:
-        raise InvalidInput("Send a .tgz, .tar.gz, .tar or .zip archive.", code="ARCHIVE_KIND_UNKNOWN",
-                           details={"name": name[:200]})  # fmt: skip
+        raise InvalidInput(
+            "Send a .tgz, .tar.gz, .tar or .zip archive.", code="ARCHIVE_KIND_UNKNOWN", details={"name": name[:200]}
+        )
     staged = file_store.upload_path(job.uuid, ARCHIVES_DIR) / f"{uuid.uuid4().hex}.{kind}"
     file_store.store_chunks(chunks, staged, max_bytes=job.profile.max_upload_bytes)
     with transaction.atomic():

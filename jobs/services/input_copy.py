@@ -42,8 +42,9 @@ def copy_input_file(*, input_id: int, acting_user_id: int, task_id: str = "") ->
     try:
         session = remote.member_session(job, task_id=task_id)
         remote.make_dirs(session, *remote.input_dirs(job, [input_file.name]))
-        session.upload(input_file.staged_path, f"{job.project_dir}/{input_file.name}", progress=progress,
-                       verify_sha256=True)  # fmt: skip
+        session.upload(
+            input_file.staged_path, f"{job.project_dir}/{input_file.name}", progress=progress, verify_sha256=True
+        )
     except ClusterUnreachable:
         InputFile.objects.filter(pk=input_id, sha256=input_file.sha256).update(state=InputFile.State.RECEIVED)
         raise
@@ -60,9 +61,11 @@ def copy_input_file(*, input_id: int, acting_user_id: int, task_id: str = "") ->
 def mark_copied(input_file: InputFile) -> None:
     """The input is on the cluster: its staged copy goes (unless the template's, which is shared)."""
     copied = InputFile.objects.filter(pk=input_file.pk, sha256=input_file.sha256).update(
-        state=InputFile.State.UPLOADED, bytes_uploaded=input_file.size_bytes, uploaded_at=timezone.now(),
+        state=InputFile.State.UPLOADED,
+        bytes_uploaded=input_file.size_bytes,
+        uploaded_at=timezone.now(),
         staged_path="",
-    )  # fmt: skip
+    )
     if copied and not input_file.is_template_asset:
         Path(input_file.staged_path).unlink(missing_ok=True)
 
@@ -71,9 +74,11 @@ def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, 
     """Copy many staged inputs into the job's project dir as one stream (tar batches of small files; large
     files streamed one by one, each verified by its upload). Raises ClusterUnreachable (retry)."""
     job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
-    candidates = list(InputFile.objects.filter(
-        job=job, pk__in=input_ids, state__in=[InputFile.State.RECEIVED, InputFile.State.UPLOADING]
-    ).exclude(staged_path=""))  # fmt: skip
+    candidates = list(
+        InputFile.objects.filter(
+            job=job, pk__in=input_ids, state__in=[InputFile.State.RECEIVED, InputFile.State.UPLOADING]
+        ).exclude(staged_path="")
+    )
     InputFile.objects.filter(pk__in=[f.pk for f in candidates]).update(state=InputFile.State.UPLOADING)
     if not candidates:
         return
@@ -82,8 +87,9 @@ def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, 
         session = remote.member_session(job, task_id=task_id)
         remote.make_dirs(session, *remote.input_dirs(job, [f.name for f in candidates]))
         for batch in batches:
-            session.write_files(job.project_dir, {f.name: Path(f.staged_path).read_bytes() for f in batch},
-                                timeout_s=600)  # fmt: skip
+            session.write_files(
+                job.project_dir, {f.name: Path(f.staged_path).read_bytes() for f in batch}, timeout_s=600
+            )
         for large in [f for f in candidates if f.size_bytes > remote.TAR_BATCH_BYTES]:
             session.upload(large.staged_path, f"{job.project_dir}/{large.name}", verify_sha256=True)
         batched = [f for batch in batches for f in batch]
@@ -100,9 +106,10 @@ def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, 
     for input_file in candidates:
         if input_file.name in mismatched:
             InputFile.objects.filter(pk=input_file.pk).update(
-                state=InputFile.State.FAILED, problem_code="COPY_CORRUPTED",
+                state=InputFile.State.FAILED,
+                problem_code="COPY_CORRUPTED",
                 problem_message="The copy on the cluster differs from the upload; upload it again.",
-            )  # fmt: skip
+            )
             continue
         mark_copied(input_file)
     refresh_readiness(Job.objects.get(pk=job.pk))

@@ -102,15 +102,24 @@ def register_staged_inputs(*, user: User, job: Job, staged: list[StagedInput]) -
             atom_count, problem_code, problem_message = checked[item.name]
             state = InputFile.State.INVALID if problem_code else InputFile.State.RECEIVED
             input_file, _ = InputFile.objects.update_or_create(
-                job=job, name=item.name,
+                job=job,
+                name=item.name,
                 defaults={
-                    "role": roles.get(item.name, ""), "size_bytes": item.size_bytes, "sha256": item.sha256,
-                    "atom_count": atom_count, "state": state, "problem_code": problem_code,
-                    "problem_message": problem_message, "bytes_uploaded": 0,
-                    "staged_path": "" if problem_code else str(item.path), "copied_from": "", "uploaded_at": None,
-                    "is_template_asset": item.is_template_asset, "facts": facts[item.name],
+                    "role": roles.get(item.name, ""),
+                    "size_bytes": item.size_bytes,
+                    "sha256": item.sha256,
+                    "atom_count": atom_count,
+                    "state": state,
+                    "problem_code": problem_code,
+                    "problem_message": problem_message,
+                    "bytes_uploaded": 0,
+                    "staged_path": "" if problem_code else str(item.path),
+                    "copied_from": "",
+                    "uploaded_at": None,
+                    "is_template_asset": item.is_template_asset,
+                    "facts": facts[item.name],
                 },
-            )  # fmt: skip
+            )
             registered.append(input_file)
             if problem_code and not item.is_template_asset:
                 item.path.unlink(missing_ok=True)

@@ -71,7 +71,11 @@ def refresh_progress(
             change = feed_log(progress, result.stdout, now, job.profile.sync_interval_s)
             progress.save()
             if change == "STALLED":
-                note(job, "STALLED", source="sync",
-                     detail="No new TIMING line in the NAMD log for much longer than usual.")  # fmt: skip
+                note(
+                    job,
+                    "STALLED",
+                    source="sync",
+                    detail="No new TIMING line in the NAMD log for much longer than usual.",
+                )
             elif change == "RESUMED":
                 note(job, "RESUMED", source="sync", detail="The NAMD log is moving again.")

@@ -28,24 +28,37 @@ def input_problems(job: Job) -> list[dict[str, str]]:
             problems.append({"code": "INPUT_MISSING", "file": read.path, "message": f"Upload {read.path}: {reason}."})
     for input_file in inputs.values():
         if input_file.state == InputFile.State.INVALID:
-            problems.append({"code": input_file.problem_code, "message": input_file.problem_message,
-                             "file": input_file.name})  # fmt: skip
+            problems.append(
+                {"code": input_file.problem_code, "message": input_file.problem_message, "file": input_file.name}
+            )
         elif input_file.state == InputFile.State.FAILED:
-            problems.append({"code": input_file.problem_code or "COPY_FAILED",
-                             "message": input_file.problem_message or "Copying to the cluster failed; upload again.",
-                             "file": input_file.name})  # fmt: skip
+            problems.append(
+                {
+                    "code": input_file.problem_code or "COPY_FAILED",
+                    "message": input_file.problem_message or "Copying to the cluster failed; upload again.",
+                    "file": input_file.name,
+                }
+            )
         elif input_file.state != InputFile.State.UPLOADED:
-            problems.append({"code": "INPUT_NOT_ON_CLUSTER", "message": f"{input_file.name} is still being copied.",
-                             "file": input_file.name})  # fmt: skip
+            problems.append(
+                {
+                    "code": "INPUT_NOT_ON_CLUSTER",
+                    "message": f"{input_file.name} is still being copied.",
+                    "file": input_file.name,
+                }
+            )
     counts = {f.role: f for f in inputs.values() if f.atom_count is not None}
     structure = next((counts[role] for role in STRUCTURE_ROLES if role in counts), None)
     for input_file in counts.values():
         if structure is not None and input_file is not structure and input_file.atom_count != structure.atom_count:
-            problems.append({
-                "code": "ATOM_COUNT_MISMATCH", "file": input_file.name,
-                "message": f"{input_file.name} has {input_file.atom_count} atoms but {structure.name} has "
-                           f"{structure.atom_count}.",
-            })  # fmt: skip
+            problems.append(
+                {
+                    "code": "ATOM_COUNT_MISMATCH",
+                    "file": input_file.name,
+                    "message": f"{input_file.name} has {input_file.atom_count} atoms but {structure.name} has "
+                    f"{structure.atom_count}.",
+                }
+            )
     return problems
 
 
@@ -55,8 +68,11 @@ def input_warnings(job: Job) -> list[dict[str, Any]]:
     if not steps:
         return []
     check = check_config(job.config_text, config_path=job.config_path, config_only=True, known_steps=steps)
-    return [{"code": p.code, "message": p.message, "line": p.line}
-            for p in check.warnings if p.code == "NAMD_FIRST_STEP_MISMATCH"]  # fmt: skip
+    return [
+        {"code": p.code, "message": p.message, "line": p.line}
+        for p in check.warnings
+        if p.code == "NAMD_FIRST_STEP_MISMATCH"
+    ]
 
 
 def start_submission(job: Job, *, actor_id: int | None, source: str) -> str:

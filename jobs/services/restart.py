@@ -55,9 +55,14 @@ def _restart_version(parent: Job) -> TemplateVersion:
 
 
 def request_restart(
-    *, user: User, job_id: int, values: dict[str, Any] | None = None, title: str = "", submit: bool = True,
+    *,
+    user: User,
+    job_id: int,
+    values: dict[str, Any] | None = None,
+    title: str = "",
+    submit: bool = True,
     source: str = "user",
-) -> tuple[Job, str]:  # fmt: skip
+) -> tuple[Job, str]:
     """A new job continuing `job_id` from its .coor/.vel/.xsc at its last step; a task copies the files.
 
     Raises NotFound, Conflict (JOB_NOT_RESTARTABLE, RESTART_TEMPLATE_MISSING).
@@ -71,12 +76,21 @@ def request_restart(
     carried = {name: value for name, value in parent.values.items() if name in names}
     with transaction.atomic():
         job = add_job(
-            new=new, version=version, actor=user, source=source,
-            detail=f"continues job {parent.pk} (SLURM {parent.slurm_job_id})", owner=parent.owner,
-            profile=parent.profile, parent=parent, title=(title.strip() or f"{parent.title} (continued)")[:200],
-            values={**carried, **(values or {})}, resources=parent.resources, recipe_name=parent.recipe_name,
-            continue_on_timeout=parent.continue_on_timeout, submit_when_ready=submit,
-        )  # fmt: skip
+            new=new,
+            version=version,
+            actor=user,
+            source=source,
+            detail=f"continues job {parent.pk} (SLURM {parent.slurm_job_id})",
+            owner=parent.owner,
+            profile=parent.profile,
+            parent=parent,
+            title=(title.strip() or f"{parent.title} (continued)")[:200],
+            values={**carried, **(values or {})},
+            resources=parent.resources,
+            recipe_name=parent.recipe_name,
+            continue_on_timeout=parent.continue_on_timeout,
+            submit_when_ready=submit,
+        )
         return job, enqueue_on_commit("jobs.tasks.prepare_restart_task", job.pk, user.pk)
 
 
@@ -97,8 +111,11 @@ def _restart_values(job: Job, parent: Job, tag: str, step: int) -> dict[str, Any
     """The new job's values: the restart files' names (by variable and by the keyword reading them), its step."""
     restart_names = dict(zip(RESTART_VARIABLES, (f"{tag}.coor", f"{tag}.vel", f"{tag}.xsc"), strict=True))
     values = {**job.values, **restart_names, FIRST_STEP_VARIABLE: step, **_remaining_steps(parent, job, step)}
-    by_keyword = {spec.namd_keyword.lower(): spec.name for spec in specs_from_json(job.template_version.variables)
-                  if spec.namd_keyword}  # fmt: skip
+    by_keyword = {
+        spec.namd_keyword.lower(): spec.name
+        for spec in specs_from_json(job.template_version.variables)
+        if spec.namd_keyword
+    }
     values.update({by_keyword[k]: restart_names[v] for k, v in zip(RESTART_KEYWORDS, RESTART_VARIABLES, strict=True)})
     return values
 
@@ -128,10 +145,15 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
         tag = layout.restart_tag(parent.uuid)
         recipe = cluster_access.access_launch_recipe(profile=job.profile, name=job.recipe_name)
         config, script, values = render_job(
-            job_uuid=job.uuid, version=job.template_version, values=_restart_values(job, parent, tag, step),
-            profile=job.profile, recipe=recipe, resources=batch_script.Resources(**job.resources), title=job.title,
+            job_uuid=job.uuid,
+            version=job.template_version,
+            values=_restart_values(job, parent, tag, step),
+            profile=job.profile,
+            recipe=recipe,
+            resources=batch_script.Resources(**job.resources),
+            title=job.title,
             scratch_dir=job.scratch_dir,
-        )  # fmt: skip
+        )
         wanted = input_roles(config, job.config_path)
         copies = {}  # new name -> parent's file
         for parent_input in parent.inputs.filter(state=InputFile.State.UPLOADED):
@@ -152,8 +174,9 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
         return
     failed = [name for name, result in zip(copies, results, strict=False) if result.exit_code != 0]
     if failed:
-        Job.objects.filter(pk=job.pk).update(error_code="RESTART_COPY_FAILED",
-                                             error_message=f"Could not copy {', '.join(failed)}.")  # fmt: skip
+        Job.objects.filter(pk=job.pk).update(
+            error_code="RESTART_COPY_FAILED", error_message=f"Could not copy {', '.join(failed)}."
+        )
         note(job, "RESTART_FAILED", source="task", detail=f"could not copy {', '.join(failed)}")
         return
     atom_counts = [
@@ -169,10 +192,17 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
             if name.endswith((".coor", ".vel")) and name.startswith(tag):
                 count = atom_counts[0 if name.endswith(".coor") else 1]
             InputFile.objects.create(
-                job=job, name=name, role=wanted.get(name, ""), size_bytes=size, atom_count=count,
-                state=InputFile.State.UPLOADED, bytes_uploaded=size, copied_from=source, uploaded_at=timezone.now(),
+                job=job,
+                name=name,
+                role=wanted.get(name, ""),
+                size_bytes=size,
+                atom_count=count,
+                state=InputFile.State.UPLOADED,
+                bytes_uploaded=size,
+                copied_from=source,
+                uploaded_at=timezone.now(),
                 sha256=parent_inputs[name].sha256 if name in parent_inputs else "",
-            )  # fmt: skip
+            )
         transition(job, JobState.UPLOADING, source="task", detail=f"continues from step {step}")
         refresh_readiness(job)
 

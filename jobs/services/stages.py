@@ -43,9 +43,14 @@ def next_stage_template(job: Job, user: User) -> Template | None:
 
 
 def request_next_stage(
-    *, user: User, job_id: int, template_id: int, values: dict[str, Any] | None = None, title: str = "",
+    *,
+    user: User,
+    job_id: int,
+    template_id: int,
+    values: dict[str, Any] | None = None,
+    title: str = "",
     submit: bool = False,
-) -> tuple[Job, str]:  # fmt: skip
+) -> tuple[Job, str]:
     """A new job of `template_id` starting from a copy of job `job_id`'s folder; a task makes the copy.
 
     Raises NotFound, Conflict (JOB_NOT_FINISHED, TEMPLATE_RETIRED), TemplateError, InvalidInput.
@@ -62,16 +67,33 @@ def request_next_stage(
     new = place_job(owner=previous.owner, profile=profile, slug=template.slug)
     title = (title.strip() or f"{previous.title}: {template.name}")[:200]
     config, script, rendered_values = render_job(
-        job_uuid=new.uuid, version=version, values=values or {}, profile=profile, recipe=recipe,
-        resources=batch_script.Resources(**previous.resources), title=title, scratch_dir=new.scratch_dir,
-    )  # fmt: skip
+        job_uuid=new.uuid,
+        version=version,
+        values=values or {},
+        profile=profile,
+        recipe=recipe,
+        resources=batch_script.Resources(**previous.resources),
+        title=title,
+        scratch_dir=new.scratch_dir,
+    )
     with transaction.atomic():
         job = add_job(
-            new=new, version=version, actor=user, source="user", detail=f"next stage after job {previous.pk}",
-            owner=previous.owner, profile=profile, parent=previous, title=title, values=rendered_values,
-            resources=previous.resources, recipe_name=previous.recipe_name, config_text=config, batch_script=script,
+            new=new,
+            version=version,
+            actor=user,
+            source="user",
+            detail=f"next stage after job {previous.pk}",
+            owner=previous.owner,
+            profile=profile,
+            parent=previous,
+            title=title,
+            values=rendered_values,
+            resources=previous.resources,
+            recipe_name=previous.recipe_name,
+            config_text=config,
+            batch_script=script,
             submit_when_ready=submit,
-        )  # fmt: skip
+        )
         return job, enqueue_on_commit("jobs.tasks.copy_previous_stage_task", job.pk, user.pk)
 
 
@@ -104,13 +126,19 @@ def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") 
     with transaction.atomic():
         InputFile.objects.bulk_create(
             InputFile(
-                job=job, name=entry.path, role=roles.get(entry.path, ""), size_bytes=entry.size_bytes,
+                job=job,
+                name=entry.path,
+                role=roles.get(entry.path, ""),
+                size_bytes=entry.size_bytes,
                 sha256=known[entry.path].sha256 if entry.path in known else "",
                 atom_count=known[entry.path].atom_count if entry.path in known else None,
-                state=InputFile.State.UPLOADED, bytes_uploaded=entry.size_bytes, uploaded_at=timezone.now(),
+                state=InputFile.State.UPLOADED,
+                bytes_uploaded=entry.size_bytes,
+                uploaded_at=timezone.now(),
                 copied_from=f"{previous.project_dir}/{entry.path}",
             )
-            for entry in listing if not entry.is_dir
-        )  # fmt: skip
+            for entry in listing
+            if not entry.is_dir
+        )
         transition(job, JobState.UPLOADING, source="task", detail=f"started from job {previous.pk}'s folder")
     refresh_readiness(Job.objects.get(pk=job.pk))

@@ -52,8 +52,9 @@ def request_group_sync(*, owner_id: int, profile_id: int, countdown: float = 0) 
     if not redis_client().set(key, task_id, nx=True, ex=SYNC_LOCK_TIMEOUT_S):
         existing = redis_client().get(key)
         return (existing.decode() if existing else ""), True
-    return enqueue_on_commit("jobs.tasks.sync_member_jobs_task", owner_id, profile_id, task_id=task_id,
-                             countdown=countdown), False  # fmt: skip
+    return enqueue_on_commit(
+        "jobs.tasks.sync_member_jobs_task", owner_id, profile_id, task_id=task_id, countdown=countdown
+    ), False
 
 
 def request_due_syncs(now: datetime | None = None) -> int:
@@ -61,10 +62,11 @@ def request_due_syncs(now: datetime | None = None) -> int:
     now = now or timezone.now()
     epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
     groups = (
-        Job.objects.filter(state__in=QUEUED_STATES).exclude(slurm_job_id="")
+        Job.objects.filter(state__in=QUEUED_STATES)
+        .exclude(slurm_job_id="")
         .values("owner_id", "profile_id", "profile__sync_interval_s")
         .annotate(oldest_sync=Min("last_synced_at"), newest_submit=Max("submitted_at"))
-    )  # fmt: skip
+    )
     enqueued = 0
     for group in groups:
         since = (now - (group["oldest_sync"] or epoch)).total_seconds()
@@ -118,8 +120,9 @@ def sync_member_jobs(*, owner_id: int, profile_id: int, task_id: str = "") -> Sy
 def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
     jobs = list(
         Job.objects.filter(owner_id=owner_id, profile_id=profile_id, state__in=QUEUED_STATES)
-        .exclude(slurm_job_id="").select_related("owner", "profile")
-    )  # fmt: skip
+        .exclude(slurm_job_id="")
+        .select_related("owner", "profile")
+    )
     report = SyncReport(jobs=len(jobs))
     if not jobs:
         return report
@@ -173,8 +176,10 @@ def apply_status(job: Job, status: JobStatus | None, now: datetime) -> bool:
         detail = f"SLURM has no record of job {job.slurm_job_id} (purged and not in accounting)"
         return transition(job, JobState.LOST, source="sync", ended_at=now, detail=detail)
     fields: dict[str, object] = {
-        "slurm_state": status.state_verbatim[:64], "slurm_reason": (status.reason or "")[:200], "missing_since": None,
-    }  # fmt: skip
+        "slurm_state": status.state_verbatim[:64],
+        "slurm_reason": (status.reason or "")[:200],
+        "missing_since": None,
+    }
     if status.exit_code is not None:
         fields["exit_code"] = status.exit_code
     new_state = job.state if status.state == PortalState.UNKNOWN else JobState(status.state.value)

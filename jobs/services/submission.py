@@ -35,8 +35,9 @@ def request_submit(*, user: User, job_id: int) -> tuple[Job, str]:
             problems = input_problems(job)
             raise Conflict(
                 problems[0]["message"] if problems else "The inputs are still being checked.",
-                code="INPUTS_NOT_READY", details={"problems": problems},
-            )  # fmt: skip
+                code="INPUTS_NOT_READY",
+                details={"problems": problems},
+            )
         if job.state != JobState.READY:
             raise Conflict(f"A {job.get_state_display().lower()} job cannot be submitted.", code="JOB_NOT_SUBMITTABLE")
         remote_credential = job.owner.cluster_credentials.filter(profile=job.profile).exists()
@@ -63,9 +64,14 @@ def set_submit_when_ready(*, user: User, job_id: int, enabled: bool) -> tuple[Jo
 
 def _submission_failed(job: Job, error: PortalError) -> None:
     transition(
-        job, JobState.READY, source="task", expected=JobState.SUBMITTING, detail=f"{error.code}: {error.user_message}",
-        error_code=error.code, error_message=error.user_message[:500],
-    )  # fmt: skip
+        job,
+        JobState.READY,
+        source="task",
+        expected=JobState.SUBMITTING,
+        detail=f"{error.code}: {error.user_message}",
+        error_code=error.code,
+        error_message=error.user_message[:500],
+    )
 
 
 def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
@@ -83,13 +89,19 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     try:
         session = remote.member_session(job, task_id=task_id)
         outputs = check_config(job.config_text, config_path=job.config_path, config_only=True).output_dirs
-        remote.make_dirs(session, job.project_dir, job.scratch_dir, *remote.input_dirs(job, [job.config_path]),
-                         *(f"{job.scratch_dir}/{folder}" for folder in outputs))  # fmt: skip
-        session.write_files(job.project_dir, {job.config_path: job.config_text.encode(),
-                                              layout.SCRIPT_FILENAME: job.batch_script.encode()})  # fmt: skip
+        remote.make_dirs(
+            session,
+            job.project_dir,
+            job.scratch_dir,
+            *remote.input_dirs(job, [job.config_path]),
+            *(f"{job.scratch_dir}/{folder}" for folder in outputs),
+        )
+        session.write_files(
+            job.project_dir,
+            {job.config_path: job.config_text.encode(), layout.SCRIPT_FILENAME: job.batch_script.encode()},
+        )
         names = [*job.inputs.filter(state=InputFile.State.UPLOADED).values_list("name", flat=True), job.config_path]
-        session.run(remote.copy_tree_argv(job.project_dir, job.scratch_dir), stdin=remote.file_list(names),
-                    check=True)  # fmt: skip
+        session.run(remote.copy_tree_argv(job.project_dir, job.scratch_dir), stdin=remote.file_list(names), check=True)
         client = session.slurm()
         found = client.find_by_name(name) if attempts > 1 else []
         slurm_job_id = found[-1] if found else client.submit(f"{job.project_dir}/{layout.SCRIPT_FILENAME}", name)
@@ -108,9 +120,14 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
         return
     detail = f"SLURM job {slurm_job_id}" + (" (found by its tag after a retry)" if found else "")
     transition(
-        job, JobState.PENDING, source="task", detail=detail, slurm_job_id=slurm_job_id, submitted_at=timezone.now(),
+        job,
+        JobState.PENDING,
+        source="task",
+        detail=detail,
+        slurm_job_id=slurm_job_id,
+        submitted_at=timezone.now(),
         slurm_state="PENDING",
-    )  # fmt: skip
+    )
     remote.write_metadata(session, job)
     if Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
         cancel_in_slurm(job_ids=[job.pk], acting_user_id=acting_user_id, task_id=task_id)

@@ -79,8 +79,9 @@ def parse_content_range(header: str) -> ChunkRange:
             return ChunkRange(start=start, end=end, total=total)
     raise UploadRequestInvalid(
         "Send each chunk with a header 'Content-Range: bytes START-END/TOTAL' (END inclusive, below TOTAL).",
-        code="CONTENT_RANGE_INVALID", details={"content_range": header[:100]},
-    )  # fmt: skip
+        code="CONTENT_RANGE_INVALID",
+        details={"content_range": header[:100]},
+    )
 
 
 def partial_path(job_uuid: uuid.UUID, name: str, size_bytes: int) -> Path:
@@ -98,9 +99,10 @@ def _check_size(job: Job, size_bytes: int) -> None:
     limit = job.profile.max_upload_bytes
     if size_bytes > limit:
         raise UploadTooLarge(
-            f"The file is larger than this cluster's limit of {limit} bytes.", code="FILE_TOO_LARGE",
+            f"The file is larger than this cluster's limit of {limit} bytes.",
+            code="FILE_TOO_LARGE",
             details={"max_bytes": limit},
-        )  # fmt: skip
+        )
     if size_bytes < 1:
         raise InvalidInput("The file is empty: there is nothing to upload.", code="FILE_EMPTY")
 
@@ -133,9 +135,10 @@ def _lock(stream: BinaryIO) -> None:
 
 def _offset_mismatch(received: int) -> Conflict:
     return Conflict(
-        f"The portal has {received} bytes of this file; continue from there.", code="UPLOAD_OFFSET_MISMATCH",
+        f"The portal has {received} bytes of this file; continue from there.",
+        code="UPLOAD_OFFSET_MISMATCH",
         details={"received": received},
-    )  # fmt: skip
+    )
 
 
 def _open_partial(path: Path, start: int) -> BinaryIO:
@@ -193,8 +196,11 @@ def receive_chunk(
     chunk = parse_content_range(content_range)
     _check_size(job, chunk.total)
     if chunk.length > MAX_CHUNK_BYTES:
-        raise UploadTooLarge(f"Send chunks of at most {MAX_CHUNK_BYTES} bytes.", code="CHUNK_TOO_LARGE",
-                             details={"max_chunk_bytes": MAX_CHUNK_BYTES})  # fmt: skip
+        raise UploadTooLarge(
+            f"Send chunks of at most {MAX_CHUNK_BYTES} bytes.",
+            code="CHUNK_TOO_LARGE",
+            details={"max_chunk_bytes": MAX_CHUNK_BYTES},
+        )
     if content_length != chunk.length:
         raise UploadRequestInvalid(
             f"The body must be exactly the {chunk.length} bytes of its Content-Range.", code="CHUNK_LENGTH_MISMATCH"
@@ -211,9 +217,10 @@ def receive_chunk(
         received += written
         if written < chunk.length:
             raise UploadRequestInvalid(
-                "The chunk ended early; ask how much arrived and send the rest.", code="CHUNK_INCOMPLETE",
+                "The chunk ended early; ask how much arrived and send the rest.",
+                code="CHUNK_INCOMPLETE",
                 details={"received": received},
-            )  # fmt: skip
+            )
         if received < chunk.total:
             return UploadStatus(name=clean, size=chunk.total, received=received, max_bytes=job.profile.max_upload_bytes)
         # Moved while still locked: a late duplicate of the last chunk finds no partial file to append to.

@@ -94,8 +94,9 @@ SCRIPT_SETTABLE = frozenset(
 TRUE_WORDS = frozenset({"on", "yes", "true", "1"})
 FALSE_WORDS = frozenset({"off", "no", "false", "0"})
 # ParseOptions' unit names (case-insensitive); the table has no per-keyword units, so values are not converted
-UNITS = frozenset({"fs", "ns", "sec", "min", "hr", "a", "nm", "m", "kcal", "kj", "ev", "k", "angstrom", "kcal/mol",
-                   "kj/mol"})  # fmt: skip
+UNITS = frozenset(
+    {"fs", "ns", "sec", "min", "hr", "a", "nm", "m", "kcal", "kj", "ev", "k", "angstrom", "kcal/mol", "kj/mol"}
+)
 PDB_COLUMNS = frozenset("XYZOB")  # the PDB fields NAMD reads a per-atom value from: x, y, z, occupancy, B
 EXTRA_BOND_FIELDS = {"bond": (2, 2), "angl": (3, 2), "dihe": (4, 2), "impr": (4, 2)}  # atom ids, numbers per type
 CHARM_OPTIONS_WITH_VALUE = frozenset(
@@ -106,9 +107,27 @@ C_FLOAT = re.compile(rf"\s*({C_NUMBER})", re.IGNORECASE)
 C_VECTOR = re.compile(rf"\s*({C_NUMBER})\s*({C_NUMBER})\s*({C_NUMBER})", re.IGNORECASE)
 INTEGER = re.compile(r"\s*[+-]?\d+\s*")  # what both sscanf("%d") alone and Tcl_GetInt accept (decimal)
 
-ENERGY_TITLES = ("BOND", "ANGLE", "DIHED", "IMPRP", "ELECT", "VDW", "BOUNDARY", "MISC", "KINETIC", "TOTAL",
-                 "TEMP", "POTENTIAL", "TOTAL3", "TEMPAVG", "PRESSURE", "GPRESSURE", "VOLUME", "PRESSAVG",
-                 "GPRESSAVG")  # fmt: skip
+ENERGY_TITLES = (
+    "BOND",
+    "ANGLE",
+    "DIHED",
+    "IMPRP",
+    "ELECT",
+    "VDW",
+    "BOUNDARY",
+    "MISC",
+    "KINETIC",
+    "TOTAL",
+    "TEMP",
+    "POTENTIAL",
+    "TOTAL3",
+    "TEMPAVG",
+    "PRESSURE",
+    "GPRESSURE",
+    "VOLUME",
+    "PRESSAVG",
+    "GPRESSAVG",
+)
 ENERGY_GROUP_STARTS = (4, 9, 14)  # NAMD puts five more spaces before ELECT, TOTAL and PRESSURE
 NON_PERIODIC_COLUMNS = 14  # without a periodic cell NAMD leaves out the pressure and volume columns
 ENERGY_LIMIT = 9999999999.9999  # NAMD clamps ENERGY values to this magnitude
@@ -138,11 +157,22 @@ CHARMM_SECTIONS = {
     "NBTHOLE": "NBTHOLE_PAIRS",
     **dict.fromkeys(("ATOMS", "HBOND", "END", "RETURN"), None),
 }
-XPLOR_STATEMENTS = {"BOND": "BONDS", "ANGL": "ANGLES", "DIHE": "DIHEDRAL", "IMPR": "IMPROPER", "NONB": "VDW",
-                    "NBFI": "VDW_PAIRS"}  # fmt: skip
+XPLOR_STATEMENTS = {
+    "BOND": "BONDS",
+    "ANGL": "ANGLES",
+    "DIHE": "DIHEDRAL",
+    "IMPR": "IMPROPER",
+    "NONB": "VDW",
+    "NBFI": "VDW_PAIRS",
+}
 PARAMETER_SUMMARY = ("BONDS", "ANGLES", "DIHEDRAL", "IMPROPER", "CROSSTERM", "VDW", "VDW_PAIRS", "NBTHOLE_PAIRS")
-PSF_SUMMARY = (("NBOND", "BONDS"), ("NTHETA", "ANGLES"), ("NPHI", "DIHEDRALS"), ("NIMPHI", "IMPROPERS"),
-               ("NCRTERM", "CROSSTERMS"))  # fmt: skip
+PSF_SUMMARY = (
+    ("NBOND", "BONDS"),
+    ("NTHETA", "ANGLES"),
+    ("NPHI", "DIHEDRALS"),
+    ("NIMPHI", "IMPROPERS"),
+    ("NCRTERM", "CROSSTERMS"),
+)
 
 Vector = tuple[float, float, float]
 
@@ -584,8 +614,12 @@ class KeywordCheck:
                 ignored.append(f"   {keyword.name} ({self.table.name(keyword.parent or '')}) {wheres}".rstrip())
                 continue
             if len(entries) > 1 and not keyword.multiple and self.table.duplicate_is_error:
-                errors.append([f"Multiple definitions of '{keyword.name}' {wheres}".rstrip(),
-                               "  in the configuration file are not allowed"])  # fmt: skip
+                errors.append(
+                    [
+                        f"Multiple definitions of '{keyword.name}' {wheres}".rstrip(),
+                        "  in the configuration file are not allowed",
+                    ]
+                )
             value, problems = scan_value(keyword, first.value)
             problems = problems or range_error(keyword, value)
             if problems:
@@ -615,11 +649,13 @@ class Reader:
     def required(self, name: str, meaning: str, parent: str | None = None) -> str:
         value = self.config.text(name.lower())
         if value is None:
-            self.errors.append([
-                f"'{name}' is a required configuration option",
-                *([f"  when '{parent}' is set"] if parent else []),
-                f"{name} defines:   {meaning}",
-            ])  # fmt: skip
+            self.errors.append(
+                [
+                    f"'{name}' is a required configuration option",
+                    *([f"  when '{parent}' is set"] if parent else []),
+                    f"{name} defines:   {meaning}",
+                ]
+            )
         return value or ""
 
     def value(self, key: str, kind: str) -> object:
@@ -756,8 +792,9 @@ def read_features(read: Reader) -> Features:
         features = replace(features, extra_bonds_files=read.config.texts("extrabondsfile"))
     if read.flag("constraints"):
         consref = read.required("consref", "PDB file containing reference positions", "constraints")
-        conskfile = read.required("conskfile", "PDB file containing force constaints in one of the columns",
-                                  "constraints")  # fmt: skip
+        conskfile = read.required(
+            "conskfile", "PDB file containing force constaints in one of the columns", "constraints"
+        )
         features = replace(features, constraints=(consref, conskfile, pdb_column(read, "conskcol", "O")))
     if read.flag("colvars"):
         features = replace(features, colvars_files=read.config.texts("colvarsconfig"))
@@ -769,16 +806,24 @@ def read_features(read: Reader) -> Features:
         lambdas = tuple(value for key in ("alchlambda", "alchlambda2") if (value := read.number(key, None)) is not None)
         features = replace(features, alch=(alch, pdb_column(read, "alchcol", "B")), alch_lambdas=lambdas)
     if read.flag("smd"):
-        companions = (("SMDk", "Elastic constant for SMD"), ("SMDVel", "Velocity of the SMD reference position"),
-                      ("SMDDir", "Direction of movement of the SMD reference position"))  # fmt: skip
+        companions = (
+            ("SMDk", "Elastic constant for SMD"),
+            ("SMDVel", "Velocity of the SMD reference position"),
+            ("SMDDir", "Direction of movement of the SMD reference position"),
+        )
         for name, meaning in companions:
             read.required(name, meaning, "SMD")
         features = replace(features, smd_file=read.required("SMDFile", "SMD initial coordinates and atoms", "SMD"))
     grids = []
     if read.flag("gridforce"):
-        grids.append((read.required("gridforcefile", "PDB file containing force multipliers in one of the columns",
-                                    "gridforce"),
-                      read.required("gridforcepotfile", "Gridforce potential file", "gridforce")))  # fmt: skip
+        grids.append(
+            (
+                read.required(
+                    "gridforcefile", "PDB file containing force multipliers in one of the columns", "gridforce"
+                ),
+                read.required("gridforcepotfile", "Gridforce potential file", "gridforce"),
+            )
+        )
     if read.flag("mgridforce"):  # `mgridforceFile KEY FILE`: the grids are matched by key
         files = dict(value.split(None, 1) for value in read.config.texts("mgridforcefile") if len(value.split()) > 1)
         maps = dict(value.split(None, 1) for value in read.config.texts("mgridforcepotfile") if len(value.split()) > 1)
@@ -1596,9 +1641,15 @@ class Simulation:
     """The running system after NAMD's startup: steps, energies and output files, driven by the script."""
 
     def __init__(
-        self, settings: Settings, config: Config, table: KeywordTable, cell: Cell, inputs: Inputs, pacer: Pacer,
+        self,
+        settings: Settings,
+        config: Config,
+        table: KeywordTable,
+        cell: Cell,
+        inputs: Inputs,
+        pacer: Pacer,
         command_line: CommandLine,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings, self.config, self.table, self.cell, self.pacer = settings, config, table, cell, pacer
         self.processors, self.build = command_line.processors, command_line.build
         self.structure = inputs.structure
@@ -1658,7 +1709,11 @@ class Simulation:
             raise FatalError("Unable to revert, checkpoint was never called!", locate=True)
         saved = self.saved
         self.relaxation, self.moved, self.velocity_temperature, self.cell = (
-            saved.relaxation, saved.moved, saved.velocity_temperature, saved.cell)  # fmt: skip
+            saved.relaxation,
+            saved.moved,
+            saved.velocity_temperature,
+            saved.cell,
+        )
 
     def parameter(self, keyword: str) -> str:
         """A parameter's value, as `keyword` alone asks for it in a script after startup."""
@@ -1794,8 +1849,16 @@ class Simulation:
         s = self.settings
         pressure_target = s.piston_target if s.piston else 0.0
         relaxation = self.relaxation + segment.relaxation(step)
-        return Frame(step, segment.minimizing, relaxation, self.target_temperature(), self.cell.volume, s.piston,
-                     pressure_target, averaging)  # fmt: skip
+        return Frame(
+            step,
+            segment.minimizing,
+            relaxation,
+            self.target_temperature(),
+            self.cell.volume,
+            s.piston,
+            pressure_target,
+            averaging,
+        )
 
     def print_energies(self, segment: Segment, step: int) -> None:
         s = self.settings
@@ -1908,8 +1971,10 @@ class Simulation:
         keep_backup(f"{name}.xsc", ".BAK")
         header = xsc_header("configuration output", self.cell, s.piston)
         write_output(f"{name}.xsc", (header + xsc_row(step, self.cell, s.piston)).encode(), "text")
-        outputs = (("COORDINATES", "coor", "position", self.positions(self.moved)),
-                   ("VELOCITIES", "vel", "velocity", self.velocities(step)))  # fmt: skip
+        outputs = (
+            ("COORDINATES", "coor", "position", self.positions(self.moved)),
+            ("VELOCITIES", "vel", "velocity", self.velocities(step)),
+        )
         for kind, suffix, what, vectors in outputs:
             started = time.monotonic()
             log(f"WRITING {kind} TO OUTPUT FILE AT STEP {step}")
@@ -1992,11 +2057,33 @@ COMMAND_PROC = """proc ::{name} args {{
     return -code $code $result
 }}"""
 UNSUPPORTED_COMMANDS = frozenset(
-    {"measure", "coorfile", "dumpbench", "consForceConfig", "reloadCharges", "reloadGridforceGrid", "updateGridScale",
-     "replicaSend", "replicaRecv", "replicaAtomSendrecv", "replicaAtomSend", "replicaAtomRecv", "replicaDcdFile",
-     "checkpointStore", "checkpointLoad", "checkpointSwap", "checkpointFree", "transmult", "vectrans", "transvec",
-     "transvecinv", "transabout", "anglegrad", "dihedralgrad"}
-)  # fmt: skip
+    {
+        "measure",
+        "coorfile",
+        "dumpbench",
+        "consForceConfig",
+        "reloadCharges",
+        "reloadGridforceGrid",
+        "updateGridScale",
+        "replicaSend",
+        "replicaRecv",
+        "replicaAtomSendrecv",
+        "replicaAtomSend",
+        "replicaAtomRecv",
+        "replicaDcdFile",
+        "checkpointStore",
+        "checkpointLoad",
+        "checkpointSwap",
+        "checkpointFree",
+        "transmult",
+        "vectrans",
+        "transvec",
+        "transvecinv",
+        "transabout",
+        "anglegrad",
+        "dihedralgrad",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -2062,21 +2149,54 @@ class ScriptTcl:
 
     def command_handlers(self) -> dict[str, object]:
         handlers = {
-            "unknown": self.unknown, "param": self.unknown, "isset": self.isset, "istrue": self.istrue,
-            "run": self.run, "minimize": self.minimize, "reinitvels": self.reinitvels, "rescalevels": self.rescalevels,
-            "output": self.output, "checkpoint": self.checkpoint, "revert": self.revert, "callback": self.set_callback,
-            "print": self.print, "exit": self.exit, "abort": self.abort, "startup": self.startup, "stdout": self.stdout,
-            "python": self.python, "structure": self.structure, "colvarbias": self.colvarbias,
-            "colvarvalue": self.colvarvalue, "colvarfreq": self.colvarfreq, "cv": self.cv, "move": self.move,
-            "moveallby": self.moveallby, "reinitatoms": self.reinitatoms, "replicaEval": self.replica_eval,
-            "replicaSendrecv": self.replica_sendrecv, "replicaBarrier": self.replica_nothing,
-            "replicaYield": self.replica_nothing, "vecadd": self.vecadd, "vecsub": self.vecsub,
-            "vecscale": self.vecscale, "veclength": self.veclength, "vecsum": self.vecsum, "vecmean": self.vecmean,
-            "vecstddev": self.vecstddev, "getbond": self.getbond, "getangle": self.getangle,
+            "unknown": self.unknown,
+            "param": self.unknown,
+            "isset": self.isset,
+            "istrue": self.istrue,
+            "run": self.run,
+            "minimize": self.minimize,
+            "reinitvels": self.reinitvels,
+            "rescalevels": self.rescalevels,
+            "output": self.output,
+            "checkpoint": self.checkpoint,
+            "revert": self.revert,
+            "callback": self.set_callback,
+            "print": self.print,
+            "exit": self.exit,
+            "abort": self.abort,
+            "startup": self.startup,
+            "stdout": self.stdout,
+            "python": self.python,
+            "structure": self.structure,
+            "colvarbias": self.colvarbias,
+            "colvarvalue": self.colvarvalue,
+            "colvarfreq": self.colvarfreq,
+            "cv": self.cv,
+            "move": self.move,
+            "moveallby": self.moveallby,
+            "reinitatoms": self.reinitatoms,
+            "replicaEval": self.replica_eval,
+            "replicaSendrecv": self.replica_sendrecv,
+            "replicaBarrier": self.replica_nothing,
+            "replicaYield": self.replica_nothing,
+            "vecadd": self.vecadd,
+            "vecsub": self.vecsub,
+            "vecscale": self.vecscale,
+            "veclength": self.veclength,
+            "vecsum": self.vecsum,
+            "vecmean": self.vecmean,
+            "vecstddev": self.vecstddev,
+            "getbond": self.getbond,
+            "getangle": self.getangle,
             "getdihedral": self.getdihedral,
-        }  # fmt: skip
-        counts = {"numPes": self.command_line.processors, "numNodes": 1, "numPhysicalNodes": 1, "numReplicas": 1,
-                  "myReplica": 0}  # fmt: skip
+        }
+        counts = {
+            "numPes": self.command_line.processors,
+            "numNodes": 1,
+            "numPhysicalNodes": 1,
+            "numReplicas": 1,
+            "myReplica": 0,
+        }
         for name, count in counts.items():
             handlers[name] = lambda _frame, args, count=count: no_arguments(args) or str(count)
         return handlers

@@ -32,10 +32,20 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(os.environ.get("PORTAL_TEST_ARTIFACTS", PROJECT_DIR / "test-artifacts"))
 # Chromium as a closed machine needs it: no background networking, no component updates, no sync.
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-    "--disable-default-apps", "--window-size=1280,900", "--force-device-scale-factor=1",
-)  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--window-size=1280,900",
+    "--force-device-scale-factor=1",
+)
 
 
 SWAPPED = (StaleElementReferenceException, NoSuchElementException)

@@ -17,8 +17,12 @@ from tests.jobs.cluster_jobs import CELL, FIXTURES, QUICK, WATER, create_job, re
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 MEMBER = "np_ci_tree"
-TREE = {"water.psf": "water.psf", "water.pdb": "water.pdb", "par_water.prm": "par_water.prm",
-        "toppar/extra.str": "par_water.prm"}  # fmt: skip
+TREE = {
+    "water.psf": "water.psf",
+    "water.pdb": "water.pdb",
+    "par_water.prm": "par_water.prm",
+    "toppar/extra.str": "par_water.prm",
+}
 
 
 @pytest.fixture

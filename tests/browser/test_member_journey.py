@@ -26,8 +26,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_d
 
 MEMBERS = ("np_ci_web1", "np_ci_web2")
 # Small and quick: NAMD's stand-in runs these in a few seconds.
-VALUES = {"run_steps": "200", "minimize_steps": "50", "output_energies": "10", "restart_every": "50",
-          "dcd_every": "50", "cell_x": "30", "cell_y": "30", "cell_z": "30"}  # fmt: skip
+VALUES = {
+    "run_steps": "200",
+    "minimize_steps": "50",
+    "output_energies": "10",
+    "restart_every": "50",
+    "dcd_every": "50",
+    "cell_x": "30",
+    "cell_y": "30",
+    "cell_z": "30",
+}
 MIB = 2**20
 INPUT_BY_SUFFIX = {".psf": "water.psf", ".pdb": "water.pdb", ".prm": "par_water.prm", ".par": "par_water.prm"}
 
@@ -123,9 +131,13 @@ def test_a_member_runs_an_equilibration_from_the_browser(browser, cluster) -> No
     browser.wait_for(lambda d: "Final: the job has ended" in d.find_element(By.ID, "job-status").text, "settled", 120)
     assert Job.objects.get(pk=job.pk).finished_at is not None
     plot = browser.wait_for(
-        lambda d: int(d.find_element(By.ID, "energy-plot").get_attribute("data-points") or 0) > 5 and
-        d.find_element(By.ID, "energy-plot"), "the energy plot", 30
-    )  # fmt: skip
+        lambda d: (
+            int(d.find_element(By.ID, "energy-plot").get_attribute("data-points") or 0) > 5
+            and d.find_element(By.ID, "energy-plot")
+        ),
+        "the energy plot",
+        30,
+    )
     assert plot.find_elements(By.CSS_SELECTOR, "canvas")
     browser.assert_nothing_external()
     browser.screenshot("job-detail-completed")
@@ -183,9 +195,11 @@ def test_an_interrupted_upload_continues_from_where_the_portal_stopped(browser, 
     path = tmp_path / "restraints.dat"
     path.write_bytes(data)
     first = client.put(
-        f"/api/v1/jobs/{job['id']}/uploads/{path.name}", data=data[: 8 * MIB],
-        content_type="application/octet-stream", HTTP_CONTENT_RANGE=f"bytes 0-{8 * MIB - 1}/{20 * MIB}",
-    )  # fmt: skip
+        f"/api/v1/jobs/{job['id']}/uploads/{path.name}",
+        data=data[: 8 * MIB],
+        content_type="application/octet-stream",
+        HTTP_CONTENT_RANGE=f"bytes 0-{8 * MIB - 1}/{20 * MIB}",
+    )
     assert first.status_code == 200, first.content
     assert first.json()["received"] == 8 * MIB
 

@@ -37,9 +37,12 @@ def local_facts() -> dict[str, str]:
 @pytest.fixture
 def local_profile(db, local_facts) -> ClusterProfile:
     return ClusterProfileFactory(
-        slug="local", name="Local", login_host=local_facts["LOCALCLUSTER_HOST"],
-        login_port=int(local_facts["LOCALCLUSTER_PORT"]), pinned_host_keys=host_key_line(local_facts),
-    )  # fmt: skip
+        slug="local",
+        name="Local",
+        login_host=local_facts["LOCALCLUSTER_HOST"],
+        login_port=int(local_facts["LOCALCLUSTER_PORT"]),
+        pinned_host_keys=host_key_line(local_facts),
+    )
 
 
 @pytest.fixture
@@ -143,16 +146,21 @@ def test_a_command_for_a_job_is_recorded_with_its_job(cluster_member, local_prof
     assert result.stdout == f"{CLUSTER_USER}\n"
     (record,) = RemoteCommandRecord.objects.filter(user=user)
     assert (record.argv, record.job_id, record.acting_user_id, record.task_id) == (
-        ["id", "-un"], job.pk, None, "task-it",
-    )  # fmt: skip
+        ["id", "-un"],
+        job.pk,
+        None,
+        "task-it",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_the_api_queues_a_connection_test_that_a_real_worker_runs(client, celery_worker, local_facts) -> None:
     profile = ClusterProfileFactory(
-        slug="local-api", login_host=local_facts["LOCALCLUSTER_HOST"],
-        login_port=int(local_facts["LOCALCLUSTER_PORT"]), pinned_host_keys=host_key_line(local_facts),
-    )  # fmt: skip
+        slug="local-api",
+        login_host=local_facts["LOCALCLUSTER_HOST"],
+        login_port=int(local_facts["LOCALCLUSTER_PORT"]),
+        pinned_host_keys=host_key_line(local_facts),
+    )
     user = UserFactory(username="api_member")
     key = (Path(local_facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
     save_key_credential(user=user, profile=profile, remote_username=CLUSTER_USER, private_key=key, passphrase=None)

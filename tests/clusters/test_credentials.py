@@ -40,9 +40,12 @@ def raw_column(credential_id: int, column: str) -> str | None:
 
 def test_a_key_is_stored_encrypted_and_decrypts_back(member, profile, key_with_passphrase) -> None:
     credential = save_key_credential(
-        user=member, profile=profile, remote_username="alice", private_key=key_with_passphrase.private_key,
+        user=member,
+        profile=profile,
+        remote_username="alice",
+        private_key=key_with_passphrase.private_key,
         passphrase=PASSPHRASE,
-    )  # fmt: skip
+    )
     stored_secret = raw_column(credential.pk, "secret")
     assert "PRIVATE KEY" not in stored_secret
     assert PASSPHRASE not in raw_column(credential.pk, "passphrase")
@@ -68,13 +71,18 @@ def test_a_key_is_stored_encrypted_and_decrypts_back(member, profile, key_with_p
 def test_an_unusable_key_is_refused_with_its_code_and_nothing_is_written(
     member, profile, key_with_passphrase, private_key, passphrase, code
 ) -> None:
-    texts = {"PROTECTED": key_with_passphrase.private_key,
-             "PLAIN": generate_ed25519_key(comment="t", passphrase=None).private_key}  # fmt: skip
+    texts = {
+        "PROTECTED": key_with_passphrase.private_key,
+        "PLAIN": generate_ed25519_key(comment="t", passphrase=None).private_key,
+    }
     with pytest.raises(InvalidInput) as raised:
         save_key_credential(
-            user=member, profile=profile, remote_username="alice", private_key=texts.get(private_key, private_key),
+            user=member,
+            profile=profile,
+            remote_username="alice",
+            private_key=texts.get(private_key, private_key),
             passphrase=passphrase,
-        )  # fmt: skip
+        )
     assert raised.value.code == code
     assert ClusterCredential.objects.count() == 0
 
@@ -89,23 +97,32 @@ def test_a_remote_username_with_shell_metacharacters_is_refused(member, profile,
 
 def test_replacing_a_credential_replaces_it_whole(member, profile, key_with_passphrase) -> None:
     first = save_key_credential(
-        user=member, profile=profile, remote_username="alice", private_key=key_with_passphrase.private_key,
+        user=member,
+        profile=profile,
+        remote_username="alice",
+        private_key=key_with_passphrase.private_key,
         passphrase=PASSPHRASE,
-    )  # fmt: skip
+    )
     second = save_password_credential(user=member, profile=profile, remote_username="alice2", password="s3cret-pw")
     assert second.pk == first.pk
     reloaded = ClusterCredential.objects.get(pk=first.pk)
     assert (reloaded.auth_kind, reloaded.remote_username, reloaded.passphrase, reloaded.public_key) == (
-        "password", "alice2", None, "",
-    )  # fmt: skip
+        "password",
+        "alice2",
+        None,
+        "",
+    )
     assert reloaded.secret.reveal() == "s3cret-pw"
 
 
 def test_key_rotation_re_encrypts_under_the_newest_key(member, profile, settings, key_with_passphrase) -> None:
     credential = save_key_credential(
-        user=member, profile=profile, remote_username="alice", private_key=key_with_passphrase.private_key,
+        user=member,
+        profile=profile,
+        remote_username="alice",
+        private_key=key_with_passphrase.private_key,
         passphrase=PASSPHRASE,
-    )  # fmt: skip
+    )
     old_ciphertext = raw_column(credential.pk, "secret")
     settings.CREDENTIAL_KEYS = [Fernet.generate_key().decode(), *settings.CREDENTIAL_KEYS]
     call_command("rotate_credential_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
@@ -126,8 +143,12 @@ def bearer_for(user) -> dict[str, str]:
 def test_the_api_takes_a_secret_and_never_returns_it(api_client, member, profile, key_with_passphrase, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     headers = bearer_for(member)
-    payload = {"remote_username": "alice", "auth_kind": "key", "private_key": key_with_passphrase.private_key,
-               "passphrase": PASSPHRASE}  # fmt: skip
+    payload = {
+        "remote_username": "alice",
+        "auth_kind": "key",
+        "private_key": key_with_passphrase.private_key,
+        "passphrase": PASSPHRASE,
+    }
     response = api_client.put(
         f"/api/v1/clusters/{profile.pk}/credential", payload, content_type="application/json", **headers
     )
@@ -144,8 +165,12 @@ def test_the_api_takes_a_secret_and_never_returns_it(api_client, member, profile
 
 
 def test_the_api_reports_a_wrong_passphrase_with_its_code(api_client, member, profile, key_with_passphrase) -> None:
-    payload = {"remote_username": "alice", "auth_kind": "key", "private_key": key_with_passphrase.private_key,
-               "passphrase": "nope"}  # fmt: skip
+    payload = {
+        "remote_username": "alice",
+        "auth_kind": "key",
+        "private_key": key_with_passphrase.private_key,
+        "passphrase": "nope",
+    }
     response = api_client.put(
         f"/api/v1/clusters/{profile.pk}/credential", payload, content_type="application/json", **bearer_for(member)
     )
@@ -156,9 +181,11 @@ def test_the_api_reports_a_wrong_passphrase_with_its_code(api_client, member, pr
 
 def test_generating_a_key_shows_the_public_half_to_install(api_client, member, profile) -> None:
     response = api_client.put(
-        f"/api/v1/clusters/{profile.pk}/credential", {"remote_username": "alice", "auth_kind": "generate"},
-        content_type="application/json", **bearer_for(member),
-    )  # fmt: skip
+        f"/api/v1/clusters/{profile.pk}/credential",
+        {"remote_username": "alice", "auth_kind": "generate"},
+        content_type="application/json",
+        **bearer_for(member),
+    )
     assert response.status_code == 200
     assert response.json()["public_key"].startswith("ssh-ed25519 ")
     assert "PRIVATE" not in response.content.decode()
@@ -182,9 +209,12 @@ def test_members_list_active_clusters_without_admin_only_fields(api_client, memb
 
 def test_admin_credential_pages_never_show_a_secret(client, lab_admin, member, profile, key_with_passphrase) -> None:
     credential = save_key_credential(
-        user=member, profile=profile, remote_username="alice", private_key=key_with_passphrase.private_key,
+        user=member,
+        profile=profile,
+        remote_username="alice",
+        private_key=key_with_passphrase.private_key,
         passphrase=PASSPHRASE,
-    )  # fmt: skip
+    )
     client.force_login(lab_admin)
     for url in ("/admin/clusters/clustercredential/", f"/admin/clusters/clustercredential/{credential.pk}/change/"):
         page = client.get(url)
@@ -200,8 +230,9 @@ def test_admin_credential_pages_never_show_a_secret(client, lab_admin, member, p
 )
 def test_access_credential(who, can_see, member, other_member, lab_admin, profile) -> None:
     credential = save_password_credential(user=member, profile=profile, remote_username="alice", password="pw")
-    viewer = {"owner": member, "other": other_member, "admin": lab_admin, "inactive_owner": member,
-              "missing": member}[who]  # fmt: skip
+    viewer = {"owner": member, "other": other_member, "admin": lab_admin, "inactive_owner": member, "missing": member}[
+        who
+    ]
     credential_id = credential.pk + 1000 if who == "missing" else credential.pk
     if who == "inactive_owner":
         member.is_active = False

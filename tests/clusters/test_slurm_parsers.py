@@ -146,9 +146,11 @@ def test_each_slurm_state_maps_to_its_portal_state(text: str, expected: PortalSt
 
 @pytest.mark.parametrize(
     ("state", "expected"),
-    [(state, state not in (PortalState.PENDING, PortalState.RUNNING, PortalState.COMPLETING, PortalState.UNKNOWN))
-     for state in PortalState],
-)  # fmt: skip
+    [
+        (state, state not in (PortalState.PENDING, PortalState.RUNNING, PortalState.COMPLETING, PortalState.UNKNOWN))
+        for state in PortalState
+    ],
+)
 def test_is_terminal(state: PortalState, expected: bool) -> None:
     assert is_terminal(state) is expected
 
@@ -204,9 +206,13 @@ def test_sbatch_argv_shape() -> None:
     )
 
     assert argv == [
-        "sbatch", "--parsable", "--job-name=np-0123abcd4567-water", "--chdir=/scratch/alice/run",
-        "--", "/scratch/alice/run/job.sbatch",
-    ]  # fmt: skip
+        "sbatch",
+        "--parsable",
+        "--job-name=np-0123abcd4567-water",
+        "--chdir=/scratch/alice/run",
+        "--",
+        "/scratch/alice/run/job.sbatch",
+    ]
 
 
 def test_sbatch_argv_without_name_or_options() -> None:
@@ -428,13 +434,19 @@ def test_status_of_live_finished_and_foreign_jobs() -> None:
     assert running.elapsed_s == 31
     failed = statuses["44"]
     assert (failed.state, failed.source, failed.exit_code, failed.exit_signal) == (
-        PortalState.FAILED, StatusSource.SACCT, 3, 0,
-    )  # fmt: skip
+        PortalState.FAILED,
+        StatusSource.SACCT,
+        3,
+        0,
+    )
     assert failed.reason == "NonZeroExitCode"  # sacct -X says None; squeue still knew why
     held = statuses["53"]
     assert (held.state, held.reason, held.started_at, held.will_never_start) == (
-        PortalState.PENDING, "JobHeldUser", None, False,
-    )  # fmt: skip
+        PortalState.PENDING,
+        "JobHeldUser",
+        None,
+        False,
+    )
     purged = statuses["9"]
     assert (purged.state, purged.source, purged.exit_code) == (PortalState.FAILED, StatusSource.SACCT, 127)
 
@@ -465,8 +477,10 @@ def test_timeout_is_read_and_array_and_het_rows_do_not_crash() -> None:
     assert sorted(statuses) == ["42"]
     timed_out = statuses["42"]
     assert (timed_out.state, timed_out.slurm_state, timed_out.reason) == (
-        PortalState.TIMEOUT, SlurmState.TIMEOUT, "TimeLimit",
-    )  # fmt: skip
+        PortalState.TIMEOUT,
+        SlurmState.TIMEOUT,
+        "TimeLimit",
+    )
     assert (timed_out.elapsed_s, timed_out.ended_at) == (69, datetime(2026, 11, 24, 18, 16, 39))
     assert timed_out.is_terminal is True
 
@@ -495,8 +509,9 @@ def test_pending_reasons_from_a_busy_queue() -> None:
 
 
 def test_completing_and_cancelled_rows() -> None:
-    completing = parse_squeue_status_line(row_of(load("status_sequence_scancel_then_squeue_completing.txt")
-                                                 .stdout.splitlines(), "47"))  # fmt: skip
+    completing = parse_squeue_status_line(
+        row_of(load("status_sequence_scancel_then_squeue_completing.txt").stdout.splitlines(), "47")
+    )
     cancelled = parse_squeue_status_line(row_of(rows("squeue_cancelled.txt"), "47"))
 
     assert completing is not None
@@ -513,8 +528,10 @@ def test_sacct_rows_of_finished_jobs() -> None:
     cancelled_held = by_id["53"]
     assert cancelled_held is not None
     assert (cancelled_held.state_verbatim, cancelled_held.started_at, cancelled_held.node_list) == (
-        "CANCELLED by 1005", None, None,
-    )  # fmt: skip
+        "CANCELLED by 1005",
+        None,
+        None,
+    )
     rejected = by_id["46"]  # the refused sbatch --mem=999999 still has a FAILED record
     assert rejected is not None
     assert (rejected.state, rejected.exit_code, rejected.node_list) == (PortalState.FAILED, 1, None)
@@ -530,8 +547,12 @@ def test_squeue_elapsed_forms() -> None:
         return status.elapsed_s
 
     assert [elapsed(text) for text in ("0:00", "1:09", "1:02:03", "2-01:02:03", "INVALID")] == [
-        0, 69, 3723, 176523, None,
-    ]  # fmt: skip
+        0,
+        69,
+        3723,
+        176523,
+        None,
+    ]
 
 
 def part(*, exit_code: int = 0, stdout: str = "", stderr: str = "") -> CommandResult:
@@ -730,8 +751,9 @@ def test_client_cancel_of_another_users_job_fails() -> None:
     with pytest.raises(ScancelFailed) as excinfo:
         client_for(transport).cancel("40")
     assert (excinfo.value.exit_code, excinfo.value.stderr_excerpt) == (
-        210, "scancel: error: Kill job error on job id 40: Access/permission denied",
-    )  # fmt: skip
+        210,
+        "scancel: error: Kill job error on job id 40: Access/permission denied",
+    )
 
 
 def test_client_find_by_name() -> None:

@@ -114,10 +114,16 @@ def test_a_job_older_than_the_recent_ones_stays_selectable(member_client, member
     old = new_job(member, profile, title="very old")
     template_version = old.template_version
     Job.objects.bulk_create(
-        Job(owner=member, profile=profile, template_version=template_version, title=f"later {n}",
-            project_dir=f"/p/later-{n}", scratch_dir=f"/s/later-{n}")
+        Job(
+            owner=member,
+            profile=profile,
+            template_version=template_version,
+            title=f"later {n}",
+            project_dir=f"/p/later-{n}",
+            scratch_dir=f"/s/later-{n}",
+        )
         for n in range(100)
-    )  # fmt: skip
+    )
     hit = record(member, profile, ["rsync", "-a", "--", f"{old.scratch_dir}/", f"{old.project_dir}/"])
     response = member_client.get(f"/activity/?job={old.pk}")
     assert shown(response) == [hit.pk]
@@ -133,8 +139,16 @@ def test_a_bad_filter_is_reported_and_lists_nothing(member_client, member, profi
 
 
 def test_each_row_shows_the_command_result_duration_and_bytes(member_client, member, profile) -> None:
-    ok = record(member, profile, ["echo", "two words", "it's"], exit_code=0, duration_ms=42, bytes_sent=2048,
-                bytes_received=5 * 1024 * 1024, minutes=3)  # fmt: skip
+    ok = record(
+        member,
+        profile,
+        ["echo", "two words", "it's"],
+        exit_code=0,
+        duration_ms=42,
+        bytes_sent=2048,
+        bytes_received=5 * 1024 * 1024,
+        minutes=3,
+    )
     record(member, profile, ["false"], exit_code=1, minutes=2)
     record(member, profile, ["sinfo"], error_code="TIMEOUT", minutes=1)
     html = member_client.get("/activity/").content.decode()

@@ -184,13 +184,18 @@ def test_saving_again_replaces_the_login_whole(member, member_client, profile) -
 @pytest.mark.parametrize(
     ("private_key", "passphrase", "field", "code"),
     [
-        ("-----BEGIN OPENSSH PRIVATE KEY-----\nbm90LWEta2V5LWF0LWFsbA==\nQUFBQQ==\nQkJCQg==\n"
-         "-----END OPENSSH PRIVATE KEY-----", "", "private_key", "KEY_FORMAT_INVALID"),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nbm90LWEta2V5LWF0LWFsbA==\nQUFBQQ==\nQkJCQg==\n"
+            "-----END OPENSSH PRIVATE KEY-----",
+            "",
+            "private_key",
+            "KEY_FORMAT_INVALID",
+        ),
         ("PROTECTED", "not-the-passphrase", "passphrase", "KEY_PASSPHRASE_WRONG"),
         ("PROTECTED", "", "passphrase", "KEY_PASSPHRASE_REQUIRED"),
         ("", "", "private_key", "KEY_FORMAT_INVALID"),
     ],
-)  # fmt: skip
+)
 def test_an_unusable_key_is_refused_next_to_its_field_with_its_code_and_not_sent_back(
     member_client, profile, private_key, passphrase, field, code
 ) -> None:
@@ -225,8 +230,11 @@ def test_a_bad_username_is_refused_and_the_password_is_not_filled_in_again(membe
     assert response.status_code == 200
     assert ClusterCredential.objects.count() == 0
     text = response.content.decode()
-    assert re.search(rf'id="cluster-{profile.pk}-password-remote_username_error" role="alert">.*'
-                     r"<code>REMOTE_USERNAME_INVALID</code>", text)  # fmt: skip
+    assert re.search(
+        rf'id="cluster-{profile.pk}-password-remote_username_error" role="alert">.*'
+        r"<code>REMOTE_USERNAME_INVALID</code>",
+        text,
+    )
     assert_no_secret(response.content, others=(PASSWORD,))
     without_js = member_client.post(save_url(profile), payload)
     assert without_js.status_code == 422  # the whole page, with the panel and its errors
@@ -333,9 +341,10 @@ def test_the_status_keeps_polling_until_an_answer_newer_than_the_request_then_sh
     ClusterCredential.objects.filter(pk=key_credential.pk).update(last_test_ok=None, last_test_summary="Testing…")
     assert b'hx-trigger="every 1s"' in member_client.get(url, {"since": asked_at.isoformat()}, **HX).content
     ClusterCredential.objects.filter(pk=key_credential.pk).update(
-        last_test_ok=True, last_tested_at=asked_at + timedelta(seconds=2),
+        last_test_ok=True,
+        last_tested_at=asked_at + timedelta(seconds=2),
         last_test_summary="OK: Reached the cluster, host key verified, logged in as alice; sbatch found.",
-    )  # fmt: skip
+    )
     answered = member_client.get(url, {"since": asked_at.isoformat()}, **HX)
     assert f"Connected as alice on {profile.name}: SLURM answered.".encode() in answered.content
     assert b"hx-trigger" not in answered.content
@@ -345,9 +354,10 @@ def test_the_status_keeps_polling_until_an_answer_newer_than_the_request_then_sh
 def test_a_failed_test_says_what_happened_and_what_to_do(member_client, key_credential) -> None:
     asked_at = timezone.now()
     ClusterCredential.objects.filter(pk=key_credential.pk).update(
-        last_test_ok=False, last_tested_at=asked_at + timedelta(seconds=1),
+        last_test_ok=False,
+        last_tested_at=asked_at + timedelta(seconds=1),
         last_test_summary="AUTH_FAILED: The cluster refused your credential.",
-    )  # fmt: skip
+    )
     url = reverse("frontend:credential_status", args=[key_credential.pk])
     response = member_client.get(url, {"since": asked_at.isoformat()}, **HX)
     text = response.content.decode()

@@ -45,11 +45,15 @@ def test_a_member_sees_their_own_counts_by_group_with_links(member_client, membe
     jobs_in(other_member, profile, JobState.RUNNING, JobState.RUNNING, JobState.COMPLETED)
     content = member_client.get("/").content
     assert (group_total(content, "active"), group_total(content, "attention"), group_total(content, "finished")) == (
-        2, 2, 1,
-    )  # fmt: skip
+        2,
+        2,
+        1,
+    )
     assert (state_count(content, "RUNNING"), state_count(content, "FAILED"), state_count(content, "CANCELLED")) == (
-        1, 1, None,
-    )  # fmt: skip
+        1,
+        1,
+        None,
+    )
     assert b'href="/jobs/?state=SUBMITTING%2CPENDING%2CRUNNING%2CCOMPLETING">Active</a>' in content
     assert b'<a href="/jobs/?state=RUNNING"><span class="badge state-RUNNING">Running</span></a>' in content
     assert b'<a class="button" href="/jobs/new/">New job</a>' in content

@@ -37,8 +37,15 @@ def set_state(job: Job, state: JobState, **fields) -> Job:
 def ran(job: Job, state: JobState = JobState.COMPLETED) -> Job:
     """The job as if it ran on SLURM and its results came back."""
     now = timezone.now()
-    return set_state(job, state, slurm_job_id="4242", submitted_at=now - timedelta(minutes=9),
-                     started_at=now - timedelta(minutes=5), ended_at=now, finished_at=now)  # fmt: skip
+    return set_state(
+        job,
+        state,
+        slurm_job_id="4242",
+        submitted_at=now - timedelta(minutes=9),
+        started_at=now - timedelta(minutes=5),
+        ended_at=now,
+        finished_at=now,
+    )
 
 
 def log_progress(text: bytes) -> dict:
@@ -181,8 +188,10 @@ def test_the_files_tab_lists_the_project_and_a_refresh_lists_it_again(
     member_client, member, profile, django_capture_on_commit_callbacks
 ) -> None:
     job = ran(new_job(member, profile))
-    files = [{"path": "out.coor", "is_dir": False, "size_bytes": 2048, "modified": 1_700_000_000.0},
-             {"path": "logs", "is_dir": True, "size_bytes": 4096, "modified": 1_700_000_000.0}]  # fmt: skip
+    files = [
+        {"path": "out.coor", "is_dir": False, "size_bytes": 2048, "modified": 1_700_000_000.0},
+        {"path": "logs", "is_dir": True, "size_bytes": 4096, "modified": 1_700_000_000.0},
+    ]
     JobProgress.objects.create(job=job, project_files=files, files_listed_at=timezone.now())
     page = member_client.get(f"/jobs/{job.pk}/").content.decode()
     assert '<th scope="row"><code>out.coor</code></th>' in page
@@ -246,10 +255,24 @@ def test_every_url_of_a_job_is_404_for_another_member_and_changes_nothing(client
     download = StagedDownload.objects.create(job=job, relpath="out.coor", requested_by=member)
     base = f"/jobs/{job.pk}"
     client.force_login(other_member)
-    gets = [f"{base}/", f"{base}/status/", f"{base}/log/namd/", f"{base}/log/stderr/", f"{base}/files/",
-            f"{base}/downloads/{download.pk}/"]  # fmt: skip
-    posts = [f"{base}/status/", f"{base}/log/namd/", f"{base}/files/", f"{base}/files/download/", f"{base}/cancel/",
-             f"{base}/restart/", f"{base}/clone/", f"{base}/delete/"]  # fmt: skip
+    gets = [
+        f"{base}/",
+        f"{base}/status/",
+        f"{base}/log/namd/",
+        f"{base}/log/stderr/",
+        f"{base}/files/",
+        f"{base}/downloads/{download.pk}/",
+    ]
+    posts = [
+        f"{base}/status/",
+        f"{base}/log/namd/",
+        f"{base}/files/",
+        f"{base}/files/download/",
+        f"{base}/cancel/",
+        f"{base}/restart/",
+        f"{base}/clone/",
+        f"{base}/delete/",
+    ]
     events, jobs = JobEvent.objects.count(), Job.objects.count()
     for url in gets:
         assert client.get(url).status_code == 404, url

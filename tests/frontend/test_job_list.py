@@ -36,18 +36,25 @@ def set_state(job: Job, state: JobState, **fields) -> Job:
 def copies(job: Job, count: int, **fields) -> list[Job]:
     """`count` more jobs like `job` (bulk-created: the list's cost is what is measured, not the creation)."""
     rows = [
-        Job(owner=job.owner, profile=job.profile, template_version=job.template_version, title=f"copy {n:02d}",
-            project_dir=f"/p/copy-{n}", scratch_dir=f"/s/copy-{n}", **fields)
+        Job(
+            owner=job.owner,
+            profile=job.profile,
+            template_version=job.template_version,
+            title=f"copy {n:02d}",
+            project_dir=f"/p/copy-{n}",
+            scratch_dir=f"/s/copy-{n}",
+            **fields,
+        )
         for n in range(count)
-    ]  # fmt: skip
+    ]
     return Job.objects.bulk_create(rows)
 
 
 def bulk_post(client, job_ids, action, return_query=""):
     return client.post(
-        "/jobs/bulk/", {"job_ids": [str(job_id) for job_id in job_ids], "action": action,
-                        "return_query": return_query},
-    )  # fmt: skip
+        "/jobs/bulk/",
+        {"job_ids": [str(job_id) for job_id in job_ids], "action": action, "return_query": return_query},
+    )
 
 
 def messages_of(response) -> list[str]:
@@ -70,8 +77,12 @@ def test_a_member_sees_only_their_jobs_and_an_admin_everyones(
 
 
 def test_each_row_shows_its_job(member_client, member, profile) -> None:
-    job = set_state(new_job(member, profile, title="water box"), JobState.RUNNING, slurm_job_id="4711",
-                    started_at=timezone.now() - timedelta(minutes=12))  # fmt: skip
+    job = set_state(
+        new_job(member, profile, title="water box"),
+        JobState.RUNNING,
+        slurm_job_id="4711",
+        started_at=timezone.now() - timedelta(minutes=12),
+    )
     html = member_client.get("/jobs/").content.decode()
     row = html[html.index(f'<tr id="job-row-{job.pk}"') :]
     row = row[: row.index("</tr>")]
@@ -174,9 +185,16 @@ def test_the_page_costs_the_same_queries_for_5_or_40_jobs(member_client, member,
 
 @pytest.mark.parametrize(
     ("state", "polls"),
-    [(JobState.RUNNING, True), (JobState.PENDING, True), (JobState.READY, True), (JobState.DRAFT, False),
-     (JobState.COMPLETED, False), (JobState.FAILED, False), (JobState.CANCELLED, False)],
-)  # fmt: skip
+    [
+        (JobState.RUNNING, True),
+        (JobState.PENDING, True),
+        (JobState.READY, True),
+        (JobState.DRAFT, False),
+        (JobState.COMPLETED, False),
+        (JobState.FAILED, False),
+        (JobState.CANCELLED, False),
+    ],
+)
 def test_the_rows_poll_while_a_job_on_the_page_is_active(member_client, member, profile, state, polls) -> None:
     job = set_state(new_job(member, profile), state)
     set_state(new_job(member, profile, title="done"), JobState.COMPLETED)
@@ -312,5 +330,6 @@ def test_the_bulk_service_reports_done_and_refused_ids(member, other_member, pro
     result = services.bulk_action(user=member, job_ids=[mine.pk, mine.pk, theirs.pk, 0], action="delete")
     assert result.done == (mine.pk,)
     assert [(refusal.job_id, refusal.code) for refusal in result.refused] == [
-        (theirs.pk, "JOB_NOT_FOUND"), (0, "JOB_NOT_FOUND"),
-    ]  # fmt: skip
+        (theirs.pk, "JOB_NOT_FOUND"),
+        (0, "JOB_NOT_FOUND"),
+    ]

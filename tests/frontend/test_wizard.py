@@ -29,10 +29,18 @@ def filled(profile, **changes) -> dict[str, str]:
     specs = [spec for spec in specs_from_json(version.variables) if spec.type is not VariableType.FILE]
     defaults = {f"var_{spec.name}": "" if spec.default is None else str(spec.default) for spec in specs}
     data = {
-        "title": "water box", "cluster": str(profile.pk), "recipe": "cpu", "partition": "debug", "nodes": "1",
-        "ntasks_per_node": "1", "cpus_per_task": "1", "memory_mb": "", "walltime": "00:10:00", "gpus": "0",
+        "title": "water box",
+        "cluster": str(profile.pk),
+        "recipe": "cpu",
+        "partition": "debug",
+        "nodes": "1",
+        "ntasks_per_node": "1",
+        "cpus_per_task": "1",
+        "memory_mb": "",
+        "walltime": "00:10:00",
+        "gpus": "0",
         **{f"var_{spec.name}": str(VALUES[spec.name]) for spec in specs if spec.name in VALUES},
-    }  # fmt: skip
+    }
     return {**defaults, **data, **changes}
 
 
@@ -136,8 +144,9 @@ def test_a_cluster_change_renders_that_clusters_resources(member_client, profile
     other = ClusterProfileFactory(slug="big")
     Partition.objects.create(profile=other, name="long", is_default=True, max_walltime_s=86400, cores_per_node=64)
     LaunchRecipe.objects.create(profile=other, name="mpi", kind="cpu", command="mpirun namd2 {config}")
-    response = member_client.get(FORM_URL, {"cluster": other.pk, "nodes": "3", "partition": "debug"},
-                                 HTTP_HX_TARGET="wizard-resources", **HTMX)  # fmt: skip
+    response = member_client.get(
+        FORM_URL, {"cluster": other.pk, "nodes": "3", "partition": "debug"}, HTTP_HX_TARGET="wizard-resources", **HTMX
+    )
     page = response.content.decode()
     assert response["HX-Trigger-After-Settle"] == "wizard-resources-changed"
     assert '<option value="long" selected>' in page
@@ -162,8 +171,9 @@ def test_the_inputs_status_polls_only_while_a_file_is_being_copied(member_client
     job = new_job(member, profile)
     url = f"/jobs/{job.pk}/inputs/status/"
     assert 'hx-trigger="upload-done from:body"' in member_client.get(url, **HTMX).content.decode()
-    services.receive_input_file(user=member, job_id=job.pk, name="water.psf",
-                                chunks=[(FIXTURES / "water.psf").read_bytes()])  # fmt: skip
+    services.receive_input_file(
+        user=member, job_id=job.pk, name="water.psf", chunks=[(FIXTURES / "water.psf").read_bytes()]
+    )
     copying = member_client.get(url, **HTMX).content.decode()
     assert 'hx-trigger="every 2s, upload-done from:body"' in copying
     assert "Received by the portal" in copying
@@ -207,9 +217,11 @@ def test_another_member_gets_404_on_the_inputs_their_status_and_submit(member, o
     client = Client()
     client.force_login(other_member)
     responses = [
-        client.get(f"/jobs/{job.pk}/inputs/"), client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX),
-        client.post(f"/jobs/{job.pk}/submit/"), client.post(f"/jobs/{job.pk}/inputs/", {"submit_when_ready": "on"}),
-    ]  # fmt: skip
+        client.get(f"/jobs/{job.pk}/inputs/"),
+        client.get(f"/jobs/{job.pk}/inputs/status/", **HTMX),
+        client.post(f"/jobs/{job.pk}/submit/"),
+        client.post(f"/jobs/{job.pk}/inputs/", {"submit_when_ready": "on"}),
+    ]
     assert [response.status_code for response in responses] == [404] * 4
     assert b"JOB_NOT_FOUND" in responses[1].content
     assert Job.objects.get(pk=job.pk).submit_when_ready is False
@@ -258,9 +270,13 @@ def test_a_restart_whose_step_differs_from_firsttimestep_is_warned_and_its_step_
 ) -> None:
     restart = {name: value for name, value in VALUES.items() if not name.startswith("cell_")}
     request = services.JobRequest(
-        template_id=Template.objects.get(slug="production-restart").pk, cluster_id=profile.pk, recipe="cpu",
-        title="restart", values={**restart, "first_step": 0}, resources=RESOURCES,
-    )  # fmt: skip
+        template_id=Template.objects.get(slug="production-restart").pk,
+        cluster_id=profile.pk,
+        recipe="cpu",
+        title="restart",
+        values={**restart, "first_step": 0},
+        resources=RESOURCES,
+    )
     job = services.create_job(user=member, request=request)
     xsc = b"#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n25000 30 0 0 0 30 0 0 0 30 0 0 0\n"
     services.receive_input_file(user=member, job_id=job.pk, name="previous.xsc", chunks=[xsc])

@@ -50,11 +50,13 @@ def register(usernames: tuple[str, ...]) -> ClusterSetup:
     members = [UserFactory(username=name) for name in usernames]
     profile = register_local_cluster(
         LocalCluster(
-            host=facts["LOCALCLUSTER_HOST"], port=int(facts["LOCALCLUSTER_PORT"]),
-            host_key_pub=Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]), keys_dir=Path(facts["LOCALCLUSTER_KEYS_DIR"]),
+            host=facts["LOCALCLUSTER_HOST"],
+            port=int(facts["LOCALCLUSTER_PORT"]),
+            host_key_pub=Path(facts["LOCALCLUSTER_HOST_KEY_PUB"]),
+            keys_dir=Path(facts["LOCALCLUSTER_KEYS_DIR"]),
         ),
         list(usernames),
-    )  # fmt: skip
+    )
     load_builtin_templates()
     return ClusterSetup(profile=profile, members=members)
 
@@ -63,14 +65,29 @@ def template_id(slug: str) -> int:
     return Template.objects.get(slug=slug).pk
 
 
-def create_job(client: Client, profile: ClusterProfile, *, values: dict[str, Any], walltime_s: int = 600,
-               slug: str = "npt-equilibration", title: str = "water box", **extra: Any) -> dict[str, Any]:  # fmt: skip
+def create_job(
+    client: Client,
+    profile: ClusterProfile,
+    *,
+    values: dict[str, Any],
+    walltime_s: int = 600,
+    slug: str = "npt-equilibration",
+    title: str = "water box",
+    **extra: Any,
+) -> dict[str, Any]:
     response = client.post(
         "/api/v1/jobs",
-        {"template_id": template_id(slug), "cluster_id": profile.pk, "recipe": RECIPE, "title": title,
-         "values": values, "resources": {"partition": "debug", "walltime_s": walltime_s}, **extra},
+        {
+            "template_id": template_id(slug),
+            "cluster_id": profile.pk,
+            "recipe": RECIPE,
+            "title": title,
+            "values": values,
+            "resources": {"partition": "debug", "walltime_s": walltime_s},
+            **extra,
+        },
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -114,5 +131,8 @@ def wait_for_state(client: Client, job_id: int, states: set[str], *, timeout_s: 
 
 def wait_until_finished(client: Client, job_id: int, *, timeout_s: float = 120) -> dict[str, Any]:
     """Until the results are copied back (finished_at set) after a terminal state."""
-    return wait_for(lambda: (j := job(client, job_id))["finished_at"] and j, timeout_s=timeout_s,
-                    what=f"job {job_id} to be finished")  # fmt: skip
+    return wait_for(
+        lambda: (j := job(client, job_id))["finished_at"] and j,
+        timeout_s=timeout_s,
+        what=f"job {job_id} to be finished",
+    )

@@ -27,8 +27,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 MEMBER = "np_ci_charmm"
 DOWNLOAD = Path(__file__).resolve().parents[1] / "fixtures" / "namd_standin" / "charmm_gui_solution"
 # the real configs run 130,000 and 50,000,000 steps: the stand-in runs them unpaced
-FAST_RECIPE = {"name": "CPU: stand-in unpaced", "kind": LaunchRecipe.Kind.CPU,
-               "command": "env NAMD_STANDIN_STEPS_PER_SECOND=0 srun namd3 +p{cores} {config}"}  # fmt: skip
+FAST_RECIPE = {
+    "name": "CPU: stand-in unpaced",
+    "kind": LaunchRecipe.Kind.CPU,
+    "command": "env NAMD_STANDIN_STEPS_PER_SECOND=0 srun namd3 +p{cores} {config}",
+}
 
 
 @pytest.fixture
@@ -58,10 +61,16 @@ def test_an_imported_charmm_gui_protocol_runs_step4_then_step5(setup, lab_admin,
 
     created = client.post(
         "/api/v1/jobs",
-        {"template_id": step4.pk, "cluster_id": setup.profile.pk, "recipe": FAST_RECIPE["name"],
-         "title": "tip3 box", "values": {}, "resources": {"partition": "debug", "walltime_s": 1800}},
+        {
+            "template_id": step4.pk,
+            "cluster_id": setup.profile.pk,
+            "recipe": FAST_RECIPE["name"],
+            "title": "tip3 box",
+            "values": {},
+            "resources": {"partition": "debug", "walltime_s": 1800},
+        },
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert created.status_code == 201, created.content
     job_id = created.json()["id"]
     assert "namd/job.namd" in created.json()["batch_script"]
@@ -80,14 +89,16 @@ def test_an_imported_charmm_gui_protocol_runs_step4_then_step5(setup, lab_admin,
     client.post(f"/api/v1/jobs/{job_id}/files/refresh")
     files = wait_for(
         lambda: {f["path"] for f in client.get(f"/api/v1/jobs/{job_id}/files").json()["files"]} or None,
-        timeout_s=60, what="the project listing",
-    )  # fmt: skip
+        timeout_s=60,
+        what="the project listing",
+    )
     assert {"namd/step4_equilibration.coor", "namd/step3_input.str"} <= files  # the exec'd file, made on the cluster
 
     following = client.post(
-        f"/api/v1/jobs/{job_id}/next-stage", {"template_id": step5.pk, "submit": True},
+        f"/api/v1/jobs/{job_id}/next-stage",
+        {"template_id": step5.pk, "submit": True},
         content_type="application/json",
-    )  # fmt: skip
+    )
     assert following.status_code == 202, following.content
     step5_id = following.json()["job"]["id"]
     finished = wait_for_state(client, step5_id, {"COMPLETED", "FAILED"}, timeout_s=600)

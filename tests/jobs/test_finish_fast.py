@@ -21,8 +21,9 @@ def finish(job: Job) -> Job:
 
 def ended_job(credential, fake_cluster, slurm_job_id: str, **traits) -> Job:
     """A job SLURM reported terminal whose results are still in scratch (finished_at not set)."""
-    job = JobFactory(owner=credential.user, profile=credential.profile, slurm_job_id=slurm_job_id, finished_at=None,
-                     **traits)  # fmt: skip
+    job = JobFactory(
+        owner=credential.user, profile=credential.profile, slurm_job_id=slurm_job_id, finished_at=None, **traits
+    )
     fake_cluster.put(f"{job.scratch_dir}/job.namd", job.config_text.encode())
     fake_cluster.put(f"{job.scratch_dir}/out.coor", b"coordinates")
     fake_cluster.put(f"{job.scratch_dir}/slurm-{slurm_job_id}.out", LOG)

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def pending(credential, slurm_job_id: str, **fields) -> Job:
-    return JobFactory(owner=credential.user, profile=credential.profile, submitted=True, slurm_job_id=slurm_job_id,
-                      **fields)  # fmt: skip
+    return JobFactory(
+        owner=credential.user, profile=credential.profile, submitted=True, slurm_job_id=slurm_job_id, **fields
+    )
 
 
 def sync_group(credential) -> status_sync.SyncReport:

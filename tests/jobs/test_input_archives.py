@@ -18,8 +18,12 @@ from portal.errors import InvalidInput
 from tests.jobs.unit_jobs import FIXTURES, new_job, unit_profile
 
 pytestmark = pytest.mark.django_db
-SYSTEM = {"water.psf": (FIXTURES / "water.psf").read_bytes(), "water.pdb": (FIXTURES / "water.pdb").read_bytes(),
-          "par_water.prm": (FIXTURES / "par_water.prm").read_bytes(), "toppar/extra.str": b"* extra\n"}  # fmt: skip
+SYSTEM = {
+    "water.psf": (FIXTURES / "water.psf").read_bytes(),
+    "water.pdb": (FIXTURES / "water.pdb").read_bytes(),
+    "par_water.prm": (FIXTURES / "par_water.prm").read_bytes(),
+    "toppar/extra.str": b"* extra\n",
+}
 
 
 @pytest.fixture
@@ -47,8 +51,9 @@ def unpack(member, job: Job, name: str, data: bytes, django_capture_on_commit_ca
     assert len(received) == 1  # the unpack task
     staged = next(file_store.upload_path(job.uuid, input_archives.ARCHIVES_DIR).iterdir())
     with django_capture_on_commit_callbacks() as copies:
-        input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind=kind_of(name),
-                                            acting_user_id=member.pk)  # fmt: skip
+        input_archives.unpack_input_archive(
+            job_id=job.pk, archive_path=str(staged), kind=kind_of(name), acting_user_id=member.pk
+        )
     assert not staged.exists()
     return copies
 
@@ -129,16 +134,22 @@ def test_a_redelivered_unpack_registers_the_same_inputs_once(
     staged = next(file_store.upload_path(job.uuid, input_archives.ARCHIVES_DIR).iterdir())
     kept = staged.read_bytes()
     with django_capture_on_commit_callbacks():
-        input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind="tar.gz",
-                                            acting_user_id=member.pk)  # fmt: skip
+        input_archives.unpack_input_archive(
+            job_id=job.pk, archive_path=str(staged), kind="tar.gz", acting_user_id=member.pk
+        )
     first = {f.name: f.staged_path for f in InputFile.objects.filter(job=job)}
     staged.write_bytes(kept)  # as if the first run died before its `finally`
     with django_capture_on_commit_callbacks():
-        input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind="tar.gz",
-                                            acting_user_id=member.pk)  # fmt: skip
+        input_archives.unpack_input_archive(
+            job_id=job.pk, archive_path=str(staged), kind="tar.gz", acting_user_id=member.pk
+        )
     second = {f.name: f.staged_path for f in InputFile.objects.filter(job=job)}
     assert set(second) == set(first) == set(SYSTEM)
     assert all(not Path(path).exists() for path in first.values())  # the first run's copies are replaced
     assert all(Path(path).exists() for path in second.values())
-    assert input_archives.unpack_input_archive(job_id=job.pk, archive_path=str(staged), kind="tar.gz",
-                                               acting_user_id=member.pk) == 0  # fmt: skip
+    assert (
+        input_archives.unpack_input_archive(
+            job_id=job.pk, archive_path=str(staged), kind="tar.gz", acting_user_id=member.pk
+        )
+        == 0
+    )

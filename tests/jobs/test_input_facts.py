@@ -33,16 +33,20 @@ def test_an_xsc_gives_its_step_and_the_lengths_of_its_cell_vectors(tmp_path: Pat
     assert facts["step"] == 0
     assert facts["cell"] == pytest.approx([141.0, 140.9999, 140.9999], abs=1e-3)
     restart = tmp_path / "out.xsc"
-    restart.write_text("# NAMD extended system\n#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n"
-                       "25000 30.5 0 0 0 31 0 0 0 29.5 0 0 0\n")  # fmt: skip
+    restart.write_text(
+        "# NAMD extended system\n#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n"
+        "25000 30.5 0 0 0 31 0 0 0 29.5 0 0 0\n"
+    )
     assert xsc_facts(restart) == {"step": 25000, "cell": [30.5, 31.0, 29.5]}
     restart.write_text("garbage\n")
     assert xsc_facts(restart) == {}
 
 
 def test_values_offered_from_the_files_prefer_the_xsc_and_need_the_templates_variables() -> None:
-    inputs = [("system.pdb", "coordinates", {"cell": [50.84, 42.77, 28.95]}),
-              ("prev.xsc", "extendedsystem", {"step": 500, "cell": [30.0, 31.0, 32.0]})]  # fmt: skip
+    inputs = [
+        ("system.pdb", "coordinates", {"cell": [50.84, 42.77, 28.95]}),
+        ("prev.xsc", "extendedsystem", {"step": 500, "cell": [30.0, 31.0, 32.0]}),
+    ]
     names = {"cell_x", "cell_y", "cell_z", "first_step"}
     assert suggested_values(names, inputs) == {"cell_x": 30.0, "cell_y": 31.0, "cell_z": 32.0, "first_step": 500}
     assert suggested_values(names, inputs[:1]) == {"cell_x": 50.84, "cell_y": 42.77, "cell_z": 28.95}

@@ -57,10 +57,17 @@ def test_create_refuses_bad_values_and_resources_with_their_codes(member, profil
         new_job(member, profile, values={"temperature": 5000})
     assert bad_value.value.details["problems"][0]["field"] == "temperature"
     with pytest.raises(InvalidInput) as bad_resources:
-        services.create_job(user=member, request=services.JobRequest(
-            template_id=Template.objects.get(slug="npt-equilibration").pk, cluster_id=profile.pk, recipe="cpu",
-            title="", values=VALUES, resources=Resources(**{**RESOURCES.__dict__, "walltime_s": 7200}),
-        ))  # fmt: skip
+        services.create_job(
+            user=member,
+            request=services.JobRequest(
+                template_id=Template.objects.get(slug="npt-equilibration").pk,
+                cluster_id=profile.pk,
+                recipe="cpu",
+                title="",
+                values=VALUES,
+                resources=Resources(**{**RESOURCES.__dict__, "walltime_s": 7200}),
+            ),
+        )
     assert bad_resources.value.code == "TIME_OVER_LIMIT"
     assert Job.objects.count() == 0
 
@@ -165,8 +172,9 @@ def test_inputs_cannot_change_after_submission(member, profile) -> None:
 )
 def test_one_rule_decides_who_sees_a_job(who, sees, member, other_member, lab_admin, inactive_member, profile):
     job = new_job(member, profile)
-    user = {"owner": member, "other": other_member, "admin": lab_admin, "inactive": inactive_member,
-            "missing": member}[who]  # fmt: skip
+    user = {"owner": member, "other": other_member, "admin": lab_admin, "inactive": inactive_member, "missing": member}[
+        who
+    ]
     job_id = job.pk + 1000 if who == "missing" else job.pk
     assert visible_jobs(user).filter(pk=job_id).exists() is sees
     if sees:
@@ -197,9 +205,21 @@ def test_a_transition_happens_once_and_writes_one_event(member, profile) -> None
 
 
 def status(state: SlurmState, portal: PortalState, **fields) -> JobStatus:
-    values = {"slurm_job_id": "42", "slurm_state": state, "state": portal, "state_verbatim": state.value,
-              "reason": None, "exit_code": None, "exit_signal": None, "started_at": None, "ended_at": None,
-              "elapsed_s": None, "node_list": None, "source": StatusSource.SQUEUE, **fields}  # fmt: skip
+    values = {
+        "slurm_job_id": "42",
+        "slurm_state": state,
+        "state": portal,
+        "state_verbatim": state.value,
+        "reason": None,
+        "exit_code": None,
+        "exit_signal": None,
+        "started_at": None,
+        "ended_at": None,
+        "elapsed_s": None,
+        "node_list": None,
+        "source": StatusSource.SQUEUE,
+        **fields,
+    }
     return JobStatus(**values)
 
 
@@ -281,8 +301,11 @@ def test_job_json_round_trips_and_discovery_imports_only_unknown_jobs(member, pr
     document = job_json_bytes(job).decode()
     found = parse_job_document(document)
     assert (found.uuid, found.slurm_job_id, found.state, found.template_slug) == (
-        job.uuid, "42", JobState.PENDING, "npt-equilibration",
-    )  # fmt: skip
+        job.uuid,
+        "42",
+        JobState.PENDING,
+        "npt-equilibration",
+    )
     path = f"{job.project_dir}/job.json"
     assert discovery.import_job_document(member, profile, path, document) == "known"
     Job.objects.filter(pk=job.pk).delete()
@@ -301,13 +324,24 @@ def test_every_job_endpoint_hides_another_members_job(member, other_member, prof
     api_client.force_login(other_member)
     base = f"/api/v1/jobs/{job.pk}"
     calls = [
-        ("get", base, None), ("get", f"{base}/inputs", None), ("get", f"{base}/events", None),
-        ("get", f"{base}/progress", None), ("get", f"{base}/energies", None), ("get", f"{base}/logs", None),
-        ("get", f"{base}/files", None), ("post", f"{base}/submit", None), ("post", f"{base}/cancel", None),
-        ("post", f"{base}/restart", {}), ("post", f"{base}/refresh", None), ("post", f"{base}/logs/refresh", None),
-        ("post", f"{base}/files/refresh", None), ("post", f"{base}/downloads", {"path": "out.coor"}),
-        ("get", f"{base}/downloads/1", None), ("get", f"{base}/downloads/1/content", None), ("delete", base, None),
-    ]  # fmt: skip
+        ("get", base, None),
+        ("get", f"{base}/inputs", None),
+        ("get", f"{base}/events", None),
+        ("get", f"{base}/progress", None),
+        ("get", f"{base}/energies", None),
+        ("get", f"{base}/logs", None),
+        ("get", f"{base}/files", None),
+        ("post", f"{base}/submit", None),
+        ("post", f"{base}/cancel", None),
+        ("post", f"{base}/restart", {}),
+        ("post", f"{base}/refresh", None),
+        ("post", f"{base}/logs/refresh", None),
+        ("post", f"{base}/files/refresh", None),
+        ("post", f"{base}/downloads", {"path": "out.coor"}),
+        ("get", f"{base}/downloads/1", None),
+        ("get", f"{base}/downloads/1/content", None),
+        ("delete", base, None),
+    ]
     for method, url, body in calls:
         send = getattr(api_client, method)
         response = send(url) if body is None else send(url, body, content_type="application/json")
@@ -323,14 +357,34 @@ def test_every_job_endpoint_hides_another_members_job(member, other_member, prof
 def test_the_job_list_filters_and_costs_the_same_queries_for_10_or_100_jobs(member, profile, api_client) -> None:
     api_client.force_login(member)
     template = new_job(member, profile, title="first")
-    rows = [Job(owner=member, profile=profile, template_version=template.template_version, title=f"run {n}",
-                project_dir="/p", scratch_dir="/s", state=JobState.COMPLETED) for n in range(9)]  # fmt: skip
+    rows = [
+        Job(
+            owner=member,
+            profile=profile,
+            template_version=template.template_version,
+            title=f"run {n}",
+            project_dir="/p",
+            scratch_dir="/s",
+            state=JobState.COMPLETED,
+        )
+        for n in range(9)
+    ]
     Job.objects.bulk_create(rows)
     with CaptureQueriesContext(connection) as small:
         page = api_client.get("/api/v1/jobs?page_size=5").json()
     assert (page["count"], len(page["items"])) == (10, 5)
-    more = [Job(owner=member, profile=profile, template_version=template.template_version, title=f"more {n}",
-                project_dir="/p", scratch_dir="/s", state=JobState.COMPLETED) for n in range(90)]  # fmt: skip
+    more = [
+        Job(
+            owner=member,
+            profile=profile,
+            template_version=template.template_version,
+            title=f"more {n}",
+            project_dir="/p",
+            scratch_dir="/s",
+            state=JobState.COMPLETED,
+        )
+        for n in range(90)
+    ]
     Job.objects.bulk_create(more)
     with CaptureQueriesContext(connection) as large:
         page = api_client.get("/api/v1/jobs?page_size=50").json()

@@ -37,8 +37,9 @@ def setup(celery_worker):
 
 def test_create_upload_submit_completes_with_results_energies_and_job_json(setup) -> None:
     client = setup.client(setup.members[0])
-    created = create_job(client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 300,
-                                                        "output_name": "eq"})  # fmt: skip
+    created = create_job(
+        client, setup.profile, values={**WATER, **QUICK, **CELL, "run_steps": 300, "output_name": "eq"}
+    )
     job_id = created["id"]
     assert created["state"] == "DRAFT"
     assert "--job-name=np-" in created["batch_script"]
@@ -79,15 +80,20 @@ def test_create_upload_submit_completes_with_results_energies_and_job_json(setup
     session = setup.session(setup.members[0])
     document = json.loads(session.run(["cat", "--", f"{finished['project_dir']}/job.json"], check=True).stdout)
     assert (document["uuid"], document["state"], document["slurm_job_id"]) == (
-        finished["uuid"], "COMPLETED", done["slurm_job_id"],
-    )  # fmt: skip
+        finished["uuid"],
+        "COMPLETED",
+        done["slurm_job_id"],
+    )
     assert [entry["new"] for entry in document["history"] if entry["kind"] == "TRANSITION"][-1] == "COMPLETED"
 
     download = client.post(f"/api/v1/jobs/{job_id}/downloads", {"path": "eq.xsc"}, content_type="application/json")
     assert download.status_code == 202
     download_id = download.json()["id"]
-    wait_for(lambda: client.get(f"/api/v1/jobs/{job_id}/downloads/{download_id}").json()["state"] == "READY",
-             timeout_s=30, what="the download")  # fmt: skip
+    wait_for(
+        lambda: client.get(f"/api/v1/jobs/{job_id}/downloads/{download_id}").json()["state"] == "READY",
+        timeout_s=30,
+        what="the download",
+    )
     content = client.get(f"/api/v1/jobs/{job_id}/downloads/{download_id}/content")
     assert content.status_code == 200
     xsc = b"".join(content.streaming_content).decode()
@@ -200,8 +206,11 @@ def test_delete_removes_the_remote_dirs_and_keeps_the_row(setup) -> None:
     assert session.run(["test", "-d", created["project_dir"]]).exit_code == 0
     assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 202
     assert client.get(f"/api/v1/jobs/{job_id}").status_code == 404
-    wait_for(lambda: session.run(["test", "-e", created["project_dir"]]).exit_code == 1, timeout_s=30,
-             what="the project dir to be removed")  # fmt: skip
+    wait_for(
+        lambda: session.run(["test", "-e", created["project_dir"]]).exit_code == 1,
+        timeout_s=30,
+        what="the project dir to be removed",
+    )
     assert Job.objects.get(pk=job_id).deleted_at is not None
 
 

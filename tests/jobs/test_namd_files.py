@@ -28,8 +28,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def roles(system: Path, **overrides: str) -> dict[str, list[Path]]:
-    names = {"structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-             "bincoordinates": "out.coor", "binvelocities": "out.vel", **overrides}  # fmt: skip
+    names = {
+        "structure": "water.psf",
+        "coordinates": "water.pdb",
+        "parameters": "par_water.prm",
+        "bincoordinates": "out.coor",
+        "binvelocities": "out.vel",
+        **overrides,
+    }
     return {role: [system / name] for role, name in names.items()}
 
 

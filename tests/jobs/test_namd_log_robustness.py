@@ -20,8 +20,29 @@ from jobs.namd_log import LogProgress
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "namd" / "logs"
 RECORDED_LINES = sorted({line for path in LOGS.glob("*.log") for line in path.read_text().splitlines() if line})
-ODD_WORDS = ["nan", "-nan", "inf", "-inf", "1e400", "-1e400", "1e-400", "NaN", "0x1f", "1_000", "99" * 20, "", "TS",
-             "\x00", "\ufffd", "é", "\r", "ENERGY:", "ETITLE:", "FATAL ERROR", "ERROR:"]  # fmt: skip
+ODD_WORDS = [
+    "nan",
+    "-nan",
+    "inf",
+    "-inf",
+    "1e400",
+    "-1e400",
+    "1e-400",
+    "NaN",
+    "0x1f",
+    "1_000",
+    "99" * 20,
+    "",
+    "TS",
+    "\x00",
+    "\ufffd",
+    "é",
+    "\r",
+    "ENERGY:",
+    "ETITLE:",
+    "FATAL ERROR",
+    "ERROR:",
+]
 
 words = st.one_of(
     st.sampled_from(ODD_WORDS),
@@ -132,11 +153,21 @@ def test_an_energy_line_with_the_wrong_column_count_is_skipped() -> None:
 def test_a_state_written_before_the_new_fields_still_loads() -> None:
     """A state as the previous version of the reader stored it: no version, pressure or message fields."""
     old_state = {
-        "offset": 120, "partial_line": "ENERGY:   ", "first_step": None, "total_steps": 300, "last_step": 100,
-        "timestep_fs": 2.0, "ns_per_day": 8.5, "seconds_per_step": 0.02, "hours_remaining": 0.1, "wallclock_s": None,
-        "timing_lines": 2, "energy_titles": ["TS", "TOTAL"], "energies": [[0.0, -5.0], [100.0, -6.0]],
+        "offset": 120,
+        "partial_line": "ENERGY:   ",
+        "first_step": None,
+        "total_steps": 300,
+        "last_step": 100,
+        "timestep_fs": 2.0,
+        "ns_per_day": 8.5,
+        "seconds_per_step": 0.02,
+        "hours_remaining": 0.1,
+        "wallclock_s": None,
+        "timing_lines": 2,
+        "energy_titles": ["TS", "TOTAL"],
+        "energies": [[0.0, -5.0], [100.0, -6.0]],
         "fatal_errors": [],
-    }  # fmt: skip
+    }
 
     progress = LogProgress.from_state(old_state)
 

@@ -17,9 +17,27 @@ from jobs.namd_log import LogProgress
 
 LOGS = Path(__file__).resolve().parents[1] / "fixtures" / "namd" / "logs"
 PERIODIC_TITLES = [
-    "TS", "BOND", "ANGLE", "DIHED", "IMPRP", "ELECT", "VDW", "BOUNDARY", "MISC", "KINETIC", "TOTAL", "TEMP",
-    "POTENTIAL", "TOTAL3", "TEMPAVG", "PRESSURE", "GPRESSURE", "VOLUME", "PRESSAVG", "GPRESSAVG",
-]  # fmt: skip
+    "TS",
+    "BOND",
+    "ANGLE",
+    "DIHED",
+    "IMPRP",
+    "ELECT",
+    "VDW",
+    "BOUNDARY",
+    "MISC",
+    "KINETIC",
+    "TOTAL",
+    "TEMP",
+    "POTENTIAL",
+    "TOTAL3",
+    "TEMPAVG",
+    "PRESSURE",
+    "GPRESSURE",
+    "VOLUME",
+    "PRESSAVG",
+    "GPRESSAVG",
+]
 RECORDED = sorted(path.name for path in LOGS.glob("*.log"))
 
 
@@ -59,10 +77,28 @@ def test_namd2_cpu_npt_dynamics_with_pme_and_pressure_output() -> None:
     assert progress.energy_series("VOLUME")[-1] == (400, 27028.6907)
     assert progress.energy_series("GPRESSAVG")[-1] == (400, 32.6599)
     assert progress.pressure_step == 400
-    assert progress.pressure_tensor == [543.363, 58.8917, 103.622, 58.8917, 325.169, -70.1291, 103.622, -70.1291,
-                                        408.921]  # fmt: skip
-    assert progress.group_pressure_tensor == [956.329, -27.348, 31.2802, -27.348, 657.987, -27.2146, 31.2802,
-                                              -27.2146, 810.194]  # fmt: skip
+    assert progress.pressure_tensor == [
+        543.363,
+        58.8917,
+        103.622,
+        58.8917,
+        325.169,
+        -70.1291,
+        103.622,
+        -70.1291,
+        408.921,
+    ]
+    assert progress.group_pressure_tensor == [
+        956.329,
+        -27.348,
+        31.2802,
+        -27.348,
+        657.987,
+        -27.2146,
+        31.2802,
+        -27.2146,
+        810.194,
+    ]
     assert progress.minimizer_line_searches == 0
     assert (progress.fatal_errors, progress.error_lines) == ([], [])
 

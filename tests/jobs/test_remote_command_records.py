@@ -32,8 +32,9 @@ class FakePool:
 def job(member, monkeypatch: pytest.MonkeyPatch):
     profile = unit_profile()
     key = generate_ed25519_key(comment="test", passphrase=None)
-    save_key_credential(user=member, profile=profile, remote_username="alice", private_key=key.private_key,
-                        passphrase=None)  # fmt: skip
+    save_key_credential(
+        user=member, profile=profile, remote_username="alice", private_key=key.private_key, passphrase=None
+    )
     monkeypatch.setattr(gateway, "connection_pool", FakePool)
     return new_job(member, profile)
 

@@ -11,9 +11,11 @@ from tests.factories import InputFileFactory, JobFactory
 pytestmark = pytest.mark.django_db
 
 # NAMD's .xsc layout (as tests/fixtures/namd_standin/.../step3_input.xsc): a header, then step and cell.
-XSC = ("# NAMD extended system configuration output file\n"
-       "#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n"
-       "{step} 30 0 0 0 30 0 0 0 30 0 0 0\n")  # fmt: skip
+XSC = (
+    "# NAMD extended system configuration output file\n"
+    "#$LABELS step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z\n"
+    "{step} 30 0 0 0 30 0 0 0 30 0 0 0\n"
+)
 ATOMS = (3).to_bytes(4, "little")  # a binary .coor/.vel starts with its atom count (int32)
 WATER_INPUTS = {"water.psf": "structure", "water.pdb": "coordinates", "par_water.prm": "parameters"}
 
@@ -56,8 +58,10 @@ def test_a_completed_job_continues_from_its_final_files(fake_cluster, credential
     # READY, and the member asked to submit when ready (the task is sent on commit)
     assert child.state == JobState.SUBMITTING
     assert list(child.events.filter(kind="TRANSITION").values_list("new_state", flat=True)) == [
-        "UPLOADING", "READY", "SUBMITTING",
-    ]  # fmt: skip
+        "UPLOADING",
+        "READY",
+        "SUBMITTING",
+    ]
 
 
 def test_a_timed_out_job_continues_from_its_last_restart_files(fake_cluster, credential) -> None:

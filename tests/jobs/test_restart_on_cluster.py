@@ -58,8 +58,14 @@ def restart(client, job_id: int, **payload) -> int:
 def test_a_chain_of_three_continues_the_step_count_and_a_timeout_continues_by_itself(setup) -> None:
     client = setup.client(setup.members[0])
     # Started first: the timed-out job takes 60-90 s, while the chain runs beside it.
-    long = create_job(client, setup.profile, title="too long", walltime_s=60, continue_on_timeout=True,
-                      values={**WATER, **QUICK, **CELL, "run_steps": LONG_RUN_STEPS, "restart_every": 500})  # fmt: skip
+    long = create_job(
+        client,
+        setup.profile,
+        title="too long",
+        walltime_s=60,
+        continue_on_timeout=True,
+        values={**WATER, **QUICK, **CELL, "run_steps": LONG_RUN_STEPS, "restart_every": 500},
+    )
     upload_inputs(client, long["id"])
     submit_when_ready(client, long["id"])
 
@@ -90,10 +96,12 @@ def test_a_chain_of_three_continues_the_step_count_and_a_timeout_continues_by_it
     wait_until_finished(client, long["id"])
     stopped_at = last_step(client, long["id"])
     assert 0 < stopped_at < 50 + LONG_RUN_STEPS
-    continuation = wait_for(lambda: Job.objects.filter(parent_id=long["id"]).first(), timeout_s=30,
-                            what="the automatic continuation")  # fmt: skip
-    continued = wait_for(lambda: (j := job(client, continuation.pk))["config"] and j, timeout_s=60,
-                         what="the continuation's config")  # fmt: skip
+    continuation = wait_for(
+        lambda: Job.objects.filter(parent_id=long["id"]).first(), timeout_s=30, what="the automatic continuation"
+    )
+    continued = wait_for(
+        lambda: (j := job(client, continuation.pk))["config"] and j, timeout_s=60, what="the continuation's config"
+    )
     resumed_from = first_timestep(continued["config"])
     assert 0 < resumed_from <= stopped_at  # the last restart files were written at or before the last step logged
     assert resumed_from % 500 == 0

@@ -21,10 +21,26 @@ from tests.factories import ClusterProfileFactory
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "namd"
-VALUES = {"structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-          "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100}  # fmt: skip
-RESOURCES = Resources(partition="debug", nodes=1, ntasks=1, cpus_per_task=1, memory_mb=None, walltime_s=600, gpus=0,
-                      account=None, qos=None)  # fmt: skip
+VALUES = {
+    "structure": "water.psf",
+    "coordinates": "water.pdb",
+    "parameters": "par_water.prm",
+    "cell_x": 30.0,
+    "cell_y": 30.0,
+    "cell_z": 30.0,
+    "run_steps": 100,
+}
+RESOURCES = Resources(
+    partition="debug",
+    nodes=1,
+    ntasks=1,
+    cpus_per_task=1,
+    memory_mb=None,
+    walltime_s=600,
+    gpus=0,
+    account=None,
+    qos=None,
+)
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CSRF_TOKEN = "t" * 32
 
@@ -36,9 +52,13 @@ def job(member) -> Job:
     LaunchRecipe.objects.create(profile=profile, name="cpu", kind="cpu", command="srun namd2 +p{cores} {config}")
     load_builtin_templates()
     request = services.JobRequest(
-        template_id=Template.objects.get(slug="npt-equilibration").pk, cluster_id=profile.pk, recipe="cpu",
-        title="water", values=VALUES, resources=RESOURCES,
-    )  # fmt: skip
+        template_id=Template.objects.get(slug="npt-equilibration").pk,
+        cluster_id=profile.pk,
+        recipe="cpu",
+        title="water",
+        values=VALUES,
+        resources=RESOURCES,
+    )
     return services.create_job(user=member, request=request)
 
 
@@ -83,8 +103,12 @@ def test_a_file_sent_in_three_chunks_becomes_an_input_with_its_size_and_sha256(m
     last = send(client, job, "water.psf", psf, second, len(psf))
     assert last.status_code == 202
     body = last.json()
-    assert (body["name"], body["role"], body["size_bytes"], body["atom_count"]) == ("water.psf", "structure",
-                                                                                    len(psf), 3)  # fmt: skip
+    assert (body["name"], body["role"], body["size_bytes"], body["atom_count"]) == (
+        "water.psf",
+        "structure",
+        len(psf),
+        3,
+    )
     assert body["sha256"] == hashlib.sha256(psf).hexdigest()
     stored = InputFile.objects.get(job=job, name="water.psf")
     assert (stored.state, stored.sha256) == (InputFile.State.RECEIVED, hashlib.sha256(psf).hexdigest())
@@ -125,8 +149,14 @@ def test_a_chunk_cut_off_midway_keeps_what_arrived_for_the_resume(member, job) -
             return data[self.sent - size : self.sent]
 
     with pytest.raises(InvalidInput) as cut:
-        uploads.receive_chunk(user=member, job_id=job.pk, name="extra.dat", content_range=f"bytes 0-{len(data) - 1}/"
-                              f"{len(data)}", content_length=len(data), body=CutOff())  # fmt: skip
+        uploads.receive_chunk(
+            user=member,
+            job_id=job.pk,
+            name="extra.dat",
+            content_range=f"bytes 0-{len(data) - 1}/{len(data)}",
+            content_length=len(data),
+            body=CutOff(),
+        )
     assert (cut.value.code, cut.value.http_status) == ("CHUNK_INCOMPLETE", 400)
     status = uploads.upload_status(user=member, job_id=job.pk, name="extra.dat", size_bytes=len(data))
     assert status.received == 128 * 1024

@@ -54,8 +54,15 @@ def bug() -> KeyError:
 def test_an_input_copy_that_gives_up_fails_its_input_and_the_job_says_what_is_missing(member, settings, tmp_path):
     settings.PORTAL_FILE_STORE = str(tmp_path)
     job = JobFactory(owner=member)
-    input_file = InputFile.objects.create(job=job, name="water.psf", role="structure", size_bytes=3, sha256="x",
-                                          state=InputFile.State.UPLOADING, staged_path=str(tmp_path / "w"))  # fmt: skip
+    input_file = InputFile.objects.create(
+        job=job,
+        name="water.psf",
+        role="structure",
+        size_bytes=3,
+        sha256="x",
+        state=InputFile.State.UPLOADING,
+        staged_path=str(tmp_path / "w"),
+    )
     copy_input_file_task.on_failure(bug(), "t3", (input_file.pk, member.pk), {}, None)
     input_file.refresh_from_db()
     assert (input_file.state, input_file.problem_code) == (InputFile.State.FAILED, "INTERNAL_ERROR")
@@ -68,8 +75,7 @@ def test_a_batch_copy_that_stayed_unreachable_fails_only_the_inputs_still_waitin
         InputFile.objects.create(job=job, name=name, size_bytes=3, sha256="x", state=state)
         for name, state in (("a.prm", InputFile.State.RECEIVED), ("b.prm", InputFile.State.UPLOADED))
     )
-    copy_input_batch_task.on_failure(ClusterUnreachable(), "t4", (job.pk, [waiting.pk, copied.pk], member.pk), {},
-                                     None)  # fmt: skip
+    copy_input_batch_task.on_failure(ClusterUnreachable(), "t4", (job.pk, [waiting.pk, copied.pk], member.pk), {}, None)
     states = dict(InputFile.objects.filter(job=job).values_list("name", "state"))
     assert states == {"a.prm": InputFile.State.FAILED, "b.prm": InputFile.State.UPLOADED}
 

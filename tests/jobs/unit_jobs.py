@@ -13,10 +13,26 @@ from templates_app.models import Template
 from tests.factories import ClusterProfileFactory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "namd"
-VALUES = {"structure": "water.psf", "coordinates": "water.pdb", "parameters": "par_water.prm",
-          "cell_x": 30.0, "cell_y": 30.0, "cell_z": 30.0, "run_steps": 100}  # fmt: skip
-RESOURCES = Resources(partition="debug", nodes=1, ntasks=1, cpus_per_task=1, memory_mb=None, walltime_s=600, gpus=0,
-                      account=None, qos=None)  # fmt: skip
+VALUES = {
+    "structure": "water.psf",
+    "coordinates": "water.pdb",
+    "parameters": "par_water.prm",
+    "cell_x": 30.0,
+    "cell_y": 30.0,
+    "cell_z": 30.0,
+    "run_steps": 100,
+}
+RESOURCES = Resources(
+    partition="debug",
+    nodes=1,
+    ntasks=1,
+    cpus_per_task=1,
+    memory_mb=None,
+    walltime_s=600,
+    gpus=0,
+    account=None,
+    qos=None,
+)
 
 
 def unit_profile() -> ClusterProfile:
@@ -32,7 +48,10 @@ def new_job(user, profile, **overrides) -> Job:
     """A DRAFT job made by the services (npt-equilibration unless `template` says otherwise)."""
     request = services.JobRequest(
         template_id=Template.objects.get(slug=overrides.pop("template", "npt-equilibration")).pk,
-        cluster_id=profile.pk, recipe="cpu", title=overrides.pop("title", "water"),
-        values={**VALUES, **overrides.pop("values", {})}, resources=RESOURCES,
-    )  # fmt: skip
+        cluster_id=profile.pk,
+        recipe="cpu",
+        title=overrides.pop("title", "water"),
+        values={**VALUES, **overrides.pop("values", {})},
+        resources=RESOURCES,
+    )
     return services.create_job(user=user, request=request)

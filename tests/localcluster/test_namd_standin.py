@@ -48,9 +48,15 @@ def system(tmp_path: Path) -> Path:
 
 
 def run_engine(
-    directory: Path, config: str | None = None, *, name: str = "job.namd", args: tuple[str, ...] = (),
-    speed: str = "inf", cwd: Path | None = None, program: str | None = None,
-) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    directory: Path,
+    config: str | None = None,
+    *,
+    name: str = "job.namd",
+    args: tuple[str, ...] = (),
+    speed: str = "inf",
+    cwd: Path | None = None,
+    program: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run the engine like the batch script does; `config` replaces the named config file first.
 
     `program` runs it through a symlink of that name, as an installed `namd2` or `namd3`.
@@ -65,8 +71,13 @@ def run_engine(
     env = {**os.environ, "NAMD_STANDIN_STEPS_PER_SECOND": speed}
     return subprocess.run(
         [sys.executable, str(engine), *args, name],
-        cwd=cwd or directory, env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        cwd=cwd or directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def configure(
@@ -198,8 +209,10 @@ def test_outputpressure_prints_pressure_tensors_like_namd(system: Path) -> None:
         assert sum(pressure[step][0::4]) / 3 == pytest.approx(energies[step]["PRESSURE"], abs=0.01)
         assert sum(group[step][0::4]) / 3 == pytest.approx(energies[step]["GPRESSURE"], abs=0.01)
     lines = log.splitlines()
-    first = {prefix: next(i for i, line in enumerate(lines) if line.startswith(prefix))
-             for prefix in ("PRESSURE: 120 ", "GPRESSAVG: 120 ", "ENERGY:     120 ")}  # fmt: skip
+    first = {
+        prefix: next(i for i, line in enumerate(lines) if line.startswith(prefix))
+        for prefix in ("PRESSURE: 120 ", "GPRESSAVG: 120 ", "ENERGY:     120 ")
+    }
     assert first["PRESSURE: 120 "] < first["GPRESSAVG: 120 "] < first["ENERGY:     120 "]  # NAMD's order
 
 
@@ -378,8 +391,9 @@ def test_without_a_seed_repeated_runs_are_identical(system: Path) -> None:
 
 
 def test_firsttimestep_offsets_the_step_numbers(system: Path) -> None:
-    config = configure(fixture_config("job.namd"), drop=("minimize", "run"), add=("firsttimestep 1000",),
-                       commands=("run 50",))  # fmt: skip
+    config = configure(
+        fixture_config("job.namd"), drop=("minimize", "run"), add=("firsttimestep 1000",), commands=("run 50",)
+    )
     result = run_engine(system, config)
 
     assert result.returncode == 0, result.stdout
@@ -392,12 +406,26 @@ def test_a_job_restarts_from_the_binary_outputs_of_an_earlier_one(system: Path) 
     run_engine(system, name="pbc.namd")
     restart = configure(
         fixture_config("pbc.namd"),
-        drop=("temperature", "cellBasisVector1", "cellBasisVector2", "cellBasisVector3", "cellOrigin", "outputName",
-              "minimize", "reinitvels", "run"),
-        add=("bincoordinates water_out.coor", "binvelocities water_out.vel", "extendedSystem water_out.xsc",
-             "outputName second", "firsttimestep 300"),
+        drop=(
+            "temperature",
+            "cellBasisVector1",
+            "cellBasisVector2",
+            "cellBasisVector3",
+            "cellOrigin",
+            "outputName",
+            "minimize",
+            "reinitvels",
+            "run",
+        ),
+        add=(
+            "bincoordinates water_out.coor",
+            "binvelocities water_out.vel",
+            "extendedSystem water_out.xsc",
+            "outputName second",
+            "firsttimestep 300",
+        ),
         commands=("run 100",),
-    )  # fmt: skip
+    )
 
     result = run_engine(system, restart, name="restart.namd")
 
@@ -500,11 +528,20 @@ def test_a_keyword_given_twice_is_fatal(system: Path) -> None:
 
 
 def test_an_unreadable_number_or_flag_is_fatal(system: Path) -> None:
-    result = run_engine(system, configure(fixture_config("job.namd"), drop=("outputEnergies", "paraTypeCharmm"),
-                                          add=("outputEnergies ten", "paraTypeCharmm maybe")))  # fmt: skip
+    result = run_engine(
+        system,
+        configure(
+            fixture_config("job.namd"),
+            drop=("outputEnergies", "paraTypeCharmm"),
+            add=("outputEnergies ten", "paraTypeCharmm maybe"),
+        ),
+    )
 
-    assert_fatal(result, "ERROR: Expecting only a number for 'outputEnergies' input, got: ten",
-                 "ERROR: ParseOptions can't understand 'maybe' for the")  # fmt: skip
+    assert_fatal(
+        result,
+        "ERROR: Expecting only a number for 'outputEnergies' input, got: ten",
+        "ERROR: ParseOptions can't understand 'maybe' for the",
+    )
 
 
 @pytest.mark.parametrize(
@@ -564,8 +601,11 @@ def test_binary_coordinates_must_have_the_psf_atom_count(system: Path) -> None:
 def test_a_tcl_error_is_fatal_with_tcls_error_info(system: Path) -> None:
     result = run_engine(system, configure(fixture_config("job.namd"), add=("source other.namd",)))
 
-    assert_fatal(result, 'FATAL ERROR: couldn\'t read file "other.namd": no such file or directory\n'
-                 '    while executing\n"source other.namd"\n    (file "job.namd" line 1)')  # fmt: skip
+    assert_fatal(
+        result,
+        'FATAL ERROR: couldn\'t read file "other.namd": no such file or directory\n'
+        '    while executing\n"source other.namd"\n    (file "job.namd" line 1)',
+    )
 
 
 def test_an_undefined_variable_is_fatal(system: Path) -> None:
@@ -665,9 +705,13 @@ def test_sigterm_mid_run_exits_non_zero_and_the_log_keeps_what_was_written(syste
     env = {**os.environ, "NAMD_STANDIN_STEPS_PER_SECOND": "200"}
     with log_path.open("w") as log_file:  # a file, as under SLURM: no pipe that would flush at exit
         process = subprocess.Popen(
-            [sys.executable, str(ENGINE), "+p1", "job.namd"], cwd=system, env=env, stdout=log_file,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, str(ENGINE), "+p1", "job.namd"],
+            cwd=system,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while log_path.read_text().count("ENERGY:") < 3 and time.monotonic() < deadline:
             time.sleep(0.05)

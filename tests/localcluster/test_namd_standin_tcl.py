@@ -118,9 +118,12 @@ def test_a_tcl_error_names_the_procedure_and_the_line_of_the_config(system: Path
     config = INPUTS + "proc equilibrate {} {\n    set steps 10\n    run $steps 20 30\n}\nequilibrate\n"
     result = run_engine(system, config)
 
-    assert_fatal(result, 'FATAL ERROR: too many args\n    while executing\n"run $steps 20 30"\n'
-                 '    (procedure "equilibrate" line 3)\n    invoked from within\n"equilibrate"\n'
-                 '    (file "job.namd" line 15)')  # fmt: skip
+    assert_fatal(
+        result,
+        'FATAL ERROR: too many args\n    while executing\n"run $steps 20 30"\n'
+        '    (procedure "equilibrate" line 3)\n    invoked from within\n"equilibrate"\n'
+        '    (file "job.namd" line 15)',
+    )
 
 
 def test_a_script_may_catch_a_tcl_error_of_a_namd_command(system: Path) -> None:
@@ -199,8 +202,11 @@ def test_exit_takes_its_status_and_abort_is_fatal(system: Path) -> None:
 
 
 def test_command_line_keywords_are_evaluated_before_the_config_file(system: Path) -> None:
-    log = succeeded(run_engine(system, configure(fixture_config("job.namd"), drop=("outputEnergies",)),
-                               args=("--outputEnergies", "25")))  # fmt: skip
+    log = succeeded(
+        run_engine(
+            system, configure(fixture_config("job.namd"), drop=("outputEnergies",)), args=("--outputEnergies", "25")
+        )
+    )
 
     assert "Info: Command-line argument is --outputEnergies 25" in log
     assert energy_steps(log) == [0, 25, 50, 50, 75, 100, 125, 150]
@@ -212,10 +218,13 @@ def test_command_line_keywords_are_evaluated_before_the_config_file(system: Path
 def test_an_unknown_keyword_is_refused_with_namds_words_and_where_it_was_set(system: Path) -> None:
     result = run_engine(system, configure(fixture_config("job.namd"), add=("fooBar 1",)))
 
-    assert_fatal(result, "ERROR: The following variables were set in the\n"
-                 "ERROR: configuration file but are NOT VALID\n"
-                 'ERROR:    fooBar (file "job.namd" line 1)\n'
-                 "FATAL ERROR: ERROR(S) IN THE CONFIGURATION FILE")  # fmt: skip
+    assert_fatal(
+        result,
+        "ERROR: The following variables were set in the\n"
+        "ERROR: configuration file but are NOT VALID\n"
+        'ERROR:    fooBar (file "job.namd" line 1)\n'
+        "FATAL ERROR: ERROR(S) IN THE CONFIGURATION FILE",
+    )
 
 
 def test_a_command_is_case_sensitive_as_in_tcl_so_run_in_capitals_is_an_unknown_keyword(system: Path) -> None:
@@ -227,18 +236,23 @@ def test_a_command_is_case_sensitive_as_in_tcl_so_run_in_capitals_is_an_unknown_
 def test_a_keyword_whose_parent_switch_is_off_is_ignored_with_namds_warning(system: Path) -> None:
     log = succeeded(run_engine(system, configure(fixture_config("job.namd"), add=("langevin off", "langevinTemp 300"))))
 
-    assert ("Warning: The following variables were set in the\n"
-            "Warning: configuration file but will be ignored:\n"
-            'Warning:    langevinTemp (Langevin) (file "job.namd" line 2)\n') in log  # fmt: skip
+    assert (
+        "Warning: The following variables were set in the\n"
+        "Warning: configuration file but will be ignored:\n"
+        'Warning:    langevinTemp (Langevin) (file "job.namd" line 2)\n'
+    ) in log
     assert "LANGEVIN" not in log
 
 
 def test_a_keyword_given_twice_names_both_places(system: Path) -> None:
     result = run_engine(system, configure(fixture_config("job.namd"), add=("outputEnergies 5",)))
 
-    assert_fatal(result, "ERROR: Multiple definitions of 'outputEnergies' "
-                 '(file "job.namd" line 1) (file "job.namd" line 8)\n'
-                 "ERROR:   in the configuration file are not allowed\n")  # fmt: skip
+    assert_fatal(
+        result,
+        "ERROR: Multiple definitions of 'outputEnergies' "
+        '(file "job.namd" line 1) (file "job.namd" line 8)\n'
+        "ERROR:   in the configuration file are not allowed\n",
+    )
 
 
 def test_parameters_may_be_given_many_times(system: Path) -> None:
@@ -273,9 +287,14 @@ def test_outputs_go_where_the_config_names_them(system: Path) -> None:
     config = configure(
         fixture_config("pbc.namd"),
         drop=("outputName",),
-        add=("outputName output/run1", "restartname output/restart/run1", "DCDfile trajectories/run1.dcd",
-             "XSTfile trajectories/run1.xst", "binaryOutput no"),
-    )  # fmt: skip
+        add=(
+            "outputName output/run1",
+            "restartname output/restart/run1",
+            "DCDfile trajectories/run1.dcd",
+            "XSTfile trajectories/run1.xst",
+            "binaryOutput no",
+        ),
+    )
     (system / "output" / "restart").mkdir()
 
     log = succeeded(run_engine(system, config, name="pbc.namd"))
@@ -319,8 +338,9 @@ def test_like_namd_the_engine_does_not_create_a_missing_output_folder(
 
 def pdb_with_b_factors(system: Path, name: str, atoms: int = ATOMS) -> None:
     records = [line for line in (system / "water.pdb").read_text().splitlines() if line.startswith("ATOM")]
-    (system / name).write_text("\n".join([*(record[:60] + "  1.00" + record[66:] for record in records[:atoms]),
-                                          "END", ""]))  # fmt: skip
+    (system / name).write_text(
+        "\n".join([*(record[:60] + "  1.00" + record[66:] for record in records[:atoms]), "END", ""])
+    )
 
 
 def test_constraints_colvars_extra_bonds_and_other_feature_inputs_are_checked_and_accepted(system: Path) -> None:
@@ -329,16 +349,45 @@ def test_constraints_colvars_extra_bonds_and_other_feature_inputs_are_checked_an
         "colvar {\n  name d\n  distance { group1 { atomNumbers 1 } group2 { atomNumbers 2 } }\n}\n"
     )
     (system / "bonds.txt").write_text("# restraints\nbond 0 1 10.0 0.96\nangle 1 0 2 5.0 104.5\n")
-    config = configure(fixture_config("job.namd"), add=(
-        "constraints on", "consexp 2", "consref restraints.pdb", "conskfile restraints.pdb", "conskcol B",
-        "colvars on", "colvarsConfig cv.in", "extraBonds on", "extraBondsFile bonds.txt",
-        "fixedAtoms on", "fixedAtomsFile restraints.pdb", "fixedAtomsCol B",
-        "alch on", "alchType fep", "alchFile restraints.pdb", "alchCol B", "alchLambda 0", "alchLambda2 0.1",
-        "SMD on", "SMDFile restraints.pdb", "SMDk 5", "SMDVel 0.00002", "SMDDir 0 0 1",
-        "stochRescale on", "stochRescaleTemp 300", "stochRescalePeriod 2", "IMDon on", "IMDport 3000",
-        "PMEGridSpacing 1.0", "hgroupCutoff 2.8", "splitPatch hydrogen", "useSettle on", "pairlistsPerCycle 2",
-        "margin 2.5",
-    ))  # fmt: skip
+    config = configure(
+        fixture_config("job.namd"),
+        add=(
+            "constraints on",
+            "consexp 2",
+            "consref restraints.pdb",
+            "conskfile restraints.pdb",
+            "conskcol B",
+            "colvars on",
+            "colvarsConfig cv.in",
+            "extraBonds on",
+            "extraBondsFile bonds.txt",
+            "fixedAtoms on",
+            "fixedAtomsFile restraints.pdb",
+            "fixedAtomsCol B",
+            "alch on",
+            "alchType fep",
+            "alchFile restraints.pdb",
+            "alchCol B",
+            "alchLambda 0",
+            "alchLambda2 0.1",
+            "SMD on",
+            "SMDFile restraints.pdb",
+            "SMDk 5",
+            "SMDVel 0.00002",
+            "SMDDir 0 0 1",
+            "stochRescale on",
+            "stochRescaleTemp 300",
+            "stochRescalePeriod 2",
+            "IMDon on",
+            "IMDport 3000",
+            "PMEGridSpacing 1.0",
+            "hgroupCutoff 2.8",
+            "splitPatch hydrogen",
+            "useSettle on",
+            "pairlistsPerCycle 2",
+            "margin 2.5",
+        ),
+    )
 
     log = succeeded(run_engine(system, config))
 
@@ -397,8 +446,11 @@ def test_cv_configfile_is_checked_like_colvars_config(system: Path) -> None:
 
     result = run_engine(system, config)
 
-    assert_fatal(result, 'FATAL ERROR: Error: in opening file "missing.in".\n'
-                 '    while executing\n"cv configfile missing.in"\n    (file "job.namd" line 12)')  # fmt: skip
+    assert_fatal(
+        result,
+        'FATAL ERROR: Error: in opening file "missing.in".\n'
+        '    while executing\n"cv configfile missing.in"\n    (file "job.namd" line 12)',
+    )
 
 
 # ------------------------------------------------------------------------------------------ CHARMM-GUI

@@ -26,10 +26,16 @@ def values_for(slug: str) -> dict:
     by_slug = {
         "vacuum-minimization": {**WATER, "output_energies": 10, "minimize_steps": 50, "output_name": "min"},
         "npt-equilibration": {**WATER, **QUICK, **CELL, "output_name": "npt"},
-        "production-restart": {**WATER, **{k: v for k, v in QUICK.items() if k != "minimize_steps"},
-                               "restart_coordinates": "npt.coor", "restart_velocities": "npt.vel",
-                               "restart_cell": "npt.xsc", "first_step": 150, "output_name": "prod"},
-    }  # fmt: skip
+        "production-restart": {
+            **WATER,
+            **{k: v for k, v in QUICK.items() if k != "minimize_steps"},
+            "restart_coordinates": "npt.coor",
+            "restart_velocities": "npt.vel",
+            "restart_cell": "npt.xsc",
+            "first_step": 150,
+            "output_name": "prod",
+        },
+    }
     return by_slug[slug]
 
 

@@ -25,14 +25,19 @@ def session() -> MemberSession:
     add_cluster_user(CLUSTER_USER)
     facts = cluster_facts()
     profile = ClusterProfileFactory(
-        slug="local-templates", login_host=facts["LOCALCLUSTER_HOST"], login_port=int(facts["LOCALCLUSTER_PORT"]),
+        slug="local-templates",
+        login_host=facts["LOCALCLUSTER_HOST"],
+        login_port=int(facts["LOCALCLUSTER_PORT"]),
         pinned_host_keys=host_key_line(facts),
-    )  # fmt: skip
+    )
     key = (Path(facts["LOCALCLUSTER_KEYS_DIR"]) / CLUSTER_USER).read_text()
     credential = save_key_credential(
-        user=UserFactory(username="template_runner"), profile=profile, remote_username=CLUSTER_USER,
-        private_key=key, passphrase=None,
-    )  # fmt: skip
+        user=UserFactory(username="template_runner"),
+        profile=profile,
+        remote_username=CLUSTER_USER,
+        private_key=key,
+        passphrase=None,
+    )
     return MemberSession(credential)
 
 

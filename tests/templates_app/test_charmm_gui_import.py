@@ -64,29 +64,51 @@ class System:
 
 SYSTEMS = {
     "tlr4": System(
-        "charmm-gui-tlr4", SOLUTION_BUILDER, "namd", ("step4_equilibration.inp", "step5_production.inp"),
-        {"step4_equilibration.inp": {"temp": ("float", 310.15), "outputname": ("text", "step4_equilibration")},
-         "step5_production.inp": {"temp": ("float", 310.15), "inputname": ("text", "step4_equilibration")}},
+        "charmm-gui-tlr4",
+        SOLUTION_BUILDER,
+        "namd",
+        ("step4_equilibration.inp", "step5_production.inp"),
+        {
+            "step4_equilibration.inp": {"temp": ("float", 310.15), "outputname": ("text", "step4_equilibration")},
+            "step5_production.inp": {"temp": ("float", 310.15), "inputname": ("text", "step4_equilibration")},
+        },
     ),
     "2erm": System(
-        "charmm-gui-2erm/charmm-gui", SOLUTION_BUILDER, "namd", ("step4_equilibration.inp", "step5_production.inp"),
-        {"step4_equilibration.inp": {"temp": ("float", 303.15), "outputname": ("text", "step4_equilibration")},
-         "step5_production.inp": {"temp": ("float", 303.15), "inputname": ("text", "step4_equilibration")}},
+        "charmm-gui-2erm/charmm-gui",
+        SOLUTION_BUILDER,
+        "namd",
+        ("step4_equilibration.inp", "step5_production.inp"),
+        {
+            "step4_equilibration.inp": {"temp": ("float", 303.15), "outputname": ("text", "step4_equilibration")},
+            "step5_production.inp": {"temp": ("float", 303.15), "inputname": ("text", "step4_equilibration")},
+        },
     ),
     "fucp": System(
-        "charmm-gui-fucp", MEMBRANE_BUILDER, "namd",
+        "charmm-gui-fucp",
+        MEMBRANE_BUILDER,
+        "namd",
         ("step6.1_equilibration.inp", "step6.2_equilibration.inp", "step7.1_production.inp"),
-        {"step6.1_equilibration.inp": {"temp": ("float", 303.15), "outputname": ("text", "step6.1_equilibration")},
-         "step6.2_equilibration.inp": {"temp": ("float", 303.15), "outputname": ("text", "step6.2_equilibration"),
-                                       "inputname": ("text", "step6.1_equilibration")},
-         "step7.1_production.inp": {"temp": ("float", 303.15), "inputname": ("text", "step6.6_equilibration")}},
+        {
+            "step6.1_equilibration.inp": {"temp": ("float", 303.15), "outputname": ("text", "step6.1_equilibration")},
+            "step6.2_equilibration.inp": {
+                "temp": ("float", 303.15),
+                "outputname": ("text", "step6.2_equilibration"),
+                "inputname": ("text", "step6.1_equilibration"),
+            },
+            "step7.1_production.inp": {"temp": ("float", 303.15), "inputname": ("text", "step6.6_equilibration")},
+        },
     ),
     "brainmemb": System(
-        "charmm-gui-brainmemb", MEMBRANE_BUILDER, "", ("step6.1_equilibration.inp", "step8_production.inp"),
-        {"step6.1_equilibration.inp": {"temp": ("integer", 300), "outputname": ("text", "step6.1_equilibration")},
-         "step8_production.inp": {"temp": ("integer", 300), "inputname": ("text", "step7_production")}},
+        "charmm-gui-brainmemb",
+        MEMBRANE_BUILDER,
+        "",
+        ("step6.1_equilibration.inp", "step8_production.inp"),
+        {
+            "step6.1_equilibration.inp": {"temp": ("integer", 300), "outputname": ("text", "step6.1_equilibration")},
+            "step8_production.inp": {"temp": ("integer", 300), "inputname": ("text", "step7_production")},
+        },
     ),
-}  # fmt: skip
+}
 
 
 def build_download(tmp_path: Path, system: System) -> tuple[Path, dict[str, bytes]]:
@@ -139,25 +161,36 @@ def latest(template: Template) -> TemplateVersion:
 
 def test_stages_are_found_in_namd_in_step_order_and_the_charmm_inputs_at_the_top_are_not() -> None:
     paths = [
-        "step1_pdbreader.inp", "step4_equilibration.inp", "namd/README", "namd/step7.1_production.inp",
-        "namd/step6.10_equilibration.inp", "namd/step6.2_equilibration.inp", "namd/step6.1_equilibration.inp",
-        "namd/step7_production.inp", "namd/step6.2_equilibration.inp.bak", "namd/toppar/step9_x.inp",
-    ]  # fmt: skip
+        "step1_pdbreader.inp",
+        "step4_equilibration.inp",
+        "namd/README",
+        "namd/step7.1_production.inp",
+        "namd/step6.10_equilibration.inp",
+        "namd/step6.2_equilibration.inp",
+        "namd/step6.1_equilibration.inp",
+        "namd/step7_production.inp",
+        "namd/step6.2_equilibration.inp.bak",
+        "namd/toppar/step9_x.inp",
+    ]
     download = find_stages(paths)
     assert download.root == ""
     assert download.workdir == "namd"
     assert [stage.relpath for stage in download.stages] == [
-        "namd/step6.1_equilibration.inp", "namd/step6.2_equilibration.inp", "namd/step6.10_equilibration.inp",
-        "namd/step7_production.inp", "namd/step7.1_production.inp",
-    ]  # fmt: skip
+        "namd/step6.1_equilibration.inp",
+        "namd/step6.2_equilibration.inp",
+        "namd/step6.10_equilibration.inp",
+        "namd/step7_production.inp",
+        "namd/step7.1_production.inp",
+    ]
 
 
 def test_stages_at_the_top_run_there_and_wrapping_folders_are_looked_through() -> None:
     flat = find_stages(["charmm-gui-1/step5_production.inp", "charmm-gui-1/step4_equilibration.inp"])
     assert (flat.root, flat.workdir) == ("charmm-gui-1/", "")
     assert [stage.relpath for stage in flat.stages] == [
-        "charmm-gui-1/step4_equilibration.inp", "charmm-gui-1/step5_production.inp",
-    ]  # fmt: skip
+        "charmm-gui-1/step4_equilibration.inp",
+        "charmm-gui-1/step5_production.inp",
+    ]
     nested = find_stages(["mine/charmm-gui/namd/step4_equilibration.inp", "mine/charmm-gui/toppar/a.prm"])
     assert (nested.root, nested.workdir) == ("mine/charmm-gui/", "namd")
 
@@ -172,11 +205,16 @@ def test_a_download_without_stages_is_refused_with_a_code(paths: list[str]) -> N
 
 @pytest.mark.parametrize(
     ("name", "number", "category"),
-    [("step4_equilibration.inp", (4,), "equilibration"), ("step6.3_equilibration.inp", (6, 3), "equilibration"),
-     ("step7_production.inp", (7,), "production"), ("step5_minimization.inp", (5,), "minimization"),
-     ("step5.inp", (5,), "other"), ("step3_pbcsetup.str", None, "other"),
-     ("mystep4_equilibration.inp", None, "equilibration")],
-)  # fmt: skip
+    [
+        ("step4_equilibration.inp", (4,), "equilibration"),
+        ("step6.3_equilibration.inp", (6, 3), "equilibration"),
+        ("step7_production.inp", (7,), "production"),
+        ("step5_minimization.inp", (5,), "minimization"),
+        ("step5.inp", (5,), "other"),
+        ("step3_pbcsetup.str", None, "other"),
+        ("mystep4_equilibration.inp", None, "equilibration"),
+    ],
+)
 def test_stage_number_and_category_come_from_the_name(name: str, number, category: str) -> None:
     assert stage_number(name) == number
     assert stage_category(name) == category
@@ -232,9 +270,14 @@ def test_top_level_set_lines_become_typed_variables_and_the_rest_stays() -> None
     body, variables = convert_stage(text, filename="namd/step4_equilibration.inp")
     found = {v["name"]: (v["type"], v["default"]) for v in variables}
     assert found == {
-        "temp": ("float", 310.15), "nsteps": ("integer", 1000), "outputname": ("text", "step4_equilibration"),
-        "small": ("text", "1e-5"), "dot": ("text", "10."), "zero": ("text", "-0"), "clash": ("integer", 1),
-    }  # fmt: skip
+        "temp": ("float", 310.15),
+        "nsteps": ("integer", 1000),
+        "outputname": ("text", "step4_equilibration"),
+        "small": ("text", "1e-5"),
+        "dot": ("text", "10."),
+        "zero": ("text", "-0"),
+        "clash": ("integer", 1),
+    }
     assert body.splitlines()[:3] == [
         "set temp                {{ temp }};",
         "set NSteps {{ nsteps }}{% raw %} ;  # steps {{ not jinja }}{% endraw %}",
@@ -244,8 +287,18 @@ def test_top_level_set_lines_become_typed_variables_and_the_rest_stays() -> None
     assert text_variable["pattern"] == "[A-Za-z0-9_.+-]{1,100}"
     where = "From namd/step4_equilibration.inp line 3: "
     assert text_variable["help"] == where + "set outputname          step4_equilibration;"
-    kept = ("set list {1 2 3}", "set twice 1", "set none 3", "set clash 2", "   set inside 5", "set quoted 6",
-            "set continued 7", "set a 1; set b 2", "set fromvar $temp", "set comment 4 # not")  # fmt: skip
+    kept = (
+        "set list {1 2 3}",
+        "set twice 1",
+        "set none 3",
+        "set clash 2",
+        "   set inside 5",
+        "set quoted 6",
+        "set continued 7",
+        "set a 1; set b 2",
+        "set fromvar $temp",
+        "set comment 4 # not",
+    )
     assert [line for line in kept if not any(row.startswith(line) for row in body.splitlines())] == []
     assert rendered_with_defaults(body, variables) == text
 
@@ -288,8 +341,11 @@ def test_every_real_charmm_gui_config_renders_back_to_itself(entry: dict) -> Non
 
 def test_the_corpus_has_the_four_charmm_gui_systems() -> None:
     assert {entry["file"].split("/")[0] for entry in CHARMM_GUI_CONFIGS} == {
-        "charmm-gui-tlr4", "charmm-gui-2erm", "charmm-gui-fucp", "charmm-gui-brainmemb",
-    }  # fmt: skip
+        "charmm-gui-tlr4",
+        "charmm-gui-2erm",
+        "charmm-gui-fucp",
+        "charmm-gui-brainmemb",
+    }
     assert len(CHARMM_GUI_CONFIGS) == sum(len(system.stages) for system in SYSTEMS.values())
 
 
@@ -331,8 +387,9 @@ def test_every_form_of_a_download_gives_the_same_templates(tmp_path: Path, form:
     folder, toppar = build_download(tmp_path, SYSTEMS["tlr4"])
     templates = import_charmm_gui(source=packed(tmp_path, folder, form), user=None)
     assert [(t.slug, t.stage) for t in templates] == [
-        ("charmm-gui-solution-builder-step4-equilibration", 1), ("charmm-gui-solution-builder-step5-production", 2),
-    ]  # fmt: skip
+        ("charmm-gui-solution-builder-step4-equilibration", 1),
+        ("charmm-gui-solution-builder-step5-production", 2),
+    ]
     assert sorted(latest(templates[1]).assets.values_list("relpath", flat=True)) == sorted(toppar)
 
 
@@ -349,9 +406,11 @@ def test_reimporting_makes_no_duplicate_and_a_changed_stage_a_new_version(tmp_pa
     changed = import_charmm_gui(source=folder, user=None)
     assert [latest(t).number for t in changed] == [1, 2, 1]
     assert latest(changed[1]).variables[0] == {
-        "name": "temp", "type": "float", "default": 310.15, "help": "From namd/step6.2_equilibration.inp line 4: "
-        "set temp           310.15;",
-    }  # fmt: skip
+        "name": "temp",
+        "type": "float",
+        "default": 310.15,
+        "help": "From namd/step6.2_equilibration.inp line 4: set temp           310.15;",
+    }
     assert Template.objects.count() == 3
 
 
@@ -369,10 +428,12 @@ def test_a_family_name_overrides_the_builder_and_a_taken_slug_gets_a_suffix(tmp_
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("family", "stage", "code"),
-    [("x" * 81, "step4_equilibration.inp", "CHARMM_GUI_FAMILY_INVALID"),
-     ("nul\x00byte", "step4_equilibration.inp", "CHARMM_GUI_FAMILY_INVALID"),
-     ("x" * 80, f"step4_{'e' * 60}.inp", "CHARMM_GUI_NAME_TOO_LONG")],
-)  # fmt: skip
+    [
+        ("x" * 81, "step4_equilibration.inp", "CHARMM_GUI_FAMILY_INVALID"),
+        ("nul\x00byte", "step4_equilibration.inp", "CHARMM_GUI_FAMILY_INVALID"),
+        ("x" * 80, f"step4_{'e' * 60}.inp", "CHARMM_GUI_NAME_TOO_LONG"),
+    ],
+)
 def test_a_family_name_must_fit(tmp_path: Path, family: str, stage: str, code: str) -> None:
     folder, _ = build_download(tmp_path, SYSTEMS["tlr4"])
     (folder / "namd" / "step5_production.inp").unlink()
@@ -497,8 +558,10 @@ def test_the_admin_imports_an_uploaded_archive(client, lab_admin, tmp_path: Path
     assert "Imported 3 CHARMM-GUI stage templates" in shown
     assert f"{MEMBRANE_BUILDER}: step7.1 production v1" in shown
     assert list(Template.objects.order_by("stage").values_list("stage", "family")) == [
-        (1, MEMBRANE_BUILDER), (2, MEMBRANE_BUILDER), (3, MEMBRANE_BUILDER),
-    ]  # fmt: skip
+        (1, MEMBRANE_BUILDER),
+        (2, MEMBRANE_BUILDER),
+        (3, MEMBRANE_BUILDER),
+    ]
     assert set(TemplateVersion.objects.values_list("created_by", flat=True)) == {lab_admin.pk}
 
 
@@ -544,8 +607,9 @@ def test_the_command_imports_and_says_what_changed(tmp_path: Path) -> None:
         "2. Solvated proteins: step5 production [solvated-proteins-step5-production] v1 (new)",
     ]
     again = io.StringIO()
-    call_command("import_charmm_gui", str(as_zip(folder, tmp_path / "d.zip")), "--family", "Solvated proteins",
-                 stdout=again)  # fmt: skip
+    call_command(
+        "import_charmm_gui", str(as_zip(folder, tmp_path / "d.zip")), "--family", "Solvated proteins", stdout=again
+    )
     assert [line.rsplit(" ", 1)[1] for line in again.getvalue().splitlines()] == ["(unchanged)", "(unchanged)"]
     with pytest.raises(CommandError, match=r"^\[CHARMM_GUI_NO_STAGES\] "):
         call_command("import_charmm_gui", str(folder / "namd" / "toppar"))

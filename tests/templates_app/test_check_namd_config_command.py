@@ -50,8 +50,10 @@ def test_config_only_lists_the_files_read_instead_of_requiring_them(tmp_path: Pa
     code, lines = run("--config-only", str(config))
     assert code == 0
     assert [line["message"] for line in lines if line["code"] == "NAMD_READS"] == [
-        "reads water.psf (structure)", "reads water.pdb (coordinates)", "reads par_water.prm (parameters)",
-    ]  # fmt: skip
+        "reads water.psf (structure)",
+        "reads water.pdb (coordinates)",
+        "reads par_water.prm (parameters)",
+    ]
 
 
 def test_a_charmm_gui_stage_is_checked_in_its_download_and_reports_its_cluster_commands() -> None:

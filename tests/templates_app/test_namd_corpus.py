@@ -21,19 +21,26 @@ MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text())
 CONFIGS = [entry["file"] for entry in MANIFEST if entry["kind"] == "config"]
 # where a config sits in its job folder when the corpus keeps it elsewhere: the NAMD tutorial's SMD
 # stage runs in its own folder beside common/, which it reads as ../common/
-PLACED = {"namd-tutorial-basudevm23/ubq_ww_pcv.conf": "3-1-pullcv/ubq_ww_pcv.conf",
-          "namd-tutorial-basudevm23/ubq_ww_pcf.conf": "3-2-pullcf/ubq_ww_pcf.conf"}  # fmt: skip
+PLACED = {
+    "namd-tutorial-basudevm23/ubq_ww_pcv.conf": "3-1-pullcv/ubq_ww_pcv.conf",
+    "namd-tutorial-basudevm23/ubq_ww_pcf.conf": "3-2-pullcf/ubq_ww_pcf.conf",
+}
 EXPECTED_ERRORS = {
     # REST2 example written for NAMD 2.11's names; 2.14 and 3.0 declare soluteScalingCol/soluteScalingFile
-    "namd-src-mirror/lib/replica/REST2/aaqaa3_rest2_base.namd": {"NAMD_UNKNOWN_KEYWORD", "NAMD_MISSING_KEYWORD",
-                                                                "NAMD_NOTHING_TO_RUN"},  # and it is a sourced part
+    "namd-src-mirror/lib/replica/REST2/aaqaa3_rest2_base.namd": {
+        "NAMD_UNKNOWN_KEYWORD",
+        "NAMD_MISSING_KEYWORD",
+        "NAMD_NOTHING_TO_RUN",
+    },  # and it is a sourced part
     "namd-src-mirror/lib/replica/REST2/aaqaa3_rest2_test.namd": {"NAMD_UNKNOWN_KEYWORD"},
     # generated with absolute paths of its author's machine: the portal keeps a job in its folder
     "ties-md/TIES_MD/examples/NAMD/ethane_namd/zero_sum/leg1/replica-confs/run3.conf": {"NAMD_PATH_OUTSIDE_JOB"},
     "ties-md/TIES_MD/examples/NAMD/ethane_namd/zero_sum/leg1/replica-confs/run3-replicas.conf": {
-        "NAMD_PATH_OUTSIDE_JOB", "NAMD_DUPLICATE_KEYWORD"},
+        "NAMD_PATH_OUTSIDE_JOB",
+        "NAMD_DUPLICATE_KEYWORD",
+    },
     # (its wrapper sets outputName... and then sources run3.conf, which sets them again)
-}  # fmt: skip
+}
 
 
 def job_of(config: str) -> tuple[str, str, dict[str, Path]]:

@@ -56,9 +56,11 @@ def test_a_comment_line_and_crlf_endings_are_read_as_namd_reads_them() -> None:
 def test_namd_commands_are_recorded_with_their_arguments_and_lines() -> None:
     reading = read_config("minimize 100\nreinitvels 300\nrun norepeat 500\ncv configfile colvars.in\n")
     assert [(c.name, c.args, c.line) for c in reading.commands] == [
-        ("minimize", ("100",), 1), ("reinitvels", ("300",), 2), ("run", ("norepeat", "500"), 3),
+        ("minimize", ("100",), 1),
+        ("reinitvels", ("300",), 2),
+        ("run", ("norepeat", "500"), 3),
         ("cv", ("configfile", "colvars.in"), 4),
-    ]  # fmt: skip
+    ]
 
 
 def test_exec_open_and_file_changes_are_recorded_and_never_run(tmp_path: Path) -> None:
@@ -67,8 +69,10 @@ def test_exec_open_and_file_changes_are_recorded_and_never_run(tmp_path: Path) -
     assert not marker.exists()
     assert tmp_path.exists()
     assert [(a.what, a.words[0], a.line) for a in reading.actions] == [
-        ("exec", "touch", 1), ("open", str(marker), 2), ("file", "delete", 3),
-    ]  # fmt: skip
+        ("exec", "touch", 1),
+        ("open", str(marker), 2),
+        ("file", "delete", 3),
+    ]
     assert reading.depends_on_cluster
 
 
@@ -84,9 +88,11 @@ def test_source_reads_only_the_jobs_own_files_and_evaluates_them_with_their_line
         ("cellBasisVector1", "40 0 0", "namd/job.namd", 2),
     ]
     assert [(s.path, s.status) for s in reading.sources] == [
-        ("namd/box.str", "read"), (str(secret), "outside"), ("secret", "missing"),
+        ("namd/box.str", "read"),
+        (str(secret), "outside"),
+        ("secret", "missing"),
         ("namd/missing.str", "missing"),
-    ]  # fmt: skip
+    ]
 
 
 def test_one_level_up_is_the_job_folder_only_when_the_stage_runs_in_a_subfolder() -> None:
@@ -100,8 +106,10 @@ def test_values_only_the_cluster_knows_are_marked_not_guessed() -> None:
         "cellBasisVector1 $a 0 0\nset n [exec python fft.py]\nPMEGridSizeX $n\noutputName $env(USER)/run\n"
     )
     assert [(s.name, s.value) for s in reading.settings] == [
-        ("cellBasisVector1", None), ("PMEGridSizeX", None), ("outputName", None),
-    ]  # fmt: skip
+        ("cellBasisVector1", None),
+        ("PMEGridSizeX", None),
+        ("outputName", None),
+    ]
     assert [s.status for s in reading.sources] == ["cluster"]
     assert reading.made_on_cluster == {"box.namd.str"}
     assert all(failure.explained_by_cluster for failure in reading.failures)
@@ -110,8 +118,9 @@ def test_values_only_the_cluster_knows_are_marked_not_guessed() -> None:
 def test_a_tcl_error_names_its_line_and_the_rest_is_still_read() -> None:
     reading = read_config("structure a.psf\nset x [expr {1 / 0}]\ncutoff 12\nif {1} {\n  timestep $nope\n}\n")
     assert [(f.code, f.line, f.explained_by_cluster) for f in reading.failures] == [
-        ("TCL_ERROR", 2, False), ("TCL_ERROR", 5, False),
-    ]  # fmt: skip
+        ("TCL_ERROR", 2, False),
+        ("TCL_ERROR", 5, False),
+    ]
     assert [s.name for s in reading.settings] == ["structure", "cutoff"]
 
 

@@ -33,8 +33,13 @@ def test_members_list_offered_templates_with_a_form_schema(api_client, member, b
     npt = next(item for item in listing if item["slug"] == "npt-equilibration")
     schema = npt["variables_schema"]
     assert schema["properties"]["temperature"] == {
-        "type": "number", "x-kind": "float", "default": 300.0, "minimum": 0, "maximum": 1000, "x-unit": "K",
-    }  # fmt: skip
+        "type": "number",
+        "x-kind": "float",
+        "default": 300.0,
+        "minimum": 0,
+        "maximum": 1000,
+        "x-unit": "K",
+    }
     assert schema["properties"]["restraints"]["x-extensions"] == [".txt", ".extrabonds"]
     assert "restraints" not in schema["required"]
 
@@ -47,9 +52,11 @@ def test_preview_renders_and_reports_problems_without_touching_a_cluster(api_cli
     assert "minimize           200\n" in ok.json()["config"]
     assert ok.json()["problems"] == []
     bad = api_client.post(
-        url, {"values": {"output_name": "x\nrun 99", "temperature": "hot"}}, content_type="application/json",
+        url,
+        {"values": {"output_name": "x\nrun 99", "temperature": "hot"}},
+        content_type="application/json",
         **bearer(member),
-    )  # fmt: skip
+    )
     assert bad.json()["config"] is None
     assert sorted(p["code"] for p in bad.json()["problems"]) == ["VALUE_UNSAFE", "VALUE_WRONG_TYPE"]
 
@@ -74,11 +81,16 @@ def admin_post(client, template: Template, *, body: str, variables) -> object:
     return client.post(
         f"/admin/templates_app/template/{template.pk}/change/",
         {
-            "name": template.name, "slug": template.slug, "description": template.description,
-            "category": template.category, "body": body, "variables": json.dumps(variables),
-            "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+            "name": template.name,
+            "slug": template.slug,
+            "description": template.description,
+            "category": template.category,
+            "body": body,
+            "variables": json.dumps(variables),
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
         },
-    )  # fmt: skip
+    )
 
 
 def test_the_admin_refuses_a_broken_template_with_the_line_and_keeps_the_version(client, lab_admin, builtins) -> None:
@@ -117,12 +129,18 @@ def local_profile_with_recipe():
 def test_preview_of_a_whole_job_gives_config_script_and_cost(api_client, member, builtins) -> None:
     profile = local_profile_with_recipe()
     template = Template.objects.get(slug="vacuum-minimization")
-    job = {"cluster_id": profile.pk, "recipe": "cpu", "title": "my run; $(id)",
-           "resources": {"partition": "debug", "ntasks_per_node": 2, "walltime_s": 1800, "account": "lab"}}  # fmt: skip
+    job = {
+        "cluster_id": profile.pk,
+        "recipe": "cpu",
+        "title": "my run; $(id)",
+        "resources": {"partition": "debug", "ntasks_per_node": 2, "walltime_s": 1800, "account": "lab"},
+    }
     response = api_client.post(
-        f"/api/v1/templates/{template.pk}/preview", {"values": {}, "job": job}, content_type="application/json",
+        f"/api/v1/templates/{template.pk}/preview",
+        {"values": {}, "job": job},
+        content_type="application/json",
         **bearer(member),
-    )  # fmt: skip
+    )
     body = response.json()
     assert body["problems"] == []
     script = body["batch_script"].splitlines()
@@ -136,8 +154,11 @@ def test_preview_of_a_whole_job_gives_config_script_and_cost(api_client, member,
 def test_preview_reports_resources_over_the_partitions_limits(api_client, member, builtins) -> None:
     profile = local_profile_with_recipe()
     template = Template.objects.get(slug="vacuum-minimization")
-    job = {"cluster_id": profile.pk, "recipe": "cpu",
-           "resources": {"partition": "debug", "ntasks_per_node": 8, "walltime_s": 7200}}  # fmt: skip
+    job = {
+        "cluster_id": profile.pk,
+        "recipe": "cpu",
+        "resources": {"partition": "debug", "ntasks_per_node": 8, "walltime_s": 7200},
+    }
     body = api_client.post(
         f"/api/v1/templates/{template.pk}/preview", {"job": job}, content_type="application/json", **bearer(member)
     ).json()

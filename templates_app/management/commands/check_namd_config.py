@@ -49,16 +49,26 @@ class Command(BaseCommand):
         check = check_config(text, config_path=config_path, files=files, config_only=config_only)
         for problem in check.problems:
             shown = (top / problem.file).as_posix() if problem.file else str(path)
-            self.emit(file=shown, line=problem.line, code=problem.code, severity=problem.severity,
-                      message=problem.message)  # fmt: skip
+            self.emit(
+                file=shown, line=problem.line, code=problem.code, severity=problem.severity, message=problem.message
+            )
         if config_only:
             for read in check.files_read:
-                self.emit(file=str(path) if read.file == config_path else (top / read.file).as_posix(),
-                          line=read.line, code="NAMD_READS", severity="info",
-                          message=f"reads {read.path} ({read.keyword})")  # fmt: skip
+                self.emit(
+                    file=str(path) if read.file == config_path else (top / read.file).as_posix(),
+                    line=read.line,
+                    code="NAMD_READS",
+                    severity="info",
+                    message=f"reads {read.path} ({read.keyword})",
+                )
         for action in check.cluster_actions:
-            self.emit(file=str(path), line=action.line, code="NAMD_RUNS_ON_CLUSTER", severity="info",
-                      message=f"runs on the cluster: {action.text}")  # fmt: skip
+            self.emit(
+                file=str(path),
+                line=action.line,
+                code="NAMD_RUNS_ON_CLUSTER",
+                severity="info",
+                message=f"runs on the cluster: {action.text}",
+            )
         return bool(check.errors)
 
     def emit(self, **fields: Any) -> None:
