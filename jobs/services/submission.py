@@ -91,9 +91,8 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
         outputs = check_config(job.config_text, config_path=job.config_path, config_only=True).output_dirs
         remote.make_dirs(
             session,
-            job.project_dir,
+            *remote.input_dirs(job, [job.config_path]),  # the project dir and the config's folder
             job.scratch_dir,
-            *remote.input_dirs(job, [job.config_path]),
             *(f"{job.scratch_dir}/{folder}" for folder in outputs),
         )
         session.write_files(

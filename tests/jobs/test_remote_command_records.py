@@ -55,6 +55,16 @@ def test_each_part_of_a_status_exec_is_recorded_with_the_job(job) -> None:
     assert [(record.argv[0], record.job_id) for record in records] == [("squeue", job.pk), ("sacct", job.pk)]
 
 
+def test_a_groups_batched_commands_are_recorded_for_no_one_job(job) -> None:
+    member_session(job, for_group=True).slurm().statuses(["42"])
+
+    records = RemoteCommandRecord.objects.order_by("pk")
+    assert [(record.argv[0], record.job_id, record.user_id) for record in records] == [
+        ("squeue", None, job.owner_id),
+        ("sacct", None, job.owner_id),
+    ]
+
+
 def test_commands_of_job_finds_its_records_and_old_ones_by_argv(job, member) -> None:
     other_job = new_job(member, job.profile, title="other")
     member_session(job).run(["squeue", "--noheader", "--jobs=42,43"])  # names neither job: found by its job

@@ -14,33 +14,12 @@ from jobs import file_store, services
 from jobs.models import InputFile, Job, JobState
 from jobs.services import uploads
 from portal.errors import InvalidInput
-from templates_app.batch_script import Resources
 from templates_app.builtin import load_builtin_templates
 from templates_app.models import Template
 from tests.factories import ClusterProfileFactory
+from tests.jobs.unit_jobs import FIXTURES, RESOURCES, VALUES
 
 pytestmark = pytest.mark.django_db
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "namd"
-VALUES = {
-    "structure": "water.psf",
-    "coordinates": "water.pdb",
-    "parameters": "par_water.prm",
-    "cell_x": 30.0,
-    "cell_y": 30.0,
-    "cell_z": 30.0,
-    "run_steps": 100,
-}
-RESOURCES = Resources(
-    partition="debug",
-    nodes=1,
-    ntasks=1,
-    cpus_per_task=1,
-    memory_mb=None,
-    walltime_s=600,
-    gpus=0,
-    account=None,
-    qos=None,
-)
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 CSRF_TOKEN = "t" * 32
 
