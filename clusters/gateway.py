@@ -20,6 +20,7 @@ from functools import cache
 from django.conf import settings
 from django.utils import timezone
 from redis import Redis
+from redis.exceptions import RedisError
 
 from clusters import ssh
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
@@ -63,8 +64,12 @@ def connection_pool() -> ConnectionPool:
 
 
 def cluster_health(profile: ClusterProfile) -> str:
-    """'ok' or 'degraded' (the circuit breaker stopped calling the login node for a while)."""
-    state = ssh.breaker_state(redis_client(), cluster_key(profile))
+    """'ok', 'degraded' (the circuit breaker stopped calling the login node for a while) or 'unknown' (the
+    breaker's Redis is away)."""
+    try:
+        state = ssh.breaker_state(redis_client(), cluster_key(profile))
+    except RedisError:
+        return "unknown"
     return "ok" if state == ssh.BreakerState.CLOSED else "degraded"
 
 

@@ -35,7 +35,7 @@ class ProfileOut(Schema):
     allowed_qos: list[str]
     partitions: list[PartitionOut]
     launch_recipes: list[LaunchRecipeOut]
-    health: str  # 'ok', or 'degraded' while the portal pauses calls to a failing login node
+    health: str  # 'ok'; 'degraded' while the portal pauses calls to a failing login node; 'unknown'
 
     @staticmethod
     def resolve_health(profile) -> str:

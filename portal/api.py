@@ -11,7 +11,6 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, ValidationError
 from ninja.errors import Throttled as NinjaThrottled
 from ninja.security import django_auth
-from ninja.throttling import AuthRateThrottle
 
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
@@ -19,6 +18,7 @@ from clusters.api import router as clusters_router
 from jobs.api import router as jobs_router
 from portal.errors import Forbidden, InvalidInput, NotFound, PortalError, Throttled, Unauthenticated
 from portal.health import router as health_router
+from portal.throttling import OutageTolerantRateThrottle
 from templates_app.api import router as templates_router
 
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ api = NinjaAPI(
     description="Create, submit and follow NAMD jobs on SLURM clusters. "
     "Authenticate with a personal access token: `Authorization: Bearer <token>`.",
     auth=[ApiTokenAuth(), django_auth],
-    throttle=[AuthRateThrottle("600/min")],
+    throttle=[OutageTolerantRateThrottle("600/min")],
     urls_namespace="api",
 )
 

@@ -1,7 +1,7 @@
 """The Celery app: Redis broker, settings from Django, safe delivery for remote work.
 
-Tasks that touch a cluster must be idempotent: they are acknowledged late and re-queued if a
-worker dies, so the broker may deliver them twice.
+Tasks that touch a cluster must be idempotent: they are acknowledged late, and a task order
+(`portal.task_orders`) sends a task again when its worker died, so one may be delivered twice.
 """
 
 from __future__ import annotations
@@ -23,17 +23,24 @@ app.conf.update(
     task_time_limit=900,
     task_soft_time_limit=840,
     # kombu redelivers an unacknowledged task after visibility_timeout: keep it well above the
-    # longest task so a slow SSH action is never run twice because of the broker.
-    broker_transport_options={"visibility_timeout": 3 * 3600},
+    # longest task. A killed worker's task is sent again sooner by its order's lease; a late
+    # redelivery then finds the order done and does nothing.
+    broker_transport_options={"visibility_timeout": 3 * 3600, "socket_connect_timeout": 2},
     broker_connection_retry_on_startup=True,
+    # A broker that is down fails a send within a second or two: the order stays in PostgreSQL and
+    # beat's sweep sends it later (a web request never hangs on Redis).
+    broker_connection_timeout=2,
+    task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
     worker_hijack_root_logger=False,
     task_serializer="json",
     accept_content=["json"],
     timezone="UTC",
     # The job sync: each tick enqueues the (member, cluster) groups whose interval has passed
-    # (jobs/sync.py); the tick itself never touches a cluster.
+    # (jobs/services/status_sync.py); the tick itself never touches a cluster. The order sweep sends
+    # again the task orders whose lease ran out.
     beat_schedule={
         "request-due-job-syncs": {"task": "jobs.tasks.request_due_syncs_task", "schedule": 5.0},
+        "dispatch-due-task-orders": {"task": "portal.tasks.dispatch_due_orders_task", "schedule": 5.0},
     },
 )
 app.autodiscover_tasks()

@@ -1,8 +1,10 @@
-"""Sending Celery tasks from services: by name, once the surrounding transaction commits.
+"""Sending Celery tasks from services: by name, as an order written in the caller's transaction.
 
 Services sit below the task modules that call them, so they name a task instead of importing it.
-The send waits for the commit, so a worker never looks for a row that is not there yet; outside a
-transaction it goes at once. Must never know what a task does.
+The order (`portal.task_orders`) is written with the state change that asks for it and sent after
+the commit, so a worker never looks for a row that is not there yet, a broker that is down loses
+nothing (beat's sweep sends it later), and a killed worker's task runs again. Must never know what a
+task does.
 """
 
 from __future__ import annotations
@@ -10,13 +12,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
-
-from portal.celery import app
+from portal.task_orders import place_order
 
 
-def enqueue_on_commit(task_name: str, *args: Any, countdown: float = 0, task_id: str = "") -> str:
-    """Send task `task_name` with `args` after the commit; returns its id (for the 202 reply)."""
-    task_id = task_id or str(uuid.uuid4())
-    transaction.on_commit(lambda: app.send_task(task_name, args=args, task_id=task_id, countdown=countdown))
-    return task_id
+def enqueue_on_commit(task_name: str, *args: Any, countdown: float = 0, task_id: str = "", key: str = "") -> str:
+    """Order task `task_name` with `args`, sent after the commit; its id (for the 202 reply).
+
+    With `key`, an order still open under that key is the one kept (one finish per job at a time).
+    """
+    return place_order(task_name, args, task_id=task_id or str(uuid.uuid4()), countdown=countdown, key=key)

@@ -76,7 +76,9 @@ def celery_process(arguments: list[str], *, queue: str, log_path: Path, file_sto
             # Tasks it sends itself (a sync enqueues finishes, beat its schedule) go to the test queue too.
             "PORTAL_CELERY_TASK_QUEUE": queue,
         }
-        process = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, stdout=log_file, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
     try:
         yield process
     finally:

@@ -55,6 +55,10 @@ MISSING_FILE_STDERR = {
 DIRECTORY_SIZE = 4096
 
 
+class WorkerKilled(BaseException):
+    """The worker process died here (SIGKILL): nothing after this line of the task runs, nothing is recorded."""
+
+
 class NotRecorded(AssertionError):
     """The fake was asked something it has no recorded (SLURM) or modelled (shell) answer for."""
 
@@ -116,6 +120,7 @@ class FakeSlurm:
     rows: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
     sbatch_answers: deque[Recording] = field(default_factory=deque)
     queued: dict[str, str] = field(default_factory=dict)  # job name -> id, from accepted sbatch answers
+    accepted: list[str] = field(default_factory=list)  # every id sbatch queued, in order
 
     def knows(self, recording_stem: str, *job_ids: str) -> None:
         """Take the rows of these ids (all if none given) from a recorded status answer: its squeue and its sacct
@@ -171,8 +176,9 @@ class FakeSlurm:
             raise NotRecorded("sbatch was run but the test scripted no answer (fake.slurm.answer_sbatch)")
         if rec.exit_code == 0:
             name = _option(argv, "job-name")
+            self.accepted.append(parse_sbatch_output(rec.stdout))
             if name is not None:
-                self.queued[name] = parse_sbatch_output(rec.stdout)
+                self.queued[name] = self.accepted[-1]
         return _result(argv, rec.exit_code, rec.stdout, rec.stderr)
 
     def _find_by_name(self, argv: Sequence[str], name: str) -> CommandResult:
@@ -418,6 +424,7 @@ class FakeMemberSession:
         self.shell = RemoteShell(self.remote)
         self.scheduler = FakeSlurm()
         self.faults: list[Fault] = []
+        self.kill_at: tuple[int, bool] | None = None  # (command index, after it took effect)
         self.argvs: list[tuple[str, ...]] = []  # every argv, in order (a sequence's parts one by one)
         self.sequences: list[tuple[tuple[str, ...], ...]] = []  # each run_sequence call's argvs
         self.written: list[tuple[str, tuple[str, ...]]] = []  # write_files: (directory, names)
@@ -456,6 +463,15 @@ class FakeMemberSession:
         """The next command of `program` fails with this transport error (before or after it took effect)."""
         self.faults.append(Fault(program, error, after_running))
 
+    def kill_worker_at(self, index: int, *, after_running: bool) -> None:
+        """The worker dies at the index-th command from now (0-based), before or after it took effect."""
+        self.kill_at = (len(self.argvs) + index, after_running)
+
+    def _killed_here(self, *, after_running: bool) -> None:
+        if self.kill_at == (len(self.argvs) - 1, after_running):
+            self.kill_at = None
+            raise WorkerKilled(self.argvs[-1][0])
+
     def corrupt(self, path: str) -> None:
         """Every later write of this path arrives with its first byte changed."""
         self.remote.corrupted.add(path)
@@ -467,6 +483,7 @@ class FakeMemberSession:
 
     def _answer(self, argv: list[str], stdin: bytes | None) -> CommandResult:
         self.argvs.append(tuple(argv))
+        self._killed_here(after_running=False)
         fault = next((fault for fault in self.faults if fault.program == argv[0]), None)
         if fault is not None:
             self.faults.remove(fault)
@@ -476,6 +493,7 @@ class FakeMemberSession:
             result = self.scheduler.answer(argv, self.remote)
         else:
             result = self.shell.answer(argv, stdin)
+        self._killed_here(after_running=True)
         if fault is not None:
             raise portal_error(fault.error) from fault.error
         return result

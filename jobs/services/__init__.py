@@ -45,7 +45,13 @@ from jobs.services.readiness import input_problems, input_warnings, refresh_read
 from jobs.services.restart import prepare_restart, request_restart
 from jobs.services.stages import copy_previous_stage, next_stage_template, request_next_stage
 from jobs.services.status_sync import request_due_syncs, request_member_refresh, sync_member_jobs
-from jobs.services.submission import request_submit, set_submit_when_ready, submission_gave_up, submit_job
+from jobs.services.submission import (
+    request_submit,
+    set_submit_when_ready,
+    submission_gave_up,
+    submission_waits,
+    submit_job,
+)
 
 __all__ = [
     "BulkResult",
@@ -92,6 +98,7 @@ __all__ = [
     "request_submit",
     "set_submit_when_ready",
     "submission_gave_up",
+    "submission_waits",
     "submit_job",
     "suggested_values",
     "sync_member_jobs",

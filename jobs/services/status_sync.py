@@ -2,9 +2,9 @@
 
 Beat calls `request_due_syncs`; each due (member, cluster) group gets one `sync_member_jobs` run that
 makes ONE status call (squeue + sacct in one exec, per 1000 ids) and one log read for its running
-jobs, applies the states by conditional updates, and enqueues `finish_job` for every job that
-became terminal (`jobs.services.finishing`). A Redis lock per group coalesces overlapping beats and
-"refresh now" clicks.
+jobs, applies the states by conditional updates, and orders `finish_job` for every job that
+became terminal (`jobs.services.finishing`) in the transaction that made it terminal. A Redis lock
+per group coalesces overlapping beats and "refresh now" clicks.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import uuid4
 
+from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 from redis.exceptions import LockError
@@ -32,13 +33,8 @@ logger = logging.getLogger(__name__)
 FAST_SYNC_WINDOW = timedelta(minutes=5)  # jobs submitted this recently are checked more often
 FAST_SYNC_INTERVAL_S = 10
 LOST_GRACE = timedelta(minutes=10)  # SLURM forgot the id this long ago: LOST, never guessed earlier
-SYNC_LOCK_TIMEOUT_S = 300
-UNFINISHED_GRACE = timedelta(minutes=2)  # a terminal job whose finish task was lost is finished again
+SYNC_LOCK_TIMEOUT_S = 60  # a killed sync holds its group for at most this long
 KEY_PREFIX = "namd-portal:job-sync"
-
-
-def _queued_key(owner_id: int, profile_id: int) -> str:
-    return f"{KEY_PREFIX}:queued:{owner_id}:{profile_id}"
 
 
 def _lock_key(owner_id: int, profile_id: int) -> str:
@@ -46,19 +42,25 @@ def _lock_key(owner_id: int, profile_id: int) -> str:
 
 
 def request_group_sync(*, owner_id: int, profile_id: int, countdown: float = 0) -> tuple[str, bool]:
-    """Enqueue a sync of one member's jobs on one cluster unless one is queued or running: (task id, coalesced)."""
+    """Order a sync of one member's jobs on one cluster unless one is queued or running: (task id, coalesced).
+
+    One open order per group (its key) coalesces overlapping beats and clicks, in PostgreSQL: a click while
+    Redis is away is still taken.
+    """
     task_id = str(uuid4())
-    key = _queued_key(owner_id, profile_id)
-    if not redis_client().set(key, task_id, nx=True, ex=SYNC_LOCK_TIMEOUT_S):
-        existing = redis_client().get(key)
-        return (existing.decode() if existing else ""), True
-    return enqueue_on_commit(
-        "jobs.tasks.sync_member_jobs_task", owner_id, profile_id, task_id=task_id, countdown=countdown
-    ), False
+    ordered = enqueue_on_commit(
+        "jobs.tasks.sync_member_jobs_task",
+        owner_id,
+        profile_id,
+        task_id=task_id,
+        countdown=countdown,
+        key=f"sync:{owner_id}:{profile_id}",
+    )
+    return ordered, ordered != task_id
 
 
 def request_due_syncs(now: datetime | None = None) -> int:
-    """Beat: enqueue a sync for every group whose interval has passed; also re-finish lost finishes."""
+    """Beat: enqueue a sync for every group whose interval has passed."""
     now = now or timezone.now()
     epoch = datetime(1970, 1, 1, tzinfo=now.tzinfo)
     groups = (
@@ -74,11 +76,6 @@ def request_due_syncs(now: datetime | None = None) -> int:
         if since >= group["profile__sync_interval_s"] or (is_recent and since >= FAST_SYNC_INTERVAL_S):
             _, coalesced = request_group_sync(owner_id=group["owner_id"], profile_id=group["profile_id"])
             enqueued += not coalesced
-    lost_finishes = Job.objects.filter(
-        state__in=TERMINAL_STATES, finished_at=None, updated_at__lt=now - UNFINISHED_GRACE
-    ).exclude(slurm_job_id="")
-    for job_id in lost_finishes.values_list("pk", flat=True)[:100]:
-        enqueue_on_commit("jobs.tasks.finish_job_task", job_id)
     return enqueued
 
 
@@ -110,7 +107,6 @@ def sync_member_jobs(*, owner_id: int, profile_id: int, task_id: str = "") -> Sy
     try:
         return _sync_group(owner_id, profile_id, task_id)
     finally:
-        redis_client().delete(_queued_key(owner_id, profile_id))
         try:
             lock.release()
         except LockError:  # the lock expired during a very long sync: the result above still stands
@@ -142,8 +138,11 @@ def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
         return report
     changed = []
     for job in jobs:
-        if apply_status(job, statuses.get(job.slurm_job_id), now):
-            changed.append(job)
+        with transaction.atomic():  # a terminal state and its finish order are one write
+            if apply_status(job, statuses.get(job.slurm_job_id), now):
+                changed.append(job)
+                if job.state in TERMINAL_STATES:
+                    order_finish(job.pk)
     running = [job for job in jobs if job.state in (JobState.RUNNING, JobState.COMPLETING)]
     if running:
         refresh_progress(session, running, now)
@@ -152,11 +151,15 @@ def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
     for job in changed:
         if job.state in TERMINAL_STATES:
             report.newly_terminal += 1
-            enqueue_on_commit("jobs.tasks.finish_job_task", job.pk)
         else:
             remote.write_metadata(session, job)
     report.changed = len(changed)
     return report
+
+
+def order_finish(job_id: int) -> str:
+    """The finish of a terminal job, ordered once: an order still open for it is the one kept."""
+    return enqueue_on_commit("jobs.tasks.finish_job_task", job_id, key=f"finish:{job_id}")
 
 
 def slurm_time(value: datetime | None) -> datetime | None:

@@ -2,11 +2,14 @@
 
 The task writes the folders, config and script, copies the inputs to scratch and runs sbatch with
 the job's uuid tag as its name; a retried task first looks the tag up and adopts the id it finds,
-so a job is never queued twice. Only a transient fault is retried; a refusal puts the job back to
-READY with its code.
+so a job is never queued twice, and a run whose task order was taken over never runs sbatch. A
+transient fault postpones the task (the job stays SUBMITTING and says until when the portal keeps
+trying); a refusal, or a cluster still silent at the end, puts the job back to READY with its code.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import F
@@ -21,6 +24,7 @@ from jobs.services.cancellation import cancel_in_slurm
 from jobs.services.readiness import input_problems, start_submission
 from jobs.transitions import transition
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError
+from portal.task_orders import ensure_still_held
 from templates_app import batch_script
 from templates_app.namd_config import check_config
 
@@ -103,6 +107,8 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
         session.run(remote.copy_tree_argv(job.project_dir, job.scratch_dir), stdin=remote.file_list(names), check=True)
         client = session.slurm()
         found = client.find_by_name(name) if attempts > 1 else []
+        if not found:
+            ensure_still_held()  # a run whose order was taken over must not queue the job a second time
         slurm_job_id = found[-1] if found else client.submit(f"{job.project_dir}/{layout.SCRIPT_FILENAME}", name)
     except SbatchRejected as exc:
         if exc.error.is_transient:
@@ -126,10 +132,20 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
         slurm_job_id=slurm_job_id,
         submitted_at=timezone.now(),
         slurm_state="PENDING",
+        error_code="",  # a wait for the cluster, said while it lasted, is over
+        error_message="",
     )
     remote.write_metadata(session, job)
     if Job.objects.filter(pk=job.pk, cancel_requested_at__isnull=False).exists():
         cancel_in_slurm(job_ids=[job.pk], acting_user_id=acting_user_id, task_id=task_id)
+
+
+def submission_waits(*, job_id: int, error: Exception, give_up_at: datetime) -> None:
+    """The cluster did not answer: the job stays SUBMITTING and says until when the portal keeps trying."""
+    code = getattr(error, "code", "CLUSTER_UNREACHABLE")
+    until = timezone.localtime(give_up_at).strftime("%H:%M %Z")
+    message = f"The cluster did not answer; the portal keeps trying until {until}, then puts the job back to ready."
+    Job.objects.filter(pk=job_id, state=JobState.SUBMITTING).update(error_code=code, error_message=message)
 
 
 def submission_gave_up(*, job_id: int, error: PortalError) -> None:

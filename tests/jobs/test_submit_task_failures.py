@@ -37,7 +37,7 @@ def test_a_bug_is_logged_with_its_traceback_and_recorded_as_an_internal_error(su
     job = Job.objects.get(pk=submitting.pk)
     assert (job.state, job.error_code) == (JobState.READY, "INTERNAL_ERROR")
     assert "Submit again" in job.error_message
-    (record,) = [r for r in caplog.records if r.name == "jobs.tasks"]
+    (record,) = [r for r in caplog.records if r.name == "portal.durable"]
     assert record.exc_info[0] is KeyError
 
 
