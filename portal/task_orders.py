@@ -122,7 +122,10 @@ def dispatch_due_orders(now: datetime | None = None) -> int:
             )
             if was_running:
                 logger.warning("task_run_interrupted", extra={"task": order.task_name, "task_id": order.task_id})
-            sent += send(order.task_name, order.args, task_id=order.task_id)
+            if not send(order.task_name, order.args, task_id=order.task_id):
+                TaskOrder.objects.filter(pk=order.pk).update(lease_until=now)  # the broker is away: next sweep
+                break
+            sent += 1
     TaskOrder.objects.filter(done_at__lt=now - KEEP_DONE).delete()
     return sent
 

@@ -155,3 +155,19 @@ def test_done_orders_are_pruned_after_a_week() -> None:
     )
     task_orders.dispatch_due_orders()
     assert not TaskOrder.objects.filter(task_id=task_id).exists()
+
+
+def test_a_sweep_that_finds_the_broker_away_stops_and_keeps_the_orders_due(monkeypatch) -> None:
+    attempts = []
+
+    def broker_down(name, args, **options):
+        attempts.append(name)
+        raise OperationalError("Connection refused.")
+
+    for job_id in (1, 2, 3):
+        enqueue_on_commit("jobs.tasks.fetch_logs_task", job_id, 9)
+    TaskOrder.objects.update(lease_until=timezone.now())
+    monkeypatch.setattr(celery_app, "send_task", broker_down)
+    assert task_orders.dispatch_due_orders() == 0
+    assert len(attempts) == 1  # one refused send is enough to know: the others wait for the next sweep
+    assert TaskOrder.objects.filter(lease_until__lte=timezone.now()).count() == 3
