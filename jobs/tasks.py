@@ -8,6 +8,7 @@ errors are recorded on the job by the service and end the task. A task that stil
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Task, shared_task
 
@@ -138,7 +139,7 @@ def fetch_download_task(self: Task, download_id: int, acting_user_id: int) -> No
 
 
 @shared_task(time_limit=900, soft_time_limit=840, **RETRYING)
-def discover_jobs_task(self: Task, user_id: int, profile_id: int) -> dict[str, int]:
+def discover_jobs_task(self: Task, user_id: int, profile_id: int) -> dict[str, Any]:
     return services.discover_jobs(user_id=user_id, profile_id=profile_id, task_id=self.request.id or "")
 
 
