@@ -2,6 +2,8 @@
 
 Rewritten on each transition, it lets the portal rebuild its records from a member's project root
 ("discover jobs") if its database is lost. Builds and reads the document; never touches the cluster.
+A document read back is the member's text, not the portal's: every field is checked for its type, form
+and length here; what needs the database (template, cluster limits, folders) is checked by discovery.
 """
 
 from __future__ import annotations
@@ -10,9 +12,12 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from jobs.models import Job, JobState
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from jobs.models import EDITABLE_STATES, QUEUED_STATES, Job, JobState
+from portal.errors import InvalidInput
 
 SCHEMA = "namd-portal/job"
 SCHEMA_VERSION = 1
@@ -65,6 +70,78 @@ def job_json_bytes(job: Job) -> bytes:
     return json.dumps(job_document(job), indent=1, sort_keys=True).encode()
 
 
+SLURM_JOB_ID_PATTERN = r"^[0-9]{1,10}$"  # SLURM ids are 32-bit; the portal submits no arrays (no `_N`)
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # template and cluster slugs
+DB_INT = {"ge": -(2**31), "le": 2**31 - 1}  # what an integer column holds
+
+
+def _max_chars(name: str) -> int:
+    """The length of Job's column `name`: a document's text fits the row it would become."""
+    return int(Job._meta.get_field(name).max_length)  # type: ignore[arg-type]
+
+
+class _Strict(BaseModel):
+    """Every field present with its own JSON type (no "3" for 3, no true for 1), and nothing else."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _TemplateRef(_Strict):
+    slug: str = Field(min_length=1, max_length=50, pattern=NAME_PATTERN)
+    version: int = Field(ge=1, le=DB_INT["le"])
+
+
+class _Resources(_Strict):
+    """`Job.resources` as stored (`templates_app.batch_script.Resources`); limits are checked on the cluster's
+    partitions by the same rules as a new job's."""
+
+    partition: str = Field(min_length=1, max_length=64)
+    nodes: int = Field(**DB_INT)
+    ntasks: int = Field(**DB_INT)
+    cpus_per_task: int = Field(**DB_INT)
+    memory_mb: int | None = Field(**DB_INT)
+    walltime_s: int = Field(**DB_INT)
+    gpus: int = Field(**DB_INT)
+    account: str | None = Field(max_length=64)
+    qos: str | None = Field(max_length=64)
+
+
+class _HistoryEntry(_Strict):
+    at: AwareDatetime | None
+    kind: str = Field(max_length=24)
+    old: str = Field(max_length=16)
+    new: str = Field(max_length=16)
+    source: str = Field(max_length=8)
+    detail: str = Field(max_length=1000)
+
+
+class _Document(_Strict):
+    """Schema version 1 of job.json, exactly as `job_document` writes it."""
+
+    schema_: Literal["namd-portal/job"] = Field(alias="schema")
+    schema_version: Literal[1]
+    uuid: uuid.UUID
+    owner: str = Field(min_length=1, max_length=150)
+    cluster: str = Field(min_length=1, max_length=50, pattern=NAME_PATTERN)
+    title: str = Field(min_length=1, max_length=_max_chars("title"))
+    template: _TemplateRef
+    values: dict[str, Any]
+    resources: _Resources
+    recipe: str = Field(min_length=1, max_length=_max_chars("recipe_name"))
+    parent_uuid: uuid.UUID | None
+    slurm_job_id: str | None = Field(pattern=SLURM_JOB_ID_PATTERN)
+    state: JobState
+    slurm_state: str = Field(max_length=_max_chars("slurm_state"))
+    exit_code: int | None = Field(**DB_INT)
+    project_dir: str = Field(min_length=2, max_length=_max_chars("project_dir"))
+    scratch_dir: str = Field(min_length=2, max_length=_max_chars("scratch_dir"))
+    created_at: AwareDatetime
+    submitted_at: AwareDatetime | None
+    started_at: AwareDatetime | None
+    ended_at: AwareDatetime | None
+    history: list[_HistoryEntry] = Field(max_length=10_000)
+
+
 @dataclass(frozen=True)
 class DiscoveredJob:
     uuid: uuid.UUID
@@ -85,42 +162,63 @@ class DiscoveredJob:
     ended_at: datetime | None
 
 
-class JobDocumentInvalid(ValueError):
-    """A job.json that is not ours, not schema version 1, or malformed."""
+class JobDocumentInvalid(InvalidInput):
+    """A job.json the portal will not import: not JSON, not ours, or a field that breaks its rules."""
 
-
-def _parse_time(value: object) -> datetime | None:
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+    code = "JOB_JSON_INVALID"
+    user_message = "This job.json is not one the portal can import; the job folder was left as it is."
 
 
 def parse_job_document(text: str) -> DiscoveredJob:
-    """A job.json read back. Raises JobDocumentInvalid for anything but schema version 1 of ours."""
+    """A job.json read back, every field checked. Raises JobDocumentInvalid: JOB_JSON_MALFORMED (not a JSON
+    object), JOB_JSON_NOT_OURS (another schema or version), JOB_JSON_FIELD_INVALID, JOB_JSON_INCONSISTENT."""
     try:
-        document = json.loads(text)
-        if document.get("schema") != SCHEMA or document.get("schema_version") != SCHEMA_VERSION:
-            raise JobDocumentInvalid("not a namd-portal job.json of schema version 1")
-        slurm_job_id = document.get("slurm_job_id") or ""
-        if slurm_job_id and not str(slurm_job_id).isdigit():
-            raise JobDocumentInvalid("slurm_job_id is not a number")
-        return DiscoveredJob(
-            uuid=uuid.UUID(document["uuid"]),
-            owner=str(document["owner"]),
-            cluster=str(document["cluster"]),
-            title=str(document["title"])[:200],
-            template_slug=str(document["template"]["slug"]),
-            template_version=int(document["template"]["version"]),
-            values=dict(document["values"]),
-            resources=dict(document["resources"]),
-            recipe=str(document["recipe"]),
-            slurm_job_id=str(slurm_job_id),
-            state=JobState(document["state"]),
-            project_dir=str(document["project_dir"]),
-            scratch_dir=str(document["scratch_dir"]),
-            submitted_at=_parse_time(document.get("submitted_at")),
-            started_at=_parse_time(document.get("started_at")),
-            ended_at=_parse_time(document.get("ended_at")),
+        raw = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
+        raise JobDocumentInvalid("job.json is not JSON.", code="JOB_JSON_MALFORMED") from exc
+    if not isinstance(raw, dict):
+        raise JobDocumentInvalid("job.json is not a JSON object.", code="JOB_JSON_MALFORMED")
+    if raw.get("schema") != SCHEMA or raw.get("schema_version") != SCHEMA_VERSION:
+        raise JobDocumentInvalid(
+            "job.json is not a namd-portal job record of schema version 1.", code="JOB_JSON_NOT_OURS"
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        if isinstance(exc, JobDocumentInvalid):
-            raise
-        raise JobDocumentInvalid(f"job.json is malformed: {exc.__class__.__name__}") from exc
+    try:
+        document = _Document.model_validate_json(text)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(part) for part in error["loc"])[:100] for error in exc.errors()})[:20]
+        raise JobDocumentInvalid(
+            f"job.json has invalid fields: {', '.join(fields)}.",
+            code="JOB_JSON_FIELD_INVALID",
+            details={"fields": fields},
+        ) from exc
+    _check_consistent(document)
+    return DiscoveredJob(
+        uuid=document.uuid,
+        owner=document.owner,
+        cluster=document.cluster,
+        title=document.title,
+        template_slug=document.template.slug,
+        template_version=document.template.version,
+        values=document.values,
+        resources=document.resources.model_dump(),
+        recipe=document.recipe,
+        slurm_job_id=document.slurm_job_id or "",
+        state=document.state,
+        project_dir=document.project_dir,
+        scratch_dir=document.scratch_dir,
+        submitted_at=document.submitted_at,
+        started_at=document.started_at,
+        ended_at=document.ended_at,
+    )
+
+
+def _check_consistent(document: _Document) -> None:
+    """A SLURM id exactly when the state says the job reached SLURM; a run that ends after it starts."""
+    if document.slurm_job_id and document.state in EDITABLE_STATES:
+        raise JobDocumentInvalid(f"job.json names a SLURM id for a {document.state} job.", code="JOB_JSON_INCONSISTENT")
+    if not document.slurm_job_id and document.state in QUEUED_STATES:
+        raise JobDocumentInvalid(
+            f"job.json names no SLURM id for a {document.state} job.", code="JOB_JSON_INCONSISTENT"
+        )
+    if document.started_at and document.ended_at and document.ended_at < document.started_at:
+        raise JobDocumentInvalid("job.json says the job ended before it started.", code="JOB_JSON_INCONSISTENT")

@@ -3,6 +3,9 @@
 The parser keeps a small, JSON-serialisable state (the byte offset read so far, a partial last
 line, the energy column titles, a bounded energy series), so a sync can fetch only the bytes added
 since the last one instead of the whole log. Pure: no Django, no SSH.
+The state stays small whatever the log holds: at most MAX_ENERGY_COLUMNS columns and MAX_ENERGY_VALUES
+numbers are kept (≈ 160 KB of JSON at worst), every line and message is capped, and an ETITLE line costs
+the same whatever came before it (the rows kept are never rewritten when the columns change).
 It reads the shapes of NAMD 2.x and 3.x logs, CPU and GPU builds, and must never raise: logs come
 from other labs' builds, may be cut anywhere while NAMD writes, and may hold junk (a zero-filled
 block after a node crash). A line it does not know is skipped. The state never holds NaN, infinity
@@ -18,10 +21,15 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-MAX_ENERGY_ROWS = 2000  # older rows are thinned out, keeping the whole run's shape
+MAX_ENERGY_COLUMNS = 64  # columns kept (NAMD prints at most ~25); those of a wider ETITLE line are dropped
+MAX_TITLE_CHARS = 32  # NAMD's titles are short ("POTENTIAL"); an ETITLE line with a longer one is not NAMD's
+MAX_SERIES_POINTS = 2000  # rows kept: over it, every other row is dropped, keeping the whole run's shape
+MAX_ENERGY_VALUES = 6144  # rows x columns kept: 307 rows of NAMD's usual 20 columns, 96 of 64
 MAX_LINE_CHARS = 4096  # no NAMD line is longer; the rest of a longer one is dropped
 MAX_MESSAGES = 20  # ERROR: and FATAL ERROR lines kept
 MAX_MESSAGE_CHARS = 500
+# Kept as U+FFFD in messages: JSON would store each as a 6-byte escape.
+CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 GPU_PLATFORM_MARKS = ("CUDA", "HIP", "SYCL")  # e.g. Linux-x86_64-multicore-CUDA
 INT = r"\d{1,15}"
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d{1,3})?"  # one way to match: no backtracking blow-up
@@ -71,8 +79,13 @@ class LogProgress:
     pressure_step: int | None = None  # the step of the latest PRESSURE: line (outputPressure)
     pressure_tensor: list[float | None] | None = None  # its 9 components, bar: xx xy xz yx yy yz zx zy zz
     group_pressure_tensor: list[float | None] | None = None  # the latest GPRESSURE: line's
-    energy_titles: list[str] = field(default_factory=list)  # "TS", "BOND", ... from the latest ETITLE line
-    energies: list[list[float | None]] = field(default_factory=list)  # rows in energy_titles' order; None: nan
+    # The columns kept ("TS", "BOND", ...), in the order ETITLE lines first named them: at most MAX_ENERGY_COLUMNS.
+    energy_titles: list[str] = field(default_factory=list)
+    # Rows in energy_titles' order, shorter when columns were named after them; None: nan, or not printed.
+    energies: list[list[float | None]] = field(default_factory=list)
+    etitle_width: int = 0  # the latest ETITLE line's column count; 0: as many as energy_titles
+    # [its column, the energy_titles index] of each kept column of the latest ETITLE line; None: the same order.
+    etitle_kept: list[list[int]] | None = None
     error_lines: list[str] = field(default_factory=list)  # ERROR: lines, the details of a FATAL ERROR
     fatal_errors: list[str] = field(default_factory=list)
 
@@ -160,33 +173,46 @@ class LogProgress:
             self.ns_per_day = finite(self.timestep_fs * 1e-6 * 86400 / self.seconds_per_step)
 
     def _titles(self, titles: list[str]) -> None:
-        """A repeated ETITLE changes nothing; a different one re-orders the rows so far to its columns."""
-        if titles[:1] != ["TS"] or titles == self.energy_titles:
+        """The columns of the ENERGY lines that follow; new ones are added to those kept while there is room.
+
+        Costs one pass over the line: the rows kept are never rewritten, each says which columns it has.
+        """
+        if titles[:1] != ["TS"] or any(len(title) > MAX_TITLE_CHARS for title in titles):
             return
-        if self.energy_titles:
-            old = {title: index for index, title in enumerate(self.energy_titles)}
-            self.energies = [
-                [row[old[title]] if old.get(title, len(row)) < len(row) else None for title in titles]
-                for row in self.energies
-            ]
-        self.energy_titles = titles
+        index = {title: position for position, title in enumerate(self.energy_titles)}
+        kept = []
+        for position, title in enumerate(titles):
+            if title not in index and len(self.energy_titles) < MAX_ENERGY_COLUMNS:
+                index[title] = len(self.energy_titles)
+                self.energy_titles.append(title)
+            if title in index:
+                kept.append([position, index[title]])
+        self.etitle_width = len(titles)
+        self.etitle_kept = None if titles == self.energy_titles else kept
 
     def _energy(self, words: list[str]) -> None:
         """One ENERGY row; one whose column count disagrees with the titles is not NAMD's and is skipped."""
         if not words or not STEP_RE.fullmatch(words[0]):
             return
-        if self.energy_titles and len(words) != len(self.energy_titles):
+        if self.energy_titles and len(words) != (self.etitle_width or len(self.energy_titles)):
             return
+        kept = self.etitle_kept
+        if kept is None:  # the columns in the titles' order (or no titles yet)
+            kept = [[position, position] for position in range(min(len(words), MAX_ENERGY_COLUMNS))]
+        row: list[float | None] = [None] * (max(index for _, index in kept) + 1)
         try:
-            values = [finite(float(word)) for word in words[1:]]
+            for position, index in kept:
+                row[index] = finite(float(words[position]))
         except ValueError:
             return
         step = int(words[0])
         if self.first_step is None:
             self.first_step = step
         self.last_step = max(self.last_step or 0, step)
-        self.energies.append([float(step), *values])
-        if len(self.energies) > MAX_ENERGY_ROWS:
+        row[0] = float(step)
+        self.energies.append(row)
+        columns = len(self.energy_titles) or MAX_ENERGY_COLUMNS
+        while len(self.energies) > min(MAX_SERIES_POINTS, MAX_ENERGY_VALUES // columns):
             self.energies = self.energies[::2]  # halve the resolution, keep first to last
 
     def _pressure(self, words: list[str]) -> None:
@@ -204,7 +230,7 @@ class LogProgress:
 
     @staticmethod
     def _message(messages: list[str], line: str) -> None:
-        message = line.strip()[:MAX_MESSAGE_CHARS]
+        message = CONTROL_CHARS_RE.sub("\ufffd", line.strip()[:MAX_MESSAGE_CHARS])
         if message not in messages and len(messages) < MAX_MESSAGES:
             messages.append(message)
 

@@ -132,7 +132,7 @@ def fetch_download_task(self: Task, download_id: int, acting_user_id: int) -> No
 
 
 @shared_task(base=DurableTask, patience=SHORT, time_limit=900, soft_time_limit=840, bind=True)
-def discover_jobs_task(self: Task, user_id: int, profile_id: int) -> dict[str, int]:
+def discover_jobs_task(self: Task, user_id: int, profile_id: int) -> dict[str, Any]:
     return services.discover_jobs(user_id=user_id, profile_id=profile_id, task_id=self.request.id or "")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import structlog
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, AuthorizationError, ValidationError
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
 from ninja.errors import Throttled as NinjaThrottled
 from ninja.security import django_auth
 
@@ -16,7 +16,7 @@ from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
 from clusters.api import router as clusters_router
 from jobs.api import router as jobs_router
-from portal.errors import Forbidden, InvalidInput, NotFound, PortalError, Throttled, Unauthenticated
+from portal.errors import Forbidden, InvalidInput, NotFound, PortalError, RequestMalformed, Throttled, Unauthenticated
 from portal.health import router as health_router
 from portal.throttling import OutageTolerantRateThrottle
 from templates_app.api import router as templates_router
@@ -60,6 +60,12 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
         for error in exc.errors
     ]
     return _envelope(request, InvalidInput(details={"problems": problems}))
+
+
+@api.exception_handler(HttpError)
+def on_unreadable_body(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """ninja's own refusal of a body it cannot parse (its 400), in the envelope like every other error."""
+    return _envelope(request, RequestMalformed())
 
 
 @api.exception_handler(Http404)

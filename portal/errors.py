@@ -62,6 +62,12 @@ class InvalidInput(PortalError):
     user_message = "The request has invalid values."
 
 
+class RequestMalformed(PortalError):
+    code = "REQUEST_MALFORMED"
+    http_status = 400
+    user_message = "The request body could not be read: send valid JSON (or multipart form data for files)."
+
+
 class Conflict(PortalError):
     code = "CONFLICT"
     http_status = 409

@@ -14,7 +14,7 @@ from django.utils import timezone
 from clusters.slurm import JobStatus, PortalState, SlurmState, StatusSource
 from jobs import file_store, services
 from jobs.access import access_job, visible_jobs
-from jobs.metadata import job_json_bytes, parse_job_document
+from jobs.metadata import JobDocumentInvalid, job_json_bytes, parse_job_document
 from jobs.models import InputFile, Job, JobEvent, JobProgress, JobState
 from jobs.services import discovery, status_sync
 from jobs.services.progress import feed_log
@@ -312,7 +312,9 @@ def test_job_json_round_trips_and_discovery_imports_only_unknown_jobs(member, pr
     assert discovery.import_job_document(member, profile, path, document) == "imported"
     imported = Job.objects.get(uuid=job.uuid)
     assert (imported.state, imported.slurm_job_id, imported.owner) == (JobState.PENDING, "42", member)
-    assert discovery.import_job_document(member, profile, path, "{not json") == "unreadable"
+    with pytest.raises(JobDocumentInvalid) as refused:
+        discovery.import_job_document(member, profile, path, "{not json")
+    assert refused.value.code == "JOB_JSON_MALFORMED"
 
 
 # ------------------------------------------------------------------ the API

@@ -1,0 +1,181 @@
+"""Discovery imports a job.json only if every field passes the rules a new job passes; a refused one writes nothing.
+
+Each case is a document the portal wrote for a real job (its row then removed, as after a lost database),
+with one field changed the way a careless or hostile member could change the file on the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from clusters.slurm import validate_job_id
+from jobs.metadata import job_json_bytes
+from jobs.models import Job, JobEvent, JobState
+from jobs.services import discovery
+from portal.errors import PortalError
+from tests.factories import JobFactory
+from tests.jobs.unit_jobs import unit_profile
+
+pytestmark = pytest.mark.django_db
+
+Document = dict[str, Any]
+
+
+@pytest.fixture
+def profile(db):
+    return unit_profile()
+
+
+@pytest.fixture
+def written(member, profile) -> tuple[str, Document]:
+    """(path, document) of a queued job's job.json, the job itself gone from the database."""
+    job = JobFactory(owner=member, profile=profile, submitted=True, slurm_job_id="42")
+    document = json.loads(job_json_bytes(job))
+    Job.objects.filter(pk=job.pk).delete()
+    return f"{job.project_dir}/job.json", document
+
+
+def changed(**fields: Any) -> Callable[[Document], Any]:
+    return lambda document: {**document, **fields}
+
+
+def resources(**fields: Any) -> Callable[[Document], Any]:
+    return lambda document: {**document, "resources": {**document["resources"], **fields}}
+
+
+def values(**fields: Any) -> Callable[[Document], Any]:
+    return lambda document: {**document, "values": {**document["values"], **fields}}
+
+
+def without(name: str) -> Callable[[Document], Any]:
+    return lambda document: {key: value for key, value in document.items() if key != name}
+
+
+def scratch_of_another_job(document: Document) -> Document:
+    return {**document, "scratch_dir": document["scratch_dir"].rsplit("-", 1)[0] + "-00000000"}
+
+
+def other_job_folder(document: Document) -> Document:
+    name = document["project_dir"].rsplit("/", 1)[-1]
+    return {**document, "project_dir": document["project_dir"].replace(name, "npt-equilibration-00000000")}
+
+
+CASES: dict[str, tuple[Callable[[Document], Any] | str, str]] = {
+    "not JSON": ("{not json", "JOB_JSON_MALFORMED"),
+    "empty (unreadable)": ("", "JOB_JSON_MALFORMED"),
+    "a list": ("[1, 2]", "JOB_JSON_MALFORMED"),
+    "nested past the parser": ("[" * 100_000 + "]" * 100_000, "JOB_JSON_MALFORMED"),
+    "another schema": (changed(schema="other/job"), "JOB_JSON_NOT_OURS"),
+    "schema version 2": (changed(schema_version=2), "JOB_JSON_NOT_OURS"),
+    "an unknown field": (changed(shell="rm -rf ~"), "JOB_JSON_FIELD_INVALID"),
+    "a missing field": (without("scratch_dir"), "JOB_JSON_FIELD_INVALID"),
+    "non-ASCII digits as SLURM id": (changed(slurm_job_id="\u0664\u0662"), "JOB_JSON_FIELD_INVALID"),
+    "an 11-digit SLURM id": (changed(slurm_job_id="12345678901"), "JOB_JSON_FIELD_INVALID"),
+    "an array task id": (changed(slurm_job_id="42_1"), "JOB_JSON_FIELD_INVALID"),
+    "a SLURM id as a number": (changed(slurm_job_id=42), "JOB_JSON_FIELD_INVALID"),
+    "a SLURM id with an option": (changed(slurm_job_id="--all"), "JOB_JSON_FIELD_INVALID"),
+    "a bad uuid": (changed(uuid="not-a-uuid"), "JOB_JSON_FIELD_INVALID"),
+    "a 201-character title": (changed(title="x" * 201), "JOB_JSON_FIELD_INVALID"),
+    "an unknown state": (changed(state="EXPLODED"), "JOB_JSON_FIELD_INVALID"),
+    "a time that is no time": (changed(submitted_at="yesterday"), "JOB_JSON_FIELD_INVALID"),
+    "a time without a zone": (changed(submitted_at="2026-01-01T10:00:00"), "JOB_JSON_FIELD_INVALID"),
+    "values that are no object": (changed(values=["temperature", 300]), "JOB_JSON_FIELD_INVALID"),
+    "a resource as text": (resources(nodes="1"), "JOB_JSON_FIELD_INVALID"),
+    "a resource as a boolean": (resources(gpus=False), "JOB_JSON_FIELD_INVALID"),
+    "a huge resource": (resources(nodes=2**40), "JOB_JSON_FIELD_INVALID"),
+    "an unknown resource": (resources(exclusive=True), "JOB_JSON_FIELD_INVALID"),
+    "a PENDING job without an id": (changed(slurm_job_id=None), "JOB_JSON_INCONSISTENT"),
+    "a DRAFT with an id": (changed(state="DRAFT"), "JOB_JSON_INCONSISTENT"),
+    "an end before the start": (
+        changed(started_at="2026-01-02T10:00:00+00:00", ended_at="2026-01-01T10:00:00+00:00"),
+        "JOB_JSON_INCONSISTENT",
+    ),
+    "another cluster": (changed(cluster="elsewhere"), "JOB_JSON_OTHER_CLUSTER"),
+    "another job's scratch folder": (scratch_of_another_job, "JOB_JSON_FOLDER_MISMATCH"),
+    "the project folder as scratch": (lambda d: {**d, "scratch_dir": d["project_dir"]}, "JOB_JSON_FOLDER_MISMATCH"),
+    "a scratch folder climbing out": (changed(scratch_dir="/scratch/alice_t/../../etc"), "JOB_JSON_FOLDER_MISMATCH"),
+    "a scratch folder elsewhere": (changed(scratch_dir="/tmp/npt-equilibration-x"), "JOB_JSON_FOLDER_MISMATCH"),
+    "another folder than its own": (other_job_folder, "JOB_JSON_FOLDER_MISMATCH"),
+    "a template version the portal lacks": (
+        lambda d: {**d, "template": {**d["template"], "version": 99}},
+        "JOB_JSON_TEMPLATE_UNKNOWN",
+    ),
+    "a recipe the cluster lacks": (changed(recipe="gpu"), "RECIPE_NOT_FOUND"),
+    "a value out of range": (values(temperature=5000), "VALUE_OUT_OF_RANGE"),
+    "a variable the template lacks": (values(shell="x"), "VALUE_UNKNOWN_VARIABLE"),
+    "shell in a file value": (values(structure="$(reboot).psf"), "FILE_NAME_INVALID"),
+    "Tcl in a file value": (values(structure="[exec reboot].psf"), "FILE_NAME_INVALID"),
+    "a negative resource": (resources(nodes=-1), "RESOURCE_INVALID"),
+    "a walltime over the partition's": (resources(walltime_s=10 * 3600), "TIME_OVER_LIMIT"),
+    "a partition the cluster lacks": (resources(partition="gpu"), "PARTITION_UNKNOWN"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_document_that_breaks_a_rule_is_refused_with_its_code_and_writes_nothing(
+    case: str, member, profile, written
+) -> None:
+    path, document = written
+    change, expected_code = CASES[case]
+    text = change if isinstance(change, str) else json.dumps(change(document))
+    jobs_before, events_before = Job.objects.count(), JobEvent.objects.count()
+
+    with pytest.raises(PortalError) as refused:
+        discovery.import_job_document(member, profile, path, text)
+
+    assert refused.value.code == expected_code
+    assert (Job.objects.count(), JobEvent.objects.count()) == (jobs_before, events_before)
+
+
+def test_a_document_read_from_another_folder_is_refused(member, profile, written) -> None:
+    path, document = written
+
+    copy = path.replace("/job.json", "-copy/job.json")
+
+    with pytest.raises(PortalError) as refused:
+        discovery.import_job_document(member, profile, copy, json.dumps(document))
+
+    assert refused.value.code == "JOB_JSON_FOLDER_MISMATCH"
+
+
+def test_a_slurm_id_another_job_holds_is_refused(member, profile, written) -> None:
+    path, document = written
+    JobFactory(owner=member, profile=profile, submitted=True, slurm_job_id="42")
+
+    with pytest.raises(PortalError) as refused:
+        discovery.import_job_document(member, profile, path, json.dumps(document))
+
+    assert refused.value.code == "JOB_JSON_SLURM_ID_TAKEN"
+
+
+def test_an_intact_document_imports_rendered_as_a_new_job_is(member, profile, written) -> None:
+    path, document = written
+
+    assert discovery.import_job_document(member, profile, path, json.dumps(document)) == "imported"
+
+    job = Job.objects.get(uuid=document["uuid"])
+    assert (job.state, job.slurm_job_id, job.project_dir, job.scratch_dir) == (
+        JobState.PENDING,
+        "42",
+        document["project_dir"],
+        document["scratch_dir"],
+    )
+    assert validate_job_id(job.slurm_job_id) == "42"  # what the status sync checks before each squeue
+    assert f"#SBATCH --comment=np:{job.uuid}" in job.batch_script
+    assert "structure          water.psf" in job.config_text
+    assert job.values == document["values"]
+    assert list(job.events.values_list("kind", "new_state")) == [("IMPORTED", "PENDING")]
+
+
+def test_a_job_caught_submitting_with_an_id_is_imported_pending_so_the_sync_asks_slurm(
+    member, profile, written
+) -> None:
+    path, document = written
+
+    discovery.import_job_document(member, profile, path, json.dumps({**document, "state": "SUBMITTING"}))
+
+    assert Job.objects.get(uuid=document["uuid"]).state == JobState.PENDING
