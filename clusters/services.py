@@ -179,11 +179,13 @@ def fetch_first_contact_host_key(*, profile_id: int) -> str:
 
 
 def accept_pending_host_key(*, profile: ClusterProfile) -> None:
-    """Pin the key fetched at first contact. Raises Conflict when none is pending."""
+    """Pin the key fetched at first contact, replacing a pinned key of its type (a rotated key). Raises Conflict
+    when none is pending."""
     if not profile.pending_host_key.strip():
         raise Conflict("No host key is waiting: fetch it first.", code="NO_PENDING_HOST_KEY")
-    lines = [*profile.pinned_host_key_lines, profile.pending_host_key.strip()]
-    profile.pinned_host_keys = "\n".join(dict.fromkeys(lines))
+    profile.pinned_host_keys = "\n".join(
+        ssh.pin_replacing_its_type(profile.pinned_host_key_lines, profile.pending_host_key)
+    )
     profile.pending_host_key = ""
     profile.save(update_fields=["pinned_host_keys", "pending_host_key", "updated_at"])
 
