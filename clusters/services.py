@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from clusters import namd_builds, slurm, ssh
-from clusters.access import access_credential, access_own_credential
+from clusters.access import access_own_credential, access_own_credential_by_id
 from clusters.crypto import SealedSecret, encrypt
 from clusters.gateway import MemberSession, portal_error
 from clusters.models import ClusterCredential, ClusterProfile, Partition, validate_remote_username
@@ -134,9 +134,9 @@ REQUIRED_TOOLS = ("sbatch", "squeue", "sacct", "scancel")
 def check_credential_connection(*, credential_id: int, acting_user_id: int, task_id: str = "") -> ConnectionReport:
     """Reach the login node with the member's credential, check host key, login and SLURM tools; record it."""
     user = User.objects.get(pk=acting_user_id)
-    credential = access_credential(user=user, credential_id=credential_id)
+    credential = access_own_credential_by_id(user=user, credential_id=credential_id)  # never another's
     try:
-        session = MemberSession(credential, task_id=task_id)
+        session = MemberSession(credential, task_id=task_id, acting_user_id=user.pk)
         whoami = session.run(["id", "-un"], timeout_s=20, check=True).stdout.strip()
         found = session.run(["command", "-v", *REQUIRED_TOOLS], timeout_s=20).stdout.split()
         missing = [tool for tool in REQUIRED_TOOLS if not any(path.endswith(f"/{tool}") for path in found)]
@@ -195,7 +195,8 @@ def discover_partitions(*, profile_id: int, acting_user_id: int, task_id: str = 
     """Fill the profile's partitions from `sinfo`, run with the admin's own credential on that cluster."""
     admin = User.objects.get(pk=acting_user_id, is_active=True, is_staff=True)
     credential = access_own_credential(user=admin, profile_id=profile_id)
-    result = MemberSession(credential, task_id=task_id).run(slurm.build_partition_info_argv(), check=True)
+    session = MemberSession(credential, task_id=task_id, acting_user_id=admin.pk)
+    result = session.run(slurm.build_partition_info_argv(), check=True)
     partitions = []
     found = slurm.parse_partition_info(result.stdout)
     if any(info.is_default for info in found):
@@ -221,7 +222,7 @@ def detect_namd_builds(*, profile_id: int, acting_user_id: int, task_id: str = "
     """Record the NAMD modules and binaries the cluster offers, seen with the admin's own credential."""
     admin = User.objects.get(pk=acting_user_id, is_active=True, is_staff=True)
     credential = access_own_credential(user=admin, profile_id=profile_id)
-    modules, binaries = MemberSession(credential, task_id=task_id).run_sequence(
+    modules, binaries = MemberSession(credential, task_id=task_id, acting_user_id=admin.pk).run_sequence(
         [namd_builds.module_avail_argv(), namd_builds.binaries_argv()]
     )
     found = [

@@ -141,7 +141,7 @@ def test_a_command_for_a_job_is_recorded_with_its_job(cluster_member, local_prof
     load_builtin_templates()
     job = new_job(user, local_profile)
 
-    result = member_session(job, task_id="task-it").run(["id", "-un"])
+    result = member_session(job, acting_user_id=job.owner_id, task_id="task-it").run(["id", "-un"])
 
     assert result.stdout == f"{CLUSTER_USER}\n"
     (record,) = RemoteCommandRecord.objects.filter(user=user)
