@@ -12,15 +12,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from clusters.crypto import EncryptedSecretField
+from clusters.paths import USERNAME_PATTERN, expand_root
 
-REMOTE_USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 PARTITION_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SLURM_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def validate_remote_username(value: str) -> None:
-    if not REMOTE_USERNAME_RE.fullmatch(value):
+    if not USERNAME_PATTERN.fullmatch(value):  # the same rule as every path built from it
         raise ValidationError(
             "A cluster username is lower-case letters, digits, '_', '.', '-' (at most 32), "
             "starting with a letter or '_'.",
@@ -37,8 +37,6 @@ ROOT_PATTERN_CHARS_RE = re.compile(r"^[A-Za-z0-9_./{}-]+$")
 
 
 def validate_root_pattern(value: str) -> None:
-    from clusters.paths import expand_root  # the path rules live in one place
-
     if not ROOT_PATTERN_CHARS_RE.fullmatch(value):
         raise ValidationError(
             "A root pattern uses letters, digits, '_', '.', '-', '/' and {username} only.", code="ROOT_PATTERN_INVALID"

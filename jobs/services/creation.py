@@ -54,14 +54,18 @@ class NewJob:
 
 
 def place_job(*, owner: User, profile: ClusterProfile, slug: str) -> NewJob:
-    """A fresh uuid and the owner's two folders for it on the profile's cluster."""
+    """A fresh uuid and the owner's two folders for it on the profile's cluster. Raises InvalidInput
+    (REMOTE_USERNAME_INVALID: no credential, and the portal username is no cluster username)."""
     job_uuid = uuid.uuid4()
     username = cluster_selectors.remote_username(user=owner, profile=profile)
+    try:
+        project_root = expand_root(profile.project_root_pattern, username)
+        scratch_root = expand_root(profile.scratch_root_pattern, username)
+    except ValueError as exc:
+        message = "Save your credential for this cluster (with your cluster username) on the Clusters page first."
+        raise InvalidInput(message, code="REMOTE_USERNAME_INVALID") from exc
     project_dir, scratch_dir = layout.job_dirs(
-        project_root=expand_root(profile.project_root_pattern, username),
-        scratch_root=expand_root(profile.scratch_root_pattern, username),
-        slug=slug,
-        job_uuid=job_uuid,
+        project_root=project_root, scratch_root=scratch_root, slug=slug, job_uuid=job_uuid
     )
     return NewJob(job_uuid, project_dir, scratch_dir)
 
