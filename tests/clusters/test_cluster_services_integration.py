@@ -107,7 +107,7 @@ def test_first_contact_fetches_the_real_host_key_for_an_admin_to_accept(db, loca
     assert fetched.split()[:2] == host_key_line(local_facts).split()
     profile.refresh_from_db()
     assert profile.pinned_host_key_lines == ()
-    accept_pending_host_key(profile=profile)
+    accept_pending_host_key(profile=profile, user=UserFactory(username="root_t", is_superuser=True))
     profile.refresh_from_db()
     assert profile.pinned_host_key_lines == (fetched,)
     assert profile.pending_host_key == ""
@@ -228,7 +228,7 @@ def test_accepting_a_rotated_host_key_replaces_the_old_key_of_its_type(cluster_m
     ClusterProfile.objects.filter(pk=local_profile.pk).update(pinned_host_keys=f"{old_ed25519}\n{other_type}")
     fetched = fetch_first_contact_host_key(profile_id=local_profile.pk)
     local_profile.refresh_from_db()
-    accept_pending_host_key(profile=local_profile)
+    accept_pending_host_key(profile=local_profile, user=UserFactory(username="root_t", is_superuser=True))
     local_profile.refresh_from_db()
     assert local_profile.pinned_host_key_lines == (other_type, fetched)
     user, credential = cluster_member
