@@ -8,9 +8,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.forms import TokenRevokingAdminPasswordChangeForm
 from accounts.models import ApiToken, User
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin):
+    change_password_form = TokenRevokingAdminPasswordChangeForm  # a new password revokes the user's API tokens
 
 
 @admin.register(ApiToken)

@@ -24,7 +24,12 @@ def list_tokens(request: HttpRequest) -> list[ApiToken]:
 
 @router.post("/tokens", response={201: TokenCreatedOut})
 def create_token(request: HttpRequest, payload: TokenIn) -> Status:
-    issued = services.create_api_token(user=request.auth, name=payload.name, expires_in_days=payload.expires_in_days)
+    issued = services.create_api_token(
+        user=request.auth,
+        name=payload.name,
+        expires_in_days=payload.expires_in_days,
+        calling_token=getattr(request, "api_token", None),
+    )
     return Status(201, TokenCreatedOut(**TokenOut.from_orm(issued.token).model_dump(), token=issued.secret))
 
 

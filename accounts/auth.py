@@ -10,9 +10,13 @@ from accounts.services import authenticate_api_token
 
 
 class ApiTokenAuth(HttpBearer):
-    """Without a bearer header, falls through to the next method (the session); with one, it must be valid."""
+    """Without a bearer header, falls through to the next method (the session); with one, it must be valid.
+
+    The token itself is kept as `request.api_token` (None under a session): what a token may do can depend on it.
+    """
 
     def authenticate(self, request: HttpRequest, token: str) -> User:
-        user = authenticate_api_token(secret=token)
-        request.user = user
-        return user
+        api_token = authenticate_api_token(secret=token)
+        request.user = api_token.user
+        request.api_token = api_token  # type: ignore[attr-defined]
+        return api_token.user

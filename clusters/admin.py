@@ -10,7 +10,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from clusters import services, ssh
-from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition, RemoteCommandRecord
+from clusters.models import (
+    ClusterCredential,
+    ClusterProfile,
+    ClusterProfileChange,
+    LaunchRecipe,
+    Partition,
+    RemoteCommandRecord,
+)
 from portal.enqueue import enqueue_on_commit
 from portal.errors import PortalError
 
@@ -21,8 +28,36 @@ class PartitionInline(admin.TabularInline):
 
 
 class LaunchRecipeInline(admin.StackedInline):
+    """Read-only for staff who are not superusers: a recipe runs on members' accounts."""
+
     model = LaunchRecipe
     extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return services.may_edit_member_facing_fields(request.user)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return services.may_edit_member_facing_fields(request.user)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return services.may_edit_member_facing_fields(request.user)
+
+
+class ClusterProfileChangeInline(admin.TabularInline):
+    """Who changed a member-facing field, when, from what to what: read-only."""
+
+    model = ClusterProfileChange
+    extra = 0
+    fields = ("changed_at", "changed_by", "field", "old_value", "new_value")
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "Changes of fields that run on members' accounts"
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(ClusterProfile)
@@ -31,7 +66,7 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "login_host")
     prepopulated_fields = {"slug": ("name",)}
-    inlines = [PartitionInline, LaunchRecipeInline]
+    inlines = [PartitionInline, LaunchRecipeInline, ClusterProfileChangeInline]
     fieldsets = (
         (None, {"fields": ("name", "slug", "description", "is_active")}),
         ("Login node", {"fields": ("login_host", "login_port", "pinned_host_keys", "pending_host_key")}),
@@ -42,6 +77,30 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     )
     readonly_fields = ("pending_host_key", "pending_host_key_fingerprint", "detected_namd_builds")
     actions = ["fetch_host_key", "accept_host_key", "discover_partitions", "detect_namd_builds"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return services.may_edit_member_facing_fields(request.user)  # a new profile sets its login node
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> tuple[str, ...]:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if services.may_edit_member_facing_fields(request.user):
+            return fields
+        return fields + tuple(f for f in services.MEMBER_FACING_PROFILE_FIELDS if f not in fields)
+
+    def save_model(self, request: HttpRequest, obj: ClusterProfile, form: object, change: bool) -> None:
+        services.save_profile(profile=obj, user=request.user)  # superuser-only fields, pins cleared, recorded
+
+    def save_formset(self, request: HttpRequest, form: object, formset: object, change: bool) -> None:
+        if formset.model is not LaunchRecipe:
+            super().save_formset(request, form, formset, change)
+            return
+        before = {r.pk: r for r in LaunchRecipe.objects.filter(profile=form.instance)}
+        super().save_formset(request, form, formset, change)
+        after = {r.pk: r for r in LaunchRecipe.objects.filter(profile=form.instance)}
+        changes: dict[str, tuple[object, object]] = {}
+        for pk in before.keys() | after.keys():
+            changes.update(services.recipe_changes(before.get(pk), after.get(pk)))
+        services.record_profile_changes(profile=form.instance, user=request.user, changes=changes)
 
     @admin.display(description="Fingerprint of the pending key (compare with the cluster's published one)")
     def pending_host_key_fingerprint(self, profile: ClusterProfile) -> str:
@@ -57,7 +116,7 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     def accept_host_key(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
             try:
-                services.accept_pending_host_key(profile=profile)
+                services.accept_pending_host_key(profile=profile, user=request.user)
                 self.message_user(request, f"{profile}: host key pinned.")
             except PortalError as exc:
                 self.message_user(request, f"{profile}: {exc.user_message}", level=messages.WARNING)

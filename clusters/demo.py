@@ -61,7 +61,10 @@ def register_local_cluster(cluster: LocalCluster, usernames: list[str]) -> Clust
     for partition in LOCAL_PARTITIONS:
         Partition.objects.get_or_create(profile=profile, name=partition["name"], defaults=partition)
     for recipe in LOCAL_RECIPES:
-        LaunchRecipe.objects.get_or_create(profile=profile, name=recipe["name"], defaults=recipe)
+        if not LaunchRecipe.objects.filter(profile=profile, name=recipe["name"]).exists():
+            row = LaunchRecipe(profile=profile, **recipe)
+            row.full_clean()  # the same rules as the admin's form (clusters.profile_rules)
+            row.save()
     for user in User.objects.filter(username__in=usernames):
         if not ClusterCredential.objects.filter(user=user, profile=profile).exists():
             key_text = (cluster.keys_dir / user.username).read_text()

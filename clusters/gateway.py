@@ -124,7 +124,7 @@ class MemberSession:
         self.profile = credential.profile
         self.task_id = task_id
         self.job_id = job_id  # the job the commands are for, recorded with each of them
-        self.acting_user_id = acting_user_id  # who asked, when not the credential's owner
+        self.acting_user_id = acting_user_id  # who asked; None only for the portal's own schedule (sync, finish)
         self._spec = connection_spec(credential)
         # A replaced credential gets a fresh pooled connection, never the old one's.
         self._identity = f"credential-{credential.pk}-{credential.updated_at.timestamp()}"

@@ -11,16 +11,17 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from clusters import profile_rules
 from clusters.crypto import EncryptedSecretField
+from clusters.paths import USERNAME_PATTERN, expand_root
 
-REMOTE_USERNAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 PARTITION_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SLURM_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 def validate_remote_username(value: str) -> None:
-    if not REMOTE_USERNAME_RE.fullmatch(value):
+    if not USERNAME_PATTERN.fullmatch(value):  # the same rule as every path built from it
         raise ValidationError(
             "A cluster username is lower-case letters, digits, '_', '.', '-' (at most 32), "
             "starting with a letter or '_'.",
@@ -37,8 +38,6 @@ ROOT_PATTERN_CHARS_RE = re.compile(r"^[A-Za-z0-9_./{}-]+$")
 
 
 def validate_root_pattern(value: str) -> None:
-    from clusters.paths import expand_root  # the path rules live in one place
-
     if not ROOT_PATTERN_CHARS_RE.fullmatch(value):
         raise ValidationError(
             "A root pattern uses letters, digits, '_', '.', '-', '/' and {username} only.", code="ROOT_PATTERN_INVALID"
@@ -47,6 +46,24 @@ def validate_root_pattern(value: str) -> None:
         expand_root(value, "someone")
     except ValueError as exc:
         raise ValidationError(str(exc), code="ROOT_PATTERN_INVALID") from exc
+
+
+def _raise_problems(problems: list[str], code: str) -> None:
+    if problems:
+        raise ValidationError(problems, code=code)
+
+
+# These fields run on members' accounts: the rules are `clusters.profile_rules`, the batch script's too.
+def validate_module_lines(value: str) -> None:
+    _raise_problems(profile_rules.module_lines_problems(value), "MODULE_LINE_INVALID")
+
+
+def validate_launch_command(value: str) -> None:
+    _raise_problems(profile_rules.launch_command_problems(value), "LAUNCH_COMMAND_INVALID")
+
+
+def validate_container_image(value: str) -> None:
+    _raise_problems(profile_rules.container_image_problems(value), "CONTAINER_IMAGE_INVALID")
 
 
 def validate_slurm_names(value: list[str]) -> None:
@@ -85,7 +102,10 @@ class ClusterProfile(models.Model):
         max_length=255, default="/scratch/{username}", validators=[validate_root_pattern]
     )
     module_lines = models.TextField(
-        blank=True, help_text="Lines run before SLURM/NAMD commands in batch scripts, e.g. 'module load namd/3.0'."
+        blank=True,
+        validators=[validate_module_lines],
+        help_text="Lines run before NAMD in batch scripts: 'module load NAME/VERSION ...' only, e.g. "
+        "'module load namd/3.0'.",
     )
     allowed_accounts = models.JSONField(default=list, blank=True, validators=[validate_slurm_names])
     allowed_qos = models.JSONField(default=list, blank=True, validators=[validate_slurm_names])
@@ -156,14 +176,23 @@ class LaunchRecipe(models.Model):
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     module_lines = models.TextField(
-        blank=True, help_text="Extra module lines for this recipe, e.g. 'module load namd/3.0-cuda'."
+        blank=True,
+        validators=[validate_module_lines],
+        help_text="Extra module lines for this recipe, e.g. 'module load namd/3.0-cuda'.",
     )
     command = models.CharField(
         max_length=500,
-        help_text="The launch line with placeholders {cores}, {gpus}, {devices}, {image}, {config}, "
+        validators=[validate_launch_command],
+        help_text="Plain words and placeholders only (no shell text). "
+        "The launch line with placeholders {cores}, {gpus}, {devices}, {image}, {config}, "
         "e.g. 'srun namd2 +p{cores} {config}' or 'namd3 +p{cores} +devices {devices} {config}'.",
     )
-    container_image = models.CharField(max_length=500, blank=True, help_text="Admin-allowed Apptainer image path.")
+    container_image = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_container_image],
+        help_text="Admin-allowed Apptainer image path.",
+    )
     is_default = models.BooleanField(default=False)
 
     class Meta:
@@ -249,3 +278,22 @@ class RemoteCommandRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.profile.slug}: {' '.join(self.argv)[:80]}"
+
+
+class ClusterProfileChange(models.Model):
+    """One change of a profile field that runs on members' accounts: who, when, which field, old and new."""
+
+    profile = models.ForeignKey(ClusterProfile, on_delete=models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    field = models.CharField(max_length=200, help_text="e.g. 'login_host' or 'recipe CPU: namd2 / command'.")
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.profile.slug}.{self.field} by {self.changed_by} at {self.changed_at:%Y-%m-%d %H:%M}"

@@ -15,7 +15,10 @@ from pathlib import PurePosixPath
 
 from clusters.ssh import CommandResult, RemoteCommandFailed, RemotePathForbidden
 
-USERNAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# The one rule for a cluster username, everywhere (credential forms and API, roots, paths): POSIX-portable
+# names as useradd takes them, dots included (real sites have `first.last`). It starts with a letter or '_', so
+# it is never '.', '..' or an option.
+USERNAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 _USERNAME_FIELD = "{username}"
 # NUL ends a C string, newline/CR split the output of remote tools; no control character belongs in a path.
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")

@@ -11,13 +11,20 @@ from django.utils import timezone
 
 from accounts.models import User
 from clusters import namd_builds, slurm, ssh
-from clusters.access import access_credential, access_own_credential
+from clusters.access import access_own_credential, access_own_credential_by_id
 from clusters.crypto import SealedSecret, encrypt
 from clusters.gateway import MemberSession, portal_error
-from clusters.models import ClusterCredential, ClusterProfile, Partition, validate_remote_username
+from clusters.models import (
+    ClusterCredential,
+    ClusterProfile,
+    ClusterProfileChange,
+    LaunchRecipe,
+    Partition,
+    validate_remote_username,
+)
 from clusters.ssh.keys import UnusableKey, check_private_key, generate_ed25519_key
 from portal.enqueue import enqueue_on_commit
-from portal.errors import Conflict, InvalidInput, PortalError
+from portal.errors import Conflict, Forbidden, InvalidInput, PortalError
 
 MAX_PASSWORD_LENGTH = 1024
 
@@ -134,9 +141,9 @@ REQUIRED_TOOLS = ("sbatch", "squeue", "sacct", "scancel")
 def check_credential_connection(*, credential_id: int, acting_user_id: int, task_id: str = "") -> ConnectionReport:
     """Reach the login node with the member's credential, check host key, login and SLURM tools; record it."""
     user = User.objects.get(pk=acting_user_id)
-    credential = access_credential(user=user, credential_id=credential_id)
+    credential = access_own_credential_by_id(user=user, credential_id=credential_id)  # never another's
     try:
-        session = MemberSession(credential, task_id=task_id)
+        session = MemberSession(credential, task_id=task_id, acting_user_id=user.pk)
         whoami = session.run(["id", "-un"], timeout_s=20, check=True).stdout.strip()
         found = session.run(["command", "-v", *REQUIRED_TOOLS], timeout_s=20).stdout.split()
         missing = [tool for tool in REQUIRED_TOOLS if not any(path.endswith(f"/{tool}") for path in found)]
@@ -178,14 +185,101 @@ def fetch_first_contact_host_key(*, profile_id: int) -> str:
     return key_line
 
 
-def accept_pending_host_key(*, profile: ClusterProfile) -> None:
-    """Pin the key fetched at first contact. Raises Conflict when none is pending."""
+def accept_pending_host_key(*, profile: ClusterProfile, user: User) -> None:
+    """Pin the key fetched at first contact, replacing a pinned key of its type (a rotated key); recorded.
+    Raises Forbidden (PROFILE_FIELD_SUPERUSER_ONLY), Conflict (NO_PENDING_HOST_KEY)."""
+    check_may_edit_member_facing_fields(user)
     if not profile.pending_host_key.strip():
         raise Conflict("No host key is waiting: fetch it first.", code="NO_PENDING_HOST_KEY")
-    lines = [*profile.pinned_host_key_lines, profile.pending_host_key.strip()]
-    profile.pinned_host_keys = "\n".join(dict.fromkeys(lines))
+    old = profile.pinned_host_keys
+    profile.pinned_host_keys = "\n".join(
+        ssh.pin_replacing_its_type(profile.pinned_host_key_lines, profile.pending_host_key)
+    )
     profile.pending_host_key = ""
-    profile.save(update_fields=["pinned_host_keys", "pending_host_key", "updated_at"])
+    with transaction.atomic():
+        profile.save(update_fields=["pinned_host_keys", "pending_host_key", "updated_at"])
+        record_profile_changes(
+            profile=profile, user=user, changes={"pinned_host_keys": (old, profile.pinned_host_keys)}
+        )
+
+
+# ------------------------------------------------------------------ profile fields that run on members' accounts
+
+# The login node (a member's password or key is sent there), what it is trusted by, where members' files go
+# and what runs in their batch scripts: superusers only, every change recorded.
+MEMBER_FACING_PROFILE_FIELDS = (
+    "login_host",
+    "login_port",
+    "pinned_host_keys",
+    "pending_host_key",
+    "project_root_pattern",
+    "scratch_root_pattern",
+    "module_lines",
+)
+MEMBER_FACING_RECIPE_FIELDS = ("name", "kind", "module_lines", "command", "container_image", "is_default")
+
+
+def may_edit_member_facing_fields(user: User) -> bool:
+    return user.is_active and user.is_superuser
+
+
+def check_may_edit_member_facing_fields(user: User) -> None:
+    """Raises Forbidden (PROFILE_FIELD_SUPERUSER_ONLY) unless `user` is an active superuser."""
+    if not may_edit_member_facing_fields(user):
+        raise Forbidden(
+            "Only a superuser may change a cluster's login node, host keys, storage roots, module lines or "
+            "launch recipes: they run on members' accounts. Ask a superuser.",
+            code="PROFILE_FIELD_SUPERUSER_ONLY",
+        )
+
+
+def record_profile_changes(
+    *, profile: ClusterProfile, user: User | None, changes: dict[str, tuple[object, object]]
+) -> list[ClusterProfileChange]:
+    """One audit row per (field, (old, new)) that really changed."""
+    return [
+        ClusterProfileChange.objects.create(
+            profile=profile, changed_by=user, field=field[:200], old_value=str(old), new_value=str(new)
+        )
+        for field, (old, new) in changes.items()
+        if old != new
+    ]
+
+
+def member_facing_changes(before: ClusterProfile | None, after: ClusterProfile) -> dict[str, tuple[object, object]]:
+    """The member-facing profile fields that differ between two versions of a profile (all of them when new)."""
+    return {
+        field: (getattr(before, field) if before else "", getattr(after, field))
+        for field in MEMBER_FACING_PROFILE_FIELDS
+        if before is None or getattr(before, field) != getattr(after, field)
+    }
+
+
+def recipe_changes(before: LaunchRecipe | None, after: LaunchRecipe | None) -> dict[str, tuple[object, object]]:
+    """A recipe's changed fields as audit entries named 'recipe <name> / <field>' (a deletion: after None)."""
+    name = (after or before).name if (after or before) else ""
+    return {
+        f"recipe {name} / {field}": (getattr(before, field) if before else "", getattr(after, field) if after else "")
+        for field in MEMBER_FACING_RECIPE_FIELDS
+        if (getattr(before, field) if before else "") != (getattr(after, field) if after else "")
+    }
+
+
+def save_profile(*, profile: ClusterProfile, user: User) -> ClusterProfile:
+    """Save an edited profile (a new one too): member-facing fields by a superuser only; a new login host or
+    port drops the pinned keys (they vouch for the old host: pin the new one after first contact); every
+    member-facing change recorded. Raises Forbidden (PROFILE_FIELD_SUPERUSER_ONLY)."""
+    before = ClusterProfile.objects.filter(pk=profile.pk).first() if profile.pk else None
+    if before is not None and (before.login_host, before.login_port) != (profile.login_host, profile.login_port):
+        profile.pinned_host_keys = ""
+        profile.pending_host_key = ""
+    changes = member_facing_changes(before, profile)
+    if changes:
+        check_may_edit_member_facing_fields(user)
+    with transaction.atomic():
+        profile.save()
+        record_profile_changes(profile=profile, user=user, changes=changes)
+    return profile
 
 
 @transaction.atomic
@@ -193,7 +287,8 @@ def discover_partitions(*, profile_id: int, acting_user_id: int, task_id: str = 
     """Fill the profile's partitions from `sinfo`, run with the admin's own credential on that cluster."""
     admin = User.objects.get(pk=acting_user_id, is_active=True, is_staff=True)
     credential = access_own_credential(user=admin, profile_id=profile_id)
-    result = MemberSession(credential, task_id=task_id).run(slurm.build_partition_info_argv(), check=True)
+    session = MemberSession(credential, task_id=task_id, acting_user_id=admin.pk)
+    result = session.run(slurm.build_partition_info_argv(), check=True)
     partitions = []
     found = slurm.parse_partition_info(result.stdout)
     if any(info.is_default for info in found):
@@ -219,7 +314,7 @@ def detect_namd_builds(*, profile_id: int, acting_user_id: int, task_id: str = "
     """Record the NAMD modules and binaries the cluster offers, seen with the admin's own credential."""
     admin = User.objects.get(pk=acting_user_id, is_active=True, is_staff=True)
     credential = access_own_credential(user=admin, profile_id=profile_id)
-    modules, binaries = MemberSession(credential, task_id=task_id).run_sequence(
+    modules, binaries = MemberSession(credential, task_id=task_id, acting_user_id=admin.pk).run_sequence(
         [namd_builds.module_avail_argv(), namd_builds.binaries_argv()]
     )
     found = [

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
+from accounts.forms import TokenRevokingPasswordChangeForm
 from frontend.views import account, activity, catalogue, clusters, dashboard, job_detail, job_list, wizard
 
 app_name = "frontend"
@@ -48,7 +49,9 @@ urlpatterns = [
     path(
         "account/password/",
         auth_views.PasswordChangeView.as_view(
-            template_name="frontend/password_change.html", success_url=reverse_lazy("frontend:password_change_done")
+            form_class=TokenRevokingPasswordChangeForm,
+            template_name="frontend/password_change.html",
+            success_url=reverse_lazy("frontend:password_change_done"),
         ),
         name="password_change",
     ),

@@ -1,8 +1,15 @@
-"""The one permission rule for jobs: who may see or act on a job, as a queryset and as a loader.
+"""The one permission rule for jobs: who may see a job, and who may act on it, as querysets and as loaders.
 
-Every view, API endpoint and task loads a job through `access_job`; `visible_jobs` is the same rule
-as a queryset for lists. Members see their own jobs; lab admins see every job; inactive users none.
-Soft-deleted jobs are gone for everyone here (the admin site still shows them).
+Seeing is reading what the portal holds (the pages, the API's GETs, logs and progress from the database).
+Acting is anything that changes the job or reaches its cluster, which runs with the OWNER's credential on the
+owner's account: uploads, submit, values, cancel, delete, restart/continue/next stage (the new job is the
+owner's too, made from the owner's files), log and file refreshes, downloads. Members see and act on their own
+jobs; lab admins see every job but act only on their own; inactive users nothing. Soft-deleted jobs are gone
+for everyone here (the admin site still shows them).
+
+A job one may not see is NotFound (JOB_NOT_FOUND, the same for missing); a job one may see but not act on is
+Forbidden (JOB_NOT_YOURS). Every view and API endpoint loads a job through `access_job` or
+`access_job_to_act`; every task through `access_job_for_task` (acting, as the user who asked, checked again).
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ from django.db.models import QuerySet
 
 from accounts.models import User
 from jobs.models import Job, StagedDownload
-from portal.errors import NotFound
+from portal.errors import Forbidden, NotFound
 
 
 def visible_jobs(user: User, *, include_deleted: bool = False) -> QuerySet[Job]:
+    """The jobs `user` may see."""
     if not user.is_active:
         return Job.objects.none()
     jobs = Job.objects.all() if include_deleted else Job.objects.filter(deleted_at=None)
@@ -23,11 +31,18 @@ def visible_jobs(user: User, *, include_deleted: bool = False) -> QuerySet[Job]:
     return jobs.filter(owner=user)
 
 
-def access_job(*, user: User, job_id: int, for_update: bool = False, include_deleted: bool = False) -> Job:
-    """The job if `user` may see and act on it. Raises NotFound (JOB_NOT_FOUND) for missing and not-yours alike.
+def actable_jobs(user: User, *, include_deleted: bool = False) -> QuerySet[Job]:
+    """The jobs `user` may act on: their own (a lab admin's rights end at seeing others')."""
+    return visible_jobs(user, include_deleted=include_deleted).filter(owner=user)
 
-    Only the delete task passes `include_deleted` (it works on a job the member already deleted).
-    """
+
+def can_act_on(user: User, job: Job) -> bool:
+    """`actable_jobs` for one job the user already sees (pages use it to offer actions)."""
+    return user.is_active and job.owner_id == user.pk
+
+
+def access_job(*, user: User, job_id: int, for_update: bool = False, include_deleted: bool = False) -> Job:
+    """The job if `user` may see it. Raises NotFound (JOB_NOT_FOUND) for missing and not-yours alike."""
     queryset = visible_jobs(user, include_deleted=include_deleted).select_related(
         "owner", "profile", "parent", "template_version__template"
     )
@@ -39,15 +54,33 @@ def access_job(*, user: User, job_id: int, for_update: bool = False, include_del
     return job
 
 
+def access_job_to_act(*, user: User, job_id: int, for_update: bool = False, include_deleted: bool = False) -> Job:
+    """The job if `user` may act on it. Raises NotFound (JOB_NOT_FOUND) for a job they may not see, Forbidden
+    (JOB_NOT_YOURS) for one they may only see.
+
+    Only the delete task passes `include_deleted` (it works on a job the member already deleted).
+    """
+    job = access_job(user=user, job_id=job_id, for_update=for_update, include_deleted=include_deleted)
+    if not can_act_on(user, job):
+        raise Forbidden(
+            "This job is another member's: lab admins can see it but only its owner can change it or run "
+            "anything for it on the cluster. Ask its owner, or clone it to run a copy of your own.",
+            code="JOB_NOT_YOURS",
+        )
+    return job
+
+
 def access_job_for_task(*, acting_user_id: int, job_id: int, include_deleted: bool = False) -> Job:
-    """`access_job` at a task's run time, as the user who asked (their rights may have changed since). Raises
-    NotFound (JOB_NOT_FOUND)."""
-    return access_job(user=User.objects.get(pk=acting_user_id), job_id=job_id, include_deleted=include_deleted)
+    """`access_job_to_act` at a task's run time, as the user who asked (their rights may have changed since).
+    Raises NotFound (JOB_NOT_FOUND), Forbidden (JOB_NOT_YOURS)."""
+    user = User.objects.get(pk=acting_user_id)
+    return access_job_to_act(user=user, job_id=job_id, include_deleted=include_deleted)
 
 
 def access_download(*, user: User, job_id: int, download_id: int) -> StagedDownload:
-    """A staged download of a job the user may access. Raises NotFound (JOB_NOT_FOUND, DOWNLOAD_NOT_FOUND)."""
-    job = access_job(user=user, job_id=job_id)
+    """A staged download of a job the user may act on (a download is the owner's files, fetched as the owner).
+    Raises NotFound (JOB_NOT_FOUND, DOWNLOAD_NOT_FOUND), Forbidden (JOB_NOT_YOURS)."""
+    job = access_job_to_act(user=user, job_id=job_id)
     download = job.downloads.filter(pk=download_id).first()
     if download is None:
         raise NotFound("No such download.", code="DOWNLOAD_NOT_FOUND")

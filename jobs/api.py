@@ -12,7 +12,7 @@ from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from jobs import selectors, services
-from jobs.access import access_download, access_job
+from jobs.access import access_download, access_job, access_job_to_act
 from jobs.models import InputFile, Job, StagedDownload
 from jobs.schemas import (
     AcceptedOut,
@@ -267,7 +267,7 @@ def get_logs(request: HttpRequest, job_id: int) -> dict[str, Any]:
 
 @router.post("/jobs/{job_id}/logs/refresh", response={202: AcceptedOut})
 def refresh_logs(request: HttpRequest, job_id: int) -> Status:
-    job = access_job(user=request.auth, job_id=job_id)
+    job = access_job_to_act(user=request.auth, job_id=job_id)
     return _accepted(job.pk, services.request_log_fetch(job=job, user=request.auth), request.auth)
 
 
@@ -368,8 +368,8 @@ def delete_job(request: HttpRequest, job_id: int) -> Status:
 
 @router.post("/jobs/{job_id}/refresh", response={202: RefreshOut})
 def refresh_job(request: HttpRequest, job_id: int) -> Status:
-    """Ask SLURM about this job now; a request while a sync of its group runs joins that run."""
-    job = access_job(user=request.auth, job_id=job_id)
+    """Ask SLURM about this job now (as its owner: yours only); a request while a sync of its group runs joins it."""
+    job = access_job_to_act(user=request.auth, job_id=job_id)
     results = services.request_member_refresh(user_id=job.owner_id, job=job)
     return Status(202, {"task_ids": [r[0] for r in results], "coalesced": [r[1] for r in results]})
 

@@ -29,9 +29,12 @@ LISTING_FORMAT = "%y\t%P\t%s\t%T@\n"
 LISTING_MAX_DEPTH = 4  # a CHARMM-GUI job keeps files in namd/toppar/
 
 
-def member_session(job: Job, *, task_id: str = "", for_group: bool = False) -> MemberSession:
+def member_session(
+    job: Job, *, acting_user_id: int | None, task_id: str = "", for_group: bool = False
+) -> MemberSession:
     """The session of the job's OWNER (every cluster action runs with the owner's credential); its commands are
-    recorded as the job's, unless it acts `for_group` (the sync or a scancel of many of the owner's jobs).
+    recorded as the job's, unless it acts `for_group` (the sync or a scancel of many of the owner's jobs), and
+    with who asked: `acting_user_id` (None only for the portal's own schedule: the status sync and finishing).
 
     Raises NotFound (CREDENTIAL_NOT_FOUND) when the owner has no credential for the job's cluster.
     """
@@ -42,12 +45,15 @@ def member_session(job: Job, *, task_id: str = "", for_group: bool = False) -> M
     )
     if credential is None:
         raise NotFound("The job's owner has no credential for this cluster.", code="CREDENTIAL_NOT_FOUND")
-    return MemberSession(credential, task_id=task_id, job_id=None if for_group else job.pk)
+    return MemberSession(
+        credential, task_id=task_id, job_id=None if for_group else job.pk, acting_user_id=acting_user_id
+    )
 
 
 def credential_session(credential: ClusterCredential, *, task_id: str = "") -> MemberSession:
-    """The session of a member's own credential, for work on no one job (discovery of their job folders)."""
-    return MemberSession(credential, task_id=task_id)
+    """The session of a member's own credential, for work on no one job (discovery of their job folders), asked
+    by that member."""
+    return MemberSession(credential, task_id=task_id, acting_user_id=credential.user_id)
 
 
 def read_files_argvs(paths: Iterable[str]) -> list[list[str]]:

@@ -14,6 +14,7 @@ CSRF_TRUSTED_ORIGINS = ENV.csrf_trusted_origins
 IS_PRODUCTION = ENV.environment == "production"
 
 INSTALLED_APPS = [
+    "accounts",  # first: its `changepassword` (which also revokes API tokens) replaces django.contrib.auth's
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -24,7 +25,6 @@ INSTALLED_APPS = [
     "ninja",
     "django_htmx",
     "axes",
-    "accounts",
     "clusters",
     "templates_app",
     "jobs",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from decimal import ROUND_UP, Decimal
 from typing import Literal
 
+from clusters import profile_rules
+
 LaunchKind = Literal["cpu", "gpu", "container"]
 LAUNCH_KINDS: frozenset[str] = frozenset({"cpu", "gpu", "container"})
 
@@ -26,14 +28,6 @@ JOB_UUID_TAG_CHARS = 12
 SLURM_NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}", re.ASCII)
 SCRATCH_DIR_RE = re.compile(r"/[A-Za-z0-9_./-]*", re.ASCII)
 CONFIG_FILENAME_RE = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}", re.ASCII)
-CONTAINER_IMAGE_RE = re.compile(r"/[A-Za-z0-9_./-]+\.sif", re.ASCII)
-MODULE_LINE_RE = re.compile(
-    r"module (load|use|purge|unload|swap) [A-Za-z0-9_./+-]+( [A-Za-z0-9_./+-]+)*|module purge", re.ASCII
-)
-PLACEHOLDER_RE = re.compile(r"\{([a-z]+)\}", re.ASCII)
-PLACEHOLDERS = frozenset({"cores", "gpus", "devices", "image", "config"})
-# Anything a shell would treat as a second command, a substitution or a redirection.
-SHELL_METACHARACTERS = (";", "&", "|", "`", "$(", ">", "<", "\n", "\r", "\x00", "{", "}")
 
 _POSITIVE_INT = r"[1-9][0-9]{0,8}"
 _SLURM_PATH = r"/[A-Za-z0-9_./-]*"
@@ -300,12 +294,9 @@ def _sbatch_lines(resources: Resources, inputs: ScriptInputs, scratch_dir: str) 
 
 def _module_lines(settings: ClusterSettings, launch: LaunchSpec) -> list[str]:
     lines = [line.strip() for line in (*settings.profile_module_lines, *launch.module_lines) if line.strip()]
-    bad = [line for line in lines if not MODULE_LINE_RE.fullmatch(line)]
-    if bad:
-        raise BatchScriptError(
-            "MODULE_LINE_INVALID",
-            [ResourceProblem("MODULE_LINE_INVALID", f"Not an allowed module line: {line[:80]!r}.") for line in bad],
-        )
+    problems = [problem for line in lines for problem in profile_rules.module_line_problems(line)]
+    if problems:
+        raise BatchScriptError("MODULE_LINE_INVALID", [ResourceProblem("MODULE_LINE_INVALID", p) for p in problems])
     return lines
 
 
@@ -316,19 +307,17 @@ def _launch_refusal(message: str, code: str = "LAUNCH_COMMAND_INVALID") -> Batch
 def _launch_line(launch: LaunchSpec, resources: Resources, config_filename: str) -> str:
     if launch.kind not in LAUNCH_KINDS:
         raise _launch_refusal(f"Unknown launch recipe kind {launch.kind[:20]!r}.")
-    names = PLACEHOLDER_RE.findall(launch.command)
-    unknown = sorted(set(names) - PLACEHOLDERS)
-    if unknown:
-        raise _launch_refusal(f"Unknown placeholders in the launch command: {', '.join(unknown)}.")
-    if "config" not in names:
-        raise _launch_refusal("The launch command must contain {config}, where the NAMD config goes.")
-    outside = PLACEHOLDER_RE.sub(" ", launch.command)
-    found = [char for char in SHELL_METACHARACTERS if char in outside]
-    if found:
-        raise _launch_refusal(f"The launch command contains shell metacharacters: {' '.join(map(repr, found))}.")
+    problems = profile_rules.launch_command_problems(launch.command)
+    if problems:
+        raise BatchScriptError(
+            "LAUNCH_COMMAND_INVALID", [ResourceProblem("LAUNCH_COMMAND_INVALID", p) for p in problems]
+        )
+    names = profile_rules.PLACEHOLDER_RE.findall(launch.command)
     if (launch.kind == "gpu" or "devices" in names) and resources.gpus < 1:
         raise _launch_refusal("This launch recipe runs on GPUs; ask for at least one GPU per node.")
-    if (launch.kind == "container" or "image" in names) and not CONTAINER_IMAGE_RE.fullmatch(launch.container_image):
+    if (launch.kind == "container" or "image" in names) and (
+        not launch.container_image or profile_rules.container_image_problems(launch.container_image)
+    ):
         raise _launch_refusal(
             "The container image must be an absolute path to a .sif file of letters, digits, '_', '.', '-', '/'.",
             code="CONTAINER_IMAGE_INVALID",
@@ -340,7 +329,7 @@ def _launch_line(launch: LaunchSpec, resources: Resources, config_filename: str)
         "image": launch.container_image,
         "config": shlex.quote(config_filename),
     }
-    return PLACEHOLDER_RE.sub(lambda match: values[match.group(1)], launch.command).strip()
+    return profile_rules.PLACEHOLDER_RE.sub(lambda match: values[match.group(1)], launch.command).strip()
 
 
 def render_batch_script(

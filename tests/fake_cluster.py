@@ -429,10 +429,13 @@ class FakeMemberSession:
         self.sequences: list[tuple[tuple[str, ...], ...]] = []  # each run_sequence call's argvs
         self.written: list[tuple[str, tuple[str, ...]]] = []  # write_files: (directory, names)
         self.task_ids: list[str] = []
+        self.acting_user_ids: list[int | None] = []  # each session's acting user, in order
 
     # ---------------------------------------------------------- the seam: jobs.remote.member_session
 
-    def for_job(self, job: Any, *, task_id: str = "", for_group: bool = False) -> FakeMemberSession:
+    def for_job(
+        self, job: Any, *, acting_user_id: int | None, task_id: str = "", for_group: bool = False
+    ) -> FakeMemberSession:
         """jobs.remote.member_session's contract: the owner's credential for the job's cluster, else NotFound."""
         credential = (
             ClusterCredential.objects.select_related("profile")
@@ -445,6 +448,7 @@ class FakeMemberSession:
             raise AssertionError("one FakeMemberSession plays one member on one cluster")
         self.credential, self.profile, self.task_id = credential, credential.profile, task_id
         self.task_ids.append(task_id)
+        self.acting_user_ids.append(acting_user_id)
         return self
 
     # ---------------------------------------------------------- scripting

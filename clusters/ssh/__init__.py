@@ -32,7 +32,7 @@ from clusters.ssh.errors import (
     TransportTimeout,
     Unreachable,
 )
-from clusters.ssh.host_keys import fingerprint_sha256
+from clusters.ssh.host_keys import fingerprint_sha256, pin_replacing_its_type
 from clusters.ssh.keys import load_private_key
 from clusters.ssh.pool import ConnectionPool
 from clusters.ssh.results import CommandResult
@@ -65,6 +65,7 @@ __all__ = [
     "fetch_host_key",
     "fingerprint_sha256",
     "load_private_key",
+    "pin_replacing_its_type",
     "redact_argv",
     "validate_argv",
 ]

@@ -8,6 +8,7 @@ Must never know where pins are stored or how a first-contact key gets accepted (
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import paramiko
 
@@ -37,6 +38,21 @@ class PinnedKeysOnly(paramiko.RejectPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         raise HostKeyMismatch(f"{hostname} offered {key.get_name()} {key.fingerprint}, which is not pinned")
+
+
+def pin_replacing_its_type(pinned_lines: Sequence[str], new_line: str) -> tuple[str, ...]:
+    """The pins with `new_line` added and any pin of its key type dropped (a rotated key replaces the old one:
+    two pins of one type would refuse every connection). Raises ValueError for an unreadable line."""
+    new_type = parse_public_key_line(new_line).get_name()
+    kept = []
+    for line in pinned_lines:
+        try:
+            if parse_public_key_line(line).get_name() == new_type:
+                continue
+        except ValueError:
+            continue  # an unreadable pin could only ever refuse connections
+        kept.append(line.strip())
+    return (*kept, new_line.strip())
 
 
 def pinned_host_keys(spec: ConnectionSpec) -> list[paramiko.PKey]:

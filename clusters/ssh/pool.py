@@ -1,6 +1,7 @@
 """The per-process pool of SSH connections, and running argv lists on the cluster through it.
 
-Owns one pooled connection per (identity, host, port, username): leasing and releasing it, channel slots
+Owns one pooled connection per (identity, host, port, username), dropped when the spec's pinned host keys
+are no longer those it was verified under: leasing and releasing it, channel slots
 (kept below sshd's MaxSessions), connecting with retries under the session budget and the breaker,
 reconnecting once when a pooled connection died, closing idle ones, forgetting them in a forked child,
 and `run`/`run_sequence`, the only places that join an argv (`shlex.join`). File transfer borrows a
@@ -57,7 +58,9 @@ class _Pooled:
     transport: paramiko.Transport
     channel_slots: threading.BoundedSemaphore
     last_used: float
+    pinned_host_keys: tuple[str, ...]  # the pins it was verified under
     in_use: int = 0
+    is_retired: bool = False  # out of the pool (its pins changed); closed when its last command ends
 
     def close(self) -> None:
         self.client.close()
@@ -218,14 +221,21 @@ class ConnectionPool:
         with self._key_lock(key):
             with self._lock:
                 entry = self._entries.get(key)
+                reason = ""
                 if entry is not None:
-                    if entry.transport.is_active():
+                    if entry.pinned_host_keys != spec.pinned_host_keys:
+                        reason = "host_keys_changed"  # verified under pins an admin has since replaced
+                    elif not entry.transport.is_active():
+                        reason = "transport_inactive"
+                    else:
                         entry.in_use += 1
                         return entry
                     del self._entries[key]
+                    entry.is_retired = entry.in_use > 0
             if entry is not None:
-                logger.info(EVENT_RECONNECT, extra={**_entry_log(entry), "reason": "transport_inactive"})
-                entry.close()
+                logger.info(EVENT_RECONNECT, extra={**_entry_log(entry), "reason": reason})
+                if not entry.is_retired:
+                    entry.close()
             entry = self._connect_with_retry(spec, key)
             with self._lock:
                 entry.in_use += 1
@@ -237,6 +247,9 @@ class ConnectionPool:
         with self._lock:
             entry.in_use -= 1
             entry.last_used = self._monotonic()
+            close_now = entry.is_retired and entry.in_use == 0
+        if close_now:
+            entry.close()
 
     def _discard(self, entry: _Pooled) -> None:
         with self._lock:
@@ -334,6 +347,7 @@ class ConnectionPool:
             transport=transport,
             channel_slots=threading.BoundedSemaphore(spec.max_channels or self._max_channels),
             last_used=self._monotonic(),
+            pinned_host_keys=spec.pinned_host_keys,
         )
 
     # -- executing

@@ -24,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs import selectors as job_selectors
 from jobs import services
-from jobs.access import access_download, access_job, visible_jobs
+from jobs.access import access_download, access_job, access_job_to_act, can_act_on, visible_jobs
 from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
-from portal.errors import NotFound, PortalError
+from portal.errors import Forbidden, NotFound, PortalError
 
 DOWNLOAD_WAIT = timedelta(minutes=15)  # a staged download still copying by then is no longer polled
 REFRESH_WAIT_S = 60  # a log or listing refresh that brings nothing new by then is given up (the task may retry)
@@ -163,6 +163,7 @@ def _status_context(request: HttpRequest, job: Job, progress: JobProgress | None
         "queue_wait": duration_text(job.queue_wait),
         "run_time": duration_text(job.run_time),
         "walltime": duration_text(timedelta(seconds=job.resources.get("walltime_s", 0))),
+        "can_act": can_act_on(request.user, job),  # a lab admin sees others' jobs but acts on their own only
         "can_cancel": not job.is_terminal,
         "can_restart": job.is_terminal and bool(job.slurm_job_id),
         "next_stage": services.next_stage_template(job, job.owner) if job.finished_at else None,
@@ -217,9 +218,11 @@ def status_panel(request: HttpRequest, job_id: int) -> HttpResponse:
 
     POST ("Ask SLURM now") first asks for a sync of the job's group, joining one already queued or running.
     """
-    job = access_job(user=request.user, job_id=job_id)
     if request.method == "POST":
+        job = access_job_to_act(user=request.user, job_id=job_id)  # asks SLURM as the owner
         services.request_member_refresh(user_id=job.owner_id, job=job)
+    else:
+        job = access_job(user=request.user, job_id=job_id)
     context = _status_context(request, job, *job_selectors.job_progress(job))
     response = render(request, "frontend/_job_status_poll.html", context)
     if job.is_settled:
@@ -239,7 +242,8 @@ def log_panel(request: HttpRequest, job_id: int, kind: str) -> HttpResponse:
         requested = str(time.time())
     progress, _ = job_selectors.job_progress(job)
     wait = _refresh_wait(requested, progress.logs_fetched_at if progress else None)
-    return render(request, "frontend/_job_log.html", {"job": job, "log": _log_panel(job, progress, kind, wait)})
+    context = {"job": job, "can_act": can_act_on(request.user, job), "log": _log_panel(job, progress, kind, wait)}
+    return render(request, "frontend/_job_log.html", context)
 
 
 @login_required
@@ -253,7 +257,8 @@ def files_panel(request: HttpRequest, job_id: int) -> HttpResponse:
     job = access_job(user=request.user, job_id=job_id)
     progress, _ = job_selectors.job_progress(job)
     wait = _refresh_wait(requested, progress.files_listed_at if progress else None)
-    return render(request, "frontend/_job_files.html", {"job": job, "listing": _files_panel(progress, wait)})
+    context = {"job": job, "can_act": can_act_on(request.user, job), "listing": _files_panel(progress, wait)}
+    return render(request, "frontend/_job_files.html", context)
 
 
 def _download_context(job_id: int, download: StagedDownload) -> dict[str, Any]:
@@ -279,7 +284,7 @@ def download_file(request: HttpRequest, job_id: int) -> HttpResponse:
     relpath = request.POST.get("relpath", "")
     try:
         download, _ = services.request_download(user=request.user, job_id=job_id, relpath=relpath)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         context = {"job_id": job_id, "relpath": relpath, "error": exc.user_message}
@@ -303,7 +308,7 @@ def _back(job_id: int) -> HttpResponse:
 def cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     try:
         job, _ = services.request_cancel(user=request.user, job_id=job_id)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, exc.user_message)
@@ -323,7 +328,7 @@ def restart(request: HttpRequest, job_id: int) -> HttpResponse:
     submit = request.POST.get("submit") == "1"
     try:
         child, _ = services.request_restart(user=request.user, job_id=job_id, title=title, submit=submit)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, exc.user_message)
@@ -346,7 +351,7 @@ def next_stage(request: HttpRequest, job_id: int) -> HttpResponse:
             template_id=int(template_id) if template_id.isdigit() else 0,
             submit=submit,
         )
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, f"{exc.user_message} ({exc.code})")
@@ -362,7 +367,7 @@ def clone(request: HttpRequest, job_id: int) -> HttpResponse:
     """A new draft with the same values; it opens on its inputs step."""
     try:
         copy = services.clone_job(user=request.user, job_id=job_id)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, exc.user_message)

@@ -21,10 +21,10 @@ from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
 from frontend.wizard_forms import JobForm, SubmitWhenReadyForm
 from jobs import services as job_services
-from jobs.access import access_job
+from jobs.access import access_job, access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobState
 from jobs.services.uploads import CLIENT_CHUNK_BYTES
-from portal.errors import NotFound, PortalError
+from portal.errors import Forbidden, NotFound, PortalError
 from templates_app import selectors as template_selectors
 from templates_app import services as template_services
 from templates_app.models import Template, TemplateVersion
@@ -159,7 +159,7 @@ def inputs(request: HttpRequest, job_id: int) -> HttpResponse:
     """The upload step; POST sets "submit automatically when the inputs are ready"."""
     if request.method == "POST":
         return _set_submit_when_ready(request, job_id)
-    job = access_job(user=request.user, job_id=job_id)
+    job = access_job_to_act(user=request.user, job_id=job_id)  # the upload step: the owner's only
     context = {
         **_inputs_context(job),
         "auto_form": SubmitWhenReadyForm(initial={"submit_when_ready": job.submit_when_ready}),
@@ -186,7 +186,7 @@ def _set_submit_when_ready(request: HttpRequest, job_id: int) -> HttpResponse:
     enabled = bool(form.cleaned_data.get("submit_when_ready"))
     try:
         job, task_id = job_services.set_submit_when_ready(user=request.user, job_id=job_id, enabled=enabled)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, f"{exc.user_message} ({exc.code})")
@@ -205,11 +205,11 @@ def _set_submit_when_ready(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def use_input_values(request: HttpRequest, job_id: int) -> HttpResponse:
     """Take the values the uploaded files say (cell, first step) as the job's own."""
-    job = access_job(user=request.user, job_id=job_id)
+    job = access_job_to_act(user=request.user, job_id=job_id)
     suggested = job_services.suggested_values(job)
     try:
         job_services.update_job_values(user=request.user, job_id=job.pk, values=suggested)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, f"{exc.user_message} ({exc.code})")
@@ -232,7 +232,7 @@ def inputs_status(request: HttpRequest, job_id: int) -> HttpResponse:
 def submit(request: HttpRequest, job_id: int) -> HttpResponse:
     try:
         job, _ = job_services.request_submit(user=request.user, job_id=job_id)
-    except NotFound:
+    except (NotFound, Forbidden):
         raise
     except PortalError as exc:
         messages.error(request, f"{exc.user_message} ({exc.code})")

@@ -17,7 +17,7 @@ from accounts.models import User
 from clusters.paths import is_inside_roots
 from clusters.slurm import SlurmError
 from jobs import file_store, remote
-from jobs.access import access_job, access_job_for_task, visible_jobs
+from jobs.access import access_job_for_task, access_job_to_act, actable_jobs
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFile, Job, JobState
 from jobs.services.status_sync import request_group_sync
 from jobs.transitions import note, transition
@@ -34,7 +34,7 @@ def _mark_cancelled(*, user: User, job_id: int) -> tuple[Job, bool]:
     Returns (job, whether SLURM must be told with scancel). Raises NotFound, Conflict (JOB_ALREADY_ENDED).
     """
     with transaction.atomic():
-        job = access_job(user=user, job_id=job_id, for_update=True)
+        job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         if job.state in TERMINAL_STATES:
             raise Conflict("The job has already ended.", code="JOB_ALREADY_ENDED")
         if job.state in EDITABLE_STATES:
@@ -62,14 +62,14 @@ def request_cancel(*, user: User, job_id: int) -> tuple[Job, str]:
 def cancel_in_slurm(*, job_ids: list[int], acting_user_id: int, task_id: str = "") -> None:
     """One scancel as the owner for jobs of one (owner, cluster), then an early sync so their states follow."""
     user = User.objects.get(pk=acting_user_id)
-    jobs = visible_jobs(user, include_deleted=True).filter(pk__in=job_ids, state__in=QUEUED_STATES)
+    jobs = actable_jobs(user, include_deleted=True).filter(pk__in=job_ids, state__in=QUEUED_STATES)
     queued = list(jobs.exclude(slurm_job_id="").select_related("owner", "profile").order_by("pk"))
     if not queued:
         return
     if len({(job.owner_id, job.profile_id) for job in queued}) > 1:
         raise ValueError("cancel_in_slurm takes the jobs of one owner on one cluster")
     try:
-        session = remote.member_session(queued[0], task_id=task_id, for_group=True)
+        session = remote.member_session(queued[0], acting_user_id=acting_user_id, task_id=task_id, for_group=True)
         session.slurm().cancel(*(job.slurm_job_id for job in queued))
     except SlurmError as exc:
         raise RemoteCommandError("SLURM refused to cancel the job.", code="SCANCEL_FAILED") from exc
@@ -79,7 +79,7 @@ def cancel_in_slurm(*, job_ids: list[int], acting_user_id: int, task_id: str = "
 def request_delete(*, user: User, job_id: int) -> str:
     """Soft-delete the job now; a task cancels it if active and removes its remote dirs. Raises NotFound."""
     with transaction.atomic():
-        job = access_job(user=user, job_id=job_id, for_update=True)
+        job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
         note(job, "DELETED", source="user", actor_id=user.pk)
         return enqueue_on_commit("jobs.tasks.delete_job_task", job.pk, user.pk)
@@ -135,7 +135,7 @@ def delete_job_files(*, job_id: int, acting_user_id: int, task_id: str = "") -> 
         cancel_in_slurm(job_ids=[job.pk], acting_user_id=acting_user_id, task_id=task_id)
     if job.state in EDITABLE_STATES and not job.inputs.filter(state=InputFile.State.UPLOADED).exists():
         return
-    session = remote.member_session(job, task_id=task_id)
+    session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
     roots = [PurePosixPath(root) for root in session.roots]
     doomed = []
     for directory in (job.project_dir, job.scratch_dir):

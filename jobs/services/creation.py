@@ -19,7 +19,7 @@ from clusters import selectors as cluster_selectors
 from clusters.models import ClusterProfile, LaunchRecipe
 from clusters.paths import expand_root
 from jobs import input_facts, layout
-from jobs.access import access_job
+from jobs.access import access_job, access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobEvent, JobState
 from jobs.services.inputs import StagedInput, input_roles, register_staged_inputs
 from jobs.services.readiness import refresh_readiness
@@ -54,14 +54,18 @@ class NewJob:
 
 
 def place_job(*, owner: User, profile: ClusterProfile, slug: str) -> NewJob:
-    """A fresh uuid and the owner's two folders for it on the profile's cluster."""
+    """A fresh uuid and the owner's two folders for it on the profile's cluster. Raises InvalidInput
+    (REMOTE_USERNAME_INVALID: no credential, and the portal username is no cluster username)."""
     job_uuid = uuid.uuid4()
     username = cluster_selectors.remote_username(user=owner, profile=profile)
+    try:
+        project_root = expand_root(profile.project_root_pattern, username)
+        scratch_root = expand_root(profile.scratch_root_pattern, username)
+    except ValueError as exc:
+        message = "Save your credential for this cluster (with your cluster username) on the Clusters page first."
+        raise InvalidInput(message, code="REMOTE_USERNAME_INVALID") from exc
     project_dir, scratch_dir = layout.job_dirs(
-        project_root=expand_root(profile.project_root_pattern, username),
-        scratch_root=expand_root(profile.scratch_root_pattern, username),
-        slug=slug,
-        job_uuid=job_uuid,
+        project_root=project_root, scratch_root=scratch_root, slug=slug, job_uuid=job_uuid
     )
     return NewJob(job_uuid, project_dir, scratch_dir)
 
@@ -165,7 +169,7 @@ def update_job_values(*, user: User, job_id: int, values: dict[str, Any]) -> Job
     """New values for a job not yet submitted: its config and batch script rendered again, its inputs' roles
     read from the new config. Raises NotFound, Conflict (JOB_NOT_EDITABLE), TemplateError."""
     with transaction.atomic():
-        job = access_job(user=user, job_id=job_id, for_update=True)
+        job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         if job.state not in EDITABLE_STATES:
             raise Conflict("Values can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
         recipe = cluster_access.access_launch_recipe(profile=job.profile, name=job.recipe_name)

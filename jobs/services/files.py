@@ -15,7 +15,7 @@ from accounts.models import User
 from clusters.paths import resolve_user_path
 from clusters.ssh import RemotePathForbidden
 from jobs import file_store, remote
-from jobs.access import access_job, access_job_for_task
+from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import Job, JobProgress, StagedDownload
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, InvalidInput, PortalError
@@ -24,19 +24,21 @@ MAX_DOWNLOAD_PATH_CHARS = 400
 
 
 def request_log_fetch(*, job: Job, user: User) -> str:
-    """Enqueue a read of the job's log tails now ("" before it reached SLURM); the job is already accessed."""
+    """Enqueue a read of the job's log tails now ("" before it reached SLURM). Raises NotFound, Forbidden
+    (JOB_NOT_YOURS: it reads as the owner)."""
+    job = access_job_to_act(user=user, job_id=job.pk)
     return enqueue_on_commit("jobs.tasks.fetch_logs_task", job.pk, user.pk) if job.slurm_job_id else ""
 
 
 def request_file_listing(*, user: User, job_id: int) -> str:
-    job = access_job(user=user, job_id=job_id)
+    job = access_job_to_act(user=user, job_id=job_id)
     return enqueue_on_commit("jobs.tasks.list_job_files_task", job.pk, user.pk)
 
 
 def list_job_files(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     """List the project dir into the job's progress record (the API serves it without SSH)."""
     job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
-    session = remote.member_session(job, task_id=task_id)
+    session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
     result = session.run(remote.list_dir_argv(job.project_dir))
     entries = [entry.as_json() for entry in remote.parse_listing(result.stdout)] if result.exit_code == 0 else []
     JobProgress.objects.update_or_create(
@@ -56,7 +58,7 @@ def download_relpath(job: Job, relpath: str) -> str:
 
 def request_download(*, user: User, job_id: int, relpath: str) -> tuple[StagedDownload, str]:
     """Stage a project-dir file on the portal so it can be streamed; returns (download, task id)."""
-    job = access_job(user=user, job_id=job_id)
+    job = access_job_to_act(user=user, job_id=job_id)
     path = download_relpath(job, relpath)
     with transaction.atomic():
         download = StagedDownload.objects.create(job=job, relpath=path, requested_by=user)
@@ -72,7 +74,7 @@ def fetch_download(*, download_id: int, acting_user_id: int, task_id: str = "") 
     local = file_store.download_path(job.uuid, download.pk, download.relpath.rsplit("/", 1)[-1])
     local.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = remote.member_session(job, task_id=task_id).download(
+        result = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id).download(
             f"{job.project_dir}/{download.relpath}", str(local)
         )
     except ClusterUnreachable:

@@ -30,7 +30,7 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     if job is None or job.state not in TERMINAL_STATES or job.finished_at is not None or not job.slurm_job_id:
         return
     progress, _ = JobProgress.objects.get_or_create(job=job)
-    session = remote.member_session(job, task_id=task_id)
+    session = remote.member_session(job, acting_user_id=None, task_id=task_id)  # the sync's follow-up: no one asked
     _record_final_status(session, job)
     offset = (progress.log_state or {}).get("offset", 0)
     copy, log, stderr, listing = session.run_sequence(
@@ -88,7 +88,7 @@ def fetch_logs(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
     if not job.slurm_job_id:
         return
-    session = remote.member_session(job, task_id=task_id)
+    session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
     refresh_progress(session, [job], timezone.now())
     stderr = session.run(remote.stderr_tail_argv(job))
     fields: dict[str, object] = {"logs_fetched_at": timezone.now()}

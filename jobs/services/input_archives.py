@@ -20,7 +20,7 @@ from django.db import transaction
 
 from accounts.models import User
 from jobs import archives, file_store
-from jobs.access import access_job
+from jobs.access import access_job_to_act
 from jobs.models import EDITABLE_STATES, Job
 from jobs.services.inputs import StagedInput, register_staged_inputs
 from jobs.transitions import note
@@ -35,7 +35,7 @@ def receive_input_archive(*, user: User, job_id: int, name: str, chunks: Iterabl
 
     Raises NotFound, Conflict (JOB_NOT_EDITABLE), InvalidInput (ARCHIVE_KIND_UNKNOWN, FILE_TOO_LARGE).
     """
-    job = access_job(user=user, job_id=job_id)
+    job = access_job_to_act(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
     kind = archives.archive_kind(name)
@@ -53,7 +53,7 @@ def receive_input_archive(*, user: User, job_id: int, name: str, chunks: Iterabl
 def unpack_input_archive(*, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:
     """Unpack a staged archive into the job's input tree; returns the number of files registered."""
     user = User.objects.get(pk=acting_user_id)
-    job = access_job(user=user, job_id=job_id)
+    job = access_job_to_act(user=user, job_id=job_id)
     archive = Path(archive_path)
     if not archive.is_file():  # a redelivered task whose archive was already unpacked
         return 0

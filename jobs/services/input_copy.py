@@ -40,7 +40,7 @@ def copy_input_file(*, input_id: int, acting_user_id: int, task_id: str = "") ->
             InputFile.objects.filter(pk=input_id, sha256=input_file.sha256).update(bytes_uploaded=done)
 
     try:
-        session = remote.member_session(job, task_id=task_id)
+        session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
         remote.make_dirs(session, *remote.input_dirs(job, [input_file.name]))
         session.upload(
             input_file.staged_path, f"{job.project_dir}/{input_file.name}", progress=progress, verify_sha256=True
@@ -84,7 +84,7 @@ def copy_input_batch(*, job_id: int, input_ids: list[int], acting_user_id: int, 
         return
     batches = remote.tar_batches(candidates)
     try:
-        session = remote.member_session(job, task_id=task_id)
+        session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
         remote.make_dirs(session, *remote.input_dirs(job, [f.name for f in candidates]))
         for batch in batches:
             session.write_files(

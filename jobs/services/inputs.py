@@ -15,7 +15,7 @@ from django.db import transaction
 
 from accounts.models import User
 from jobs import file_store, input_facts, layout
-from jobs.access import access_job
+from jobs.access import access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobState
 from jobs.namd_files import ROLE_CHECKS, InputFileInvalid
 from jobs.transitions import transition
@@ -52,7 +52,7 @@ def receive_input_file(*, user: User, job_id: int, name: str, chunks: Iterable[b
 
     Raises NotFound, Conflict (JOB_NOT_EDITABLE), InvalidInput (FILENAME_INVALID, FILENAME_RESERVED, FILE_TOO_LARGE).
     """
-    job = access_job(user=user, job_id=job_id)
+    job = access_job_to_act(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
     clean = file_store.clean_input_path(name)
@@ -89,7 +89,7 @@ def register_staged_inputs(*, user: User, job: Job, staged: list[StagedInput]) -
     checked = {item.name: _check_staged(roles.get(item.name, ""), item.path) for item in staged}
     facts = {item.name: input_facts.file_facts(item.name, item.path) for item in staged}
     with transaction.atomic():
-        job = access_job(user=user, job_id=job.pk, for_update=True)
+        job = access_job_to_act(user=user, job_id=job.pk, for_update=True)
         if job.state not in EDITABLE_STATES:
             for item in staged:
                 if not item.is_template_asset:

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from clusters import access as cluster_access
 from jobs import layout, remote
-from jobs.access import access_job, access_job_for_task
+from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import TERMINAL_STATES, InputFile, Job, JobProgress, JobState
 from jobs.namd_log import LogProgress
 from jobs.services.creation import add_job, place_job, render_job
@@ -67,7 +67,7 @@ def request_restart(
 
     Raises NotFound, Conflict (JOB_NOT_RESTARTABLE, RESTART_TEMPLATE_MISSING).
     """
-    parent = access_job(user=user, job_id=job_id)
+    parent = access_job_to_act(user=user, job_id=job_id)
     if parent.state not in TERMINAL_STATES or parent.finished_at is None or not parent.slurm_job_id:
         raise Conflict("Only a job that ran and whose results are back can be continued.", code="JOB_NOT_RESTARTABLE")
     version = _restart_version(parent)
@@ -132,7 +132,7 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
     match = OUTPUT_NAME_RE.search(parent.config_text)
     out = match.group(1) if match else "out"
     try:
-        session = remote.member_session(job, task_id=task_id)
+        session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
         final, restart = session.run_sequence(
             remote.read_files_argvs([f"{parent.project_dir}/{out}.xsc", f"{parent.project_dir}/{out}.restart.xsc"])
         )

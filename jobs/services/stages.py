@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from clusters import access as cluster_access
 from jobs import layout, remote
-from jobs.access import access_job, access_job_for_task
+from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import TERMINAL_STATES, InputFile, Job, JobState
 from jobs.services.creation import add_job, place_job, render_job
 from jobs.services.inputs import input_roles
@@ -55,7 +55,7 @@ def request_next_stage(
 
     Raises NotFound, Conflict (JOB_NOT_FINISHED, TEMPLATE_RETIRED), TemplateError, InvalidInput.
     """
-    previous = access_job(user=user, job_id=job_id)
+    previous = access_job_to_act(user=user, job_id=job_id)
     if previous.state not in TERMINAL_STATES or previous.finished_at is None:
         raise Conflict("The next stage starts once this job's results are back.", code="JOB_NOT_FINISHED")
     template = template_access.access_template(user=user, template_id=template_id)
@@ -111,7 +111,7 @@ def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") 
         return
     excluded = [*NOT_CARRIED, previous.config_path]
     try:
-        session = remote.member_session(job, task_id=task_id)
+        session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
         remote.make_dirs(session, job.project_dir)
         session.confined(previous.project_dir)
         session.run(remote.copy_folder_argv(previous.project_dir, job.project_dir, excluded), check=True)

@@ -125,7 +125,7 @@ def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
     now = timezone.now()
     ids = [job.pk for job in jobs]
     try:
-        session = remote.member_session(jobs[0], task_id=task_id, for_group=True)
+        session = remote.member_session(jobs[0], acting_user_id=None, task_id=task_id, for_group=True)
         statuses = session.slurm().statuses([job.slurm_job_id for job in jobs])
     except (PortalError, SlurmError) as exc:
         code = exc.code if isinstance(exc, PortalError) else "STATUS_QUERY_FAILED"

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import User
 from clusters.slurm import SbatchRejected, SlurmError
 from jobs import layout, remote
-from jobs.access import access_job, access_job_for_task
+from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, InputFile, Job, JobState
 from jobs.services.cancellation import cancel_in_slurm
 from jobs.services.readiness import input_problems, start_submission
@@ -32,7 +32,7 @@ from templates_app.namd_config import check_config
 def request_submit(*, user: User, job_id: int) -> tuple[Job, str]:
     """READY -> SUBMITTING and the submit task's id ("" when already submitted). Raises NotFound, Conflict."""
     with transaction.atomic():
-        job = access_job(user=user, job_id=job_id, for_update=True)
+        job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         if job.state == JobState.SUBMITTING or job.state in QUEUED_STATES or job.slurm_job_id:
             return job, ""
         if job.state in (JobState.DRAFT, JobState.UPLOADING):
@@ -56,7 +56,7 @@ def set_submit_when_ready(*, user: User, job_id: int, enabled: bool) -> tuple[Jo
     Raises NotFound, Conflict (JOB_NOT_EDITABLE, and request_submit's codes for a job already ready).
     """
     with transaction.atomic():
-        job = access_job(user=user, job_id=job_id, for_update=True)
+        job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         if job.state not in EDITABLE_STATES:
             raise Conflict("The job was already submitted.", code="JOB_NOT_EDITABLE")
         Job.objects.filter(pk=job.pk).update(submit_when_ready=enabled)
@@ -91,7 +91,7 @@ def submit_job(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     attempts = Job.objects.values_list("submit_attempts", flat=True).get(pk=job.pk)
     name = batch_script.job_name(job.uuid, job.title)
     try:
-        session = remote.member_session(job, task_id=task_id)
+        session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
         outputs = check_config(job.config_text, config_path=job.config_path, config_only=True).output_dirs
         remote.make_dirs(
             session,

@@ -23,7 +23,7 @@ from typing import BinaryIO, Protocol
 
 from accounts.models import User
 from jobs import file_store
-from jobs.access import access_job
+from jobs.access import access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job
 from jobs.services.inputs import register_staged_input
 from portal.errors import Conflict, InvalidInput
@@ -89,7 +89,7 @@ def partial_path(job_uuid: uuid.UUID, name: str, size_bytes: int) -> Path:
 
 
 def _editable_job(user: User, job_id: int) -> Job:
-    job = access_job(user=user, job_id=job_id)
+    job = access_job_to_act(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
         raise Conflict("Inputs can change only before the job is submitted.", code="JOB_NOT_EDITABLE")
     return job

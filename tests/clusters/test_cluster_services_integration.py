@@ -107,7 +107,7 @@ def test_first_contact_fetches_the_real_host_key_for_an_admin_to_accept(db, loca
     assert fetched.split()[:2] == host_key_line(local_facts).split()
     profile.refresh_from_db()
     assert profile.pinned_host_key_lines == ()
-    accept_pending_host_key(profile=profile)
+    accept_pending_host_key(profile=profile, user=UserFactory(username="root_t", is_superuser=True))
     profile.refresh_from_db()
     assert profile.pinned_host_key_lines == (fetched,)
     assert profile.pending_host_key == ""
@@ -141,7 +141,7 @@ def test_a_command_for_a_job_is_recorded_with_its_job(cluster_member, local_prof
     load_builtin_templates()
     job = new_job(user, local_profile)
 
-    result = member_session(job, task_id="task-it").run(["id", "-un"])
+    result = member_session(job, acting_user_id=job.owner_id, task_id="task-it").run(["id", "-un"])
 
     assert result.stdout == f"{CLUSTER_USER}\n"
     (record,) = RemoteCommandRecord.objects.filter(user=user)
@@ -212,3 +212,25 @@ def test_member_transfers_stay_in_their_roots_and_are_recorded(cluster_member, t
     assert raised.value.code == "REMOTE_PATH_FORBIDDEN"
     moves = RemoteCommandRecord.objects.filter(user=user, argv__0__in=["upload", "download"]).order_by("started_at")
     assert [(r.argv[0], r.bytes_sent, r.bytes_received) for r in moves] == [("upload", 5000, 0), ("download", 0, 5000)]
+
+
+def test_accepting_a_rotated_host_key_replaces_the_old_key_of_its_type(cluster_member, local_profile) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    def line(private_key) -> str:
+        public = private_key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        return public.decode()
+
+    old_ed25519, other_type = line(ed25519.Ed25519PrivateKey.generate()), line(ec.generate_private_key(ec.SECP256R1()))
+    ClusterProfile.objects.filter(pk=local_profile.pk).update(pinned_host_keys=f"{old_ed25519}\n{other_type}")
+    fetched = fetch_first_contact_host_key(profile_id=local_profile.pk)
+    local_profile.refresh_from_db()
+    accept_pending_host_key(profile=local_profile, user=UserFactory(username="root_t", is_superuser=True))
+    local_profile.refresh_from_db()
+    assert local_profile.pinned_host_key_lines == (other_type, fetched)
+    user, credential = cluster_member
+    report = check_credential_connection(credential_id=credential.pk, acting_user_id=user.pk)
+    assert (report.is_ok, report.code) == (True, "OK")

@@ -194,3 +194,27 @@ def test_realpath_check_refuses_to_ask_about_unsafe_paths(path: str) -> None:
         check_remote_realpath(runner, ["/scratch/alice"], path)
 
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("username", "is_valid"),
+    [("first.last", True), ("alice", True), ("_svc-1", True), (".hidden", False), ("Alice", False), ("a/b", False)],
+)
+def test_a_cluster_username_follows_one_rule_in_the_model_and_in_the_roots(username, is_valid) -> None:
+    from django.core.exceptions import ValidationError
+
+    from clusters.models import validate_remote_username
+
+    try:
+        validate_remote_username(username)
+        model_accepts = True
+    except ValidationError:
+        model_accepts = False
+    try:
+        root = expand_root("/home/{username}/namd_projects", username)
+        roots_accept = True
+    except ValueError:
+        roots_accept = False
+    assert (model_accepts, roots_accept) == (is_valid, is_valid)
+    if is_valid:
+        assert str(root) == f"/home/{username}/namd_projects"

@@ -482,6 +482,20 @@ def test_a_pinned_key_of_another_type_is_a_host_key_mismatch(pool: ConnectionPoo
         pool.run(replace(spec, pinned_host_keys=(ecdsa_line,)), ["true"], identity="member:1", timeout_s=10)
 
 
+def test_a_pooled_connection_is_dropped_when_its_pins_change(pool: ConnectionPool, spec: ConnectionSpec) -> None:
+    pool.run(spec, ["true"], identity="member:1", timeout_s=10)
+    assert pool.connects_opened == 1
+    impostor = public_key_line(ed25519.Ed25519PrivateKey.generate())
+
+    # The pins no longer hold the server's key: the open connection must not be reused past them.
+    with pytest.raises(HostKeyMismatch):
+        pool.run(replace(spec, pinned_host_keys=(impostor,)), ["true"], identity="member:1", timeout_s=10)
+    assert len(pool) == 0
+
+    pool.run(spec, ["true"], identity="member:1", timeout_s=10)
+    assert pool.connects_opened == 2
+
+
 def test_a_closed_port_is_unreachable(pool: ConnectionPool, spec: ConnectionSpec) -> None:
     with pytest.raises(Unreachable) as excinfo:
         pool.run(replace(spec, port=1), ["true"], identity="member:1", timeout_s=10)

@@ -131,8 +131,8 @@ def test_inputs_ready_submit_a_job_whose_flag_was_switched_on_meanwhile(member, 
     assert list(job.events.values_list("new_state", flat=True).order_by("id"))[-2:] == ["READY", "SUBMITTING"]
 
 
-def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
-    member, other_member, lab_admin, profile, monkeypatch, django_capture_on_commit_callbacks
+def test_bulk_cancel_sends_one_scancel_task_per_cluster(
+    member, other_member, profile, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
     from portal.celery import app as celery_app
 
@@ -145,16 +145,29 @@ def test_bulk_cancel_sends_one_scancel_task_per_owner_and_cluster(
     monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: sent.append(args))
     with django_capture_on_commit_callbacks(execute=True):
         result = services.bulk_action(
-            user=lab_admin, job_ids=[job.pk for job in [*mine, mine_elsewhere, theirs, draft]], action="cancel"
+            user=member, job_ids=[job.pk for job in [*mine, mine_elsewhere, theirs, draft]], action="cancel"
         )
-    assert set(result.done) == {job.pk for job in [*mine, mine_elsewhere, theirs, draft]}
-    groups = [
-        ([job.pk for job in mine], lab_admin.pk),
-        ([mine_elsewhere.pk], lab_admin.pk),
-        ([theirs.pk], lab_admin.pk),
-    ]
-    assert sorted(sent) == sorted(groups)
+    assert set(result.done) == {job.pk for job in [*mine, mine_elsewhere, draft]}
+    assert [(refusal.job_id, refusal.code) for refusal in result.refused] == [(theirs.pk, "JOB_NOT_FOUND")]
+    assert sorted(sent) == sorted([([job.pk for job in mine], member.pk), ([mine_elsewhere.pk], member.pk)])
     assert Job.objects.get(pk=draft.pk).state == JobState.CANCELLED  # before submission: at once, no scancel
+
+
+def test_a_lab_admins_bulk_cancel_acts_on_their_own_jobs_only(
+    member, lab_admin, profile, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    from portal.celery import app as celery_app
+
+    own = JobFactory(owner=lab_admin, profile=profile, running=True, title="the admin's")
+    members = JobFactory(owner=member, profile=profile, running=True, title="the member's")
+    sent = []
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.bulk_action(user=lab_admin, job_ids=[own.pk, members.pk], action="cancel")
+    assert result.done == (own.pk,)
+    assert [(refusal.job_id, refusal.code) for refusal in result.refused] == [(members.pk, "JOB_NOT_YOURS")]
+    assert sent == [([own.pk], lab_admin.pk)]
+    assert Job.objects.get(pk=members.pk).cancel_requested_at is None
 
 
 def test_inputs_cannot_change_after_submission(member, profile) -> None:

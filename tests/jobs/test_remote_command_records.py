@@ -40,15 +40,20 @@ def job(member, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_a_command_run_through_the_jobs_session_is_recorded_with_the_job(job) -> None:
-    member_session(job, task_id="task-7").run(["true"])
+    member_session(job, acting_user_id=job.owner_id, task_id="task-7").run(["true"])
 
     (record,) = RemoteCommandRecord.objects.all()
-    assert (record.argv, record.job_id, record.acting_user_id, record.task_id) == (["true"], job.pk, None, "task-7")
+    assert (record.argv, record.job_id, record.acting_user_id, record.task_id) == (
+        ["true"],
+        job.pk,
+        job.owner_id,
+        "task-7",
+    )
     assert (record.user_id, record.profile_id) == (job.owner_id, job.profile_id)
 
 
 def test_each_part_of_a_status_exec_is_recorded_with_the_job(job) -> None:
-    statuses = member_session(job).slurm().statuses(["42"])
+    statuses = member_session(job, acting_user_id=job.owner_id).slurm().statuses(["42"])
 
     assert statuses["42"].slurm_state.value == "RUNNING"
     records = RemoteCommandRecord.objects.order_by("pk")
@@ -56,7 +61,7 @@ def test_each_part_of_a_status_exec_is_recorded_with_the_job(job) -> None:
 
 
 def test_a_groups_batched_commands_are_recorded_for_no_one_job(job) -> None:
-    member_session(job, for_group=True).slurm().statuses(["42"])
+    member_session(job, acting_user_id=None, for_group=True).slurm().statuses(["42"])
 
     records = RemoteCommandRecord.objects.order_by("pk")
     assert [(record.argv[0], record.job_id, record.user_id) for record in records] == [
@@ -67,8 +72,10 @@ def test_a_groups_batched_commands_are_recorded_for_no_one_job(job) -> None:
 
 def test_commands_of_job_finds_its_records_and_old_ones_by_argv(job, member) -> None:
     other_job = new_job(member, job.profile, title="other")
-    member_session(job).run(["squeue", "--noheader", "--jobs=42,43"])  # names neither job: found by its job
-    member_session(other_job).run(["squeue", "--noheader", "--jobs=42,43"])
+    member_session(job, acting_user_id=member.pk).run(
+        ["squeue", "--noheader", "--jobs=42,43"]
+    )  # names neither job: found by its job
+    member_session(other_job, acting_user_id=member.pk).run(["squeue", "--noheader", "--jobs=42,43"])
     old = RemoteCommandRecord.objects.create(
         user=member, profile=job.profile, argv=["mkdir", "-p", "--", job.project_dir], started_at=job.created_at
     )  # made before records had a job
