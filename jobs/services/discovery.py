@@ -18,6 +18,7 @@ from jobs import remote
 from jobs.metadata import MAX_JOB_JSON_BYTES, JobDocumentInvalid, parse_job_document
 from jobs.models import TERMINAL_STATES, Job, JobEvent, JobState
 from portal.enqueue import enqueue_on_commit
+from portal.errors import InvalidInput
 from templates_app.models import TemplateVersion
 
 READS_PER_EXEC = 100
@@ -40,8 +41,15 @@ def discover_jobs(*, user_id: int, profile_id: int, task_id: str = "") -> dict[s
     counts = {"found": len(paths), "imported": 0, "known": 0, "unreadable": 0}
     for start in range(0, len(paths), READS_PER_EXEC):
         chunk = paths[start : start + READS_PER_EXEC]
-        for path, result in zip(chunk, session.run_sequence(remote.read_files_argvs(chunk)), strict=True):
-            text = result.stdout if result.exit_code == 0 else ""
+        results = session.run_sequence(
+            remote.read_small_files_argvs(chunk, MAX_JOB_JSON_BYTES),
+            max_output_bytes=remote.small_reads_output_bytes(len(chunk), MAX_JOB_JSON_BYTES),
+        )
+        for path, result in zip(chunk, results, strict=True):
+            try:
+                text = remote.small_file_text(result, MAX_JOB_JSON_BYTES) or ""
+            except InvalidInput:  # REMOTE_FILE_TOO_LARGE: grown past the cap since `find` listed it
+                text = ""
             outcome = import_job_document(user, credential.profile, path, text)
             counts[outcome] += 1
     return counts
