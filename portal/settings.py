@@ -142,7 +142,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 20
 # above a template body or a job's values; file uploads are checked against the cluster's per-file limit
 # and the member's quota from their declared length before Django writes a byte (jobs/services/uploads.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
-DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000  # the jobs list's bulk form posts up to 200 ids and must be told why not more
 FILE_UPLOAD_PERMISSIONS = 0o600
 
 # The file store's bounds (portal/config.py).
