@@ -17,15 +17,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from clusters.gateway import MemberSession
+from clusters.gateway import MemberSession, portal_error
 from clusters.paths import resolve_user_path
-from clusters.ssh import RemotePathForbidden
+from clusters.ssh import RemoteFileMissing, RemotePathForbidden
 from jobs import file_store, remote
 from jobs.access import access_job, access_job_for_task
 from jobs.models import Job, JobProgress, StagedDownload
 from jobs.services import storage
 from portal.enqueue import enqueue_on_commit
-from portal.errors import ClusterUnreachable, InvalidInput, NotFound, PortalError
+from portal.errors import ClusterUnreachable, InvalidInput, PortalError
 
 MAX_DOWNLOAD_PATH_CHARS = 400
 
@@ -90,7 +90,8 @@ def _stat_download(session: MemberSession, path: str) -> remote.RemoteFileFacts:
     result = session.run(remote.file_facts_argv(session.confined(path)))
     facts = remote.parse_file_facts(result.stdout) if result.exit_code == 0 else None
     if facts is None:
-        raise NotFound("That file is not in the job's folder on the cluster.", code="REMOTE_FILE_MISSING")
+        missing = RemoteFileMissing(f"remote 'stat' exited with status {result.exit_code}", result=result)
+        raise portal_error(missing) from missing
     if not facts.is_regular:
         raise InvalidInput("Only a file can be downloaded, not a folder or a device.", code="DOWNLOAD_NOT_A_FILE")
     if facts.size_bytes > settings.DOWNLOAD_MAX_BYTES:
