@@ -32,6 +32,7 @@ from portal.errors import (
     ClusterHostKeyMismatch,
     ClusterUnreachable,
     Forbidden,
+    InvalidInput,
     NotFound,
     PortalError,
     RemoteCommandError,
@@ -104,6 +105,20 @@ def portal_error(exc: TransportError) -> PortalError:
         return ClusterUnreachable("The cluster is busy or degraded; the portal will retry later.", code=exc.code)
     if isinstance(exc, ssh.RemoteFileMissing):
         return NotFound("That file is not in the folder on the cluster, or you may not read it.", code=exc.code)
+    if isinstance(exc, ssh.RemoteFileTooLarge):
+        return InvalidInput(
+            f"That file on the cluster is larger than the {exc.max_bytes} bytes the portal reads here; "
+            "check that it is the file you meant (not a huge file or a link to a device).",
+            code=exc.code,
+            details={"max_bytes": exc.max_bytes},
+        )
+    if isinstance(exc, ssh.RemoteOutputTooLarge):
+        return RemoteCommandError(
+            f"A command on the cluster printed more than the {exc.max_bytes} bytes the portal reads at once, so it "
+            "was stopped; look in the job's folder for a file or link that is far larger than it should be.",
+            code=exc.code,
+            details={"max_bytes": exc.max_bytes},
+        )
     if exc.is_transient:
         return ClusterUnreachable(code=exc.code)
     return RemoteCommandError(code=exc.code)
@@ -173,11 +188,19 @@ class MemberSession:
         timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
         stdin: bytes | None = None,
         check: bool = False,
+        max_output_bytes: int = ssh.DEFAULT_MAX_OUTPUT_BYTES,
     ) -> CommandResult:
+        """One argv; past `max_output_bytes` of output the command is stopped (REMOTE_OUTPUT_TOO_LARGE)."""
         started_at, started_s = timezone.now(), time.monotonic()
         try:
             result = connection_pool().run(
-                self._spec, argv, identity=self._identity, stdin=stdin, timeout_s=timeout_s, check=check
+                self._spec,
+                argv,
+                identity=self._identity,
+                stdin=stdin,
+                timeout_s=timeout_s,
+                check=check,
+                max_output_bytes=max_output_bytes,
             )
         except TransportError as exc:
             failed = getattr(exc, "result", None)
@@ -187,12 +210,20 @@ class MemberSession:
         return result
 
     def run_sequence(
-        self, argvs: list[list[str]], *, timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S
+        self,
+        argvs: list[list[str]],
+        *,
+        timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+        max_output_bytes: int = ssh.DEFAULT_MAX_OUTPUT_BYTES,
     ) -> list[CommandResult]:
-        """Several argvs in one exec (one record each); every part runs whatever the others returned."""
+        """Several argvs in one exec (one record each); every part runs whatever the others returned.
+
+        The output cap covers all parts together (REMOTE_OUTPUT_TOO_LARGE past it)."""
         started_at, started_s = timezone.now(), time.monotonic()
         try:
-            results = connection_pool().run_sequence(self._spec, argvs, identity=self._identity, timeout_s=timeout_s)
+            results = connection_pool().run_sequence(
+                self._spec, argvs, identity=self._identity, timeout_s=timeout_s, max_output_bytes=max_output_bytes
+            )
         except TransportError as exc:
             for argv in argvs:
                 self._record(argv, started_at, started_s, result=None, error_code=exc.code)
@@ -303,8 +334,11 @@ class MemberSession:
         *,
         progress: transfer.ProgressCallback | None = None,
         verify_sha256: bool = False,
+        max_bytes: int | None = None,
     ) -> transfer.TransferResult:
-        """Copy a file from the member's roots to the portal. Raises Forbidden (REMOTE_PATH_FORBIDDEN), PortalErrors."""
+        """Copy a file from the member's roots to the portal, refused before any byte when over `max_bytes`.
+
+        Raises Forbidden (REMOTE_PATH_FORBIDDEN), InvalidInput (REMOTE_FILE_TOO_LARGE), PortalErrors."""
         source = self.confined(remote_path)
         return self._transfer(
             "download",
@@ -317,5 +351,6 @@ class MemberSession:
                 local_path=local_path,
                 progress=progress,
                 verify_sha256=verify_sha256,
+                max_bytes=max_bytes,
             ),
         )

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, HttpRequest
-from ninja import File, Router, Status
-from ninja.files import UploadedFile
+from ninja import Router, Status
 
 from jobs import selectors, services
 from jobs.access import access_download, access_job, access_job_to_act
@@ -35,12 +35,42 @@ from jobs.schemas import (
     ValuesIn,
 )
 from jobs.services import uploads
-from portal.errors import Conflict
+from portal.errors import Conflict, InvalidInput
 from templates_app.batch_script import Resources
 
 router = Router(tags=["jobs"])
 MAX_PAGE_SIZE = 200
 UPLOAD_CHUNK_BYTES = 1024 * 1024
+# The one-shot uploads read their multipart body themselves, after checking its declared length (a body
+# ninja parsed first would already be on disk): this documents that body.
+MULTIPART_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+def _content_length(request: HttpRequest) -> int | None:
+    length = request.META.get("CONTENT_LENGTH", "")
+    return int(length) if length.isdigit() else None
+
+
+def _uploaded_file(request: HttpRequest, job_id: int) -> UploadedFile:
+    """The multipart field `file`, once its body's declared length passed the limits. Raises InvalidInput."""
+    uploads.check_upload_body(user=request.auth, job_id=job_id, content_length=_content_length(request))
+    file = request.FILES.get("file")
+    if file is None:
+        raise InvalidInput("Send the file in the multipart field 'file'.", code="FILE_FIELD_MISSING")
+    return file
 
 
 def _seconds(delta: Any) -> float | None:
@@ -151,20 +181,24 @@ def get_job(request: HttpRequest, job_id: int) -> dict[str, Any]:
     return _detail(access_job(user=request.auth, job_id=job_id))
 
 
-@router.post("/jobs/{job_id}/inputs", response={202: InputOut})
-def upload_input(request: HttpRequest, job_id: int, file: File[UploadedFile]) -> Status:
-    """Upload one input (multipart field `file`); it is checked, then copied to the cluster by a task."""
+@router.post("/jobs/{job_id}/inputs", response={202: InputOut}, openapi_extra=MULTIPART_FILE_BODY)
+def upload_input(request: HttpRequest, job_id: int) -> Status:
+    """Upload one input (multipart field `file`); it is checked, then copied to the cluster by a task.
+
+    Its Content-Length must fit the cluster's per-file limit and your storage quota (refused before reading)."""
+    file = _uploaded_file(request, job_id)
     input_file = services.receive_input_file(
         user=request.auth, job_id=job_id, name=file.name or "", chunks=file.chunks(UPLOAD_CHUNK_BYTES)
     )
     return Status(202, input_file)
 
 
-@router.post("/jobs/{job_id}/archives", response={202: AcceptedOut})
-def upload_archive(request: HttpRequest, job_id: int, file: File[UploadedFile]) -> Status:
+@router.post("/jobs/{job_id}/archives", response={202: AcceptedOut}, openapi_extra=MULTIPART_FILE_BODY)
+def upload_archive(request: HttpRequest, job_id: int) -> Status:
     """Upload the inputs as one archive (multipart field `file`: .tgz, .tar.gz, .tar or .zip, e.g. a CHARMM-GUI
     download); a task unpacks it safely into the job's folder tree and copies it to the cluster as one stream.
     A refused archive is reported on the job (`error_code`, e.g. ARCHIVE_PATH_ESCAPE) and changes nothing."""
+    file = _uploaded_file(request, job_id)
     task_id = services.receive_input_archive(
         user=request.auth, job_id=job_id, name=file.name or "", chunks=file.chunks(UPLOAD_CHUNK_BYTES)
     )
@@ -184,13 +218,12 @@ def put_upload_chunk(request: HttpRequest, job_id: int, name: str) -> Status:
     The last chunk registers the input (202, then copied to the cluster by a task). The body is streamed from
     the request, never read whole (`request.body` is not touched).
     """
-    length = request.META.get("CONTENT_LENGTH", "")
     outcome = uploads.receive_chunk(
         user=request.auth,
         job_id=job_id,
         name=name,
         content_range=request.headers.get("Content-Range", ""),
-        content_length=int(length) if length.isdigit() else None,
+        content_length=_content_length(request),
         body=request,
     )
     return Status(200 if isinstance(outcome, uploads.UploadStatus) else 202, outcome)

@@ -2,11 +2,14 @@
 
 Paths are `<FILE_STORE>/<uploads|downloads>/<job uuid>/<sanitized name>`; names never come from a
 request unchecked. Uploads are written in chunks to a `.part` file and renamed when complete, with
-their size limit enforced and sha256 computed while they stream.
+their size limit enforced and sha256 computed while they stream. Unfinished resumable uploads wait in
+`uploads/<job uuid>/resumable/<name>.<declared size>.part`. What a member may keep here, and for how
+long, is `jobs.services.storage`'s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
@@ -20,6 +23,8 @@ from jobs.layout import RESERVED_NAMES
 from portal.errors import InvalidInput
 
 FILENAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,199}", re.ASCII)
+RESUMABLE_DIR = "resumable"
+PARTIAL_SIZE_RE = re.compile(r"\.([0-9]+)\.part")
 
 
 MAX_INPUT_DEPTH = 16
@@ -77,6 +82,36 @@ def upload_path(job_uuid: uuid.UUID, name: str) -> Path:
 
 def download_path(job_uuid: uuid.UUID, download_id: int, name: str) -> Path:
     return _job_dir("downloads", job_uuid) / str(download_id) / name
+
+
+def partial_path(job_uuid: uuid.UUID, name: str, size_bytes: int) -> Path:
+    """Where the unfinished resumable upload of (name, declared size) collects its chunks."""
+    return upload_path(job_uuid, RESUMABLE_DIR) / f"{flat_name(name)}.{size_bytes}.part"
+
+
+def partial_uploads(job_uuid: uuid.UUID) -> list[Path]:
+    """The job's unfinished resumable uploads."""
+    folder = upload_path(job_uuid, RESUMABLE_DIR)
+    return sorted(folder.glob("*.part")) if folder.is_dir() else []
+
+
+def all_partial_uploads() -> list[Path]:
+    """Every job's unfinished resumable uploads."""
+    return sorted((Path(settings.FILE_STORE) / "uploads").glob(f"*/{RESUMABLE_DIR}/*.part"))
+
+
+def declared_size(partial: Path) -> int:
+    """The whole size an unfinished resumable upload declared (it is in its name)."""
+    match = PARTIAL_SIZE_RE.search(partial.name)
+    return int(match.group(1)) if match else 0
+
+
+def remove_download(local_path: str) -> None:
+    """A staged download's file and its own folder (`downloads/<job uuid>/<download id>/`)."""
+    path = Path(local_path)
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty or already gone: leave it
+        path.parent.rmdir()
 
 
 def store_chunks(chunks: Iterable[bytes], target: Path, *, max_bytes: int) -> tuple[int, str]:

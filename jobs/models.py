@@ -254,6 +254,9 @@ class StagedDownload(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     state = models.CharField(max_length=10, choices=State.choices, default=State.FETCHING)
     size_bytes = models.PositiveBigIntegerField(default=0)
+    remote_modified = models.FloatField(
+        null=True, blank=True, help_text="Its mtime on the cluster when copied (the copy is shared until it changes)."
+    )
     local_path = models.CharField(max_length=500, blank=True)
     error_code = models.CharField(max_length=60, blank=True)
     error_message = models.CharField(max_length=500, blank=True)

@@ -1,5 +1,5 @@
 """A job's side of the cluster: its member session, its folders, and the argv of every tool other than
-SLURM that the portal runs on them (cat, cp, od, stat, rm, find, dd, tail, rsync, sha256sum, mkdir).
+SLURM that the portal runs on them (head, cp, od, stat, rm, find, dd, tail, rsync, sha256sum, mkdir).
 
 Builds argv lists only from paths the portal made (a root plus names it chose) and validated SLURM
 ids; never from request text. The one place that turns a Job into a `MemberSession`.
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from clusters.gateway import MemberSession
+from clusters import ssh
+from clusters.gateway import MemberSession, portal_error
 from clusters.models import ClusterCredential
 from jobs import layout
 from jobs.metadata import job_json_bytes
@@ -27,6 +28,8 @@ LOG_TAIL_BYTES = 64 * 1024
 # %y type, %P path below the dir, %s size, %T@ mtime: one tab-separated line per entry.
 LISTING_FORMAT = "%y\t%P\t%s\t%T@\n"
 LISTING_MAX_DEPTH = 4  # a CHARMM-GUI job keeps files in namd/toppar/
+# The output cap of one listing: ≈ 200,000 entries of ≈ 80 bytes; a folder with more is refused, not read.
+LISTING_MAX_BYTES = 16 * 1024 * 1024
 
 
 def member_session(
@@ -56,9 +59,33 @@ def credential_session(credential: ClusterCredential, *, task_id: str = "") -> M
     return MemberSession(credential, task_id=task_id, acting_user_id=credential.user_id)
 
 
-def read_files_argvs(paths: Iterable[str]) -> list[list[str]]:
-    """One `cat` per file, for `run_sequence` (each part's exit code says whether its file was there)."""
-    return [["cat", "--", path] for path in paths]
+# A sequence part's own markers and a missing file's complaint, on top of the bytes it reads.
+SMALL_READ_OVERHEAD_BYTES = 4096
+
+
+def read_small_files_argvs(paths: Iterable[str], max_bytes: int) -> list[list[str]]:
+    """One `head -c` of max_bytes + 1 per file, for `run_sequence`: a file that fills all of it is too large.
+
+    Each part's exit code says whether its file was there; read the text with `small_file_text`."""
+    return [["head", "-c", str(max_bytes + 1), "--", path] for path in paths]
+
+
+def small_reads_output_bytes(count: int, max_bytes: int) -> int:
+    """The output cap of one exec of `count` reads of `read_small_files_argvs`."""
+    return count * (max_bytes + 1 + SMALL_READ_OVERHEAD_BYTES)
+
+
+def small_file_text(result: ssh.CommandResult, max_bytes: int) -> str | None:
+    """The text a `read_small_files_argvs` part read, None if the file was missing or unreadable.
+
+    Raises InvalidInput (REMOTE_FILE_TOO_LARGE) when the file is larger than max_bytes. The text was decoded
+    with replacement characters, which can only count more bytes than arrived, never fewer."""
+    if result.exit_code != 0:
+        return None
+    if len(result.stdout.encode()) > max_bytes:
+        too_large = ssh.RemoteFileTooLarge(f"{result.argv[-1]} has more than {max_bytes} bytes", max_bytes=max_bytes)
+        raise portal_error(too_large) from too_large
+    return result.stdout
 
 
 def copy_files_argvs(copies: dict[str, str]) -> list[list[str]]:
@@ -73,6 +100,28 @@ def atom_count_argv(path: str) -> list[str]:
 
 def size_argv(path: str) -> list[str]:
     return ["stat", "-c", "%s", "--", path]
+
+
+@dataclass(frozen=True)
+class RemoteFileFacts:
+    size_bytes: int
+    modified: float  # seconds since the epoch, to the nanosecond stat prints
+    is_regular: bool
+
+
+def file_facts_argv(path: str) -> list[str]:
+    """Size, mtime and type of the file a path leads to (links followed): `SIZE MTIME TYPE` on one line."""
+    return ["stat", "-L", "-c", "%s %.9Y %F", "--", path]
+
+
+def parse_file_facts(stdout: str) -> RemoteFileFacts | None:
+    """The facts `file_facts_argv` printed, None if its output is not that line."""
+    size, _, rest = stdout.strip().partition(" ")
+    modified, _, kind = rest.partition(" ")
+    try:
+        return RemoteFileFacts(int(size), float(modified), kind == "regular file")
+    except ValueError:
+        return None
 
 
 def remove_trees_argv(paths: list[str]) -> list[str]:

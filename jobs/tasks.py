@@ -156,3 +156,8 @@ def finish_job_task(self: Task, job_id: int) -> None:
 @shared_task(time_limit=60, soft_time_limit=50, ignore_result=True)
 def request_due_syncs_task() -> int:
     return services.request_due_syncs()
+
+
+@shared_task(acks_late=True, time_limit=600, soft_time_limit=580, ignore_result=True)
+def expire_staged_files_task() -> dict[str, int]:
+    return services.expire_staged_files()

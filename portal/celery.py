@@ -41,6 +41,9 @@ app.conf.update(
     beat_schedule={
         "request-due-job-syncs": {"task": "jobs.tasks.request_due_syncs_task", "schedule": 5.0},
         "dispatch-due-task-orders": {"task": "portal.tasks.dispatch_due_orders_task", "schedule": 5.0},
+        # Staged downloads past PORTAL_STAGED_DOWNLOAD_TTL_HOURS and abandoned resumable uploads leave the
+        # portal's file store (jobs/services/storage.py).
+        "expire-staged-files": {"task": "jobs.tasks.expire_staged_files_task", "schedule": 900.0},
     },
 )
 app.autodiscover_tasks()

@@ -52,6 +52,14 @@ class PortalSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Bounds on the portal's file store (jobs/file_store.py, jobs/services/cleanup.py): the largest file a
+    # member may download through the portal, what one member's staged downloads and uploads may hold
+    # together, and how long staged downloads and unfinished resumable uploads are kept.
+    download_max_bytes: int = Field(default=10 * 2**30, gt=0)
+    storage_quota_bytes: int = Field(default=50 * 2**30, gt=0)
+    staged_download_ttl_hours: float = Field(default=24.0, gt=0)
+    upload_part_ttl_hours: float = Field(default=48.0, gt=0)
+
     @field_validator("allowed_hosts", "csrf_trusted_origins", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:

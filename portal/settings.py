@@ -138,6 +138,19 @@ FILE_STORE = ENV.file_store
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
 
+# Request bodies: form fields and JSON (what Django holds in memory, `request.body`) stop at 2 MiB, far
+# above a template body or a job's values; file uploads are checked against the cluster's per-file limit
+# and the member's quota from their declared length before Django writes a byte (jobs/services/uploads.py).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000  # the jobs list's bulk form posts up to 200 ids and must be told why not more
+FILE_UPLOAD_PERMISSIONS = 0o600
+
+# The file store's bounds (portal/config.py).
+DOWNLOAD_MAX_BYTES = ENV.download_max_bytes
+STORAGE_QUOTA_BYTES = ENV.storage_quota_bytes
+STAGED_DOWNLOAD_TTL_HOURS = ENV.staged_download_ttl_hours
+UPLOAD_PART_TTL_HOURS = ENV.upload_part_ttl_hours
+
 CREDENTIAL_KEYS = [key.strip() for key in ENV.credential_keys.get_secret_value().split(",") if key.strip()]
 
 # Celery (see portal/celery.py). Job state lives on the models; results are kept only for

@@ -3,8 +3,9 @@
 `FakeMemberSession` has MemberSession's public surface. It records every argv it is given, in order (the
 parts of a sequence one by one, uploads and downloads as `upload -- PATH` / `download -- PATH`, as
 MemberSession records them), and answers from a small in-memory model of the remote side:
-- the shell tools the services use (mkdir, realpath, tar -x, rsync, cat, sha256sum, dd, tail, find, cp, od,
-  stat, rm, echo) act on one dict of remote files, so what one command writes the next one reads;
+- the shell tools the services use (mkdir, realpath, tar -x, rsync, head, sha256sum, dd, tail, find, cp, od,
+  stat, rm, echo) act on one dict of remote files, so what one command writes the next one reads; the
+  transport's output cap applies to what they print;
 - SLURM's tools answer with outputs RECORDED on the local cluster (tests/fixtures/slurm/22.05): rows of the
   recorded squeue/sacct status outputs, whole recorded sbatch answers and find-by-name sequences. Nothing of
   SLURM's is made up here: a question without a recorded answer raises NotRecorded.
@@ -44,9 +45,9 @@ STDOUT_HEADER = "# --- stdout ---\n"
 STDERR_HEADER = "# --- stderr ---\n"
 # What GNU coreutils print for a missing file (coreutils 9.1, Debian 12), by tool.
 MISSING_FILE_STDERR = {
-    "cat": "cat: {path}: No such file or directory\n",
     "cp": "cp: cannot stat '{path}': No such file or directory\n",
     "dd": "dd: failed to open '{path}': No such file or directory\n",
+    "head": "head: cannot open '{path}' for reading: No such file or directory\n",
     "od": "od: {path}: No such file or directory\n",
     "sha256sum": "sha256sum: {path}: No such file or directory\n",
     "stat": "stat: cannot statx '{path}': No such file or directory\n",
@@ -306,11 +307,13 @@ class RemoteShell:
             return _result(argv, 23, "", "".join(missing) + ending)
         return _result(argv)
 
-    def _cat(self, argv: list[str], stdin: bytes | None) -> CommandResult:
+    def _head(self, argv: list[str], stdin: bytes | None) -> CommandResult:
         (path,) = _paths_after_dashes(argv)
+        if argv[1] != "-c":
+            raise NotRecorded(f"the fake cluster does not model {shlex.join(argv)}")
         if path not in self.files.files:
             return self._missing(argv, path)
-        return _result(argv, 0, self.files.files[path].data.decode("utf-8", errors="replace"))
+        return _result(argv, 0, self.files.files[path].data[: int(argv[2])].decode("utf-8", errors="replace"))
 
     def _sha256sum(self, argv: list[str], stdin: bytes | None) -> CommandResult:
         lines, errors = [], []
@@ -369,11 +372,16 @@ class RemoteShell:
 
     def _stat(self, argv: list[str], stdin: bytes | None) -> CommandResult:
         (path,) = _paths_after_dashes(argv)
-        if argv[1:3] != ["-c", "%s"]:
+        if argv[1:-2] not in (["-c", "%s"], ["-L", "-c", "%s %.9Y %F"]):
             raise NotRecorded(f"the fake cluster does not model {shlex.join(argv)}")
+        if path in self.files.dirs and argv[1] == "-L":
+            return _result(argv, 0, f"{DIRECTORY_SIZE} 0.000000000 directory\n")
         if path not in self.files.files:
             return self._missing(argv, path)
-        return _result(argv, 0, f"{len(self.files.files[path].data)}\n")
+        entry = self.files.files[path]
+        if argv[1] == "-L":
+            return _result(argv, 0, f"{len(entry.data)} {entry.mtime:.9f} regular file\n")
+        return _result(argv, 0, f"{len(entry.data)}\n")
 
     def _rm(self, argv: list[str], stdin: bytes | None) -> CommandResult:
         for path in _paths_after_dashes(argv):
@@ -394,6 +402,14 @@ class Fault:
     program: str
     error: TransportError
     after_running: bool  # the command took effect on the cluster, then the reply was lost
+
+
+def _check_output_size(results: list[CommandResult], max_output_bytes: int) -> None:
+    """The transport's output cap, on what the parts printed (the real one stops the command at the cap)."""
+    printed = sum(len(result.stdout.encode()) + len(result.stderr.encode()) for result in results)
+    if printed > max_output_bytes:
+        too_large = ssh.RemoteOutputTooLarge(f"printed {printed} bytes", max_bytes=max_output_bytes)
+        raise portal_error(too_large) from too_large
 
 
 def slurm_client(session: FakeMemberSession) -> SlurmClient:
@@ -503,18 +519,29 @@ class FakeMemberSession:
         return result
 
     def run(
-        self, argv: list[str], *, timeout_s: float = 30.0, stdin: bytes | None = None, check: bool = False
+        self,
+        argv: list[str],
+        *,
+        timeout_s: float = 30.0,
+        stdin: bytes | None = None,
+        check: bool = False,
+        max_output_bytes: int = ssh.DEFAULT_MAX_OUTPUT_BYTES,
     ) -> CommandResult:
         result = self._answer(ssh.validate_argv(list(argv)), stdin)
+        _check_output_size([result], max_output_bytes)
         if check and result.exit_code != 0:
             failed = ssh.RemoteCommandFailed(f"remote command {argv[0]!r} exited {result.exit_code}", result=result)
             raise portal_error(failed) from failed
         return result
 
-    def run_sequence(self, argvs: list[list[str]], *, timeout_s: float = 30.0) -> list[CommandResult]:
+    def run_sequence(
+        self, argvs: list[list[str]], *, timeout_s: float = 30.0, max_output_bytes: int = ssh.DEFAULT_MAX_OUTPUT_BYTES
+    ) -> list[CommandResult]:
         parts = [ssh.validate_argv(list(argv)) for argv in argvs]
         self.sequences.append(tuple(tuple(argv) for argv in parts))
-        return [self._answer(argv, None) for argv in parts]
+        results = [self._answer(argv, None) for argv in parts]
+        _check_output_size(results, max_output_bytes)
+        return results
 
     def slurm(self) -> SlurmClient:
         return slurm_client(self)
@@ -549,7 +576,13 @@ class FakeMemberSession:
         return TransferResult(size_bytes=len(data), duration_s=0.001, sha256=digest)
 
     def download(
-        self, remote_path: str, local_path: str, *, progress: Any = None, verify_sha256: bool = False
+        self,
+        remote_path: str,
+        local_path: str,
+        *,
+        progress: Any = None,
+        verify_sha256: bool = False,
+        max_bytes: int | None = None,
     ) -> TransferResult:
         source = self.confined(remote_path)
         self._transfer("download", source)
@@ -557,6 +590,9 @@ class FakeMemberSession:
             missing = ssh.RemoteFileMissing(f"{source} is missing")
             raise portal_error(missing) from missing
         data = self.remote.files[source].data
+        if max_bytes is not None and len(data) > max_bytes:
+            too_large = ssh.RemoteFileTooLarge(f"{source} has {len(data)} bytes", max_bytes=max_bytes)
+            raise portal_error(too_large) from too_large
         Path(local_path).write_bytes(data)
         digest = hashlib.sha256(data).hexdigest() if verify_sha256 else None
         return TransferResult(size_bytes=len(data), duration_s=0.001, sha256=digest)

@@ -15,6 +15,7 @@ never appear in a repr, a log line, a pool key or an exception message.
 from clusters.ssh.argv import redact_argv, validate_argv
 from clusters.ssh.breaker import BreakerState, CircuitBreaker, breaker_state
 from clusters.ssh.budget import DEFAULT_KEY_PREFIX, RetryPolicy, SessionBudget
+from clusters.ssh.channel import DEFAULT_MAX_OUTPUT_BYTES
 from clusters.ssh.connect import fetch_host_key
 from clusters.ssh.errors import (
     AuthFailed,
@@ -24,6 +25,8 @@ from clusters.ssh.errors import (
     KeyPassphraseWrong,
     RemoteCommandFailed,
     RemoteFileMissing,
+    RemoteFileTooLarge,
+    RemoteOutputTooLarge,
     RemotePathForbidden,
     SequenceOutputMalformed,
     SessionBudgetExhausted,
@@ -40,6 +43,7 @@ from clusters.ssh.spec import ConnectionSpec
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",
+    "DEFAULT_MAX_OUTPUT_BYTES",
     "AuthFailed",
     "BreakerState",
     "CircuitBreaker",
@@ -52,6 +56,8 @@ __all__ = [
     "KeyPassphraseWrong",
     "RemoteCommandFailed",
     "RemoteFileMissing",
+    "RemoteFileTooLarge",
+    "RemoteOutputTooLarge",
     "RemotePathForbidden",
     "RetryPolicy",
     "SequenceOutputMalformed",

@@ -1,8 +1,10 @@
-"""One command on one open session channel: exec, stdin, draining both streams, the timeout, SIGTERM.
+"""One command on one open session channel: exec, stdin, draining both streams, the timeout, the output cap,
+SIGTERM.
 
 Owns the channel-level I/O of a command: exec of the line (with `command_line`'s stdin rule), a thread
-feeding stdin, reading stdout and stderr together until the exit status, and terminating a timed-out
-remote command. Must never know how the channel was leased, whose command it is, or how the line was
+feeding stdin, reading stdout and stderr together until the exit status (never more than the caller's
+output cap: a `cat` of a link to /dev/zero must not fill the worker's memory), and terminating a timed-out
+or too talkative remote command. Must never know how the channel was leased, whose command it is, or how the line was
 built from argv.
 """
 
@@ -16,13 +18,21 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 
 from clusters.ssh.argv import command_line
-from clusters.ssh.errors import TransportTimeout, Unreachable
+from clusters.ssh.errors import RemoteOutputTooLarge, TransportTimeout, Unreachable
 
 _READ_CHUNK = 65536
+# What one command may print (stdout and stderr together) unless its caller allows more: far above any
+# SLURM answer or small file the portal reads, far below what would hurt a worker.
+DEFAULT_MAX_OUTPUT_BYTES = 4 * 2**20
 
 
-def exchange(channel: paramiko.Channel, line: str, stdin: bytes | None, deadline: float) -> tuple[int, bytes, bytes]:
-    """Exec `line`, feed stdin, drain stdout and stderr together. Raises TransportTimeout, Unreachable."""
+def exchange(
+    channel: paramiko.Channel, line: str, stdin: bytes | None, deadline: float, max_output_bytes: int
+) -> tuple[int, bytes, bytes]:
+    """Exec `line`, feed stdin, drain stdout and stderr together, at most `max_output_bytes` of both.
+
+    Raises TransportTimeout, Unreachable, RemoteOutputTooLarge (the caller closes the channel and stops the command).
+    """
     try:
         channel.exec_command(command_line(line, has_stdin=bool(stdin)))
     except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -32,12 +42,17 @@ def exchange(channel: paramiko.Channel, line: str, stdin: bytes | None, deadline
         threading.Thread(target=_feed_stdin, args=(channel, stdin), name="ssh-stdin", daemon=True).start()
     out: list[bytes] = []
     err: list[bytes] = []
+    received = 0
     # stdout and stderr share the channel's window: both must be drained or the remote side blocks.
     while True:
         while channel.recv_ready():
             out.append(channel.recv(_READ_CHUNK))
+            received += len(out[-1])
+            _check_output_size(received, max_output_bytes)
         while channel.recv_stderr_ready():
             err.append(channel.recv_stderr(_READ_CHUNK))
+            received += len(err[-1])
+            _check_output_size(received, max_output_bytes)
         remaining_s = deadline - time.monotonic()
         if channel.eof_received or channel.closed:
             if channel.recv_ready() or channel.recv_stderr_ready():
@@ -52,8 +67,15 @@ def exchange(channel: paramiko.Channel, line: str, stdin: bytes | None, deadline
         select.select([channel], [], [], remaining_s)
 
 
+def _check_output_size(received: int, max_output_bytes: int) -> None:
+    if received > max_output_bytes:
+        raise RemoteOutputTooLarge(
+            f"the command printed more than its cap of {max_output_bytes} bytes", max_bytes=max_output_bytes
+        )
+
+
 def terminate_remote(channel: paramiko.Channel) -> None:
-    """Send SIGTERM to the timed-out remote command (RFC 4254 §6.9 "signal", honoured by OpenSSH >= 7.9).
+    """SIGTERM to a timed-out or too talkative remote command (RFC 4254 §6.9 "signal", honoured by OpenSSH >= 7.9).
 
     Closing the channel alone leaves a silent command such as `sleep` running on the login node until it
     ends by itself. paramiko 5.1 has no public call for this request, hence its private sender.

@@ -6,6 +6,7 @@ by itself: the process installs one at start-up.
 
 from __future__ import annotations
 
+from clusters.ssh.channel import DEFAULT_MAX_OUTPUT_BYTES
 from clusters.ssh.pool import ConnectionPool
 from clusters.ssh.results import CommandResult
 from clusters.ssh.spec import ConnectionSpec
@@ -33,13 +34,24 @@ def run(
     stdin: bytes | None = None,
     timeout_s: float,
     check: bool = False,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
 ) -> CommandResult:
     """`ConnectionPool.run` on the installed default pool. Raises RuntimeError if none is installed."""
-    return _require_default_pool().run(spec, argv, identity=identity, stdin=stdin, timeout_s=timeout_s, check=check)
+    return _require_default_pool().run(
+        spec, argv, identity=identity, stdin=stdin, timeout_s=timeout_s, check=check, max_output_bytes=max_output_bytes
+    )
 
 
 def run_sequence(
-    spec: ConnectionSpec, argvs: list[list[str]], *, identity: str, timeout_s: float, check: bool = False
+    spec: ConnectionSpec,
+    argvs: list[list[str]],
+    *,
+    identity: str,
+    timeout_s: float,
+    check: bool = False,
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
 ) -> list[CommandResult]:
     """`ConnectionPool.run_sequence` on the installed default pool. Raises RuntimeError if none is installed."""
-    return _require_default_pool().run_sequence(spec, argvs, identity=identity, timeout_s=timeout_s, check=check)
+    return _require_default_pool().run_sequence(
+        spec, argvs, identity=identity, timeout_s=timeout_s, check=check, max_output_bytes=max_output_bytes
+    )

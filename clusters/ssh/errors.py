@@ -13,6 +13,8 @@ Error codes (stable):
     REMOTE_COMMAND_FAILED     non-zero exit with `check=True`; the result is on the exception
     REMOTE_PATH_FORBIDDEN     a path outside the member's roots (raised by clusters.paths)
     REMOTE_FILE_MISSING       a download's source does not exist or cannot be read (raised by ssh.transfer)
+    REMOTE_FILE_TOO_LARGE     a remote file is larger than the caller allowed (ssh.transfer, small-file reads)
+    REMOTE_OUTPUT_TOO_LARGE   a command printed more than its output cap; its channel was closed
     TRANSFER_CORRUPTED        the bytes that arrived differ from those sent (transient)
     SEQUENCE_OUTPUT_MALFORMED `run_sequence` could not find its markers (e.g. a non-POSIX login shell)
     SESSION_BUDGET_EXHAUSTED  the cluster's new-session budget stayed empty for the allowed wait (transient)
@@ -99,3 +101,23 @@ class RemoteFileMissing(RemoteCommandFailed):
     """A download's source cannot be stat'ed: it does not exist, or the member may not read it."""
 
     code = "REMOTE_FILE_MISSING"
+
+
+class RemoteFileTooLarge(TransportError):
+    """A remote file is larger than the caller allowed (a download's source: nothing was copied)."""
+
+    code = "REMOTE_FILE_TOO_LARGE"
+
+    def __init__(self, message: str, *, max_bytes: int) -> None:
+        super().__init__(message)
+        self.max_bytes = max_bytes
+
+
+class RemoteOutputTooLarge(TransportError):
+    """A command printed more than its caller's output cap (stdout and stderr together); it was stopped."""
+
+    code = "REMOTE_OUTPUT_TOO_LARGE"
+
+    def __init__(self, message: str, *, max_bytes: int) -> None:
+        super().__init__(message)
+        self.max_bytes = max_bytes

@@ -30,9 +30,16 @@ import paramiko
 from clusters.ssh.argv import redact_argv, trim_for_log, validate_argv
 from clusters.ssh.breaker import CircuitBreaker
 from clusters.ssh.budget import RetryPolicy, SessionBudget
-from clusters.ssh.channel import exchange, terminate_remote
+from clusters.ssh.channel import DEFAULT_MAX_OUTPUT_BYTES, exchange, terminate_remote
 from clusters.ssh.connect import open_client
-from clusters.ssh.errors import AuthFailed, RemoteCommandFailed, TransportError, TransportTimeout, Unreachable
+from clusters.ssh.errors import (
+    AuthFailed,
+    RemoteCommandFailed,
+    RemoteOutputTooLarge,
+    TransportError,
+    TransportTimeout,
+    Unreachable,
+)
 from clusters.ssh.host_keys import pinned_host_keys
 from clusters.ssh.keys import load_private_key
 from clusters.ssh.results import CommandResult
@@ -49,6 +56,7 @@ EVENT_RECONNECT = "ssh.reconnect"
 EVENT_IDLE_CLOSE = "ssh.idle_close"
 EVENT_COMMAND = "ssh.command"
 EVENT_COMMAND_TIMEOUT = "ssh.command_timeout"
+EVENT_COMMAND_OUTPUT_TOO_LARGE = "ssh.command_output_too_large"
 
 
 @dataclass
@@ -117,12 +125,16 @@ class ConnectionPool:
         stdin: bytes | None = None,
         timeout_s: float,
         check: bool = False,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> CommandResult:
-        """Run one argv on the cluster. Raises TransportError subclasses; RemoteCommandFailed only if check."""
+        """Run one argv on the cluster. Raises TransportError subclasses; RemoteCommandFailed only if check;
+        RemoteOutputTooLarge past `max_output_bytes` of stdout and stderr together (the command is stopped)."""
         argv = validate_argv(argv)
         if stdin is not None and not isinstance(stdin, bytes):
             raise TypeError("stdin must be bytes or None")
-        exit_code, out, err, duration_s = self._execute(spec, identity, shlex.join(argv), argv, stdin, timeout_s)
+        exit_code, out, err, duration_s = self._execute(
+            spec, identity, shlex.join(argv), argv, stdin, timeout_s, max_output_bytes
+        )
         result = CommandResult(tuple(argv), exit_code, out, err, duration_s)
         if check and exit_code != 0:
             raise RemoteCommandFailed(f"remote command {argv[0]!r} exited with status {exit_code}", result=result)
@@ -136,13 +148,15 @@ class ConnectionPool:
         identity: str,
         timeout_s: float,
         check: bool = False,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> list[CommandResult]:
         """Run several argv lists in ONE exec, in order, each whatever the previous one's status.
 
         The line and its markers are `clusters.ssh.sequence`'s (a POSIX-style login shell is needed). Each
-        part gets its own exit code, stdout and stderr; duration_s is the whole exec's. The timeout covers
-        the whole exec; there is no stdin. Raises TransportError subclasses, SequenceOutputMalformed
-        when markers are missing, RemoteCommandFailed (first failing part) only if check.
+        part gets its own exit code, stdout and stderr; duration_s is the whole exec's. The timeout and the
+        output cap cover the whole exec; there is no stdin. Raises TransportError subclasses,
+        SequenceOutputMalformed when markers are missing, RemoteCommandFailed (first failing part) only if
+        check, RemoteOutputTooLarge past `max_output_bytes`.
         """
         if not isinstance(argvs, list) or not argvs:
             raise TypeError("argvs must be a non-empty list of argv lists")
@@ -150,7 +164,7 @@ class ConnectionPool:
         marker = new_marker()
         line = sequence_line(parts, marker)
         log_argv = [arg for argv in parts for arg in [*argv, ";"]][:-1]
-        _code, out, err, duration_s = self._execute(spec, identity, line, log_argv, None, timeout_s)
+        _code, out, err, duration_s = self._execute(spec, identity, line, log_argv, None, timeout_s, max_output_bytes)
         results = split_sequence_output(parts, marker, out, err, duration_s)
         if check:
             for result in results:
@@ -360,17 +374,25 @@ class ConnectionPool:
         log_argv: Sequence[str],
         stdin: bytes | None,
         timeout_s: float,
+        max_output_bytes: int,
     ) -> tuple[int, str, str, float]:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        if max_output_bytes <= 0:
+            raise ValueError("max_output_bytes must be positive")
         started = time.monotonic()
         deadline = started + timeout_s
         entry, channel = self._lease_channel(spec, identity, deadline)
         log = {**_entry_log(entry), "argv": redact_argv(log_argv)}
         try:
-            exit_code, out, err = exchange(channel, line, stdin, deadline)
+            exit_code, out, err = exchange(channel, line, stdin, deadline, max_output_bytes)
         except TransportTimeout:
             logger.warning(EVENT_COMMAND_TIMEOUT, extra={**log, "timeout_s": timeout_s})
+            terminate_remote(channel)
+            raise
+        except RemoteOutputTooLarge:
+            # Closing the channel (below) stops the flow; SIGTERM also ends a command that would go on writing.
+            logger.warning(EVENT_COMMAND_OUTPUT_TOO_LARGE, extra={**log, "max_output_bytes": max_output_bytes})
             terminate_remote(channel)
             raise
         except Unreachable:

@@ -22,8 +22,8 @@ often enough that paramiko's own 512 MiB trigger is never reached. The same re-k
 transfer switches the pooled connection to AES-GCM: the one change this module makes to a connection.
 
 Errors: the transport's classes (TransportTimeout when a stream stalls, Unreachable when the connection
-drops, RemoteCommandFailed when a remote `dd`/`stat`/`mv` fails) plus TransferCorrupted and
-RemoteFileMissing (all in clusters.ssh.errors).
+drops, RemoteCommandFailed when a remote `dd`/`stat`/`mv` fails) plus TransferCorrupted, RemoteFileMissing
+and RemoteFileTooLarge (all in clusters.ssh.errors).
 Local file errors propagate as OSError.
 """
 
@@ -48,6 +48,7 @@ from clusters.ssh.argv import command_line
 from clusters.ssh.errors import (
     RemoteCommandFailed,
     RemoteFileMissing,
+    RemoteFileTooLarge,
     TransferCorrupted,
     TransportError,
     TransportTimeout,
@@ -151,11 +152,13 @@ def download(
     progress: ProgressCallback | None = None,
     verify_sha256: bool = False,
     stall_timeout_s: float = 60.0,
+    max_bytes: int | None = None,
 ) -> TransferResult:
     """Copy `remote_path` to a local file via `<local_path>.part`, checked by size (and sha256 if asked).
 
-    Raises TransportError subclasses (RemoteFileMissing if the remote file is missing or unreadable),
-    TransferCorrupted, OSError (local file).
+    Raises TransportError subclasses (RemoteFileMissing if the remote file is missing or unreadable,
+    RemoteFileTooLarge, before a byte is copied, if it is larger than `max_bytes`), TransferCorrupted,
+    OSError (local file).
     """
     started = time.monotonic()
     part_path = Path(f"{os.fspath(local_path)}.part")
@@ -164,6 +167,8 @@ def download(
     if stat.exit_code != 0:
         raise RemoteFileMissing(f"remote 'stat' exited with status {stat.exit_code}", result=stat)
     total = _parse_size(stat)
+    if max_bytes is not None and total > max_bytes:
+        raise RemoteFileTooLarge(f"the remote file has {total} bytes, over {max_bytes}", max_bytes=max_bytes)
     local_hash = hashlib.sha256() if verify_sha256 else None
     try:
         with open(part_path, "wb") as target:

@@ -9,7 +9,8 @@ Tasks call the others, which run as the job's owner through `jobs.remote.member_
   an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
   `restart` (continue, after TIMEOUT); `stages` (the next stage of a protocol); `status_sync`
   (SLURM states); `progress` (the NAMD log); `finishing` (results back); `files` (listing,
-  downloads); `discovery` (jobs found again from job.json).
+  downloads); `storage` (a member's quota on the portal's file store, expiry); `discovery` (jobs
+  found again from job.json).
 """
 
 from jobs.services.cancellation import (
@@ -45,6 +46,7 @@ from jobs.services.readiness import input_problems, input_warnings, refresh_read
 from jobs.services.restart import prepare_restart, request_restart
 from jobs.services.stages import copy_previous_stage, next_stage_template, request_next_stage
 from jobs.services.status_sync import request_due_syncs, request_member_refresh, sync_member_jobs
+from jobs.services.storage import StorageQuotaExceeded, expire_staged_files
 from jobs.services.submission import (
     request_submit,
     set_submit_when_ready,
@@ -57,6 +59,7 @@ __all__ = [
     "BulkResult",
     "JobRequest",
     "StagedInput",
+    "StorageQuotaExceeded",
     "bulk_action",
     "cancel_in_slurm",
     "clone_job",
@@ -67,6 +70,7 @@ __all__ = [
     "delete_job_files",
     "discover_jobs",
     "download_gave_up",
+    "expire_staged_files",
     "fetch_download",
     "fetch_logs",
     "finish_job",

@@ -27,7 +27,7 @@ from jobs.metadata import MAX_JOB_JSON_BYTES, DiscoveredJob, JobDocumentInvalid,
 from jobs.models import TERMINAL_STATES, Job, JobEvent, JobState
 from jobs.services.creation import render_job
 from portal.enqueue import enqueue_on_commit
-from portal.errors import Conflict, PortalError
+from portal.errors import Conflict, InvalidInput, PortalError
 from templates_app import access as template_access
 from templates_app.batch_script import Resources
 from templates_app.models import TemplateVersion
@@ -58,8 +58,15 @@ def discover_jobs(*, user_id: int, profile_id: int, task_id: str = "") -> dict[s
     refusals: list[dict[str, str]] = []
     for start in range(0, len(paths), READS_PER_EXEC):
         chunk = paths[start : start + READS_PER_EXEC]
-        for path, result in zip(chunk, session.run_sequence(remote.read_files_argvs(chunk)), strict=True):
-            text = result.stdout if result.exit_code == 0 else ""
+        results = session.run_sequence(
+            remote.read_small_files_argvs(chunk, MAX_JOB_JSON_BYTES),
+            max_output_bytes=remote.small_reads_output_bytes(len(chunk), MAX_JOB_JSON_BYTES),
+        )
+        for path, result in zip(chunk, results, strict=True):
+            try:
+                text = remote.small_file_text(result, MAX_JOB_JSON_BYTES) or ""
+            except InvalidInput:  # REMOTE_FILE_TOO_LARGE: grown past the cap since `find` listed it
+                text = ""
             try:
                 counts[import_job_document(user, credential.profile, path, text)] += 1
             except PortalError as exc:  # this file's refusal, reported; the others are still read

@@ -41,6 +41,8 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
             remote.list_dir_argv(job.project_dir),
         ],
         timeout_s=600,
+        # rsync's complaints, the rest of the log, the stderr tail and the listing, each bounded
+        max_output_bytes=remote.LISTING_MAX_BYTES * 2 + MAX_LOG_BYTES_AT_FINISH + remote.LOG_TAIL_BYTES,
     )
     now = timezone.now()
     if log.exit_code == 0:

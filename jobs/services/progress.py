@@ -61,7 +61,9 @@ def refresh_progress(
         offsets = [(progress.log_state or {}).get("offset", 0) for progress in states]
         argvs = [remote.read_log_argv(job, offset, max_bytes) for job, offset in zip(chunk, offsets, strict=True)]
         try:
-            results = session.run_sequence(argvs, timeout_s=120)
+            results = session.run_sequence(
+                argvs, timeout_s=120, max_output_bytes=len(argvs) * (max_bytes + remote.SMALL_READ_OVERHEAD_BYTES)
+            )
         except PortalError as exc:
             logger.warning("job_log_read_failed", extra={"code": exc.code})
             return

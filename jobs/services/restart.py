@@ -38,6 +38,7 @@ RESTART_TEMPLATE_SLUG = "production-restart"
 FIRST_STEP_VARIABLE = "first_step"
 RUN_STEPS_VARIABLE = "run_steps"
 MAX_AUTO_CONTINUATIONS = 10
+MAX_XSC_BYTES = 64 * 1024  # an .xsc is a header and a line or two of numbers
 OUTPUT_NAME_RE = re.compile(r"^\s*outputname\s+(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
@@ -123,7 +124,10 @@ def _restart_values(job: Job, parent: Job, tag: str, step: int) -> dict[str, Any
 def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
     """Copy the parent's inputs and restart files into the new job's project dir, render, and make it READY.
 
-    Raises ClusterUnreachable (retry); other failures leave the job a DRAFT with the error code.
+    The .xsc files are read and every file copied from their remote realpaths, each checked to lie in the
+    member's roots (a link out of them is REMOTE_PATH_FORBIDDEN), and an .xsc is read only up to
+    MAX_XSC_BYTES (REMOTE_FILE_TOO_LARGE past it). Raises ClusterUnreachable (retry); other failures leave
+    the job a DRAFT with the error code.
     """
     job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
     parent = job.parent
@@ -133,12 +137,23 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
     out = match.group(1) if match else "out"
     try:
         session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
+        input_names = [
+            parent_input.name
+            for parent_input in parent.inputs.filter(state=InputFile.State.UPLOADED)
+            if parent_input.role not in RESTART_KEYWORDS
+        ]
+        stems = [f"{parent.project_dir}/{out}.", f"{parent.project_dir}/{out}.restart."]
+        paths = [f"{stem}{suffix}" for stem in stems for suffix in ("coor", "vel", "xsc")]
+        paths += [f"{parent.project_dir}/{name}" for name in input_names]
+        real = dict(zip(paths, session.confined_all(paths), strict=True))  # the member's links, resolved
         final, restart = session.run_sequence(
-            remote.read_files_argvs([f"{parent.project_dir}/{out}.xsc", f"{parent.project_dir}/{out}.restart.xsc"])
+            remote.read_small_files_argvs([real[f"{stem}xsc"] for stem in stems], MAX_XSC_BYTES)
         )
-        prefix = f"{out}." if final.exit_code == 0 and parent.state == JobState.COMPLETED else f"{out}.restart."
-        xsc = final if prefix == f"{out}." else restart
-        step = extended_system_facts(xsc.stdout).get("step") if xsc.exit_code == 0 else None
+        is_completed = parent.state == JobState.COMPLETED
+        final_text = remote.small_file_text(final, MAX_XSC_BYTES) if is_completed else None
+        prefix = f"{out}." if final_text is not None else f"{out}.restart."
+        xsc_text = final_text if final_text is not None else remote.small_file_text(restart, MAX_XSC_BYTES)
+        step = extended_system_facts(xsc_text).get("step") if xsc_text is not None else None
         if step is None:
             message = "The parent job left no restart files (.xsc) to continue from."
             raise Conflict(message, code="RESTART_FILES_MISSING")
@@ -156,14 +171,14 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
         )
         wanted = input_roles(config, job.config_path)
         copies = {}  # new name -> parent's file
-        for parent_input in parent.inputs.filter(state=InputFile.State.UPLOADED):
-            if parent_input.name in wanted and parent_input.role not in RESTART_KEYWORDS:
-                copies[parent_input.name] = f"{parent.project_dir}/{parent_input.name}"
+        for name in input_names:
+            if name in wanted:
+                copies[name] = f"{parent.project_dir}/{name}"
         for suffix in ("coor", "vel", "xsc"):
             copies[f"{tag}.{suffix}"] = f"{parent.project_dir}/{prefix}{suffix}"
         remote.make_dirs(session, job.project_dir)
         results = session.run_sequence(
-            remote.copy_files_argvs({f"{job.project_dir}/{name}": source for name, source in copies.items()})
+            remote.copy_files_argvs({f"{job.project_dir}/{name}": real[source] for name, source in copies.items()})
             + [remote.atom_count_argv(f"{job.project_dir}/{tag}.{suffix}") for suffix in ("coor", "vel")]
             + [remote.size_argv(f"{job.project_dir}/{name}") for name in copies]
         )

@@ -115,7 +115,10 @@ def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") 
         remote.make_dirs(session, job.project_dir)
         session.confined(previous.project_dir)
         session.run(remote.copy_folder_argv(previous.project_dir, job.project_dir, excluded), check=True)
-        listing = remote.parse_listing(session.run(remote.list_dir_argv(job.project_dir, depth=16), check=True).stdout)
+        listed = session.run(
+            remote.list_dir_argv(job.project_dir, depth=16), check=True, max_output_bytes=remote.LISTING_MAX_BYTES
+        )
+        listing = remote.parse_listing(listed.stdout)
     except ClusterUnreachable:
         raise
     except PortalError as exc:

@@ -6,7 +6,9 @@ stops (START == received), so a retry after a network error or a page reload con
 Chunks are read from the request stream in small blocks and never held in memory whole. The complete
 file is registered exactly like a one-shot upload (`services.register_staged_input`).
 
-Partial data lives at `<FILE_STORE>/uploads/<job uuid>/resumable/<name>.<total>.part`. This module
+Partial data lives at `file_store.partial_path` (`<FILE_STORE>/uploads/<job uuid>/resumable/<name>.<total>.part`);
+a first chunk is taken only when the declared total fits the cluster's per-file limit and the member's
+storage quota (`jobs.services.storage`), and a partial left unfinished expires. This module
 knows the header's text and a readable stream, never HTTP requests or responses.
 """
 
@@ -16,22 +18,25 @@ import fcntl
 import hashlib
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+from django.db import transaction
 
 from accounts.models import User
 from jobs import file_store
 from jobs.access import access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job
+from jobs.services import storage
 from jobs.services.inputs import register_staged_input
 from portal.errors import Conflict, InvalidInput
 
 READ_BLOCK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
 CLIENT_CHUNK_BYTES = 8 * 1024 * 1024  # what the portal's own page sends: half the cap, a few seconds each
-RESUMABLE_DIR = "resumable"
+# A one-shot multipart body holds the file plus its boundaries and part headers.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 CONTENT_RANGE_RE = re.compile(r"bytes ([0-9]{1,15})-([0-9]{1,15})/([0-9]{1,15})", re.ASCII)
 
 
@@ -84,10 +89,6 @@ def parse_content_range(header: str) -> ChunkRange:
     )
 
 
-def partial_path(job_uuid: uuid.UUID, name: str, size_bytes: int) -> Path:
-    return file_store.upload_path(job_uuid, RESUMABLE_DIR) / f"{file_store.flat_name(name)}.{size_bytes}.part"
-
-
 def _editable_job(user: User, job_id: int) -> Job:
     job = access_job_to_act(user=user, job_id=job_id)
     if job.state not in EDITABLE_STATES:
@@ -114,12 +115,35 @@ def _received(path: Path) -> int:
         return 0
 
 
+def check_upload_body(*, user: User, job_id: int, content_length: int | None) -> None:
+    """Before a one-shot upload's body is read: its declared length fits the cluster's per-file limit and the
+    member's storage quota.
+
+    Raises NotFound, Conflict (JOB_NOT_EDITABLE), UploadRequestInvalid (CONTENT_LENGTH_REQUIRED), UploadTooLarge
+    (FILE_TOO_LARGE), StorageQuotaExceeded (STORAGE_QUOTA_EXCEEDED).
+    """
+    job = _editable_job(user, job_id)
+    if content_length is None:
+        raise UploadRequestInvalid(
+            "Send the upload with a Content-Length header (or use the resumable upload).",
+            code="CONTENT_LENGTH_REQUIRED",
+        )
+    _check_size(job, max(1, content_length - MULTIPART_OVERHEAD_BYTES))
+    storage.check_room(job.owner_id, content_length)
+
+
 def upload_status(*, user: User, job_id: int, name: str, size_bytes: int) -> UploadStatus:
-    """How much of (name, size) the portal has. Raises NotFound, Conflict, InvalidInput (FILENAME_*, FILE_*)."""
+    """How much of (name, size) the portal has; a new upload must fit the member's storage quota.
+
+    Raises NotFound, Conflict (JOB_NOT_EDITABLE), InvalidInput (FILENAME_*, FILE_*), StorageQuotaExceeded.
+    """
     job = _editable_job(user, job_id)
     clean = file_store.clean_input_path(name)
     _check_size(job, size_bytes)
-    received = _received(partial_path(job.uuid, clean, size_bytes))
+    partial = file_store.partial_path(job.uuid, clean, size_bytes)
+    received = _received(partial)
+    if received == 0:
+        storage.check_room(job.owner_id, size_bytes, except_partial=partial)
     return UploadStatus(name=clean, size=size_bytes, received=received, max_bytes=job.profile.max_upload_bytes)
 
 
@@ -141,11 +165,17 @@ def _offset_mismatch(received: int) -> Conflict:
     )
 
 
-def _open_partial(path: Path, start: int) -> BinaryIO:
-    """The partial file to append to: created by a first chunk only, so a stray later chunk leaves nothing."""
+def _open_partial(job: Job, path: Path, start: int, total: int) -> BinaryIO:
+    """The partial file to append to: created by a first chunk only, so a stray later chunk leaves nothing.
+
+    Creating it reserves the declared total in the member's quota. Raises StorageQuotaExceeded, Conflict."""
     if start == 0:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return path.open("ab")
+        with transaction.atomic():
+            storage.lock_owner(job.owner_id)
+            if not path.exists():
+                storage.check_room(job.owner_id, total, except_partial=path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path.open("ab")
     try:
         return path.open("r+b")
     except FileNotFoundError:
@@ -189,7 +219,8 @@ def receive_chunk(
 
     Raises NotFound, Conflict (JOB_NOT_EDITABLE, UPLOAD_OFFSET_MISMATCH with details.received, UPLOAD_IN_PROGRESS),
     UploadRequestInvalid (CONTENT_RANGE_INVALID, CHUNK_LENGTH_MISMATCH, CHUNK_INCOMPLETE), UploadTooLarge
-    (FILE_TOO_LARGE, CHUNK_TOO_LARGE), InvalidInput (FILENAME_INVALID, FILENAME_RESERVED).
+    (FILE_TOO_LARGE, CHUNK_TOO_LARGE), InvalidInput (FILENAME_INVALID, FILENAME_RESERVED), StorageQuotaExceeded
+    (STORAGE_QUOTA_EXCEEDED, before the first chunk is written).
     """
     job = _editable_job(user, job_id)
     clean = file_store.clean_input_path(name)
@@ -205,8 +236,8 @@ def receive_chunk(
         raise UploadRequestInvalid(
             f"The body must be exactly the {chunk.length} bytes of its Content-Range.", code="CHUNK_LENGTH_MISMATCH"
         )
-    path = partial_path(job.uuid, clean, chunk.total)
-    with _open_partial(path, chunk.start) as stream:
+    path = file_store.partial_path(job.uuid, clean, chunk.total)
+    with _open_partial(job, path, chunk.start, chunk.total) as stream:
         _lock(stream)
         received = stream.seek(0, os.SEEK_END)
         if chunk.start != received:

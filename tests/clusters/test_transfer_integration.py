@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from clusters.ssh import ConnectionPool, ConnectionSpec, RemoteCommandFailed, RemoteFileMissing
+from clusters.ssh import ConnectionPool, ConnectionSpec, RemoteCommandFailed, RemoteFileMissing, RemoteFileTooLarge
 from clusters.ssh.transfer import download, upload
 from tests.local_cluster import cluster_facts, localcluster
 
@@ -195,4 +195,18 @@ def test_download_of_missing_file_fails_and_leaves_nothing_local(
     assert caught.value.code == "REMOTE_FILE_MISSING"
     assert caught.value.result.argv[0] == "stat"
 
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_over_its_cap_is_refused_before_a_byte_moves(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    # A sparse file: 5 TiB to stat, nothing on disk.
+    sparse = f"{remote_dir}/huge.dcd"
+    pool.run(spec, ["truncate", "-s", "5T", "--", sparse], identity=IDENTITY, timeout_s=10, check=True)
+
+    with pytest.raises(RemoteFileTooLarge) as caught:
+        download(pool, spec, identity=IDENTITY, remote_path=sparse, local_path=tmp_path / "out", max_bytes=MIB)
+
+    assert (caught.value.code, caught.value.max_bytes) == ("REMOTE_FILE_TOO_LARGE", MIB)
     assert list(tmp_path.iterdir()) == []

@@ -27,12 +27,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from clusters.paths import check_remote_realpath, resolve_user_path
 from clusters.ssh import (
+    DEFAULT_MAX_OUTPUT_BYTES,
     AuthFailed,
     ConnectionPool,
     ConnectionSpec,
     HostKeyMismatch,
     KeyPassphraseWrong,
     RemoteCommandFailed,
+    RemoteOutputTooLarge,
     RemotePathForbidden,
     RetryPolicy,
     SessionBudget,
@@ -244,8 +246,12 @@ def test_a_non_zero_exit_is_returned_or_raised_with_check(pool: ConnectionPool, 
     assert excinfo.value.result.exit_code == 2
 
 
-def test_twenty_megabytes_of_stdout_arrive_whole(pool: ConnectionPool, spec: ConnectionSpec) -> None:
-    result = pool.run(spec, ["head", "-c", "20000000", "/dev/zero"], identity="member:1", timeout_s=30)
+def test_twenty_megabytes_of_stdout_arrive_whole_when_the_caller_allows_them(
+    pool: ConnectionPool, spec: ConnectionSpec
+) -> None:
+    result = pool.run(
+        spec, ["head", "-c", "20000000", "/dev/zero"], identity="member:1", timeout_s=30, max_output_bytes=20_000_000
+    )
 
     assert result.exit_code == 0
     assert len(result.stdout) == 20_000_000
@@ -254,9 +260,33 @@ def test_twenty_megabytes_of_stdout_arrive_whole(pool: ConnectionPool, spec: Con
 def test_large_stderr_before_stdout_does_not_deadlock(pool: ConnectionPool, spec: ConnectionSpec) -> None:
     script = "import sys; sys.stderr.write('e' * 6_000_000); sys.stderr.flush(); sys.stdout.write('o' * 6_000_000)"
 
-    result = pool.run(spec, ["/usr/bin/python3", "-c", script], identity="member:1", timeout_s=30)
+    result = pool.run(
+        spec, ["/usr/bin/python3", "-c", script], identity="member:1", timeout_s=30, max_output_bytes=12_000_000
+    )
 
     assert (len(result.stdout), len(result.stderr)) == (6_000_000, 6_000_000)
+
+
+def test_output_past_the_cap_stops_the_command_and_keeps_the_connection(
+    pool: ConnectionPool, spec: ConnectionSpec, scratch_dir: str
+) -> None:
+    link = f"{scratch_dir}/out.xsc"
+    pool.run(spec, ["ln", "-s", "/dev/zero", link], identity="member:1", timeout_s=10, check=True)
+    opened = pool.connects_opened
+
+    with pytest.raises(RemoteOutputTooLarge) as excinfo:
+        pool.run(spec, ["cat", "--", link], identity="member:1", timeout_s=30)
+    with pytest.raises(RemoteOutputTooLarge):
+        pool.run_sequence(spec, [["true"], ["cat", link]], identity="member:1", timeout_s=30, max_output_bytes=1000)
+    exact = pool.run(spec, ["head", "-c", "1000", "--", link], identity="member:1", timeout_s=10, max_output_bytes=1000)
+    time.sleep(0.3)
+    leftover = pool.run(spec, ["pgrep", "-u", CLUSTER_USER, "-x", "cat"], identity="member:1", timeout_s=10)
+
+    assert excinfo.value.code == "REMOTE_OUTPUT_TOO_LARGE"
+    assert excinfo.value.max_bytes == DEFAULT_MAX_OUTPUT_BYTES
+    assert len(exact.stdout) == 1000  # up to the cap is fine
+    assert pool.connects_opened == opened
+    assert leftover.exit_code == 1  # the cat was stopped, not left writing into a closed channel
 
 
 def test_stdin_is_delivered_and_an_early_exit_does_not_hang(pool: ConnectionPool, spec: ConnectionSpec) -> None:

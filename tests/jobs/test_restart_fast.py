@@ -6,6 +6,7 @@ import pytest
 
 from jobs import services
 from jobs.models import InputFile, Job, JobEvent, JobState
+from jobs.services.restart import MAX_XSC_BYTES
 from tests.factories import InputFileFactory, JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,3 +82,40 @@ def test_a_parent_without_restart_files_leaves_a_draft_with_the_reason(fake_clus
     assert InputFile.objects.filter(job=child).count() == 0
     assert JobEvent.objects.filter(job=child, kind="RESTART_FAILED").count() == 1
     assert fake_cluster.ran("cp") == []
+
+
+def test_an_xsc_past_its_cap_fails_the_restart_with_the_code_and_copies_nothing(fake_cluster, credential) -> None:
+    parent = parent_job(credential, fake_cluster, completed=True)
+    put_results(fake_cluster, parent, "out.", 250)
+    fake_cluster.put(f"{parent.project_dir}/out.xsc", b"0" * (MAX_XSC_BYTES + 1))
+
+    child = restart(parent)
+
+    assert (child.state, child.error_code, child.config_text) == (JobState.DRAFT, "REMOTE_FILE_TOO_LARGE", "")
+    assert JobEvent.objects.filter(job=child, kind="RESTART_FAILED").count() == 1
+    assert fake_cluster.ran("head")[0][:3] == ("head", "-c", str(MAX_XSC_BYTES + 1))
+    assert fake_cluster.ran("cp") == []
+
+
+def test_an_xsc_of_exactly_its_cap_is_read(fake_cluster, credential) -> None:
+    parent = parent_job(credential, fake_cluster, completed=True)
+    put_results(fake_cluster, parent, "out.", 250)
+    xsc = XSC.format(step=250).encode()
+    fake_cluster.put(f"{parent.project_dir}/out.xsc", xsc + b"#" * (MAX_XSC_BYTES - len(xsc)))
+
+    child = restart(parent)
+
+    assert (child.error_code, child.values["first_step"]) == ("", 250)
+
+
+def test_the_restart_files_and_inputs_are_confined_before_anything_is_read(fake_cluster, credential) -> None:
+    parent = parent_job(credential, fake_cluster, completed=True)
+    put_results(fake_cluster, parent, "out.", 250)
+
+    restart(parent)
+
+    (realpath,) = fake_cluster.ran("realpath")[:1]
+    checked = set(realpath[realpath.index("--") + 3 :])  # after the two roots
+    assert fake_cluster.argvs.index(realpath) < fake_cluster.argvs.index(fake_cluster.ran("head")[0])
+    assert {f"{parent.project_dir}/out.xsc", f"{parent.project_dir}/out.restart.xsc"} <= checked
+    assert {f"{parent.project_dir}/{name}" for name in WATER_INPUTS} <= checked

@@ -93,7 +93,7 @@ def test_a_file_sent_in_three_chunks_becomes_an_input_with_its_size_and_sha256(m
     assert (stored.state, stored.sha256) == (InputFile.State.RECEIVED, hashlib.sha256(psf).hexdigest())
     assert Path(stored.staged_path).read_bytes() == psf
     assert Job.objects.get(pk=job.pk).state == JobState.UPLOADING
-    assert not uploads.partial_path(job.uuid, "water.psf", len(psf)).exists()
+    assert not file_store.partial_path(job.uuid, "water.psf", len(psf)).exists()
     status = client.get(url(job, "water.psf"), {"size": len(psf)}).json()
     assert status == {"name": "water.psf", "size": len(psf), "received": 0, "max_bytes": MAX_UPLOAD_BYTES}
 
@@ -151,10 +151,10 @@ def test_a_chunk_at_the_wrong_offset_is_refused_with_what_was_received(member, j
         refused = send(client, job, "extra.dat", data, start, end)
         assert refused.status_code == 409
         assert (error(refused)["code"], error(refused)["details"]["received"]) == ("UPLOAD_OFFSET_MISMATCH", 300)
-    assert uploads.partial_path(job.uuid, "extra.dat", 1000).stat().st_size == 300
+    assert file_store.partial_path(job.uuid, "extra.dat", 1000).stat().st_size == 300
     never_started = send(client, job, "other.dat", data, 300, 600)
     assert (never_started.status_code, error(never_started)["details"]["received"]) == (409, 0)
-    assert not uploads.partial_path(job.uuid, "other.dat", 1000).exists()
+    assert not file_store.partial_path(job.uuid, "other.dat", 1000).exists()
 
 
 def test_a_file_above_the_cluster_limit_is_refused_before_any_byte(member, job) -> None:
@@ -218,4 +218,4 @@ def test_a_chunk_streams_past_the_in_memory_request_limit(member, job, settings)
         _ = RequestFactory().put(url(job, "big.dat"), data=chunk, content_type="application/octet-stream").body
     sent = send(session_client(member), job, "big.dat", chunk + b"tail", 0, len(chunk))
     assert (sent.status_code, sent.json()["received"]) == (200, len(chunk))
-    assert uploads.partial_path(job.uuid, "big.dat", len(chunk) + 4).stat().st_size == len(chunk)
+    assert file_store.partial_path(job.uuid, "big.dat", len(chunk) + 4).stat().st_size == len(chunk)
