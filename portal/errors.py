@@ -62,6 +62,12 @@ class InvalidInput(PortalError):
     user_message = "The request has invalid values."
 
 
+class MalformedRequest(InvalidInput):
+    code = "MALFORMED_REQUEST"
+    http_status = 400
+    user_message = "The request body could not be read: send JSON (Content-Type: application/json)."
+
+
 class Conflict(PortalError):
     code = "CONFLICT"
     http_status = 409
