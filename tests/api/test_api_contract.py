@@ -141,7 +141,7 @@ def test_an_uploaded_file_name_loses_what_cannot_be_stored(member_client: Client
 
 
 def test_a_nul_in_a_page_form_field_is_refused_with_the_error_page(client: Client) -> None:
-    response = client.post("/accounts/login/", {"username": "alice\x00", "password": "x"})
+    response = client.post("/login/", {"username": "alice\x00", "password": "x"})
     assert response.status_code == 422
     assert b"INVALID_INPUT" in response.content
 
