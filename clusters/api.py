@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from clusters import access, selectors, services
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
@@ -18,17 +18,17 @@ def list_clusters(request: HttpRequest) -> list[ClusterProfile]:
     return list(access.usable_profiles(request.auth).prefetch_related("partitions", "launch_recipes"))
 
 
-@router.get("/clusters/{profile_id}", response=ProfileOut)
+@router.get("/clusters/{int:profile_id}", response=ProfileOut)
 def get_cluster(request: HttpRequest, profile_id: int) -> ClusterProfile:
     return access.access_profile(user=request.auth, profile_id=profile_id)
 
 
-@router.get("/clusters/{profile_id}/credential", response=CredentialOut)
+@router.get("/clusters/{int:profile_id}/credential", response=CredentialOut)
 def get_credential(request: HttpRequest, profile_id: int) -> ClusterCredential:
     return access.access_own_credential(user=request.auth, profile_id=profile_id)
 
 
-@router.put("/clusters/{profile_id}/credential", response={200: CredentialOut})
+@router.put("/clusters/{int:profile_id}/credential", response={200: CredentialOut})
 def put_credential(request: HttpRequest, profile_id: int, payload: CredentialIn) -> Status:
     profile = access.access_profile(user=request.auth, profile_id=profile_id)
     common = {"user": request.auth, "profile": profile, "remote_username": payload.remote_username}
@@ -45,14 +45,14 @@ def put_credential(request: HttpRequest, profile_id: int, payload: CredentialIn)
     return Status(200, credential)
 
 
-@router.delete("/clusters/{profile_id}/credential", response={204: None})
+@router.delete("/clusters/{int:profile_id}/credential", response={204: None})
 def delete_credential(request: HttpRequest, profile_id: int) -> Status:
     credential = access.access_own_credential(user=request.auth, profile_id=profile_id)
     services.delete_credential(credential=credential)
     return Status(204, None)
 
 
-@router.post("/clusters/{profile_id}/credential/test", response={202: CredentialOut})
+@router.post("/clusters/{int:profile_id}/credential/test", response={202: CredentialOut})
 def test_credential(request: HttpRequest, profile_id: int) -> Status:
     """Queue a connection test; poll GET .../credential for last_test_ok and last_test_summary."""
     credential = access.access_own_credential(user=request.auth, profile_id=profile_id)
@@ -62,6 +62,6 @@ def test_credential(request: HttpRequest, profile_id: int) -> Status:
 
 
 @router.get("/activity", response=list[RemoteCommandOut])
-def list_activity(request: HttpRequest, limit: int = 100) -> list[RemoteCommandRecord]:
+def list_activity(request: HttpRequest, limit: int = Query(100, ge=1, le=500)) -> list[RemoteCommandRecord]:
     """The latest commands the portal ran on clusters in your name (newest first)."""
-    return list(selectors.own_remote_commands(request.auth)[: max(1, min(limit, 500))])
+    return list(selectors.own_remote_commands(request.auth)[:limit])

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, HttpRequest
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from jobs import selectors, services
 from jobs.access import access_download, access_job, access_job_to_act
@@ -36,10 +36,12 @@ from jobs.schemas import (
 )
 from jobs.services import uploads
 from portal.errors import Conflict, InvalidInput
+from portal.schemas import error_responses
 from templates_app.batch_script import Resources
 
 router = Router(tags=["jobs"])
 MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000  # an offset PostgreSQL takes, far past any lab's jobs
 UPLOAD_CHUNK_BYTES = 1024 * 1024
 # The one-shot uploads read their multipart body themselves, after checking its declared length (a body
 # ninja parsed first would already be on disk): this documents that body.
@@ -129,7 +131,7 @@ def _accepted(job_id: int, task_id: str, user: Any) -> Status:
     return Status(202, {"job": _job_out(access_job(user=user, job_id=job_id)), "task_id": task_id})
 
 
-@router.post("/jobs", response={201: JobDetailOut})
+@router.post("/jobs", response={201: JobDetailOut, **error_responses(404, 409)})
 def create_job(request: HttpRequest, payload: JobCreateIn) -> Status:
     """A DRAFT job rendered from the template's latest version; upload its inputs next."""
     resources = payload.resources
@@ -165,23 +167,26 @@ def list_jobs(
     cluster_id: int | None = None,
     template: str | None = None,
     q: str | None = None,
-    page: int = 1,
-    page_size: int = 50,
+    page: int = Query(1, ge=1, le=MAX_PAGE),
+    page_size: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
 ) -> dict[str, Any]:
     """Your jobs (all jobs for a lab admin), newest first; `state` takes a comma-separated list."""
     jobs = selectors.job_list(request.auth, state=state, cluster_id=cluster_id, template=template, text=q)
-    page, page_size = max(1, page), max(1, min(page_size, MAX_PAGE_SIZE))
     start = (page - 1) * page_size
     items = [_job_out(job) for job in jobs[start : start + page_size]]
     return {"items": items, "count": jobs.count(), "page": page, "page_size": page_size}
 
 
-@router.get("/jobs/{job_id}", response=JobDetailOut)
+@router.get("/jobs/{int:job_id}", response=JobDetailOut)
 def get_job(request: HttpRequest, job_id: int) -> dict[str, Any]:
     return _detail(access_job(user=request.auth, job_id=job_id))
 
 
-@router.post("/jobs/{job_id}/inputs", response={202: InputOut}, openapi_extra=MULTIPART_FILE_BODY)
+@router.post(
+    "/jobs/{int:job_id}/inputs",
+    response={202: InputOut, **error_responses(409, 413)},
+    openapi_extra=MULTIPART_FILE_BODY,
+)
 def upload_input(request: HttpRequest, job_id: int) -> Status:
     """Upload one input (multipart field `file`); it is checked, then copied to the cluster by a task.
 
@@ -193,7 +198,11 @@ def upload_input(request: HttpRequest, job_id: int) -> Status:
     return Status(202, input_file)
 
 
-@router.post("/jobs/{job_id}/archives", response={202: AcceptedOut}, openapi_extra=MULTIPART_FILE_BODY)
+@router.post(
+    "/jobs/{int:job_id}/archives",
+    response={202: AcceptedOut, **error_responses(409, 413)},
+    openapi_extra=MULTIPART_FILE_BODY,
+)
 def upload_archive(request: HttpRequest, job_id: int) -> Status:
     """Upload the inputs as one archive (multipart field `file`: .tgz, .tar.gz, .tar or .zip, e.g. a CHARMM-GUI
     download); a task unpacks it safely into the job's folder tree and copies it to the cluster as one stream.
@@ -205,13 +214,16 @@ def upload_archive(request: HttpRequest, job_id: int) -> Status:
     return _accepted(job_id, task_id, request.auth)
 
 
-@router.get("/jobs/{job_id}/uploads/{path:name}", response=UploadStatusOut)
+@router.get("/jobs/{int:job_id}/uploads/{path:name}", response={200: UploadStatusOut, **error_responses(409, 413)})
 def get_upload(request: HttpRequest, job_id: int, name: str, size: int) -> uploads.UploadStatus:
     """How many bytes of the file `name` of `size` bytes the portal already has: send the rest from there."""
     return uploads.upload_status(user=request.auth, job_id=job_id, name=name, size_bytes=size)
 
 
-@router.put("/jobs/{job_id}/uploads/{path:name}", response={200: UploadStatusOut, 202: InputOut})
+@router.put(
+    "/jobs/{int:job_id}/uploads/{path:name}",
+    response={200: UploadStatusOut, 202: InputOut, **error_responses(400, 409, 413)},
+)
 def put_upload_chunk(request: HttpRequest, job_id: int, name: str) -> Status:
     """Append one chunk: the raw body with `Content-Range: bytes START-END/TOTAL`, START being `received`.
 
@@ -229,19 +241,19 @@ def put_upload_chunk(request: HttpRequest, job_id: int, name: str) -> Status:
     return Status(200 if isinstance(outcome, uploads.UploadStatus) else 202, outcome)
 
 
-@router.get("/jobs/{job_id}/inputs", response=list[InputOut])
+@router.get("/jobs/{int:job_id}/inputs", response=list[InputOut])
 def list_inputs(request: HttpRequest, job_id: int) -> list[InputFile]:
     """The job's inputs with their copy progress (bytes_uploaded of size_bytes)."""
     return list(access_job(user=request.auth, job_id=job_id).inputs.all())
 
 
-@router.post("/jobs/{job_id}/submit", response={202: AcceptedOut})
+@router.post("/jobs/{int:job_id}/submit", response={202: AcceptedOut, **error_responses(409)})
 def submit_job(request: HttpRequest, job_id: int) -> Status:
     job, task_id = services.request_submit(user=request.auth, job_id=job_id)
     return _accepted(job.pk, task_id, request.auth)
 
 
-@router.get("/jobs/{job_id}/events", response=list[EventOut])
+@router.get("/jobs/{int:job_id}/events", response=list[EventOut])
 def list_events(request: HttpRequest, job_id: int) -> list[dict[str, Any]]:
     job = access_job(user=request.auth, job_id=job_id)
     return [
@@ -259,7 +271,7 @@ def list_events(request: HttpRequest, job_id: int) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/jobs/{job_id}/progress", response=ProgressOut)
+@router.get("/jobs/{int:job_id}/progress", response=ProgressOut)
 def get_progress(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """NAMD's progress read from the log: steps, ns/day, time remaining, fatal errors, stall flag."""
     job = access_job(user=request.auth, job_id=job_id)
@@ -281,7 +293,7 @@ def get_progress(request: HttpRequest, job_id: int) -> dict[str, Any]:
     }
 
 
-@router.get("/jobs/{job_id}/energies", response=EnergiesOut)
+@router.get("/jobs/{int:job_id}/energies", response=EnergiesOut)
 def get_energies(request: HttpRequest, job_id: int, columns: str = "TOTAL,POTENTIAL,KINETIC,TEMP") -> dict[str, Any]:
     """(step, value) series of the ETITLE columns asked for (comma-separated), e.g. TOTAL,TEMP,PRESSURE,VOLUME."""
     _, log = selectors.job_progress(access_job(user=request.auth, job_id=job_id))
@@ -289,7 +301,7 @@ def get_energies(request: HttpRequest, job_id: int, columns: str = "TOTAL,POTENT
     return {"titles": log.energy_titles, "series": {c: log.energy_series(c) for c in wanted if c in log.energy_titles}}
 
 
-@router.get("/jobs/{job_id}/logs", response=LogsOut)
+@router.get("/jobs/{int:job_id}/logs", response=LogsOut)
 def get_logs(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """The last 64 KiB of NAMD's log (SLURM stdout) and of SLURM stderr, as last fetched."""
     progress, _ = selectors.job_progress(access_job(user=request.auth, job_id=job_id))
@@ -298,13 +310,13 @@ def get_logs(request: HttpRequest, job_id: int) -> dict[str, Any]:
     return {"log_tail": progress.log_tail, "stderr_tail": progress.stderr_tail, "fetched_at": progress.logs_fetched_at}
 
 
-@router.post("/jobs/{job_id}/logs/refresh", response={202: AcceptedOut})
+@router.post("/jobs/{int:job_id}/logs/refresh", response={202: AcceptedOut})
 def refresh_logs(request: HttpRequest, job_id: int) -> Status:
     job = access_job_to_act(user=request.auth, job_id=job_id)
     return _accepted(job.pk, services.request_log_fetch(job=job, user=request.auth), request.auth)
 
 
-@router.get("/jobs/{job_id}/files", response=FilesOut)
+@router.get("/jobs/{int:job_id}/files", response=FilesOut)
 def list_files(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """The project dir as last listed (after the job ends, or on POST .../files/refresh)."""
     progress, _ = selectors.job_progress(access_job(user=request.auth, job_id=job_id))
@@ -314,7 +326,7 @@ def list_files(request: HttpRequest, job_id: int) -> dict[str, Any]:
     }
 
 
-@router.post("/jobs/{job_id}/files/refresh", response={202: AcceptedOut})
+@router.post("/jobs/{int:job_id}/files/refresh", response={202: AcceptedOut})
 def refresh_files(request: HttpRequest, job_id: int) -> Status:
     return _accepted(job_id, services.request_file_listing(user=request.auth, job_id=job_id), request.auth)
 
@@ -331,19 +343,19 @@ def _download_out(download: StagedDownload, task_id: str = "") -> dict[str, Any]
     }
 
 
-@router.post("/jobs/{job_id}/downloads", response={202: DownloadOut})
+@router.post("/jobs/{int:job_id}/downloads", response={202: DownloadOut})
 def request_download(request: HttpRequest, job_id: int, payload: DownloadIn) -> Status:
     """Fetch a project-dir file to the portal; poll GET .../downloads/{id}, then GET .../content."""
     download, task_id = services.request_download(user=request.auth, job_id=job_id, relpath=payload.path)
     return Status(202, _download_out(download, task_id))
 
 
-@router.get("/jobs/{job_id}/downloads/{download_id}", response=DownloadOut)
+@router.get("/jobs/{int:job_id}/downloads/{int:download_id}", response=DownloadOut)
 def get_download(request: HttpRequest, job_id: int, download_id: int) -> dict[str, Any]:
     return _download_out(access_download(user=request.auth, job_id=job_id, download_id=download_id))
 
 
-@router.get("/jobs/{job_id}/downloads/{download_id}/content")
+@router.get("/jobs/{int:job_id}/downloads/{int:download_id}/content", response={200: None, **error_responses(409)})
 def download_content(request: HttpRequest, job_id: int, download_id: int) -> FileResponse:
     """The file, streamed from the portal's copy. Raises Conflict: DOWNLOAD_NOT_READY while it is fetched,
     DOWNLOAD_FAILED (with the reason) if fetching it failed."""
@@ -356,14 +368,14 @@ def download_content(request: HttpRequest, job_id: int, download_id: int) -> Fil
     return FileResponse(open(download.local_path, "rb"), as_attachment=True, filename=name)
 
 
-@router.post("/jobs/{job_id}/cancel", response={202: AcceptedOut})
+@router.post("/jobs/{int:job_id}/cancel", response={202: AcceptedOut, **error_responses(409)})
 def cancel_job(request: HttpRequest, job_id: int) -> Status:
     """Cancel: at once before submission; otherwise scancel, and the state changes when SLURM confirms."""
     job, task_id = services.request_cancel(user=request.auth, job_id=job_id)
     return _accepted(job.pk, task_id, request.auth)
 
 
-@router.post("/jobs/{job_id}/restart", response={202: AcceptedOut})
+@router.post("/jobs/{int:job_id}/restart", response={202: AcceptedOut, **error_responses(409)})
 def restart_job(request: HttpRequest, job_id: int, payload: RestartIn) -> Status:
     """A new job continuing this one from its last restart files and step (submitted when ready, by default)."""
     job, task_id = services.request_restart(
@@ -372,13 +384,13 @@ def restart_job(request: HttpRequest, job_id: int, payload: RestartIn) -> Status
     return _accepted(job.pk, task_id, request.auth)
 
 
-@router.put("/jobs/{job_id}/values", response=JobDetailOut)
+@router.put("/jobs/{int:job_id}/values", response={200: JobDetailOut, **error_responses(409)})
 def set_values(request: HttpRequest, job_id: int, payload: ValuesIn) -> dict[str, Any]:
     """New values for a job not yet submitted (e.g. its `suggested_values`): config and script rendered again."""
     return _detail(services.update_job_values(user=request.auth, job_id=job_id, values=payload.values))
 
 
-@router.post("/jobs/{job_id}/next-stage", response={202: AcceptedOut})
+@router.post("/jobs/{int:job_id}/next-stage", response={202: AcceptedOut, **error_responses(409)})
 def next_stage(request: HttpRequest, job_id: int, payload: NextStageIn) -> Status:
     """A new job of another template (the next stage of a protocol, e.g. CHARMM-GUI's step5 after step4) that
     starts from a copy of this finished job's folder, its results included; a task makes the copy."""
@@ -393,13 +405,13 @@ def next_stage(request: HttpRequest, job_id: int, payload: NextStageIn) -> Statu
     return _accepted(job.pk, task_id, request.auth)
 
 
-@router.delete("/jobs/{job_id}", response={202: dict})
+@router.delete("/jobs/{int:job_id}", response={202: dict})
 def delete_job(request: HttpRequest, job_id: int) -> Status:
     """Soft-delete: cancelled if active; its folders on the cluster are removed (only inside your roots)."""
     return Status(202, {"task_id": services.request_delete(user=request.auth, job_id=job_id)})
 
 
-@router.post("/jobs/{job_id}/refresh", response={202: RefreshOut})
+@router.post("/jobs/{int:job_id}/refresh", response={202: RefreshOut})
 def refresh_job(request: HttpRequest, job_id: int) -> Status:
     """Ask SLURM about this job now (as its owner: yours only); a request while a sync of its group runs joins it."""
     job = access_job_to_act(user=request.auth, job_id=job_id)
@@ -413,7 +425,7 @@ def refresh_my_jobs(request: HttpRequest) -> Status:
     return Status(202, {"task_ids": [r[0] for r in results], "coalesced": [r[1] for r in results]})
 
 
-@router.post("/jobs/discover", response={202: dict})
+@router.post("/jobs/discover", response={202: dict, **error_responses(404)})
 def discover_jobs(request: HttpRequest, payload: DiscoverIn) -> Status:
     """Re-import your jobs from the job.json files in your project root on a cluster."""
     return Status(202, {"task_id": services.request_discovery(user=request.auth, cluster_id=payload.cluster_id)})

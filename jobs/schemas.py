@@ -129,7 +129,7 @@ class ProgressOut(Schema):
 
 class EnergiesOut(Schema):
     titles: list[str]
-    series: dict[str, list[tuple[int, float]]]
+    series: dict[str, list[list[float]]] = Field(description="Per column, [step, value] pairs.")
 
 
 class LogsOut(Schema):

@@ -49,6 +49,10 @@ class PortalSettings(BaseSettings):
     # Uploaded inputs wait here until a worker copies them to the cluster; fetched results wait here
     # to be streamed. Web and workers must share it (one disk, or one volume in docker-compose).
     file_store: Path = BASE_DIR / "var" / "files"
+    # Reverse proxies in front of the portal that each append the address they received from to
+    # X-Forwarded-For (docker-compose's TLS proxy: 1). 0: the client is REMOTE_ADDR and X-Forwarded-For
+    # and X-Forwarded-Proto are never believed.
+    trusted_proxy_count: int = Field(default=0, ge=0, le=5)
     log_level: str = "INFO"
     log_json: bool = True
 

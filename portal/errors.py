@@ -62,10 +62,10 @@ class InvalidInput(PortalError):
     user_message = "The request has invalid values."
 
 
-class RequestMalformed(PortalError):
-    code = "REQUEST_MALFORMED"
+class MalformedRequest(InvalidInput):
+    code = "MALFORMED_REQUEST"
     http_status = 400
-    user_message = "The request body could not be read: send valid JSON (or multipart form data for files)."
+    user_message = "The request body could not be read: send JSON (Content-Type: application/json)."
 
 
 class Conflict(PortalError):

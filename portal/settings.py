@@ -11,7 +11,9 @@ SECRET_KEY = ENV.secret_key.get_secret_value()
 DEBUG = ENV.debug
 ALLOWED_HOSTS = ENV.allowed_hosts
 CSRF_TRUSTED_ORIGINS = ENV.csrf_trusted_origins
-IS_PRODUCTION = ENV.environment == "production"
+ENVIRONMENT = ENV.environment
+IS_PRODUCTION = ENVIRONMENT == "production"
+TRUSTED_PROXY_COUNT = ENV.trusted_proxy_count
 
 INSTALLED_APPS = [
     "accounts",  # first: its `changepassword` (which also revokes API tokens) replaces django.contrib.auth's
@@ -34,6 +36,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "portal.middleware.UnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -100,12 +103,26 @@ AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# The client's own address, never one a client can write (portal/client_address.py): behind a proxy, axes
+# keyed on REMOTE_ADDR would lock everyone out together.
+AXES_CLIENT_IP_CALLABLE = "portal.client_address.client_address"
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = IS_PRODUCTION
 CSRF_COOKIE_SECURE = IS_PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+if TRUSTED_PROXY_COUNT:
+    # The TLS-terminating proxy says whether the client spoke HTTPS; without one nobody may say so.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if IS_PRODUCTION:
+    # Members paste private keys: HTTPS only, and browsers told to remember that for a year.
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]  # the container's own health check speaks plain HTTP
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Preloading is a promise about the whole domain that only its owner can make.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,9 +1,9 @@
 """Top-level URLs: the pages, the admin and the JSON API at /api/v1/."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from portal.api import api
+from portal.api import api, api_not_found
 
 admin.site.site_header = "NAMD portal administration"
 admin.site.site_title = "NAMD portal admin"
@@ -11,5 +11,6 @@ admin.site.site_title = "NAMD portal admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    re_path(r"^api/v1/(?P<unmatched>.*)$", api_not_found),
     path("", include("frontend.urls")),
 ]

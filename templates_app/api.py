@@ -40,12 +40,12 @@ def list_templates(request: HttpRequest) -> list[TemplateOut]:
     return [_out(template) for template in selectors.templates_with_versions(request.auth)]
 
 
-@router.get("/templates/{template_id}", response=TemplateOut)
+@router.get("/templates/{int:template_id}", response=TemplateOut)
 def get_template(request: HttpRequest, template_id: int) -> TemplateOut:
     return _out(access.access_template(user=request.auth, template_id=template_id))
 
 
-@router.post("/templates/{template_id}/preview", response=PreviewOut)
+@router.post("/templates/{int:template_id}/preview", response=PreviewOut)
 def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn) -> PreviewOut:
     """Render with these values (defaults fill the rest) and check; never touches a cluster."""
     version = selectors.latest_version(access.access_template(user=request.auth, template_id=template_id))

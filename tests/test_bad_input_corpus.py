@@ -115,7 +115,7 @@ CASES: dict[str, Case] = {
     "gpus negative": Case("create", resources(gpus=-4), code="RESOURCE_INVALID"),
     "walltime negative": Case("create", resources(walltime_s=-60), code="RESOURCE_INVALID"),
     "nodes as text": Case("create", resources(nodes="all")),
-    "not JSON": Case("create", "{not json", status=400, code="REQUEST_MALFORMED"),
+    "not JSON": Case("create", "{not json", status=400, code="MALFORMED_REQUEST"),
 }
 
 

@@ -7,6 +7,7 @@ import subprocess
 import tempfile
 
 import pytest
+import yaml
 
 from tests.conftest import PROJECT_DIR
 
@@ -15,6 +16,8 @@ DEPLOY_ENV = {
     "PORTAL_CREDENTIAL_KEYS": "c" * 44,
     "PORTAL_DB_PASSWORD": "pw",
     "PORTAL_ALLOWED_HOSTS": "portal.lab.example",
+    "PORTAL_TLS_CERT": "/etc/ssl/portal/fullchain.pem",
+    "PORTAL_TLS_KEY": "/etc/ssl/portal/privkey.pem",
 }
 
 
@@ -38,7 +41,7 @@ def test_compose_file_is_valid() -> None:
 
 def test_compose_runs_web_worker_beat_postgres_and_redis_with_production_settings() -> None:
     result = compose("config", "--services", env=DEPLOY_ENV)
-    assert set(result.stdout.split()) == {"db", "redis", "migrate", "web", "worker", "beat"}
+    assert set(result.stdout.split()) == {"proxy", "db", "redis", "migrate", "web", "worker", "beat"}
     rendered = compose("config", env=DEPLOY_ENV).stdout
     assert "PORTAL_ENVIRONMENT: production" in rendered
     assert "slurm" not in rendered.lower()
@@ -50,3 +53,18 @@ def test_compose_refuses_to_run_without_a_required_secret(missing: str) -> None:
     result = compose("config", "-q", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_only_the_tls_proxy_is_published_and_the_portal_trusts_exactly_it() -> None:
+    services = yaml.safe_load(compose("config", env=DEPLOY_ENV).stdout)["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert {str(port.get("target", port)).split(":")[-1] for port in services["proxy"]["ports"]} >= {"443"}
+    mounts = set(services["proxy"]["volumes"])  # docker-compose 1.29 renders them as source:target:mode
+    assert f"{DEPLOY_ENV['PORTAL_TLS_CERT']}:/certs/fullchain.pem:ro" in mounts
+    assert f"{DEPLOY_ENV['PORTAL_TLS_KEY']}:/certs/privkey.pem:ro" in mounts
+    for name in ("web", "worker", "beat", "migrate"):
+        assert services[name]["environment"]["PORTAL_TRUSTED_PROXY_COUNT"] == "1"
+    caddyfile = (PROJECT_DIR / "deploy" / "Caddyfile").read_text()
+    assert "tls /certs/fullchain.pem /certs/privkey.pem" in caddyfile
+    assert "reverse_proxy web:8000" in caddyfile
