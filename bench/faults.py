@@ -439,8 +439,8 @@ def run(plan: Plan, seed: int, stack: PrivateStack) -> dict[str, Any]:
             if time.monotonic() - last >= PROGRESS_EVERY_S:
                 last = time.monotonic()
                 rows = fault_portal.job_rows(all_ids)
-                states = Counter(row.state for row in rows) if rows else "database down"
-                say(f"[{last - started:6.1f} s] accepted {len(clicks.accepted)}/{plan.jobs}; jobs: {dict(states)}")
+                states = dict(Counter(row.state for row in rows)) if rows else "(the database is down)"
+                say(f"[{last - started:6.1f} s] accepted {len(clicks.accepted)}/{plan.jobs}; jobs: {states}")
 
     progress(lambda: not fault_thread.is_alive(), deadline=float("inf"))
     fault_thread.join()
