@@ -81,5 +81,6 @@ lint: venv
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 
+# Every module of bench/ that runs as a program (the others are their shared parts), bench/faults.py included.
 bench: services cluster
-	@for b in bench/*.py; do n=$$(basename $$b .py); [ $$n = __init__ ] || $(PY) -m bench.$$n; done
+	@for b in bench/*.py; do if grep -q '^if __name__ == "__main__":' $$b; then $(PY) -m bench.$$(basename $$b .py); fi; done
