@@ -70,14 +70,14 @@ CASES: dict[str, Case] = {
     "upload absolute": Case("put_upload", "/etc/passwd", code="INPUT_PATH_INVALID"),
     "upload a/../../b": Case("put_upload", "a/../../b.psf", code="INPUT_PATH_INVALID"),
     # odd characters in a name part are cleaned, never kept: accepted under the cleaned name
-    "upload NUL": Case("put_upload", "water\x00.psf", status=202, code="", extra={"stored": "water_.psf"}),
+    "upload NUL": Case("put_upload", "water\x00.psf", code="INVALID_INPUT"),  # unstorable: refused before any view
     "upload newline": Case("put_upload", "water\n.psf", status=404, code=""),  # no URL of the API matches it
     "upload leading dash": Case("put_upload", "-rf.psf", status=202, code="", extra={"stored": "rf.psf"}),
     "upload the portal's job.json": Case("put_upload", "job.json", code="FILENAME_RESERVED"),
     "download ../": Case("download", {"path": "../other/out.coor"}, code="PATH_INVALID"),
     "download absolute": Case("download", {"path": "/etc/passwd"}, code="PATH_INVALID"),
     "download a/../../b": Case("download", {"path": "a/../../b"}, code="PATH_INVALID"),
-    "download NUL": Case("download", {"path": "out\x00.coor"}, code="PATH_INVALID"),
+    "download NUL": Case("download", {"path": "out\x00.coor"}, code="INVALID_INPUT"),
     "download newline": Case("download", {"path": "out\n.coor"}, code="PATH_INVALID"),
     "download leading dash": Case("download", {"path": "-rf"}, code="PATH_INVALID"),
     "download too long": Case("download", {"path": "a" * 401}),
