@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 DISPATCH_GRACE = timedelta(seconds=90)  # sent but never started (broker lost it): sent again after this
 LEASE = timedelta(seconds=45)  # a run that stops renewing is taken for dead after this
 HEARTBEAT_S = 10.0
+MAX_BACKOFF_S = 60  # a cluster that answers again is tried within a minute
 MAX_INTERRUPTIONS = 5  # runs that died without a word: a task that kills its worker is given up
 KEEP_DONE = timedelta(days=7)
 SWEEP_BATCH = 200
@@ -184,7 +185,7 @@ def is_held(held: Claim) -> bool:
 def postpone(held: Claim, error: str) -> datetime | None:
     """Back in the queue for a later try (exponential backoff with jitter): when; None once patience is out."""
     now = timezone.now()
-    delay_s = min(5 * 2 ** (held.runs - 1), 300) * random.uniform(0.6, 1.0)  # noqa: S311 - jitter, not a secret
+    delay_s = min(5 * 2 ** (held.runs - 1), MAX_BACKOFF_S) * random.uniform(0.6, 1.0)  # noqa: S311 - jitter, not a secret
     retry_at = now + timedelta(seconds=delay_s)
     if retry_at > held.give_up_at:
         return None
