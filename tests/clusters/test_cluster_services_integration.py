@@ -148,7 +148,7 @@ def test_a_command_for_a_job_is_recorded_with_its_job(cluster_member, local_prof
     assert (record.argv, record.job_id, record.acting_user_id, record.task_id) == (
         ["id", "-un"],
         job.pk,
-        None,
+        user.pk,
         "task-it",
     )
 

@@ -30,7 +30,7 @@ DOWNLOAD = Path(__file__).resolve().parents[1] / "fixtures" / "namd_standin" / "
 FAST_RECIPE = {
     "name": "CPU: stand-in unpaced",
     "kind": LaunchRecipe.Kind.CPU,
-    "command": "env NAMD_STANDIN_STEPS_PER_SECOND=0 srun namd3 +p{cores} {config}",
+    "command": "NAMD_STANDIN_STEPS_PER_SECOND=0 srun namd3 +p{cores} {config}",
 }
 
 
