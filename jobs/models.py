@@ -58,6 +58,11 @@ class Job(models.Model):
     profile = models.ForeignKey("clusters.ClusterProfile", on_delete=models.PROTECT, related_name="jobs")
     template_version = models.ForeignKey("templates_app.TemplateVersion", on_delete=models.PROTECT, related_name="jobs")
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    pipeline = models.ForeignKey(
+        "Pipeline", null=True, blank=True, on_delete=models.CASCADE, related_name="steps", help_text="Its pipeline run."
+    )
+    position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Its step in the pipeline, from 1.")
+    stage_name = models.CharField(max_length=120, blank=True, help_text="Its pipeline stage, e.g. 'production 2/3'.")
     title = models.CharField(max_length=200)
     values = models.JSONField(default=dict, help_text="The template variable values, defaults filled in.")
     resources = models.JSONField(default=dict, help_text="Partition, nodes, tasks, CPUs, memory, GPUs, walltime.")
@@ -70,6 +75,9 @@ class Job(models.Model):
         max_length=200, default="job.namd", help_text="Where the config sits in the job folder (its stage's folder)."
     )
     batch_script = models.TextField(blank=True)
+    script_path = models.CharField(
+        max_length=200, default="job.sbatch", help_text="Where the batch script sits in the project folder."
+    )
     project_dir = models.CharField(max_length=500)
     scratch_dir = models.CharField(max_length=500)
 
@@ -146,6 +154,11 @@ class Job(models.Model):
     @property
     def run_time(self) -> timedelta | None:
         return _between(self.started_at, self.ended_at)
+
+    @property
+    def metadata_path(self) -> str:
+        """job.json; a pipeline step's beside its script (`<step>.json`), as its steps share one folder."""
+        return self.script_path.removesuffix(".sbatch") + ".json" if self.pipeline_id else "job.json"
 
     @property
     def slurm_log_name(self) -> str:
@@ -268,3 +281,96 @@ class StagedDownload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.relpath} ({self.state})"
+
+
+class Pipeline(models.Model):
+    """A member's run of a protocol: its steps are jobs sharing one project folder and one scratch folder.
+
+    A step's current job is the newest job at its position (a resume or a continuation adds newer ones).
+    """
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pipelines")
+    profile = models.ForeignKey("clusters.ClusterProfile", on_delete=models.PROTECT, related_name="pipelines")
+    protocol = models.ForeignKey("templates_app.Protocol", on_delete=models.PROTECT, related_name="pipelines")
+    title = models.CharField(max_length=200)
+    values = models.JSONField(default=dict, help_text="The shared values as asked, before per-stage overrides.")
+    stage_values = models.JSONField(default=dict, help_text="Per-stage overrides by stage position.")
+    resources = models.JSONField(default=dict, help_text="The run's resources; a stage's own override them.")
+    recipe_name = models.CharField(max_length=100)
+    continue_on_timeout = models.BooleanField(default=True, help_text="A step SLURM times out continues itself.")
+    project_dir = models.CharField(max_length=500)
+    scratch_dir = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="pipeline_owner_recent", condition=Q(deleted_at=None))
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Sweep(models.Model):
+    """One template or protocol run at many points (a grid or list of values, or replicas with their own seeds)."""
+
+    class Mode(models.TextChoices):
+        GRID = "grid", "Every combination"
+        LIST = "list", "Values side by side"
+        REPLICAS = "replicas", "Replicas with different seeds"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sweeps")
+    profile = models.ForeignKey("clusters.ClusterProfile", on_delete=models.PROTECT, related_name="sweeps")
+    template_version = models.ForeignKey(
+        "templates_app.TemplateVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="sweeps"
+    )
+    protocol = models.ForeignKey(
+        "templates_app.Protocol", null=True, blank=True, on_delete=models.PROTECT, related_name="sweeps"
+    )
+    title = models.CharField(max_length=200)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.GRID)
+    axes = models.JSONField(default=list, help_text='[{"name": "temperature", "values": [300, 310]}, ...]')
+    max_running = models.PositiveIntegerField(null=True, blank=True, help_text="At most this many points at once.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="sweep_owner_recent", condition=Q(deleted_at=None))
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(template_version__isnull=True) ^ Q(protocol__isnull=True),
+                name="sweep_template_xor_protocol",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class SweepPoint(models.Model):
+    """One point of a sweep: its values, and the job (template sweep) or pipeline (protocol sweep) that runs it."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="points")
+    index = models.PositiveIntegerField()
+    values = models.JSONField(default=dict, help_text="The swept variables' values at this point.")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.CASCADE, related_name="sweep_point")
+    pipeline = models.OneToOneField(
+        Pipeline, null=True, blank=True, on_delete=models.CASCADE, related_name="sweep_point"
+    )
+
+    class Meta:
+        ordering = ["sweep", "index"]
+        constraints = [models.UniqueConstraint(fields=["sweep", "index"], name="sweep_point_unique_index")]
+
+    def __str__(self) -> str:
+        return f"point {self.index} of {self.sweep_id}"

@@ -69,3 +69,54 @@ class TemplateAsset(models.Model):
 
     def __str__(self) -> str:
         return self.relpath
+
+
+class Protocol(models.Model):
+    """An admin-curated sequence of stages (equilibration -> production x N) a member runs as one pipeline."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    family = models.CharField(max_length=120, blank=True, help_text="The template family it was made from, if any.")
+    shared_values = models.JSONField(
+        default=dict, blank=True, help_text="Values every stage gets (asked once), unless a stage overrides them."
+    )
+    is_retired = models.BooleanField(default=False, help_text="Retired protocols are kept for past runs, not offered.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProtocolStage(models.Model):
+    """One stage of a protocol: a template run `repeat` times, continuing from the stage before."""
+
+    class Continuation(models.TextChoices):
+        FIRST = "first", "Starts from the member's inputs"
+        RESTART = "restart", "Restart files of the stage before (bincoordinates, binvelocities, extendedSystem)"
+        CHARMM_GUI = "charmm_gui", "The stage before's output name in a variable (CHARMM-GUI's inputname)"
+
+    protocol = models.ForeignKey(Protocol, on_delete=models.CASCADE, related_name="stages")
+    position = models.PositiveSmallIntegerField(help_text="Order in the protocol, from 1.")
+    name = models.CharField(max_length=80)
+    template = models.ForeignKey(Template, on_delete=models.PROTECT, related_name="protocol_stages")
+    repeat = models.PositiveSmallIntegerField(default=1, help_text="How many times it runs (production segments).")
+    values = models.JSONField(default=dict, blank=True, help_text="This stage's values over the shared ones.")
+    resources = models.JSONField(default=dict, blank=True, help_text="This stage's resources over the run's.")
+    recipe_name = models.CharField(max_length=100, blank=True, help_text="Its launch recipe (empty: the run's).")
+    continuation = models.CharField(max_length=12, choices=Continuation.choices, default=Continuation.RESTART)
+    input_variable = models.CharField(
+        max_length=60, default="inputname", blank=True, help_text="The variable CHARMM-GUI's convention sets."
+    )
+
+    class Meta:
+        ordering = ["protocol", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["protocol", "position"], name="protocol_stage_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol.slug} {self.position}: {self.name}"
