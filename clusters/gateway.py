@@ -241,7 +241,10 @@ class MemberSession:
         def run_sequence(argvs: Sequence[Sequence[str]], timeout_s: float) -> list[CommandResult]:
             return self.run_sequence([list(argv) for argv in argvs], timeout_s=timeout_s)
 
-        return SlurmClient(run=run, run_sequence=run_sequence)
+        def run_script(argv: Sequence[str], stdin: bytes, timeout_s: float) -> CommandResult:
+            return self.run(list(argv), stdin=stdin, timeout_s=timeout_s)
+
+        return SlurmClient(run=run, run_sequence=run_sequence, run_script=run_script)
 
     def confined(self, remote_path: str) -> str:
         """The remote realpath if the path (and its realpath) lies inside the member's roots. Raises Forbidden."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from accounts.models import User
-from jobs.models import Job, StagedDownload
+from jobs.models import Job, Pipeline, StagedDownload, Sweep
 from portal.errors import Forbidden, NotFound
 
 
@@ -85,3 +85,63 @@ def access_download(*, user: User, job_id: int, download_id: int) -> StagedDownl
     if download is None:
         raise NotFound("No such download.", code="DOWNLOAD_NOT_FOUND")
     return download
+
+
+def visible_pipelines(user: User) -> QuerySet[Pipeline]:
+    """The pipeline runs `user` may see: the rule of `visible_jobs` (a pipeline is its steps' owner's)."""
+    if not user.is_active:
+        return Pipeline.objects.none()
+    pipelines = Pipeline.objects.filter(deleted_at=None)
+    return pipelines if user.is_lab_admin else pipelines.filter(owner=user)
+
+
+def access_pipeline(*, user: User, pipeline_id: int, for_update: bool = False) -> Pipeline:
+    """The pipeline run if `user` may see it. Raises NotFound (PIPELINE_NOT_FOUND) for missing and not-yours."""
+    queryset = visible_pipelines(user).select_related("owner", "profile", "protocol")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    pipeline = queryset.filter(pk=pipeline_id).first()
+    if pipeline is None:
+        raise NotFound("No such pipeline run.", code="PIPELINE_NOT_FOUND")
+    return pipeline
+
+
+def access_pipeline_to_act(*, user: User, pipeline_id: int, for_update: bool = False) -> Pipeline:
+    """The pipeline run if `user` may act on it (its owner). Raises NotFound, Forbidden (PIPELINE_NOT_YOURS)."""
+    pipeline = access_pipeline(user=user, pipeline_id=pipeline_id, for_update=for_update)
+    if not (user.is_active and pipeline.owner_id == user.pk):
+        raise Forbidden(
+            "This pipeline run is another member's: lab admins can see it but only its owner can change it.",
+            code="PIPELINE_NOT_YOURS",
+        )
+    return pipeline
+
+
+def access_pipeline_for_task(*, acting_user_id: int, pipeline_id: int) -> Pipeline:
+    """`access_pipeline_to_act` at a task's run time, as the user who asked."""
+    return access_pipeline_to_act(user=User.objects.get(pk=acting_user_id), pipeline_id=pipeline_id)
+
+
+def visible_sweeps(user: User) -> QuerySet[Sweep]:
+    """The sweeps `user` may see, by the rule of `visible_jobs`."""
+    if not user.is_active:
+        return Sweep.objects.none()
+    sweeps = Sweep.objects.filter(deleted_at=None)
+    return sweeps if user.is_lab_admin else sweeps.filter(owner=user)
+
+
+def access_sweep(*, user: User, sweep_id: int) -> Sweep:
+    """The sweep if `user` may see it. Raises NotFound (SWEEP_NOT_FOUND)."""
+    sweep = visible_sweeps(user).select_related("owner", "profile", "protocol", "template_version").filter(pk=sweep_id)
+    found = sweep.first()
+    if found is None:
+        raise NotFound("No such sweep.", code="SWEEP_NOT_FOUND")
+    return found
+
+
+def access_sweep_to_act(*, user: User, sweep_id: int) -> Sweep:
+    """The sweep if `user` may act on it (its owner). Raises NotFound, Forbidden (SWEEP_NOT_YOURS)."""
+    sweep = access_sweep(user=user, sweep_id=sweep_id)
+    if not (user.is_active and sweep.owner_id == user.pk):
+        raise Forbidden("This sweep is another member's: only its owner can change it.", code="SWEEP_NOT_YOURS")
+    return sweep

@@ -62,6 +62,9 @@ class Job(models.Model):
         "Pipeline", null=True, blank=True, on_delete=models.CASCADE, related_name="steps", help_text="Its pipeline run."
     )
     position = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Its step in the pipeline, from 1.")
+    protocol_stage = models.ForeignKey(
+        "templates_app.ProtocolStage", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
     stage_name = models.CharField(max_length=120, blank=True, help_text="Its pipeline stage, e.g. 'production 2/3'.")
     title = models.CharField(max_length=200)
     values = models.JSONField(default=dict, help_text="The template variable values, defaults filled in.")

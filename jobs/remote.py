@@ -196,13 +196,17 @@ def file_list(paths: Iterable[str]) -> bytes:
     return "".join(f"{path}\n" for path in paths).encode()
 
 
-def write_metadata(session: MemberSession, job: Job) -> None:
-    """Rewrite job.json in the project dir; a failure is logged, never fatal to the action that changed the job."""
-    loaded = Job.objects.select_related("owner", "profile", "parent", "template_version__template").get(pk=job.pk)
+def write_metadata(session: MemberSession, *jobs: Job) -> None:
+    """Rewrite the jobs' job.json (a pipeline step's `<step>.json`) in their project dir, in one write: jobs of
+    one folder. A failure is logged, never fatal to the action that changed the jobs."""
+    if not jobs:
+        return
+    loaded = Job.objects.select_related("owner", "profile", "parent", "template_version__template", "pipeline")
+    documents = {job.metadata_path: job_json_bytes(job) for job in loaded.filter(pk__in=[job.pk for job in jobs])}
     try:
-        session.write_files(job.project_dir, {layout.METADATA_FILENAME: job_json_bytes(loaded)})
+        session.write_files(jobs[0].project_dir, documents)
     except PortalError as exc:
-        logger.warning("job_json_write_failed", extra={"job_id": job.pk, "code": exc.code})
+        logger.warning("job_json_write_failed", extra={"job_id": jobs[0].pk, "code": exc.code})
 
 
 def read_log_argv(job: Job, offset: int, max_bytes: int) -> list[str]:

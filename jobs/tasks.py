@@ -50,6 +50,16 @@ class SubmitTask(JobTask):
         services.submission_waits(job_id=args[0], error=error, give_up_at=give_up_at)
 
 
+class PipelineSubmitTask(JobTask):
+    what_next = "Submit the run again."
+
+    def gave_up(self, pipeline_id: int, *args: object, error: PortalError) -> None:
+        services.pipeline_submission_gave_up(pipeline_id=pipeline_id, error=error)
+
+    def waiting(self, args: tuple[Any, ...], *, error: Exception, give_up_at: datetime) -> None:
+        services.pipeline_submission_waits(pipeline_id=args[0], error=error, give_up_at=give_up_at)
+
+
 class InputCopyTask(JobTask):
     what_next = "Upload the file again."
 
@@ -73,6 +83,18 @@ class DownloadTask(JobTask):
 @shared_task(base=SubmitTask, time_limit=900, soft_time_limit=840, bind=True)
 def submit_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
     services.submit_job(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(base=PipelineSubmitTask, time_limit=900, soft_time_limit=840, bind=True)
+def submit_pipeline_task(self: Task, pipeline_id: int, acting_user_id: int) -> None:
+    services.submit_pipeline(pipeline_id=pipeline_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(base=DurableTask, time_limit=120, soft_time_limit=100, bind=True)
+def cancel_pipeline_task(self: Task, pipeline_id: int, acting_user_id: int) -> None:
+    services.cancel_pipeline_steps(
+        pipeline_id=pipeline_id, acting_user_id=acting_user_id, task_id=self.request.id or ""
+    )
 
 
 @shared_task(base=InputCopyTask, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, bind=True)

@@ -11,13 +11,16 @@ first, and it never writes shell text. Times SLURM prints carry no zone: `starte
 naive datetimes in the cluster's local time, as `squeue`/`sacct` print them.
 """
 
+from clusters.slurm.chain import ChainStep, build_chain_script, build_relink_argv, parse_chain_output
 from clusters.slurm.client import (
+    ChainResult,
     RunCommand,
     RunSequence,
     SlurmClient,
 )
 from clusters.slurm.errors import (
     STDERR_EXCERPT_MAX_CHARS,
+    RelinkFailed,
     ScancelFailed,
     SlurmCommandFailed,
     SlurmError,
@@ -114,10 +117,13 @@ __all__ = [
     "STDERR_EXCERPT_MAX_CHARS",
     "TERMINAL_PORTAL_STATES",
     "UNSATISFIABLE_PENDING_REASONS",
+    "ChainResult",
+    "ChainStep",
     "JobStatus",
     "ParsedState",
     "PartitionInfo",
     "PortalState",
+    "RelinkFailed",
     "RunCommand",
     "RunSequence",
     "SbatchError",
@@ -131,8 +137,10 @@ __all__ = [
     "StatusQueryFailed",
     "StatusSource",
     "UnexpectedSlurmOutput",
+    "build_chain_script",
     "build_find_by_name_argvs",
     "build_partition_info_argv",
+    "build_relink_argv",
     "build_sbatch_argv",
     "build_scancel_argv",
     "build_status_argvs",
@@ -142,6 +150,7 @@ __all__ = [
     "classify_sbatch_error",
     "is_terminal",
     "job_ids_named",
+    "parse_chain_output",
     "parse_find_by_name_output",
     "parse_partition_info",
     "parse_sacct_status_line",

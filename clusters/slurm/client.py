@@ -8,11 +8,19 @@ is handed `run` and `run_sequence` callables (the transport's) and gets `Command
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
-from clusters.slurm.errors import ScancelFailed, stderr_excerpt
+from clusters.slurm.chain import ChainStep, build_chain_script, build_relink_argv, parse_chain_output
+from clusters.slurm.errors import RelinkFailed, ScancelFailed, stderr_excerpt
 from clusters.slurm.identifiers import chunk_job_ids
-from clusters.slurm.lookup import build_find_by_name_argvs, parse_find_by_name_output
-from clusters.slurm.sbatch import SbatchRejected, build_sbatch_argv, classify_sbatch_error, parse_sbatch_output
+from clusters.slurm.lookup import build_find_by_names_argvs, parse_find_by_names_output
+from clusters.slurm.sbatch import (
+    SbatchError,
+    SbatchRejected,
+    build_sbatch_argv,
+    classify_sbatch_error,
+    parse_sbatch_output,
+)
 from clusters.slurm.scancel import build_scancel_argv
 from clusters.slurm.states import JobStatus
 from clusters.slurm.status import build_status_argvs, parse_status_output
@@ -22,6 +30,17 @@ from clusters.ssh import CommandResult
 RunCommand = Callable[[Sequence[str], float], CommandResult]
 # `run_sequence(argvs, timeout_s)`: several argvs in ONE remote exec, one result per argv; see `SlurmClient`.
 RunSequence = Callable[[Sequence[Sequence[str]], float], list[CommandResult]]
+# `run_script(argv, stdin, timeout_s)`: one argv fed `stdin` (the dependency chain's script), one exec.
+RunScript = Callable[[Sequence[str], bytes, float], CommandResult]
+CHAIN_TIMEOUT_FACTOR = 4  # a chain of many sbatch calls gets more time than one
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """The ids queued, one per step in order (None for a step not queued), and why the chain stopped."""
+
+    job_ids: list[str | None]
+    error: SbatchError | None
 
 
 class SlurmClient:
@@ -35,9 +54,17 @@ class SlurmClient:
     live reason, sacct the exit code and jobs slurmctld has purged.
     """
 
-    def __init__(self, *, run: RunCommand, run_sequence: RunSequence, command_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        run: RunCommand,
+        run_sequence: RunSequence,
+        run_script: RunScript | None = None,
+        command_timeout_s: float = 30.0,
+    ) -> None:
         self._run = run
         self._run_sequence = run_sequence
+        self._run_script = run_script
         self._command_timeout_s = command_timeout_s
 
     def submit(self, script_path: str, job_name: str, *, extra_args: Sequence[str] = ()) -> str:
@@ -69,5 +96,33 @@ class SlurmClient:
 
     def find_by_name(self, name: str) -> list[str]:
         """Ids of this member's jobs named `name` (the submit tag). Raises StatusQueryFailed."""
-        squeue, sacct = self._run_sequence(build_find_by_name_argvs(name), self._command_timeout_s)
-        return parse_find_by_name_output(squeue, sacct, name)
+        return self.find_by_names([name])[name]
+
+    def find_by_names(self, names: list[str]) -> dict[str, list[str]]:
+        """Ids of this member's jobs by name, for many names in one exec. Raises StatusQueryFailed."""
+        squeue, sacct = self._run_sequence(build_find_by_names_argvs(names), self._command_timeout_s)
+        return parse_find_by_names_output(squeue, sacct, names)
+
+    def submit_chain(self, steps: Sequence[ChainStep], *, after: str | None = None) -> ChainResult:
+        """Queue the steps as one afterok chain (the first after job `after`) in one exec.
+
+        A refusal part-way leaves the steps before it queued: the result says which and why.
+        """
+        if self._run_script is None:
+            raise TypeError("this client cannot run scripts")
+        argv, script = build_chain_script(steps, after=after)
+        result = self._run_script(argv, script, self._command_timeout_s * CHAIN_TIMEOUT_FACTOR)
+        queued = parse_chain_output(result.stdout)
+        ids = [queued.get(step.job_name) for step in steps]
+        error = None
+        if result.exit_code != 0 or None in ids:
+            error = classify_sbatch_error(result.stderr, result.exit_code)
+        return ChainResult(ids, error)
+
+    def relink(self, job_id: str, *, after: str) -> None:
+        """Make queued job `job_id` wait for `after` (afterok) instead of what it waited for. Raises RelinkFailed."""
+        result = self._run(build_relink_argv(job_id, after), self._command_timeout_s)
+        if result.exit_code != 0:
+            raise RelinkFailed(
+                "scontrol update refused", stderr_excerpt=stderr_excerpt(result.stderr), exit_code=result.exit_code
+            )

@@ -39,3 +39,7 @@ class StatusQueryFailed(SlurmCommandFailed):
 
 class ScancelFailed(SlurmCommandFailed):
     code = "SLURM_SCANCEL_FAILED"
+
+
+class RelinkFailed(SlurmCommandFailed):
+    code = "SLURM_RELINK_FAILED"

@@ -21,7 +21,14 @@ def build_find_by_name_argvs(name: str) -> tuple[tuple[str, ...], tuple[str, ...
     "allocation" for about 2 s (22.05), while squeue still has its name for MinJobAge.
     Raises ValueError on a name outside the allow-list.
     """
-    name_option = "--name=" + validate_job_name(name)
+    return build_find_by_names_argvs([name])
+
+
+def build_find_by_names_argvs(names: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`build_find_by_name_argvs` for several names at once (both tools take a comma-separated list)."""
+    if not names:
+        raise ValueError("no job names")
+    name_option = "--name=" + ",".join(validate_job_name(name) for name in names)
     return (
         ("squeue", "--me", "--noheader", "--states=all", name_option, "--format=%i|%j"),
         (
@@ -54,6 +61,11 @@ def job_ids_named(stdout: str, name: str) -> list[str]:
 
 def parse_find_by_name_output(squeue: CommandResult, sacct: CommandResult, name: str) -> list[str]:
     """Ids of the jobs named `name` in either result of `build_find_by_name_argvs`. Raises StatusQueryFailed."""
+    return parse_find_by_names_output(squeue, sacct, [name])[name]
+
+
+def parse_find_by_names_output(squeue: CommandResult, sacct: CommandResult, names: list[str]) -> dict[str, list[str]]:
+    """Ids by name in either result of `build_find_by_names_argvs`. Raises StatusQueryFailed."""
     for tool, result in (("squeue", squeue), ("sacct", sacct)):
         if result.exit_code != 0 or result.stderr.strip():
             raise StatusQueryFailed(
@@ -61,4 +73,7 @@ def parse_find_by_name_output(squeue: CommandResult, sacct: CommandResult, name:
                 stderr_excerpt=stderr_excerpt(result.stderr),
                 exit_code=result.exit_code,
             )
-    return sorted(set(job_ids_named(squeue.stdout, name)) | set(job_ids_named(sacct.stdout, name)), key=int)
+    return {
+        name: sorted(set(job_ids_named(squeue.stdout, name)) | set(job_ids_named(sacct.stdout, name)), key=int)
+        for name in names
+    }

@@ -125,7 +125,7 @@ class InputRow:
 
 def _input_rows(job: Job) -> list[InputRow]:
     uploaded = {input_file.name: input_file for input_file in job.inputs.all()}
-    expected = job_services.input_roles(job.config_text, job.config_path)
+    expected = job_services.job_roles(job)
     rows = [InputRow(name, role, uploaded.get(name)) for name, role in expected.items()]
     return rows + [InputRow(name, f.role, f) for name, f in uploaded.items() if name not in expected]
 
@@ -176,7 +176,7 @@ def _expected(job: Job) -> list[dict[str, Any]]:
     shipped = set(job.inputs.filter(is_template_asset=True).values_list("name", flat=True))
     return [
         {"path": read.path, "keyword": read.keyword, "line": read.line, "shipped": read.path in shipped}
-        for read in job_services.input_reads(job.config_text, job.config_path)
+        for read in job_services.job_reads(job)
     ]
 
 

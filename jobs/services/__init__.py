@@ -7,10 +7,10 @@ Tasks call the others, which run as the job's owner through `jobs.remote.member_
 - `creation`: new jobs (template, clone), their folders and rendering; `inputs`: receiving files;
   `readiness`: what blocks submission; `input_copy`: inputs to the cluster; `input_archives`:
   an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
-  `restart` (continue, after TIMEOUT); `stages` (the next stage of a protocol); `status_sync`
-  (SLURM states); `progress` (the NAMD log); `finishing` (results back); `files` (listing,
-  downloads); `storage` (a member's quota on the portal's file store, expiry); `discovery` (jobs
-  found again from job.json).
+  `restart` (continue, after TIMEOUT); `pipelines` (protocol runs as SLURM dependency chains);
+  `stages` (the next stage of a protocol); `status_sync` (SLURM states); `progress` (the NAMD log);
+  `finishing` (results back); `files` (listing, downloads); `storage` (a member's quota on the
+  portal's file store, expiry); `discovery` (jobs found again from job.json).
 """
 
 from jobs.services.cancellation import (
@@ -38,9 +38,23 @@ from jobs.services.inputs import (
     StagedInput,
     input_reads,
     input_roles,
+    job_reads,
+    job_roles,
     receive_input_file,
     register_staged_input,
     register_staged_inputs,
+)
+from jobs.services.pipelines import (
+    PipelineRequest,
+    access_protocol,
+    cancel_pipeline_steps,
+    create_pipeline,
+    pipeline_submission_gave_up,
+    pipeline_submission_waits,
+    request_cancel_pipeline,
+    request_submit_pipeline,
+    resume_pipeline,
+    submit_pipeline,
 )
 from jobs.services.readiness import input_problems, input_warnings, refresh_readiness
 from jobs.services.restart import prepare_restart, request_restart
@@ -58,15 +72,19 @@ from jobs.services.submission import (
 __all__ = [
     "BulkResult",
     "JobRequest",
+    "PipelineRequest",
     "StagedInput",
     "StorageQuotaExceeded",
+    "access_protocol",
     "bulk_action",
     "cancel_in_slurm",
+    "cancel_pipeline_steps",
     "clone_job",
     "copy_input_batch",
     "copy_input_file",
     "copy_previous_stage",
     "create_job",
+    "create_pipeline",
     "delete_job_files",
     "discover_jobs",
     "download_gave_up",
@@ -80,9 +98,13 @@ __all__ = [
     "input_roles",
     "input_warnings",
     "internal_error",
+    "job_reads",
+    "job_roles",
     "job_task_gave_up",
     "list_job_files",
     "next_stage_template",
+    "pipeline_submission_gave_up",
+    "pipeline_submission_waits",
     "prepare_restart",
     "receive_input_archive",
     "receive_input_file",
@@ -90,6 +112,7 @@ __all__ = [
     "register_staged_input",
     "register_staged_inputs",
     "request_cancel",
+    "request_cancel_pipeline",
     "request_delete",
     "request_discovery",
     "request_download",
@@ -100,10 +123,13 @@ __all__ = [
     "request_next_stage",
     "request_restart",
     "request_submit",
+    "request_submit_pipeline",
+    "resume_pipeline",
     "set_submit_when_ready",
     "submission_gave_up",
     "submission_waits",
     "submit_job",
+    "submit_pipeline",
     "suggested_values",
     "sync_member_jobs",
     "unpack_input_archive",

@@ -80,8 +80,10 @@ def render_job(
     resources: batch_script.Resources,
     title: str,
     scratch_dir: str,
+    config_filename: str = "",
 ) -> tuple[str, str, dict[str, Any]]:
-    """(config, batch script, values with defaults). Raises TemplateError, InvalidInput (the resource codes)."""
+    """(config, batch script, values with defaults); the config is run from `config_filename` (default: the
+    version's `job.namd`). Raises TemplateError, InvalidInput (the resource codes)."""
     rendered = render_version(version=version, values=values)
     try:
         script = batch_script.render_batch_script(
@@ -92,7 +94,7 @@ def render_job(
                 job_uuid=job_uuid,
                 job_title=title,
                 scratch_dir=scratch_dir,
-                config_filename=config_path(version.workdir),
+                config_filename=config_filename or config_path(version.workdir),
             ),
         )
     except batch_script.BatchScriptError as exc:
@@ -106,13 +108,9 @@ def render_job(
 
 def add_job(*, new: NewJob, version: TemplateVersion, actor: User, source: str, detail: str = "", **fields: Any) -> Job:
     """The DRAFT job row and its CREATED event (in the caller's transaction)."""
+    fields.setdefault("config_path", config_path(version.workdir))
     job = Job.objects.create(
-        uuid=new.uuid,
-        template_version=version,
-        project_dir=new.project_dir,
-        scratch_dir=new.scratch_dir,
-        config_path=config_path(version.workdir),
-        **fields,
+        uuid=new.uuid, template_version=version, project_dir=new.project_dir, scratch_dir=new.scratch_dir, **fields
     )
     JobEvent.objects.create(
         job=job, kind="CREATED", new_state=JobState.DRAFT, source=source, actor=actor, detail=detail[:1000]
@@ -182,6 +180,7 @@ def update_job_values(*, user: User, job_id: int, values: dict[str, Any]) -> Job
             resources=batch_script.Resources(**job.resources),
             title=job.title,
             scratch_dir=job.scratch_dir,
+            config_filename=job.config_path,
         )
         Job.objects.filter(pk=job.pk).update(config_text=config, batch_script=script, values=rendered)
         roles = input_roles(config, job.config_path)

@@ -15,8 +15,9 @@ from clusters.slurm import SlurmError
 from jobs import remote
 from jobs.access import access_job_for_task
 from jobs.models import TERMINAL_STATES, Job, JobProgress, JobState
+from jobs.services.pipelines import stop_after
 from jobs.services.progress import MAX_LOG_BYTES_AT_FINISH, feed_log, refresh_progress
-from jobs.services.restart import continue_after_timeout
+from jobs.services.restart import continue_after_timeout, will_continue
 from jobs.services.status_sync import slurm_time
 from jobs.transitions import note
 from portal.errors import RemoteCommandError
@@ -29,6 +30,8 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     )
     if job is None or job.state not in TERMINAL_STATES or job.finished_at is not None or not job.slurm_job_id:
         return
+    if job.pipeline_id is not None and job.state != JobState.COMPLETED and not will_continue(job):
+        stop_after(job, task_id=task_id)  # before anything slow: the steps after it must not wait in SLURM
     progress, _ = JobProgress.objects.get_or_create(job=job)
     session = remote.member_session(job, acting_user_id=None, task_id=task_id)  # the sync's follow-up: no one asked
     _record_final_status(session, job)

@@ -18,6 +18,7 @@ from jobs import file_store, input_facts, layout
 from jobs.access import access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobState
 from jobs.namd_files import ROLE_CHECKS, InputFileInvalid
+from jobs.pipeline_steps import current_steps, produced_prefixes
 from jobs.transitions import transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict
@@ -33,6 +34,31 @@ def input_reads(config: str, config_path: str = layout.CONFIG_FILENAME) -> list[
 def input_roles(config: str, config_path: str = layout.CONFIG_FILENAME) -> dict[str, str]:
     """File path in the job folder -> the NAMD keyword (lower case) that reads it, from a job's config."""
     return {read.path: read.keyword.lower() for read in input_reads(config, config_path)}
+
+
+def job_reads(job: Job) -> list[FileRead]:
+    """The files a job needs from its member: its config's reads; for a pipeline step that holds the run's
+    inputs, the reads of every step from it on, except files an earlier step writes (`equilibration.coor`)."""
+    if job.pipeline_id is None:
+        return input_reads(job.config_text, job.config_path)
+    steps = current_steps(job.pipeline)
+    prefixes = dict(zip([step.position for step in steps], produced_prefixes(steps), strict=True))
+    reads: dict[str, FileRead] = {}
+    for step in steps:
+        if step.position < (job.position or 0):
+            continue
+        made_before = tuple(prefix for position, prefix in prefixes.items() if prefix and position < step.position)
+        if step.parent_id is not None and prefixes[step.position]:  # a continuation reads its parent's restart files
+            made_before += (prefixes[step.position],)
+        for read in input_reads(step.config_text, step.config_path):
+            if read.path not in reads and not read.path.startswith(made_before):
+                reads[read.path] = read
+    return list(reads.values())
+
+
+def job_roles(job: Job) -> dict[str, str]:
+    """`input_roles` of `job_reads`: file path -> the NAMD keyword (lower case) reading it."""
+    return {read.path: read.keyword.lower() for read in job_reads(job)}
 
 
 def _check_staged(role: str, path: Any) -> tuple[int | None, str, str]:
@@ -84,7 +110,7 @@ def register_staged_input(*, user: User, job: Job, name: str, staged: Path, size
 def register_staged_inputs(*, user: User, job: Job, staged: list[StagedInput]) -> list[InputFile]:
     """Check staged files for their roles, record them and enqueue their copy: one task for a single file,
     one stream for many (an archive's files, a template's assets). Raises Conflict (JOB_NOT_EDITABLE)."""
-    roles = input_roles(job.config_text, job.config_path)
+    roles = job_roles(job)
     # Files are read before the row lock is taken: a lock is never held while disks are read.
     checked = {item.name: _check_staged(roles.get(item.name, ""), item.path) for item in staged}
     facts = {item.name: input_facts.file_facts(item.name, item.path) for item in staged}

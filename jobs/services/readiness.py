@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from jobs.models import InputFile, Job, JobState
+from jobs.models import EDITABLE_STATES, InputFile, Job, JobState, Pipeline
 from jobs.namd_files import STRUCTURE_ROLES
-from jobs.services.inputs import input_reads
+from jobs.pipeline_steps import current_steps
+from jobs.services.inputs import job_reads
 from jobs.transitions import transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict
@@ -22,7 +23,7 @@ def input_problems(job: Job) -> list[dict[str, str]]:
     """What stands between the job's inputs and submission (empty: ready)."""
     inputs = {input_file.name: input_file for input_file in job.inputs.all()}
     problems = []
-    for read in input_reads(job.config_text, job.config_path):
+    for read in job_reads(job):
         if read.path not in inputs:
             reason = f"the config reads it ('{read.keyword}', line {read.line})"
             problems.append({"code": "INPUT_MISSING", "file": read.path, "message": f"Upload {read.path}: {reason}."})
@@ -76,10 +77,47 @@ def input_warnings(job: Job) -> list[dict[str, Any]]:
 
 
 def start_submission(job: Job, *, actor_id: int | None, source: str) -> str:
-    """READY -> SUBMITTING and the submit task enqueued; its id. Raises Conflict (JOB_STATE_CHANGED)."""
+    """READY -> SUBMITTING and the submit task enqueued; its id. Raises Conflict (JOB_STATE_CHANGED).
+
+    A pipeline step is never queued alone: its run's steps not yet submitted go as one chain."""
+    if job.pipeline_id is not None:
+        return start_pipeline_submission(job.pipeline, actor_id=actor_id, source=source)
     if not transition(job, JobState.SUBMITTING, source=source, actor_id=actor_id, error_code="", error_message=""):
         raise Conflict("The job changed meanwhile; reload it.", code="JOB_STATE_CHANGED")
     return enqueue_on_commit("jobs.tasks.submit_job_task", job.pk, actor_id or job.owner_id)
+
+
+def start_pipeline_submission(pipeline: Pipeline, *, actor_id: int | None, source: str) -> str:
+    """Every step not yet submitted -> SUBMITTING and one task to queue them as a chain; its id, "" when the
+    run is already on its way. Raises Conflict (INPUTS_NOT_READY, PIPELINE_NOT_SUBMITTABLE, PIPELINE_STOPPED,
+    CREDENTIAL_NOT_FOUND, JOB_STATE_CHANGED)."""
+    steps = current_steps(pipeline)
+    waiting = [step for step in steps if step.state in EDITABLE_STATES]
+    if not waiting:
+        if any(step.state == JobState.SUBMITTING for step in steps):
+            return ""
+        raise Conflict("Every step of this run was already submitted.", code="PIPELINE_NOT_SUBMITTABLE")
+    first = waiting[0]
+    if any(step.is_terminal and step.state != JobState.COMPLETED for step in steps if step.position < first.position):
+        raise Conflict("A step before these did not complete; resume the run from it.", code="PIPELINE_STOPPED")
+    if first.state != JobState.READY:
+        problems = input_problems(first)
+        raise Conflict(
+            problems[0]["message"] if problems else "The inputs are still being checked.",
+            code="INPUTS_NOT_READY",
+            details={"problems": problems},
+        )
+    if not pipeline.owner.cluster_credentials.filter(profile=pipeline.profile).exists():
+        raise Conflict("Add your credential for this cluster first.", code="CREDENTIAL_NOT_FOUND")
+    for step in waiting:
+        if not transition(step, JobState.SUBMITTING, source=source, actor_id=actor_id, error_code="", error_message=""):
+            raise Conflict("The run changed meanwhile; reload it.", code="JOB_STATE_CHANGED")
+    return enqueue_on_commit(
+        "jobs.tasks.submit_pipeline_task",
+        pipeline.pk,
+        actor_id or pipeline.owner_id,
+        key=f"submit-pipeline:{pipeline.pk}",
+    )
 
 
 def refresh_readiness(job: Job, *, source: str = "task") -> None:

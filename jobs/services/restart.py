@@ -9,6 +9,8 @@ MAX_AUTO_CONTINUATIONS times in a chain.
 from __future__ import annotations
 
 import re
+import uuid
+from pathlib import PurePosixPath
 from typing import Any
 
 from django.db import transaction
@@ -20,8 +22,10 @@ from jobs import layout, remote
 from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import TERMINAL_STATES, InputFile, Job, JobProgress, JobState
 from jobs.namd_log import LogProgress
-from jobs.services.creation import add_job, place_job, render_job
+from jobs.pipeline_steps import step_output_name
+from jobs.services.creation import NewJob, add_job, place_job, render_job
 from jobs.services.inputs import input_roles
+from jobs.services.pipelines import hand_inputs, inputs_holder, stop_after
 from jobs.services.readiness import refresh_readiness
 from jobs.transitions import note, record_task_failure, transition
 from portal.enqueue import enqueue_on_commit
@@ -30,6 +34,7 @@ from templates_app import batch_script
 from templates_app import selectors as template_selectors
 from templates_app.models import Template, TemplateVersion
 from templates_app.namd_config import extended_system_facts
+from templates_app.protocols import restart_variables
 from templates_app.specs import specs_from_json
 
 RESTART_KEYWORDS = ("bincoordinates", "binvelocities", "extendedsystem")
@@ -43,8 +48,11 @@ OUTPUT_NAME_RE = re.compile(r"^\s*outputname\s+(\S+)", re.IGNORECASE | re.MULTIL
 
 
 def _restart_version(parent: Job) -> TemplateVersion:
-    """The parent's own template if it can restart (reads the three restart files and has first_step), else
-    the latest production-restart. Raises Conflict (RESTART_TEMPLATE_MISSING)."""
+    """The parent's own template if it can restart (reads the three restart files and has first_step) or is a
+    pipeline step (its stage's way of continuing), else the latest production-restart. Raises Conflict
+    (RESTART_TEMPLATE_MISSING)."""
+    if parent.pipeline_id is not None:
+        return parent.template_version
     specs = specs_from_json(parent.template_version.variables)
     keywords = {spec.namd_keyword.lower() for spec in specs}
     if set(RESTART_KEYWORDS) <= keywords and any(spec.name == FIRST_STEP_VARIABLE for spec in specs):
@@ -72,7 +80,10 @@ def request_restart(
     if parent.state not in TERMINAL_STATES or parent.finished_at is None or not parent.slurm_job_id:
         raise Conflict("Only a job that ran and whose results are back can be continued.", code="JOB_NOT_RESTARTABLE")
     version = _restart_version(parent)
-    new = place_job(owner=parent.owner, profile=parent.profile, slug=version.template.slug)
+    if parent.pipeline_id is None:
+        new, in_pipeline = place_job(owner=parent.owner, profile=parent.profile, slug=version.template.slug), {}
+    else:
+        new, in_pipeline = NewJob(uuid.uuid4(), parent.project_dir, parent.scratch_dir), _continuation_place(parent)
     names = {spec.name for spec in specs_from_json(version.variables)}
     carried = {name: value for name, value in parent.values.items() if name in names}
     with transaction.atomic():
@@ -91,8 +102,24 @@ def request_restart(
             recipe_name=parent.recipe_name,
             continue_on_timeout=parent.continue_on_timeout,
             submit_when_ready=submit,
+            **in_pipeline,
         )
         return job, enqueue_on_commit("jobs.tasks.prepare_restart_task", job.pk, user.pk)
+
+
+def _continuation_place(parent: Job) -> dict[str, Any]:
+    """A pipeline step's continuation: same step, same folder, its own config and script files."""
+    count = Job.objects.filter(pipeline_id=parent.pipeline_id, position=parent.position).count()
+    stem = f"{step_output_name(parent) or 'step'}-cont{count}"
+    folder = PurePosixPath(parent.config_path).parent
+    return {
+        "pipeline_id": parent.pipeline_id,
+        "position": parent.position,
+        "protocol_stage_id": parent.protocol_stage_id,
+        "stage_name": parent.stage_name,
+        "config_path": str(folder / f"{stem}.namd") if str(folder) != "." else f"{stem}.namd",
+        "script_path": f"{stem}.sbatch",
+    }
 
 
 def _remaining_steps(parent: Job, job: Job, step: int) -> dict[str, int]:
@@ -132,6 +159,9 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
     job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
     parent = job.parent
     if job.state != JobState.DRAFT or parent is None or job.config_text:
+        return
+    if job.pipeline_id is not None:
+        _prepare_step_continuation(job, parent, acting_user_id=acting_user_id, task_id=task_id)
         return
     match = OUTPUT_NAME_RE.search(parent.config_text)
     out = match.group(1) if match else "out"
@@ -222,12 +252,76 @@ def prepare_restart(*, job_id: int, acting_user_id: int, task_id: str = "") -> N
         refresh_readiness(job)
 
 
-def continue_after_timeout(job: Job) -> None:
-    """The automatic continuation of a job SLURM timed out, if asked for and the chain is not too long."""
+def _prepare_step_continuation(job: Job, parent: Job, *, acting_user_id: int, task_id: str) -> None:
+    """A pipeline step's continuation, in the run's folder: from the parent's `<output>.restart.*` files (the
+    restart mapping's variables, or the stage's input variable), the run's inputs handed over, nothing copied.
+    A failure leaves the job a DRAFT with its code and stops the run after the parent."""
+    out = step_output_name(parent) or "out"
+    folder = PurePosixPath(parent.config_path).parent
+    restart = f"{out}.restart"
+    try:
+        session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
+        (xsc,) = session.confined_all([f"{parent.project_dir}/{folder / restart}.xsc"])
+        (read,) = session.run_sequence(remote.read_small_files_argvs([xsc], MAX_XSC_BYTES))
+        xsc_text = remote.small_file_text(read, MAX_XSC_BYTES)
+        step = extended_system_facts(xsc_text).get("step") if xsc_text is not None else None
+        if step is None:
+            raise Conflict(
+                "The timed-out step left no restart files (.xsc) to continue from.", code="RESTART_FILES_MISSING"
+            )
+        specs = specs_from_json(job.template_version.variables)
+        mapping = restart_variables(specs)
+        values = dict(job.values)
+        if mapping:
+            values.update({name: f"{restart}.{suffix}" for suffix, name in mapping.items()})
+            if any(spec.name == FIRST_STEP_VARIABLE for spec in specs):
+                values[FIRST_STEP_VARIABLE] = step
+            values.update(_remaining_steps(parent, job, step))
+        elif job.protocol_stage is not None:
+            values[job.protocol_stage.input_variable] = restart
+        recipe = cluster_access.access_launch_recipe(profile=job.profile, name=job.recipe_name)
+        config, script, values = render_job(
+            job_uuid=job.uuid,
+            version=job.template_version,
+            values=values,
+            profile=job.profile,
+            recipe=recipe,
+            resources=batch_script.Resources(**job.resources),
+            title=job.title,
+            scratch_dir=job.scratch_dir,
+            config_filename=job.config_path,
+        )
+    except ClusterUnreachable:
+        raise
+    except PortalError as exc:
+        record_task_failure(job, "RESTART_FAILED", exc)
+        stop_after(parent)
+        return
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(config_text=config, batch_script=script, values=values)
+        job.config_text, job.batch_script, job.values = config, script, values
+        holder = inputs_holder(parent.pipeline)
+        if holder is not None:
+            hand_inputs(holder, job)
+        transition(job, JobState.UPLOADING, source="task", detail=f"continues step {job.position} from step {step}")
+        refresh_readiness(job)
+
+
+def will_continue(job: Job) -> bool:
+    """Whether a TIMEOUT job continues itself (asked for, and its chain of continuations is not too long)."""
+    return job.state == JobState.TIMEOUT and job.continue_on_timeout and _continuations(job) < MAX_AUTO_CONTINUATIONS
+
+
+def _continuations(job: Job) -> int:
     depth, ancestor = 0, job
     while ancestor.parent_id is not None and depth <= MAX_AUTO_CONTINUATIONS:
         ancestor, depth = ancestor.parent, depth + 1
-    if depth >= MAX_AUTO_CONTINUATIONS:
+    return depth
+
+
+def continue_after_timeout(job: Job) -> None:
+    """The automatic continuation of a job SLURM timed out, if asked for and the chain is not too long."""
+    if _continuations(job) >= MAX_AUTO_CONTINUATIONS:
         note(job, "AUTO_CONTINUE_STOPPED", source="task", detail=f"{MAX_AUTO_CONTINUATIONS} continuations reached")
         return
     child, _ = request_restart(user=job.owner, job_id=job.pk, submit=True, source="task")

@@ -21,7 +21,7 @@ from jobs import layout, remote
 from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, InputFile, Job, JobState
 from jobs.services.cancellation import cancel_in_slurm
-from jobs.services.readiness import input_problems, start_submission
+from jobs.services.readiness import input_problems, start_pipeline_submission, start_submission
 from jobs.transitions import transition
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError
 from portal.task_orders import ensure_still_held
@@ -35,6 +35,8 @@ def request_submit(*, user: User, job_id: int) -> tuple[Job, str]:
         job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         if job.state == JobState.SUBMITTING or job.state in QUEUED_STATES or job.slurm_job_id:
             return job, ""
+        if job.pipeline_id is not None:  # a step goes with its run's other waiting steps, as one chain
+            return job, start_pipeline_submission(job.pipeline, actor_id=user.pk, source="user")
         if job.state in (JobState.DRAFT, JobState.UPLOADING):
             problems = input_problems(job)
             raise Conflict(
