@@ -129,10 +129,11 @@ def _variable_help(spec: VariableSpec) -> str:
         parts.append(f"From {_number_text(spec.minimum)} to {_number_text(spec.maximum)}{unit}.")
     if spec.type is VariableType.FILE:
         endings = f" ending in {' or '.join(spec.extensions)}" if spec.extensions else ""
-        optional = " Leave it empty to do without." if not spec.required else ""
-        parts.append(f"A file name{endings}: the config reads it, you upload it in the next step.{optional}")
+        parts.append(f"A file name{endings}: the config reads it, you upload it in the next step.")
     if spec.type is VariableType.TEXT and spec.pattern:
         parts.append(f"Must match {spec.pattern}.")
+    if not spec.required and spec.type is not VariableType.BOOLEAN:
+        parts.append("Leave it empty to do without.")
     return " ".join(parts)
 
 

@@ -40,7 +40,7 @@ from portal.errors import (
 from portal.health import router as health_router
 from portal.schemas import ErrorOut
 from portal.throttling import OutageTolerantRateThrottle
-from templates_app.access import access_template
+from templates_app.access import access_protocol, access_template
 from templates_app.api import router as templates_router
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,7 @@ OBJECT_ACCESS: dict[str, Callable[[Any, int], object]] = {
     "job_id": lambda user, job_id: access_job(user=user, job_id=job_id),
     "profile_id": lambda user, profile_id: access_profile(user=user, profile_id=profile_id),
     "template_id": lambda user, template_id: access_template(user=user, template_id=template_id),
+    "protocol_id": lambda user, protocol_id: access_protocol(user=user, protocol_id=protocol_id),
     "token_id": lambda user, token_id: access_api_token(user=user, token_id=token_id),
 }
 

@@ -1,6 +1,7 @@
 """Admin pages for templates: edit the body and variables; every change that validates is a new version.
 
-Also the "Import CHARMM-GUI" page: an uploaded CHARMM-GUI download becomes one template per stage.
+Also the "Import CHARMM-GUI" page: an uploaded CHARMM-GUI download becomes one template per stage and their
+protocol; and protocols, edited with their stages and saved whole only when they make a usable protocol.
 """
 
 from __future__ import annotations
@@ -12,19 +13,29 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import construct_change_message
 from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from jobs.archives import archive_kind
-from portal.errors import PortalError
-from templates_app.charmm_gui import MAX_FAMILY_LENGTH, import_charmm_gui
-from templates_app.models import Template, TemplateVersion
+from portal.errors import InvalidInput, PortalError
+from templates_app.charmm_gui import MAX_FAMILY_LENGTH, family_protocol, import_charmm_gui
+from templates_app.models import Protocol, ProtocolStage, Template, TemplateVersion
+from templates_app.protocol_services import protocol_draft_problems, save_protocol, stage_rules, stages_text
+from templates_app.protocols import MAX_STEPS, plan_steps
 from templates_app.rendering import Problem, render_config
 from templates_app.services import save_template_version, template_problems
 from templates_app.specs import specs_from_json
+
+PROTOCOL_PERMISSIONS = ("templates_app.add_protocol", "templates_app.change_protocol")
 
 
 class TemplateForm(forms.ModelForm):
@@ -67,6 +78,13 @@ class CharmmGuiImportForm(forms.Form):
         max_length=MAX_FAMILY_LENGTH,
         help_text="Optional: the template family. Empty: the builder, e.g. CHARMM-GUI Solution Builder.",
     )
+    production_repeats = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_STEPS,
+        help_text="Optional: how many times the family's protocol runs the last production stage (CHARMM-GUI's "
+        "runner: 10). Empty: as the protocol had it, or once.",
+    )
 
     def clean_archive(self) -> Any:
         archive = self.cleaned_data["archive"]
@@ -92,7 +110,12 @@ def _imported_message(templates: list[Template], *, since: Any) -> str:
     for template in templates:
         latest = template.versions.order_by("-number").first()
         shown.append(f"{template.name} v{latest.number}" + (" (unchanged)" if latest.created_at < since else ""))
-    return f"Imported {len(templates)} CHARMM-GUI stage templates: " + "; ".join(shown)
+    protocol = family_protocol(templates[0].family)
+    return (
+        f"Imported {len(templates)} CHARMM-GUI stage templates: "
+        + "; ".join(shown)
+        + f". Protocol '{protocol.name}': {stages_text(protocol)}"
+    )
 
 
 def _shown(problem: Problem) -> str:
@@ -122,8 +145,8 @@ class TemplateAdmin(admin.ModelAdmin):
         return [preview, charmm_gui, *super().get_urls()]
 
     def import_charmm_gui_view(self, request: HttpRequest) -> HttpResponse:
-        """A CHARMM-GUI download as one template per stage; the coded refusal, or the changelist with the list."""
-        if not self.has_add_permission(request):
+        """A CHARMM-GUI download as one template per stage and their protocol; the coded refusal, or the changelist."""
+        if not (self.has_add_permission(request) and request.user.has_perms(PROTOCOL_PERMISSIONS)):
             raise PermissionDenied
         is_post = request.method == "POST"
         form = CharmmGuiImportForm(request.POST, request.FILES) if is_post else CharmmGuiImportForm()
@@ -138,7 +161,10 @@ class TemplateAdmin(admin.ModelAdmin):
                         for chunk in upload.chunks():
                             out.write(chunk)
                     templates = import_charmm_gui(
-                        source=archive, user=request.user, family=form.cleaned_data["family"] or None
+                        source=archive,
+                        user=request.user,
+                        family=form.cleaned_data["family"] or None,
+                        production_repeats=form.cleaned_data["production_repeats"],
                     )
             except PortalError as exc:
                 refusal = exc
@@ -191,3 +217,110 @@ class TemplateAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         variables = form.cleaned_data["variables"]
         save_template_version(template=obj, body=form.cleaned_data["body"], variables=variables, user=request.user)
+
+
+# ------------------------------------------------------------------ protocols and their stages
+
+JSON_WIDGET = forms.Textarea(attrs={"rows": 3, "cols": 40, "style": "font-family: monospace"})
+
+
+class ProtocolStageFormSet(BaseInlineFormSet):
+    """The stages, checked whole with the protocol's shared values (the services' rule) before anything is saved."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        problems = protocol_draft_problems(shared_values=self.instance.shared_values, stages=self.drafts())
+        if problems:
+            raise forms.ValidationError([f"[PROTOCOL_INVALID] {problem['problem']}" for problem in problems])
+
+    def drafts(self) -> list[ProtocolStage]:
+        """The stages as edited: neither the ones marked for deletion nor empty extra rows."""
+        return [form.instance for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+
+
+class ProtocolStageInline(admin.TabularInline):
+    model = ProtocolStage
+    formset = ProtocolStageFormSet
+    fields = (
+        "position",
+        "name",
+        "template",
+        "repeat",
+        "continuation",
+        "input_variable",
+        "values",
+        "resources",
+        "recipe_name",
+    )
+    ordering = ("position",)
+    extra = 1
+    formfield_overrides = {models.JSONField: {"widget": JSON_WIDGET}}
+
+    # The stages are part of their protocol: whoever may edit the protocol edits its stages.
+    def has_add_permission(self, request: HttpRequest, obj: Protocol | None = None) -> bool:
+        return _may_edit_protocol(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Protocol | None = None) -> bool:
+        return _may_edit_protocol(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Protocol | None = None) -> bool:
+        return _may_edit_protocol(request, obj)
+
+    def has_view_permission(self, request: HttpRequest, obj: Protocol | None = None) -> bool:
+        return request.user.has_perm("templates_app.view_protocol") or _may_edit_protocol(request, obj)
+
+
+def _may_edit_protocol(request: HttpRequest, protocol: Protocol | None) -> bool:
+    return request.user.has_perm("templates_app.change_protocol" if protocol else "templates_app.add_protocol")
+
+
+@admin.register(Protocol)
+class ProtocolAdmin(admin.ModelAdmin):
+    list_display = ("name", "family", "stage_list", "is_retired")
+    list_filter = ("family", "is_retired")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    fields = ("name", "slug", "description", "family", "shared_values", "is_retired", "planned_steps")
+    readonly_fields = ("planned_steps",)
+    inlines = [ProtocolStageInline]
+    formfield_overrides = {models.JSONField: {"widget": JSON_WIDGET}}
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Protocol]:
+        return super().get_queryset(request).prefetch_related("stages")
+
+    @admin.display(description="stages")
+    def stage_list(self, protocol: Protocol) -> str:
+        return stages_text(protocol)
+
+    @admin.display(description="planned steps")
+    def planned_steps(self, protocol: Protocol) -> SafeString | str:
+        """Each step a run makes, with the output name it writes (from the templates' latest versions)."""
+        if protocol.pk is None:
+            return "—"
+        try:
+            steps = plan_steps(stage_rules(protocol))
+        except InvalidInput as exc:
+            return exc.user_message
+        return format_html_join(
+            mark_safe("<br>"), "{}. {} → {}", ((step.position, step.label, step.output_name) for step in steps)
+        )
+
+    def save_model(self, request: HttpRequest, obj: Protocol, form: forms.ModelForm, change: bool) -> None:
+        """Nothing yet: `save_related` saves the protocol with its stages, as one."""
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: list[ProtocolStageFormSet], change: bool
+    ) -> None:
+        (stages,) = formsets
+        save_protocol(protocol=form.instance, stages=stages.drafts())
+
+    def construct_change_message(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: list[ProtocolStageFormSet], add: bool = False
+    ) -> list[dict[str, Any]]:
+        # the stages are saved in place of the old ones (save_protocol), not form by form: say they changed
+        message = construct_change_message(form, [], add)
+        if not add and any(formset.has_changed() for formset in formsets):
+            message.append({"changed": {"fields": ["stages"]}})
+        return message

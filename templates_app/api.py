@@ -1,4 +1,5 @@
-"""API endpoints: the templates a member may use, each with its variable schema, and previews."""
+"""API endpoints: the templates a member may use, each with its variable schema, and previews; the protocols
+a member may run, each with its stages and planned steps."""
 
 from __future__ import annotations
 
@@ -8,10 +9,19 @@ from ninja import Router
 from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
 from portal.errors import TemplateError
-from templates_app import access, selectors, services
+from templates_app import access, protocol_services, selectors, services
 from templates_app.batch_script import Resources
-from templates_app.models import Template
-from templates_app.schemas import PreviewIn, PreviewOut, TemplateOut
+from templates_app.models import Protocol, Template
+from templates_app.protocols import plan_steps
+from templates_app.schemas import (
+    PlannedStepOut,
+    PreviewIn,
+    PreviewOut,
+    ProtocolOut,
+    ProtocolStageOut,
+    StageTemplateOut,
+    TemplateOut,
+)
 from templates_app.specs import json_schema, specs_from_json
 
 router = Router(tags=["templates"])
@@ -97,3 +107,55 @@ def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn)
         cluster_commands=preview.cluster_commands,
         files_read=preview.files_read,
     )
+
+
+def _protocol_out(protocol: Protocol) -> ProtocolOut:
+    pinned = protocol_services.pinned_stages(protocol)
+    stages = [item.stage for item in pinned]
+    return ProtocolOut(
+        id=protocol.pk,
+        name=protocol.name,
+        slug=protocol.slug,
+        description=protocol.description,
+        family=protocol.family,
+        is_retired=protocol.is_retired,
+        shared_values=protocol.shared_values,
+        stages=[
+            ProtocolStageOut(
+                position=item.stage.position,
+                name=item.stage.name,
+                template=StageTemplateOut(
+                    id=item.stage.template.pk, slug=item.stage.template.slug, name=item.stage.template.name
+                ),
+                version=item.version.number,
+                repeat=item.stage.repeat,
+                continuation=item.stage.continuation,
+                input_variable=item.stage.input_variable,
+                values=item.stage.values,
+                resources=item.stage.resources,
+                recipe_name=item.stage.recipe_name,
+            )
+            for item in pinned
+        ],
+        steps=[
+            PlannedStepOut(
+                position=step.position,
+                stage_position=step.stage_position,
+                label=step.label,
+                output_name=step.output_name,
+            )
+            for step in plan_steps([item.rule for item in pinned])
+        ],
+        problems=protocol_services.protocol_draft_problems(shared_values=protocol.shared_values, stages=stages),
+    )
+
+
+@router.get("/protocols", response=list[ProtocolOut])
+def list_protocols(request: HttpRequest) -> list[ProtocolOut]:
+    """The protocols the caller may run, each with its stages and the steps a run of it makes."""
+    return [_protocol_out(protocol) for protocol in selectors.offered_protocols(request.auth)]
+
+
+@router.get("/protocols/{int:protocol_id}", response=ProtocolOut)
+def get_protocol(request: HttpRequest, protocol_id: int) -> ProtocolOut:
+    return _protocol_out(access.access_protocol(user=request.auth, protocol_id=protocol_id))

@@ -1,4 +1,4 @@
-"""The three templates every portal starts with, loaded by `manage.py load_builtin_templates`."""
+"""The three templates every portal starts with, and the protocol made of them (`manage.py load_builtin_templates`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from django.db import transaction
 
-from templates_app.models import Template
+from templates_app.models import Protocol, ProtocolStage, Template
+from templates_app.protocol_services import save_protocol
 from templates_app.services import save_template_version
 
 INPUTS = [
@@ -46,6 +47,14 @@ OUTPUT_NAME = {
 }
 TEMPERATURE = {"name": "temperature", "type": "float", "default": 300.0, "minimum": 0, "maximum": 1000, "unit": "K"}
 CUTOFF = {"name": "cutoff", "type": "float", "default": 12.0, "minimum": 6, "maximum": 20, "unit": "Å"}
+SEED = {
+    "name": "seed",
+    "type": "integer",
+    "required": False,
+    "minimum": 1,
+    "maximum": 2_147_483_647,
+    "help": "The random number seed (initial velocities, Langevin). Empty: NAMD's own, from the clock.",
+}
 ENERGIES = {
     "name": "output_energies",
     "type": "integer",
@@ -90,7 +99,15 @@ BUILTIN_TEMPLATES = (
         Template.Category.MINIMIZATION,
         "Energy minimization of a structure without solvent or periodic boundaries.",
         body("vacuum-minimization"),
-        [*INPUTS, TEMPERATURE, CUTOFF, OUTPUT_NAME, ENERGIES, {"name": "minimize_steps", **STEPS, "default": 1000}],
+        [
+            *INPUTS,
+            TEMPERATURE,
+            SEED,
+            CUTOFF,
+            OUTPUT_NAME,
+            ENERGIES,
+            {"name": "minimize_steps", **STEPS, "default": 1000},
+        ],
     ),
     BuiltinTemplate(
         "npt-equilibration",
@@ -101,7 +118,17 @@ BUILTIN_TEMPLATES = (
         body("npt-equilibration"),
         [
             *INPUTS,
+            {
+                "name": "start_coordinates",
+                "type": "file",
+                "required": False,
+                "extensions": [".coor"],
+                "namd_keyword": "bincoordinates",
+                "help": "Optional: start from these binary coordinates (e.g. a minimization's .coor) instead of "
+                "the PDB's; velocities still come from the temperature.",
+            },
             TEMPERATURE,
+            SEED,
             CUTOFF,
             OUTPUT_NAME,
             ENERGIES,
@@ -138,6 +165,7 @@ BUILTIN_TEMPLATES = (
         [
             *INPUTS,
             TEMPERATURE,
+            SEED,
             CUTOFF,
             OUTPUT_NAME,
             ENERGIES,
@@ -178,9 +206,32 @@ BUILTIN_TEMPLATES = (
 )
 
 
+@dataclass(frozen=True)
+class BuiltinStage:
+    name: str
+    template_slug: str
+    continuation: str
+    values: dict[str, Any]
+    repeat: int = 1
+
+
+BUILTIN_PROTOCOL_SLUG = "min-equil-prod"
+BUILTIN_PROTOCOL_NAME = "Minimize, equilibrate, produce"
+BUILTIN_PROTOCOL_STAGES = (
+    BuiltinStage("minimization", "vacuum-minimization", "first", {"output_name": "minimization"}),
+    # its restart mapping gives the equilibration only `start_coordinates` (bincoordinates): velocities come
+    # from the temperature, as NAMD refuses `temperature` with `binvelocities`, not with `bincoordinates`
+    BuiltinStage("equilibration", "npt-equilibration", "restart", {"output_name": "equilibration"}),
+    BuiltinStage("production", "production-restart", "restart", {"output_name": "production"}, repeat=3),
+)
+
+
 @transaction.atomic
 def load_builtin_templates() -> list[Template]:
-    """Create missing built-in templates and give changed ones a new version; never touches others."""
+    """Create missing built-in templates and give changed ones a new version; never touches others.
+
+    Then the built-in protocol made of them (`load_builtin_protocol`).
+    """
     loaded = []
     for builtin in BUILTIN_TEMPLATES:
         template, _ = Template.objects.get_or_create(
@@ -189,4 +240,33 @@ def load_builtin_templates() -> list[Template]:
         )
         save_template_version(template=template, body=builtin.body, variables=builtin.variables, user=None)
         loaded.append(template)
+    load_builtin_protocol()
     return loaded
+
+
+@transaction.atomic
+def load_builtin_protocol() -> Protocol:
+    """Minimization -> NPT equilibration -> production x 3, made or brought back to its built-in stages.
+
+    An admin's retirement and shared values are kept. Raises InvalidInput (PROTOCOL_INVALID).
+    """
+    protocol, _ = Protocol.objects.get_or_create(
+        slug=BUILTIN_PROTOCOL_SLUG,
+        defaults={
+            "name": BUILTIN_PROTOCOL_NAME,
+            "description": "Minimize the structure in vacuum, equilibrate it at constant pressure from the "
+            "minimized coordinates, then three production segments, each from the restart files of the one before.",
+        },
+    )
+    stages = [
+        ProtocolStage(
+            position=position,
+            name=stage.name,
+            template=Template.objects.get(slug=stage.template_slug),
+            repeat=stage.repeat,
+            values=stage.values,
+            continuation=stage.continuation,
+        )
+        for position, stage in enumerate(BUILTIN_PROTOCOL_STAGES, start=1)
+    ]
+    return save_protocol(protocol=protocol, stages=stages)

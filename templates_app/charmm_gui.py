@@ -2,10 +2,11 @@
 
 Owns what a CHARMM-GUI download looks like (its `namd/step*.inp` stage files, or stage files at its
 top; its `toppar/` folder), how a stage file becomes a template body (top-level `set NAME VALUE`
-lines become typed variables, everything else is kept verbatim and shielded from Jinja2), and the
-import service that saves the family in one transaction. The pure parts (stage discovery, `set`
-line conversion, Jinja2 escaping) take and return plain values; only `import_charmm_gui` touches
-the database and the asset store.
+lines become typed variables, and so does a literal `outputName` line; everything else is kept
+verbatim and shielded from Jinja2), and the import service that saves the family and its protocol
+(the stages in step order, each continuing from the one before through `inputname`) in one
+transaction. The pure parts (stage discovery, `set` line conversion, Jinja2 escaping) take and
+return plain values; only `import_charmm_gui` touches the database and the asset store.
 
 Knows nothing of jobs: what a member uploads with a job (their own CHARMM-GUI archive with the
 PSF, PDB, restraints...) is never an asset here; only the `toppar/` files the stage configs read are.
@@ -28,8 +29,9 @@ from accounts.models import User
 from jobs.archives import ArchiveRefused, archive_kind, unpack_archive
 from portal.errors import InvalidInput, TemplateError
 from templates_app.assets import StoredAsset, store_asset
-from templates_app.models import Template
+from templates_app.models import Protocol, ProtocolStage, Template
 from templates_app.namd_config import check_config
+from templates_app.protocol_services import save_protocol
 from templates_app.rendering import MAX_BODY_LENGTH, VARIABLE_NAME_RE
 from templates_app.services import config_path, save_template_version
 
@@ -47,6 +49,13 @@ SET_LINE_RE = re.compile(
     r"(?P<value>[A-Za-z0-9_.+-]{1,100})"
     r"(?P<tail>[ \t]*(?:;[ \t]*(?:#.*)?)?)$"
 )
+# A top-level `outputName LITERAL` keyword line (NAMD's keywords ignore case), the same value and tail rules.
+OUTPUT_NAME_LINE_RE = re.compile(
+    r"^(?P<head>[ \t]*(?i:outputname)[ \t]+)"
+    r"(?P<value>[A-Za-z0-9_.+-]{1,100})"
+    r"(?P<tail>[ \t]*(?:;[ \t]*(?:#.*)?)?)$"
+)
+OUTPUT_NAME_VARIABLE = "outputname"
 INTEGER_RE = re.compile(r"^[-+]?\d+$")
 FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 TEXT_PATTERN = r"[A-Za-z0-9_.+-]{1,100}"
@@ -55,6 +64,7 @@ JINJA_RESERVED = frozenset({"true", "false", "none", "loop", "self", "caller", "
 JINJA_OPENER_RE = re.compile(r"\{[{%#]")
 # What ends a `{% raw %}` block early (jinja2.lexer's raw rule): such a line is escaped brace by brace.
 JINJA_ENDRAW_RE = re.compile(r"\{%[-+]?\s*endraw")
+CHARMM_GUI_INPUT_VARIABLE = "inputname"  # `set inputname step4_equilibration`: the stage before's output name
 MAX_FAMILY_LENGTH = 80
 MAX_STAGE_BYTES = 4 * MAX_BODY_LENGTH
 MAX_FOLDER_FILES = 20_000
@@ -245,41 +255,96 @@ def convert_stage(text: str, *, filename: str) -> tuple[str, list[dict[str, Any]
     # earlier line, or is set anywhere else in the config too (in an `if`, a proc...): a variable must own it.
     text = text.replace("\r\n", "\n")  # Jinja2 renders every line ending as "\n"
     lines = text.splitlines(keepends=True)
+    starts = top_level_lines(text)
     assigned: dict[str, int] = {}
     for match in re.finditer(r"(?:^|[\s;\[{])set\s+([A-Za-z_][A-Za-z0-9_]*)\b", text):
         assigned[match[1]] = assigned.get(match[1], 0) + 1
+    sets: dict[int, re.Match[str]] = {}  # line index -> the `set` line that becomes a variable
     taken: set[str] = set()
-    variables: list[dict[str, Any]] = []
-    body: list[str] = []
-    for number, (line, is_top) in enumerate(zip(lines, top_level_lines(text), strict=True), start=1):
-        content = line.rstrip("\n")
-        match = SET_LINE_RE.match(content) if is_top else None
+    for index, (line, is_top) in enumerate(zip(lines, starts, strict=True)):
+        match = SET_LINE_RE.match(line.rstrip("\n")) if is_top else None
         name = match["name"].lower() if match else ""
-        usable = (
+        if (
             match is not None
             and VARIABLE_NAME_RE.fullmatch(name) is not None
             and name not in taken
             and name not in JINJA_RESERVED
             and not keyword.iskeyword(name)
             and assigned.get(match["name"]) == 1
-        )
-        if not usable or match is None:
+        ):
+            sets[index] = match
+            taken.add(name)
+    output_line = _output_name_line(lines, starts, sets.values(), assigned)
+    variables: list[dict[str, Any]] = []
+    body: list[str] = []
+    for index, line in enumerate(lines):
+        content = line.rstrip("\n")
+        match = sets.get(index) or (output_line[1] if output_line and output_line[0] == index else None)
+        if match is None:
             body.append(_escaped_line(line))
             continue
-        taken.add(name)
-        variables.append(_variable_for(name, match["value"], where=f"From {filename} line {number}: {content.strip()}"))
+        where = f"From {filename} line {index + 1}: {content.strip()}"
+        if index in sets:
+            name = match["name"].lower()
+            variables.append(_variable_for(name, match["value"], where=where))
+        else:
+            name = OUTPUT_NAME_VARIABLE
+            if OUTPUT_NAME_VARIABLE not in taken:
+                variables.append(_output_name_variable(match["value"], where=where))
         body.append(match["head"] + "{{ " + name + " }}" + _escaped_line(match["tail"]) + line[len(content) :])
     return "".join(body), variables
+
+
+def _output_name_line(
+    lines: list[str], starts: list[bool], sets: Iterable[re.Match[str]], assigned: dict[str, int]
+) -> tuple[int, re.Match[str]] | None:
+    """The one top-level `outputName LITERAL` line a stage's `outputname` variable may own, with its index.
+
+    CHARMM-GUI's production stages write `outputName step5_production;` as a keyword line, not a `set`: as a
+    variable, each repeat of the stage writes outputs of its own. It may own the line when no `set` of that
+    name is in the config, or when the variable comes from a `set outputname` of the same literal.
+    """
+    found = [
+        (index, match)
+        for index, (line, is_top) in enumerate(zip(lines, starts, strict=True))
+        if is_top and (match := OUTPUT_NAME_LINE_RE.match(line.rstrip("\n")))
+    ]
+    if len(found) != 1:
+        return None
+    index, match = found[0]
+    owner = next((set_line for set_line in sets if set_line["name"].lower() == OUTPUT_NAME_VARIABLE), None)
+    if owner is not None:
+        is_same_text = _variable_for(OUTPUT_NAME_VARIABLE, owner["value"], where="")["default"] == match["value"]
+        return (index, match) if is_same_text else None
+    if any(name.lower() == OUTPUT_NAME_VARIABLE for name in assigned):
+        return None  # a `set outputname` that stays Tcl (in an `if`, set twice...): the line is not ours to own
+    return index, match
+
+
+def _output_name_variable(value: str, *, where: str) -> dict[str, Any]:
+    """The output name as text, whatever it looks like: the steps of a pipeline give it names of their own."""
+    return {
+        "name": OUTPUT_NAME_VARIABLE,
+        "help": where[:MAX_HELP_LENGTH],
+        "type": "text",
+        "default": value,
+        "pattern": TEXT_PATTERN,
+    }
 
 
 # ------------------------------------------------------------------ the import (database and asset store)
 
 
-def import_charmm_gui(*, source: Path, user: User | None, family: str | None = None) -> list[Template]:
-    """One template per stage of a CHARMM-GUI download (folder or .tgz/.tar.gz/.zip), in step order.
+def import_charmm_gui(
+    *, source: Path, user: User | None, family: str | None = None, production_repeats: int | None = None
+) -> list[Template]:
+    """One template per stage of a CHARMM-GUI download (folder or .tgz/.tar.gz/.zip), in step order, and the
+    family's protocol of those stages (`family_protocol`), its last production stage run `production_repeats` times.
 
-    Re-importing a family gives its templates new versions only where something changed.
-    Raises InvalidInput (CHARMM_GUI_*, ARCHIVE_*) or TemplateError (CHARMM_GUI_STAGE_INVALID); saves nothing then.
+    Re-importing a family gives its templates new versions only where something changed, and its protocol the
+    stages of the download (each keeping the values, resources, recipe and, without `production_repeats`, the
+    repeat count it had). Raises InvalidInput (CHARMM_GUI_*, ARCHIVE_*) or TemplateError (CHARMM_GUI_STAGE_INVALID);
+    saves nothing then.
     """
     with tempfile.TemporaryDirectory(prefix="charmm-gui-") as scratch:
         top = _unpacked(source, Path(scratch))
@@ -293,7 +358,19 @@ def import_charmm_gui(*, source: Path, user: User | None, family: str | None = N
             for relpath in sorted(files)
             if any(relpath.startswith(download.root + folder + "/") for folder in folders)
         ]
-        return _save_family(family=family, download=download, prepared=prepared, assets=assets, user=user)
+        return _save_family(
+            family=family,
+            download=download,
+            prepared=prepared,
+            assets=assets,
+            user=user,
+            production_repeats=production_repeats,
+        )
+
+
+def family_protocol(family: str) -> Protocol:
+    """The protocol the import made of a family's stages (it bears the family's name)."""
+    return Protocol.objects.get(name=family, family=family)
 
 
 @dataclass(frozen=True)
@@ -399,7 +476,13 @@ def _stage_error(stage: Stage, problems: list[tuple[str, str, int | None, str]])
 
 @transaction.atomic
 def _save_family(
-    *, family: str, download: Download, prepared: list[_PreparedStage], assets: list[StoredAsset], user: User | None
+    *,
+    family: str,
+    download: Download,
+    prepared: list[_PreparedStage],
+    assets: list[StoredAsset],
+    user: User | None,
+    production_repeats: int | None,
 ) -> list[Template]:
     templates = []
     for order, item in enumerate(prepared, start=1):
@@ -420,7 +503,64 @@ def _save_family(
                 item.stage, [(p["code"], p["message"], p.get("line"), p.get("file", "")) for p in problems]
             ) from exc
         templates.append(template)
+    _save_family_protocol(
+        family=family,
+        stages=list(zip([item.stage for item in prepared], templates, strict=True)),
+        production_repeats=production_repeats,
+    )
     return templates
+
+
+def _save_family_protocol(
+    *, family: str, stages: list[tuple[Stage, Template]], production_repeats: int | None
+) -> Protocol:
+    """The family's protocol: its stages in step order, each after the first given the output name of the one before
+    in `inputname`, as CHARMM-GUI's runner does. Raises InvalidInput (CHARMM_GUI_NAME_TAKEN, _PROTOCOL_INVALID)."""
+    protocol = Protocol.objects.select_for_update().filter(name=family).first()
+    if protocol is not None and protocol.family != family:
+        raise InvalidInput(
+            f"A protocol named '{family}' already exists and is not this family's; rename it, "
+            "or import under another family name.",
+            code="CHARMM_GUI_NAME_TAKEN",
+        )
+    if protocol is None:
+        protocol = Protocol(
+            name=family,
+            slug=_free_slug(Protocol, family),
+            family=family,
+            description=f"The stages of a {family} download in step order, each reading the outputs of the one "
+            "before (inputname), as CHARMM-GUI's runner does.",
+        )
+    earlier = {stage.template_id: stage for stage in protocol.stages.all()} if protocol.pk else {}
+    productions = [index for index, (stage, _) in enumerate(stages) if stage.category == Template.Category.PRODUCTION]
+    drafts = []
+    for index, (stage, template) in enumerate(stages):
+        kept = earlier.get(template.pk)
+        repeat = kept.repeat if kept else 1
+        if production_repeats is not None and productions and index == productions[-1]:
+            repeat = production_repeats
+        drafts.append(
+            ProtocolStage(
+                position=index + 1,
+                name=stage.title,
+                template=template,
+                repeat=repeat,
+                values=kept.values if kept else {},
+                resources=kept.resources if kept else {},
+                recipe_name=kept.recipe_name if kept else "",
+                continuation=ProtocolStage.Continuation.CHARMM_GUI if index else ProtocolStage.Continuation.FIRST,
+                input_variable=CHARMM_GUI_INPUT_VARIABLE,
+            )
+        )
+    try:
+        return save_protocol(protocol=protocol, stages=drafts)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"The stages make no protocol: {exc.details['problems'][0]['problem']} Fix the stage files and import "
+            "again; nothing was imported.",
+            code="CHARMM_GUI_PROTOCOL_INVALID",
+            details=exc.details,
+        ) from exc
 
 
 def _family_template(*, family: str, name: str, stage: Stage, order: int, total: int) -> Template:
@@ -440,7 +580,7 @@ def _family_template(*, family: str, name: str, stage: Stage, order: int, total:
     if template is None:
         return Template.objects.create(
             name=name,
-            slug=_free_slug(name),
+            slug=_free_slug(Template, name),
             family=family,
             stage=order,
             category=stage.category,
@@ -453,11 +593,11 @@ def _family_template(*, family: str, name: str, stage: Stage, order: int, total:
     return template
 
 
-def _free_slug(name: str) -> str:
-    max_length = Template._meta.get_field("slug").max_length
-    base = slugify(name.replace(".", "-"))[:max_length].strip("-") or "charmm-gui-stage"
+def _free_slug(model: type[Template] | type[Protocol], name: str) -> str:
+    max_length = model._meta.get_field("slug").max_length
+    base = slugify(name.replace(".", "-"))[:max_length].strip("-") or "charmm-gui"
     slug, suffix = base, 1
-    while Template.objects.filter(slug=slug).exists():
+    while model.objects.filter(slug=slug).exists():
         suffix += 1
         slug = f"{base[: max_length - len(str(suffix)) - 1].rstrip('-')}-{suffix}"
     return slug

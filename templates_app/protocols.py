@@ -62,6 +62,14 @@ def restart_variables(specs: list[VariableSpec]) -> dict[str, str]:
     }
 
 
+def stage_values(
+    specs: list[VariableSpec], shared_values: dict[str, Any], own_values: dict[str, Any]
+) -> dict[str, Any]:
+    """A stage's values: the shared ones its template has a variable for, then its own over them."""
+    names = {spec.name for spec in specs}
+    return {name: value for name, value in shared_values.items() if name in names} | own_values
+
+
 def stage_problems(stage: StageRule, *, is_first: bool) -> list[str]:
     """Why a stage cannot be part of a protocol as it stands (empty when it can)."""
     problems = []

@@ -55,7 +55,7 @@ class VariableSpec:
     pattern: str = ""
     choices: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()  # for files, e.g. (".psf",)
-    required: bool = True
+    required: bool = True  # False: it may be left empty, and renders as None (guard its line with `{% if %}`)
     namd_keyword: str = ""  # for files: the keyword the file feeds, e.g. "structure"
 
 
@@ -147,8 +147,8 @@ def coerce_value(spec: VariableSpec, raw: object) -> Any:
         return TemplateProblems([Problem(code, f"{spec.name}: {message}", field=spec.name)])
 
     if raw is None or raw == "":
-        if spec.type is VariableType.FILE and not spec.required:
-            return None
+        if not spec.required:
+            return None  # an optional variable left empty: the body's `{% if name %}` leaves its line out
         raise refuse("VALUE_REQUIRED", "a value is required")
     if spec.type in (VariableType.INTEGER, VariableType.FLOAT):
         try:

@@ -63,3 +63,47 @@ class PreviewOut(Schema):
     warnings: list[dict[str, Any]] = Field(default=[], description="Shown, never blocking.")
     cluster_commands: list[dict[str, Any]] = Field(default=[], description="What it runs on the cluster.")
     files_read: list[dict[str, Any]] = Field(default=[], description="The files the config reads, with their lines.")
+
+
+class StageTemplateOut(Schema):
+    id: int
+    slug: str
+    name: str
+
+
+class ProtocolStageOut(Schema):
+    position: int
+    name: str
+    template: StageTemplateOut
+    version: int = Field(description="The template version a run made now uses: its latest.")
+    repeat: int = Field(description="How many steps the stage runs, each continuing from the one before.")
+    continuation: str = Field(
+        description="first (the member's inputs), restart (the previous step's .coor/.vel/.xsc and its last step) "
+        "or charmm_gui (the previous step's output name in `input_variable`)."
+    )
+    input_variable: str
+    values: dict[str, Any] = Field(description="The stage's own values, over the protocol's shared ones.")
+    resources: dict[str, Any] = Field(description="The stage's resources, over the run's.")
+    recipe_name: str = Field(description="Its launch recipe; '' for the run's.")
+
+
+class PlannedStepOut(Schema):
+    position: int = Field(description="From 1, over the whole run.")
+    stage_position: int
+    label: str = Field(description="e.g. 'production 2/3'.")
+    output_name: str = Field(description="The name its outputs get (name.coor, name.vel, name.xsc, ...).")
+
+
+class ProtocolOut(Schema):
+    id: int
+    name: str
+    slug: str
+    description: str
+    family: str = Field(description="The template family it was imported from, if any.")
+    is_retired: bool
+    shared_values: dict[str, Any] = Field(description="Values every stage whose template has the variable gets.")
+    stages: list[ProtocolStageOut]
+    steps: list[PlannedStepOut] = Field(description="The steps a run of it makes, in order.")
+    problems: list[dict[str, str]] = Field(
+        description="Why it cannot run as its templates stand now (field, problem); empty when it can."
+    )

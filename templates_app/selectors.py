@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from accounts.models import User
 from portal.errors import NotFound, TemplateError
-from templates_app.access import visible_templates
-from templates_app.models import Template, TemplateVersion
+from templates_app.access import visible_protocols, visible_templates
+from templates_app.models import Protocol, ProtocolStage, Template, TemplateVersion
 from templates_app.rendering import VariableSpec
 from templates_app.services import render_version
 from templates_app.specs import specs_from_json
@@ -81,3 +81,17 @@ def catalogue_detail(*, user: User, slug: str) -> CatalogueDetail:
     except TemplateError as exc:
         config, problems = None, exc.details["problems"]
     return CatalogueDetail(template, version, specs_from_json(version.variables), config, problems)
+
+
+# ------------------------------------------------------------------ protocols a member can run
+
+
+def offered_protocols(user: User) -> QuerySet[Protocol]:
+    """The protocols `user` may start a run of: visible, not retired, no retired template (for admins too)."""
+    retired_stages = ProtocolStage.objects.filter(protocol=OuterRef("pk"), template__is_retired=True)
+    return (
+        visible_protocols(user)
+        .filter(is_retired=False)
+        .exclude(Exists(retired_stages))
+        .prefetch_related("stages__template__versions")
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import re
 import shutil
@@ -29,6 +30,7 @@ from templates_app.charmm_gui import (
     builder_family,
     convert_stage,
     escape_jinja,
+    family_protocol,
     find_stages,
     import_charmm_gui,
     stage_category,
@@ -36,9 +38,12 @@ from templates_app.charmm_gui import (
     top_level_lines,
     toppar_folder,
 )
-from templates_app.models import Template, TemplateAsset, TemplateVersion
+from templates_app.models import Protocol, ProtocolStage, Template, TemplateAsset, TemplateVersion
+from templates_app.namd_config import check_config
+from templates_app.protocol_services import pinned_stages, protocol_draft_problems
+from templates_app.protocols import plan_steps, protocol_problems
 from templates_app.rendering import ENVIRONMENT, render_config
-from templates_app.services import render_version
+from templates_app.services import config_path, render_version
 from templates_app.specs import specs_from_json
 from tests.factories import UserFactory
 
@@ -70,7 +75,11 @@ SYSTEMS = {
         ("step4_equilibration.inp", "step5_production.inp"),
         {
             "step4_equilibration.inp": {"temp": ("float", 310.15), "outputname": ("text", "step4_equilibration")},
-            "step5_production.inp": {"temp": ("float", 310.15), "inputname": ("text", "step4_equilibration")},
+            "step5_production.inp": {
+                "temp": ("float", 310.15),
+                "outputname": ("text", "step5_production"),
+                "inputname": ("text", "step4_equilibration"),
+            },
         },
     ),
     "2erm": System(
@@ -80,7 +89,11 @@ SYSTEMS = {
         ("step4_equilibration.inp", "step5_production.inp"),
         {
             "step4_equilibration.inp": {"temp": ("float", 303.15), "outputname": ("text", "step4_equilibration")},
-            "step5_production.inp": {"temp": ("float", 303.15), "inputname": ("text", "step4_equilibration")},
+            "step5_production.inp": {
+                "temp": ("float", 303.15),
+                "outputname": ("text", "step5_production"),
+                "inputname": ("text", "step4_equilibration"),
+            },
         },
     ),
     "fucp": System(
@@ -95,7 +108,11 @@ SYSTEMS = {
                 "outputname": ("text", "step6.2_equilibration"),
                 "inputname": ("text", "step6.1_equilibration"),
             },
-            "step7.1_production.inp": {"temp": ("float", 303.15), "inputname": ("text", "step6.6_equilibration")},
+            "step7.1_production.inp": {
+                "temp": ("float", 303.15),
+                "outputname": ("text", "step7.1_production"),
+                "inputname": ("text", "step6.6_equilibration"),
+            },
         },
     ),
     "brainmemb": System(
@@ -105,7 +122,11 @@ SYSTEMS = {
         ("step6.1_equilibration.inp", "step8_production.inp"),
         {
             "step6.1_equilibration.inp": {"temp": ("integer", 300), "outputname": ("text", "step6.1_equilibration")},
-            "step8_production.inp": {"temp": ("integer", 300), "inputname": ("text", "step7_production")},
+            "step8_production.inp": {
+                "temp": ("integer", 300),
+                "outputname": ("text", "step8_production"),
+                "inputname": ("text", "step7_production"),
+            },
         },
     ),
 }
@@ -321,6 +342,47 @@ def test_jinja_syntax_in_tcl_is_kept_verbatim_line_by_line() -> None:
     converted, variables = convert_stage(text, filename="x.inp")
     assert [v["name"] for v in variables] == ["raw"]
     assert rendered_with_defaults(converted, variables) == text
+
+
+OUTPUT_LINE = "outputName              step5_production; # base name for output from this run\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "variables", "owned"),
+    [
+        # CHARMM-GUI's production stages: the keyword line with a literal, `;` and a comment
+        ("set temp 310.15;\n" + OUTPUT_LINE + "run 10\n", {"temp": 310.15, "outputname": "step5_production"}, 1),
+        ("OUTPUTNAME out\nrun 10\n", {"outputname": "out"}, 0),
+        ("outputname   5 ;\nrun 10\n", {"outputname": "5"}, 0),  # text, whatever it looks like
+        # a `set outputname` of the same literal owns the keyword line too
+        ("set outputname a;\noutputName a;\nrun 10\n", {"outputname": "a"}, 1),
+        ("set outputname a;\noutputName b;\nrun 10\n", {"outputname": "a"}, None),
+        ("set outputname 5;\noutputName 5;\nrun 10\n", {"outputname": 5}, None),
+        # no variable may own it: a Tcl `set` of that name stays, a value that is no literal, two lines, in braces
+        ("if {1} {\n  set outputname x\n}\noutputName a\nrun 10\n", {}, None),
+        ("outputName $outputname\nrun 10\n", {}, None),
+        ("outputName a\noutputName b\nrun 10\n", {}, None),
+        ("if {1} {\n  outputName a\n}\nrun 10\n", {}, None),
+        ("outputName a b\nrun 10\n", {}, None),
+    ],
+)
+def test_a_literal_output_name_line_becomes_the_outputname_variable(text: str, variables: dict, owned) -> None:
+    body, found = convert_stage(text, filename="namd/step5_production.inp")
+    assert {v["name"]: v["default"] for v in found} == variables
+    if "outputname" in variables and isinstance(variables["outputname"], str):
+        assert next(v for v in found if v["name"] == "outputname")["type"] == "text"
+    lines = body.splitlines()
+    if owned is None:
+        assert not any(line.lower().startswith("outputname") and "{{" in line for line in lines)
+    else:
+        assert "{{ outputname }}" in lines[owned]
+    assert rendered_with_defaults(body, found) == text
+
+
+def test_a_renamed_output_renders_into_the_keyword_line() -> None:
+    body, _ = convert_stage("set temp 310.15;\n" + OUTPUT_LINE + "run 10\n", filename="namd/step5_production.inp")
+    rendered = ENVIRONMENT.from_string(body).render({"temp": 310.15, "outputname": "step5_production_2"})
+    assert rendered.splitlines()[1] == OUTPUT_LINE.replace("step5_production", "step5_production_2").rstrip("\n")
 
 
 def test_top_level_lines_follow_braces_quotes_brackets_and_comments() -> None:
@@ -539,6 +601,133 @@ def test_a_source_that_is_no_download_is_refused(tmp_path: Path, name: str, code
     assert refused.value.code == code
 
 
+# ------------------------------------------------------------------ the family's protocol
+
+
+def step_outputs(pinned, steps) -> list[tuple[str, list[str]]]:
+    """Each step's config as NAMD reads it: the output name it writes and the coordinates it reads."""
+    found = []
+    for step in steps:
+        item = pinned[step.stage_position - 1]
+        config = render_version(version=item.version, values={**item.rule.values, **step.values}).config
+        check = check_config(config, config_path=config_path(item.version.workdir), config_only=True)
+        output = next(s.value for s in check.reading.settings if s.name.lower() == "outputname")
+        reads = [r.path for r in check.files_read if r.keyword.lower() == "bincoordinates"]
+        found.append((output, reads))
+    return found
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", sorted(SYSTEMS))
+def test_each_real_download_makes_a_protocol_whose_steps_read_the_step_before(tmp_path: Path, key: str) -> None:
+    system = SYSTEMS[key]
+    folder, _ = build_download(tmp_path, system)
+    templates = import_charmm_gui(source=folder, user=None, production_repeats=3)
+    protocol = family_protocol(system.family)
+    assert (protocol.name, protocol.family, protocol.shared_values) == (system.family, system.family, {})
+    titles = [stage.removesuffix(".inp").replace("_", " ") for stage in system.stages]
+    assert list(protocol.stages.values_list("position", "name", "template", "continuation", "input_variable")) == [
+        (position, title, template.pk, "charmm_gui" if position > 1 else "first", "inputname")
+        for position, (title, template) in enumerate(zip(titles, templates, strict=True), start=1)
+    ]
+    assert list(protocol.stages.values_list("repeat", flat=True)) == [1] * (len(system.stages) - 1) + [3]
+    pinned = pinned_stages(protocol)
+    assert protocol_problems([item.rule for item in pinned]) == []
+    assert protocol_draft_problems(shared_values={}, stages=list(protocol.stages.all())) == []
+    steps = plan_steps([item.rule for item in pinned])
+    assert len(steps) == len(system.stages) + 2
+    for before, step in itertools.pairwise(steps):
+        assert step.values["inputname"] == before.output_name
+    workdir = f"{system.workdir}/" if system.workdir else ""
+    outputs = step_outputs(pinned, steps)
+    assert [output for output, _ in outputs] == [step.output_name for step in steps]
+    assert [reads for _, reads in outputs[1:]] == [[f"{workdir}{step.output_name}.coor"] for step in steps[:-1]]
+
+
+def membrane_equilibration(stage_62: str, number: int) -> str:
+    """step6.N as CHARMM-GUI writes it: step6.2's config naming its own outputs and reading step6.(N-1)'s."""
+    return stage_62.replace(
+        "set outputname step6.2_equilibration;", f"set outputname step6.{number}_equilibration;"
+    ).replace("set inputname  step6.1_equilibration;", f"set inputname  step6.{number - 1}_equilibration;")
+
+
+@pytest.mark.django_db
+def test_membrane_builder_equilibrates_in_six_stages_then_produces_ten_segments(tmp_path: Path) -> None:
+    folder, _ = build_download(tmp_path, SYSTEMS["fucp"])
+    stage_62 = (folder / "namd" / "step6.2_equilibration.inp").read_text()
+    for number in range(3, 7):
+        (folder / "namd" / f"step6.{number}_equilibration.inp").write_text(membrane_equilibration(stage_62, number))
+    import_charmm_gui(source=folder, user=None, production_repeats=10)
+    protocol = family_protocol(MEMBRANE_BUILDER)
+    assert [(s.name, s.continuation, s.repeat) for s in protocol.stages.all()] == [
+        ("step6.1 equilibration", "first", 1),
+        *[(f"step6.{n} equilibration", "charmm_gui", 1) for n in range(2, 7)],
+        ("step7.1 production", "charmm_gui", 10),
+    ]
+    steps = plan_steps([item.rule for item in pinned_stages(protocol)])
+    assert [step.output_name for step in steps] == [
+        *[f"step6.{n}_equilibration" for n in range(1, 7)],
+        *[f"step7.1_production_{k}" for k in range(1, 11)],
+    ]
+    assert [step.values.get("inputname") for step in steps[:8]] == [
+        None,
+        *[f"step6.{n}_equilibration" for n in range(1, 7)],
+        "step7.1_production_1",
+    ]
+
+
+@pytest.mark.django_db
+def test_reimporting_keeps_the_stages_tuning_and_the_repeats_unless_given(tmp_path: Path) -> None:
+    folder, _ = build_download(tmp_path, SYSTEMS["tlr4"])
+    import_charmm_gui(source=folder, user=None)
+    protocol = family_protocol(SOLUTION_BUILDER)
+    assert list(protocol.stages.values_list("repeat", flat=True)) == [1, 1]
+    ProtocolStage.objects.filter(protocol=protocol, position=2).update(
+        repeat=4, values={"temp": 300.0}, resources={"walltime_s": 7200}, recipe_name="gpu"
+    )
+    Protocol.objects.filter(pk=protocol.pk).update(description="Ours", is_retired=True)
+    import_charmm_gui(source=folder, user=None)
+    again = family_protocol(SOLUTION_BUILDER)
+    assert (again.pk, again.description, again.is_retired) == (protocol.pk, "Ours", True)
+    production = again.stages.get(position=2)
+    assert (production.repeat, production.values, production.resources, production.recipe_name) == (
+        4,
+        {"temp": 300.0},
+        {"walltime_s": 7200},
+        "gpu",
+    )
+    import_charmm_gui(source=folder, user=None, production_repeats=10)
+    assert family_protocol(SOLUTION_BUILDER).stages.get(position=2).repeat == 10
+    assert Protocol.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_protocol_of_the_familys_name_from_elsewhere_is_not_taken_over(tmp_path: Path) -> None:
+    Protocol.objects.create(name=SOLUTION_BUILDER, slug="ours")
+    folder, _ = build_download(tmp_path, SYSTEMS["tlr4"])
+    with pytest.raises(InvalidInput) as refused:
+        import_charmm_gui(source=folder, user=None)
+    assert refused.value.code == "CHARMM_GUI_NAME_TAKEN"
+    assert Template.objects.exists() is False
+
+
+@pytest.mark.django_db
+def test_stages_that_make_no_protocol_are_refused_and_nothing_is_imported(tmp_path: Path) -> None:
+    folder, _ = build_download(tmp_path, SYSTEMS["tlr4"])
+    stage = folder / "namd" / "step5_production.inp"
+    stage.write_text(
+        stage.read_text().replace(
+            "set inputname           step4_equilibration;", "if {1} { set inputname step4_equilibration }"
+        )
+    )
+    with pytest.raises(InvalidInput) as refused:
+        import_charmm_gui(source=folder, user=None)
+    assert refused.value.code == "CHARMM_GUI_PROTOCOL_INVALID"
+    assert "its template has no variable 'inputname'" in refused.value.user_message
+    assert refused.value.details["problems"][0]["field"] == "stages"
+    assert (Template.objects.exists(), Protocol.objects.exists()) == (False, False)
+
+
 # ------------------------------------------------------------------ the admin page and the command
 
 
@@ -552,11 +741,13 @@ def test_the_admin_imports_an_uploaded_archive(client, lab_admin, tmp_path: Path
     assert 'name="archive"' in page.content.decode()
     folder, _ = build_download(tmp_path, SYSTEMS["fucp"])
     with as_tgz(folder, tmp_path / f"{TOP}.tgz").open("rb") as upload:
-        response = client.post(IMPORT_URL, {"archive": upload, "family": ""}, follow=True)
+        response = client.post(IMPORT_URL, {"archive": upload, "family": "", "production_repeats": "10"}, follow=True)
     assert response.redirect_chain == [("/admin/templates_app/template/", 302)]
     shown = response.content.decode()
     assert "Imported 3 CHARMM-GUI stage templates" in shown
     assert f"{MEMBRANE_BUILDER}: step7.1 production v1" in shown
+    protocol_line = "step6.1 equilibration → step6.2 equilibration → step7.1 production x 10"
+    assert f"Protocol &#x27;{MEMBRANE_BUILDER}&#x27;: {protocol_line}" in shown
     assert list(Template.objects.order_by("stage").values_list("stage", "family")) == [
         (1, MEMBRANE_BUILDER),
         (2, MEMBRANE_BUILDER),
@@ -594,6 +785,8 @@ def test_members_and_staff_without_the_permission_cannot_import(client, member, 
         assert client.post(IMPORT_URL, {"archive": upload}).status_code == 403
     assert Template.objects.exists() is False
     staff.user_permissions.add(Permission.objects.get(codename="add_template"))
+    assert client.get(IMPORT_URL).status_code == 403  # the import makes a protocol too
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["add_protocol", "change_protocol"]))
     assert client.get(IMPORT_URL).status_code == 200
 
 
@@ -605,11 +798,22 @@ def test_the_command_imports_and_says_what_changed(tmp_path: Path) -> None:
     assert out.getvalue().splitlines() == [
         "1. Solvated proteins: step4 equilibration [solvated-proteins-step4-equilibration] v1 (new)",
         "2. Solvated proteins: step5 production [solvated-proteins-step5-production] v1 (new)",
+        "protocol 'Solvated proteins' [solvated-proteins]: step4 equilibration → step5 production",
     ]
     again = io.StringIO()
     call_command(
-        "import_charmm_gui", str(as_zip(folder, tmp_path / "d.zip")), "--family", "Solvated proteins", stdout=again
+        "import_charmm_gui",
+        str(as_zip(folder, tmp_path / "d.zip")),
+        "--family",
+        "Solvated proteins",
+        "--production-repeats",
+        "10",
+        stdout=again,
     )
-    assert [line.rsplit(" ", 1)[1] for line in again.getvalue().splitlines()] == ["(unchanged)", "(unchanged)"]
+    lines = again.getvalue().splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines[:2]] == ["(unchanged)", "(unchanged)"]
+    assert lines[2] == "protocol 'Solvated proteins' [solvated-proteins]: step4 equilibration → step5 production x 10"
+    with pytest.raises(CommandError, match="--production-repeats"):
+        call_command("import_charmm_gui", str(folder), "--production-repeats", "0")
     with pytest.raises(CommandError, match=r"^\[CHARMM_GUI_NO_STAGES\] "):
         call_command("import_charmm_gui", str(folder / "namd" / "toppar"))

@@ -116,6 +116,24 @@ def test_an_optional_file_may_be_empty() -> None:
     assert coerce_value(spec, "bonds.txt") == "bonds.txt"
 
 
+def test_an_optional_integer_may_be_empty_and_its_guarded_line_is_left_out() -> None:
+    spec = VariableSpec("seed", VariableType.INTEGER, required=False, minimum=1)
+    assert (coerce_value(spec, ""), coerce_value(spec, None), coerce_value(spec, "7")) == (None, None, 7)
+    with pytest.raises(TemplateProblems) as refused:
+        coerce_value(spec, 0)
+    assert refused.value.code == "VALUE_OUT_OF_RANGE"
+    body = BODY.replace("exclude", "{% if seed %}seed               {{ seed }}\n{% endif %}exclude")
+    unseeded = render_config(BODY, SPECS, {}).config
+    assert render_config(body, [*SPECS, spec], {}).config == unseeded
+    seeded = render_config(body, [*SPECS, spec], {"seed": 42}).config
+    assert seeded == unseeded.replace("exclude", "seed               42\nexclude")
+    assert check_template(body, [*SPECS, spec]) == []
+    required = VariableSpec("seed", VariableType.INTEGER, minimum=1)
+    with pytest.raises(TemplateProblems) as missing:
+        coerce_value(required, "")
+    assert missing.value.code == "VALUE_REQUIRED"
+
+
 @given(st.text(max_size=80))
 def test_no_text_value_can_add_a_line_or_keyword(text: str) -> None:
     spec = VariableSpec("output_name", VariableType.TEXT, default="x")
