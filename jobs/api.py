@@ -79,7 +79,7 @@ def _seconds(delta: Any) -> float | None:
     return delta.total_seconds() if delta is not None else None
 
 
-def _job_out(job: Job) -> dict[str, Any]:
+def job_out(job: Job) -> dict[str, Any]:
     return {
         "id": job.pk,
         "uuid": str(job.uuid),
@@ -97,6 +97,9 @@ def _job_out(job: Job) -> dict[str, Any]:
         "error_code": job.error_code,
         "error_message": job.error_message,
         "parent_id": job.parent_id,
+        "pipeline_id": job.pipeline_id,
+        "position": job.position,
+        "stage_name": job.stage_name,
         "created_at": job.created_at,
         "submitted_at": job.submitted_at,
         "started_at": job.started_at,
@@ -110,7 +113,7 @@ def _job_out(job: Job) -> dict[str, Any]:
 
 def _detail(job: Job) -> dict[str, Any]:
     return {
-        **_job_out(job),
+        **job_out(job),
         "values": job.values,
         "resources": job.resources,
         "recipe": job.recipe_name,
@@ -128,7 +131,7 @@ def _detail(job: Job) -> dict[str, Any]:
 
 
 def _accepted(job_id: int, task_id: str, user: Any) -> Status:
-    return Status(202, {"job": _job_out(access_job(user=user, job_id=job_id)), "task_id": task_id})
+    return Status(202, {"job": job_out(access_job(user=user, job_id=job_id)), "task_id": task_id})
 
 
 @router.post("/jobs", response={201: JobDetailOut, **error_responses(404, 409)})
@@ -173,7 +176,7 @@ def list_jobs(
     """Your jobs (all jobs for a lab admin), newest first; `state` takes a comma-separated list."""
     jobs = selectors.job_list(request.auth, state=state, cluster_id=cluster_id, template=template, text=q)
     start = (page - 1) * page_size
-    items = [_job_out(job) for job in jobs[start : start + page_size]]
+    items = [job_out(job) for job in jobs[start : start + page_size]]
     return {"items": items, "count": jobs.count(), "page": page, "page_size": page_size}
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
-from jobs.models import EDITABLE_STATES, Job, JobState, Pipeline
+from jobs.models import EDITABLE_STATES, Job, JobProgress, JobState, Pipeline
+from jobs.namd_log import LogProgress
 from templates_app.protocols import output_variable
 from templates_app.specs import specs_from_json
 
@@ -80,3 +82,49 @@ def produced_prefixes(steps: list[Job]) -> list[str]:
 def upload_step(steps: list[Job]) -> Job | None:
     """The step the member uploads the run's inputs to: the first not yet submitted."""
     return next((step for step in steps if step.state in EDITABLE_STATES), None)
+
+
+def runs_in_order(pipeline: Pipeline) -> list[Job]:
+    """The jobs that make the run's story, in order: each current step preceded by the timed-out jobs it
+    continues (a resumed step's failed predecessors are history, not part of it)."""
+    jobs = list(pipeline.steps.all())
+    by_pk = {job.pk: job for job in jobs}
+    ordered = []
+    for step in current_steps(pipeline, jobs):
+        chain = [step]
+        while (parent := by_pk.get(chain[-1].parent_id or 0)) is not None and parent.position == step.position:
+            chain.append(parent)
+        ordered.extend(reversed(chain))
+    return ordered
+
+
+def pipeline_energies(pipeline: Pipeline, columns: list[str]) -> dict[str, Any]:
+    """One energy plot across the run: each column's (step, value) on one continuous step axis, and where each
+    job starts on it. A stage whose steps start again from 0 (CHARMM-GUI's) is moved to after the one before;
+    one continuing the step count (firsttimestep) stays where it is. One query for the logs."""
+    runs = runs_in_order(pipeline)
+    states = dict(JobProgress.objects.filter(job__in=runs).values_list("job_id", "log_state"))
+    titles: list[str] = []
+    series: dict[str, list[tuple[int, float]]] = {column: [] for column in columns}
+    starts = []
+    offset, last = 0, None
+    for job in runs:
+        log = LogProgress.from_state(states[job.pk]) if states.get(job.pk) else LogProgress()
+        titles.extend(title for title in log.energy_titles if title not in titles)
+        first = log.energies[0][0] if log.energies and log.energies[0] else None
+        if first is not None and last is not None and int(first) + offset < last:
+            offset = last - int(first)
+        starts.append(
+            {
+                "job_id": job.pk,
+                "position": job.position,
+                "label": job.stage_name,
+                "step": (int(first) + offset) if first is not None else last,
+            }
+        )
+        for column in columns:
+            points = [(step + offset, value) for step, value in log.energy_series(column)]
+            series[column].extend(points)
+            if points:
+                last = max(last or points[-1][0], points[-1][0])
+    return {"titles": titles, "series": {c: s for c, s in series.items() if c in titles}, "starts": starts}

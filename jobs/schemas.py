@@ -37,6 +37,9 @@ class JobOut(Schema):
     error_code: str
     error_message: str
     parent_id: int | None
+    pipeline_id: int | None = Field(description="The pipeline run it is a step of, if any.")
+    position: int | None = Field(description="Its step in that run, from 1.")
+    stage_name: str
     created_at: datetime
     submitted_at: datetime | None
     started_at: datetime | None

@@ -28,6 +28,7 @@ from clusters.access import access_profile
 from clusters.api import router as clusters_router
 from jobs.access import access_job
 from jobs.api import router as jobs_router
+from jobs.pipeline_api import router as pipelines_router
 from portal.errors import (
     Forbidden,
     InvalidInput,
@@ -163,6 +164,6 @@ def document_errors(router: Router) -> None:
                 operation.response_models.setdefault(status, operation._create_response_model(ErrorOut))
 
 
-for router in (health_router, accounts_router, clusters_router, templates_router, jobs_router):
+for router in (health_router, accounts_router, clusters_router, templates_router, jobs_router, pipelines_router):
     document_errors(router)
     api.add_router("/", router)

@@ -26,7 +26,7 @@ from accounts.models import User
 from clusters import access as cluster_access
 from clusters.slurm import ChainStep, SlurmError
 from jobs import remote
-from jobs.access import access_pipeline_for_task, access_pipeline_to_act
+from jobs.access import access_pipeline, access_pipeline_for_task, access_pipeline_to_act
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFile, Job, JobState, Pipeline
 from jobs.pipeline_steps import current_steps
 from jobs.services.cancellation import cancel_in_slurm
@@ -35,14 +35,14 @@ from jobs.services.inputs import StagedInput, register_staged_inputs
 from jobs.services.readiness import input_problems, refresh_readiness, start_pipeline_submission
 from jobs.transitions import note, transition
 from portal.enqueue import enqueue_on_commit
-from portal.errors import ClusterUnreachable, Conflict, InvalidInput, NotFound, PortalError
+from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError
 from portal.task_orders import ensure_still_held
 from templates_app import access as template_access
 from templates_app import batch_script
-from templates_app import selectors as template_selectors
 from templates_app.models import Protocol, ProtocolStage, TemplateVersion
 from templates_app.namd_config import check_config
-from templates_app.protocols import StageRule, StepPlan, plan_steps, protocol_problems
+from templates_app.protocol_services import pinned_stages, stage_rule
+from templates_app.protocols import StageRule, StepPlan, plan_steps, protocol_problems, stage_values
 from templates_app.specs import specs_from_json
 
 FAILED_STEP_STATES = TERMINAL_STATES - {JobState.COMPLETED}
@@ -75,41 +75,25 @@ class _RenderedStep:
     recipe_name: str
 
 
-def access_protocol(*, user: User, protocol_id: int) -> Protocol:
-    """A protocol the user may run: not retired, every stage's template offered to them. Raises NotFound,
-    Conflict (PROTOCOL_RETIRED)."""
-    protocol = Protocol.objects.filter(pk=protocol_id).prefetch_related("stages__template").first()
-    if protocol is None:
-        raise NotFound("No such protocol.", code="PROTOCOL_NOT_FOUND")
-    for stage in protocol.stages.all():
-        template_access.access_template(user=user, template_id=stage.template_id)
+def access_runnable_protocol(*, user: User, protocol_id: int) -> Protocol:
+    """A protocol the user may run now. Raises NotFound (PROTOCOL_NOT_FOUND), Conflict (PROTOCOL_RETIRED)."""
+    protocol = template_access.access_protocol(user=user, protocol_id=protocol_id)
     if protocol.is_retired:
         raise Conflict("This protocol is retired; choose another.", code="PROTOCOL_RETIRED")
     return protocol
 
 
-def _stage_values(protocol: Protocol, stage: ProtocolStage, request: PipelineRequest) -> dict[str, Any]:
-    return {
-        **protocol.shared_values,
-        **request.values,
-        **stage.values,
-        **request.stage_values.get(stage.position, {}),
-    }
-
-
-def _rules(protocol: Protocol, versions: dict[int, TemplateVersion], request: PipelineRequest) -> list[StageRule]:
-    return [
-        StageRule(
-            position=stage.position,
-            name=stage.name,
-            repeat=stage.repeat,
-            continuation=stage.continuation,
-            input_variable=stage.input_variable,
-            specs=specs_from_json(versions[stage.pk].variables),
-            values=_stage_values(protocol, stage, request),
-        )
-        for stage in protocol.stages.all()
-    ]
+def _rule(protocol: Protocol, stage: ProtocolStage, version: TemplateVersion, request: PipelineRequest) -> StageRule:
+    """The stage's step-plan rule with the member's values: the protocol's shared values, then the member's,
+    then the stage's own, then the member's for that stage (each only where the template has the variable)."""
+    specs = specs_from_json(version.variables)
+    rule = stage_rule(stage, specs, protocol.shared_values)
+    values = stage_values(
+        specs,
+        {**protocol.shared_values, **request.values},
+        {**stage.values, **request.stage_values.get(stage.position, {})},
+    )
+    return dataclasses.replace(rule, values=values)
 
 
 def _step_files(version: TemplateVersion, output_name: str) -> tuple[str, str]:
@@ -132,12 +116,10 @@ def _render_steps(
 
     Raises InvalidInput (PROTOCOL_INVALID, resource codes), TemplateError."""
     profile = cluster_access.access_profile(user=user, profile_id=request.cluster_id)
-    stages = {stage.position: stage for stage in protocol.stages.all()}
-    pinned = pinned or {}
-    versions = {
-        stage.pk: pinned.get(stage.pk) or template_selectors.latest_version(stage.template) for stage in stages.values()
-    }
-    rules = _rules(protocol, versions, request)
+    items = pinned_stages(protocol)
+    stages = {item.stage.position: item.stage for item in items}
+    versions = {item.stage.pk: (pinned or {}).get(item.stage.pk) or item.version for item in items}
+    rules = [_rule(protocol, stage, versions[stage.pk], request) for stage in stages.values()]
     problems = protocol_problems(rules)
     if problems:
         raise InvalidInput(problems[0], code="PROTOCOL_INVALID", details={"problems": problems})
@@ -174,7 +156,7 @@ def _render_steps(
 def create_pipeline(*, user: User, request: PipelineRequest) -> Pipeline:
     """A pipeline run with every step a DRAFT job in one folder; step 1 holds the inputs (and the templates'
     assets). Raises NotFound, Conflict (PROTOCOL_RETIRED), InvalidInput, TemplateError."""
-    protocol = access_protocol(user=user, protocol_id=request.protocol_id)
+    protocol = access_runnable_protocol(user=user, protocol_id=request.protocol_id)
     profile = cluster_access.access_profile(user=user, profile_id=request.cluster_id)
     folders = place_job(owner=user, profile=profile, slug=protocol.slug)
     title = (request.title.strip() or protocol.name)[:200]
@@ -564,3 +546,20 @@ def resume_pipeline(
         transition(jobs[0], JobState.UPLOADING, source="user", actor_id=user.pk, detail=detail)
         refresh_readiness(jobs[0], source="user")
     return pipeline
+
+
+def clone_pipeline(*, user: User, pipeline_id: int) -> Pipeline:
+    """A new run like this one (protocol, cluster, recipe, values, resources), rendered with the protocol's
+    latest versions; its inputs are uploaded again. Raises NotFound, Conflict, InvalidInput, TemplateError."""
+    source = access_pipeline(user=user, pipeline_id=pipeline_id)
+    request = PipelineRequest(
+        protocol_id=source.protocol_id,
+        cluster_id=source.profile_id,
+        recipe=source.recipe_name,
+        title=f"{source.title[:193]} (copy)",
+        values=source.values,
+        stage_values={int(k): v for k, v in source.stage_values.items()},
+        resources=batch_script.Resources(**source.resources),
+        continue_on_timeout=source.continue_on_timeout,
+    )
+    return create_pipeline(user=user, request=request)

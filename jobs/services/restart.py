@@ -49,14 +49,15 @@ OUTPUT_NAME_RE = re.compile(r"^\s*outputname\s+(\S+)", re.IGNORECASE | re.MULTIL
 
 def _restart_version(parent: Job) -> TemplateVersion:
     """The parent's own template if it can restart (reads the three restart files and has first_step) or is a
-    pipeline step (its stage's way of continuing), else the latest production-restart. Raises Conflict
+    pipeline step continued CHARMM-GUI's way, else the latest production-restart. Raises Conflict
     (RESTART_TEMPLATE_MISSING)."""
-    if parent.pipeline_id is not None:
-        return parent.template_version
     specs = specs_from_json(parent.template_version.variables)
     keywords = {spec.namd_keyword.lower() for spec in specs}
     if set(RESTART_KEYWORDS) <= keywords and any(spec.name == FIRST_STEP_VARIABLE for spec in specs):
         return parent.template_version
+    stage = parent.protocol_stage
+    if stage is not None and stage.continuation == stage.Continuation.CHARMM_GUI:
+        return parent.template_version  # it continues through its input variable
     template = Template.objects.filter(slug=RESTART_TEMPLATE_SLUG).first()
     if template is None or not template.versions.exists():
         raise Conflict("No template can continue this job.", code="RESTART_TEMPLATE_MISSING")
