@@ -80,22 +80,22 @@ def test_hostile_paths_stay_one_word(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["a b", "x;rm", "-dash", ""])
 def test_names_outside_the_allow_list_are_refused(name: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not an allowed SLURM job name"):
         build_chain_script([ChainStep("/p/s.sbatch", name)])
 
 
 @pytest.mark.parametrize("after", ["12a", "1;2", "$x"])
 def test_an_after_id_that_is_no_id_is_refused(after: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a SLURM job id"):
         build_chain_script(STEPS, after=after)
 
 
 def test_an_empty_chain_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one step"):
         build_chain_script([])
 
 
 def test_relink_names_both_ids_and_refuses_others() -> None:
     assert build_relink_argv("17", "18") == ["scontrol", "update", "JobId=17", "Dependency=afterok:18"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a SLURM job id"):
         build_relink_argv("17", "18 Partition=x")
