@@ -5,19 +5,23 @@ queued at once as one afterok chain (one `bash -s` exec), its equilibration fail
 file, the steps after it cancelled in SLURM at once and shown as not run, the member uploading a fixed
 file and resuming from the failed step, the run completing with one continuous energy axis. A second run
 whose first step hits TIMEOUT continues it in the chain: the next step is relinked behind the
-continuation and starts from where the planned step count ends.
+continuation and starts from where the planned step count ends. An imported CHARMM-GUI Solution Builder
+protocol runs step4 then step5 twice (each segment reading the one before through `inputname`), from the
+member's own archive uploaded once.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from clusters.models import RemoteCommandRecord
+from clusters.models import LaunchRecipe, RemoteCommandRecord
 from jobs.models import Job, JobEvent
+from templates_app.charmm_gui import family_protocol, import_charmm_gui
 from templates_app.models import Protocol, ProtocolStage, Template
 from templates_app.protocol_services import save_protocol
 from tests.jobs.cluster_jobs import (
@@ -32,6 +36,8 @@ from tests.jobs.cluster_jobs import (
     wait_for_state,
     wait_until_finished,
 )
+from tests.jobs.test_charmm_gui_on_cluster import DOWNLOAD as CHARMM_GUI
+from tests.jobs.test_charmm_gui_on_cluster import FAST_RECIPE, member_archive
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -236,3 +242,48 @@ def test_a_timed_out_step_continues_inside_the_chain(setup) -> None:
 
 def first_job_dir(job_id: int) -> str:
     return Job.objects.get(pk=job_id).project_dir
+
+
+def test_an_imported_charmm_gui_protocol_runs_step4_then_step5_twice(setup, lab_admin, tmp_path) -> None:
+    shutil.copytree(CHARMM_GUI, tmp_path / "charmm-gui-1234567")
+    step4, _ = import_charmm_gui(source=tmp_path / "charmm-gui-1234567", user=lab_admin, production_repeats=2)
+    protocol = family_protocol(step4.family)
+    LaunchRecipe.objects.create(profile=setup.profile, **FAST_RECIPE)
+    client = setup.client(setup.members[0])
+    created = client.post(
+        "/api/v1/pipelines",
+        {
+            "protocol_id": protocol.pk,
+            "cluster_id": setup.profile.pk,
+            "recipe": FAST_RECIPE["name"],
+            "title": "tip3 box, 2 segments",
+            "resources": {"partition": "debug", "walltime_s": 1800},
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    run = created.json()
+    assert [s["stage_name"] for s in run["steps"]] == [
+        "step4 equilibration",
+        "step5 production 1/2",
+        "step5 production 2/2",
+    ]
+    upload = SimpleUploadedFile("charmm-gui.tgz", member_archive(), content_type="application/gzip")
+    assert client.post(f"/api/v1/jobs/{run['upload_job_id']}/archives", {"file": upload}).status_code == 202
+    submit_when_ready(client, run)
+    done = wait_for_run(client, run["id"], {"COMPLETED", "FAILED", "CANCELLED"}, timeout_s=900)
+    assert done["state"] == "COMPLETED", done["steps"]
+
+    second, third = (job(client, done["steps"][i]["id"]) for i in (1, 2))
+    assert re.search(r"^set inputname\s+step4_equilibration;", second["config"], re.MULTILINE)
+    assert re.search(r"^set inputname\s+step5_production_1;", third["config"], re.MULTILINE)
+    assert re.search(r"^outputName\s+step5_production_2;", third["config"], re.MULTILINE)
+    assert third["config_path"] == "namd/step5_production_2.namd"
+    client.post(f"/api/v1/jobs/{third['id']}/files/refresh")
+    files = wait_for(
+        lambda: {f["path"] for f in client.get(f"/api/v1/jobs/{third['id']}/files").json()["files"]} or None,
+        timeout_s=60,
+        what="the run's folder listing",
+    )
+    written = {f"namd/{name}.coor" for name in ("step4_equilibration", "step5_production_1", "step5_production_2")}
+    assert written <= files  # every step's results copied back into the one project folder
