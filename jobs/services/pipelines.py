@@ -120,6 +120,7 @@ def _render_steps(
     stages = {item.stage.position: item.stage for item in items}
     versions = {item.stage.pk: (pinned or {}).get(item.stage.pk) or item.version for item in items}
     rules = [_rule(protocol, stage, versions[stage.pk], request) for stage in stages.values()]
+    _check_names(rules, request)
     problems = protocol_problems(rules)
     if problems:
         raise InvalidInput(problems[0], code="PROTOCOL_INVALID", details={"problems": problems})
@@ -151,6 +152,27 @@ def _render_steps(
             )
         )
     return rendered
+
+
+def _check_names(rules: list[StageRule], request: PipelineRequest) -> None:
+    """Every value the member gave names a variable of a stage that takes it. Raises InvalidInput
+    (VALUE_UNKNOWN_VARIABLE, STAGE_UNKNOWN)."""
+    names = {rule.position: {spec.name for spec in rule.specs} for rule in rules}
+    unknown_stages = sorted(set(request.stage_values) - set(names))
+    if unknown_stages:
+        raise InvalidInput(f"The protocol has no stage {unknown_stages[0]}.", code="STAGE_UNKNOWN")
+    unknown = sorted(set(request.values) - set().union(*names.values()))
+    unknown += [
+        f"{name} (stage {position})"
+        for position, values in sorted(request.stage_values.items())
+        for name in sorted(set(values) - names[position])
+    ]
+    if unknown:
+        raise InvalidInput(
+            f"{unknown[0]}: no stage of this protocol has such a variable.",
+            code="VALUE_UNKNOWN_VARIABLE",
+            details={"names": unknown},
+        )
 
 
 def create_pipeline(*, user: User, request: PipelineRequest) -> Pipeline:

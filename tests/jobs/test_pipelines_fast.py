@@ -211,3 +211,21 @@ def test_the_energy_axis_continues_across_steps(run) -> None:
     ]
     assert "NOPE" not in energies["series"]
     assert [start["step"] for start in energies["starts"][:3]] == [0, 50, 200]
+
+
+def test_values_no_stage_takes_are_refused_with_their_names(builtin, credential) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        services.create_pipeline(
+            user=credential.user, request=request(builtin, credential.profile_id, values={**WATER, "tempreature": 1})
+        )
+    assert (refused.value.code, refused.value.details["names"]) == ("VALUE_UNKNOWN_VARIABLE", ["tempreature"])
+    with pytest.raises(InvalidInput) as refused:
+        services.create_pipeline(
+            user=credential.user, request=request(builtin, credential.profile_id, stage_values={1: {"cell_x": 9.0}})
+        )
+    assert refused.value.details["names"] == ["cell_x (stage 1)"]  # the minimization has no cell
+    with pytest.raises(InvalidInput) as refused:
+        services.create_pipeline(
+            user=credential.user, request=request(builtin, credential.profile_id, stage_values={9: {}})
+        )
+    assert refused.value.code == "STAGE_UNKNOWN"
