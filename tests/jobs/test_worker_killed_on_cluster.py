@@ -39,7 +39,7 @@ from tests.jobs.cluster_jobs import (
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 MEMBER = "np_ci_killed"
-JOBS = 3
+JOBS = 4
 
 
 def prefork_worker(queue: str, tmp_path, file_store, name: str):
@@ -69,7 +69,7 @@ def test_a_worker_killed_during_submissions_loses_nothing_and_queues_nothing_twi
             what="a submission to start",
             every_s=0.02,
         )
-        time.sleep(random.uniform(0, 0.5))  # somewhere in the middle of it
+        time.sleep(random.uniform(0, 0.1))  # somewhere in the middle of the first; the others wait behind it
         os.killpg(doomed.pid, signal.SIGKILL)  # the worker and its pool children, at once
         doomed.wait(timeout=10)
 
