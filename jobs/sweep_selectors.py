@@ -29,6 +29,7 @@ from portal.errors import InvalidInput
 ENERGY_COLUMNS = ("TOTAL", "POTENTIAL", "KINETIC", "TEMP")
 LOG_STATE = "progress__log_state"
 BULKY_JOB_COLUMNS = ("config_text", "batch_script", "resources")
+LOG_FACTS = ("log_last_step", "log_ns_per_day", "log_titles", "log_last_row")
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,15 @@ def _log_facts(prefix: str = "") -> dict[str, KeyTransform]:
 
 
 def _log(facts: Any) -> LogProgress:
-    """The reader's view of a job's log from the annotated parts (`jobs.namd_log` reads them as it wrote them)."""
-    row = facts.log_last_row
+    """The reader's view of a job's log from the annotated parts (`jobs.namd_log` reads them as it wrote them):
+    `facts` is a dict of them or an object that has them."""
+    found = facts if isinstance(facts, dict) else {name: getattr(facts, name) for name in LOG_FACTS}
+    row = found["log_last_row"]
     return LogProgress.from_state(
         {
-            "last_step": facts.log_last_step,
-            "ns_per_day": facts.log_ns_per_day,
-            "energy_titles": facts.log_titles or [],
+            "last_step": found["log_last_step"],
+            "ns_per_day": found["log_ns_per_day"],
+            "energy_titles": found["log_titles"] or [],
             "energies": [row] if isinstance(row, list) else [],
         }
     )
@@ -100,32 +103,41 @@ def sweep_rows(sweep: Sweep) -> list[SweepRow]:
 
 
 def _template_rows(sweep: Sweep) -> list[SweepRow]:
+    """Plain values, no model instances: a row costs its few columns whatever the number of points."""
     points = (
         SweepPoint.objects.filter(sweep=sweep)
-        .select_related("job")
-        .defer(*(f"job__{column}" for column in (*BULKY_JOB_COLUMNS, "values")))
         .annotate(**_log_facts("job__"))
         .order_by("index")
+        .values(
+            "index",
+            "values",
+            "job_id",
+            "job__state",
+            "job__submit_when_ready",
+            "job__error_code",
+            "job__error_message",
+            *LOG_FACTS,
+        )
     )
     rows = []
     for point in points:
-        job, log = point.job, _log(point)
+        log = _log(point)
         rows.append(
             SweepRow(
-                index=point.index,
-                values=point.values,
-                state=job.state,
-                is_waiting=job.state == JobState.READY and job.submit_when_ready,
+                index=point["index"],
+                values=point["values"],
+                state=point["job__state"],
+                is_waiting=point["job__state"] == JobState.READY and point["job__submit_when_ready"],
                 stage="",
                 steps_done=None,
                 steps_total=None,
                 last_step=log.last_step,
                 ns_per_day=log.ns_per_day,
                 energies=_final_energies(log),
-                job_id=job.pk,
+                job_id=point["job_id"],
                 pipeline_id=None,
-                error_code=job.error_code,
-                error_message=job.error_message,
+                error_code=point["job__error_code"],
+                error_message=point["job__error_message"],
             )
         )
     return rows

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +194,18 @@ def _new_sweep(user: User, cluster: _Cluster, request: SweepRequest, plan: Sweep
     )
 
 
+def _render_points(points: list[dict[str, Any]], render: Callable[[int, dict[str, Any]], Job]) -> list[Job]:
+    """`render` of every point; the first that does not render is refused, naming it. (Each reads its config
+    through a Tcl process of its own: ≈ 9 ms a point, CPU-bound, so threads gained little on two cores.)"""
+    jobs = []
+    for index, values in enumerate(points):
+        try:
+            jobs.append(render(index, values))
+        except (TemplateError, InvalidInput) as exc:
+            raise _at_point(exc, index, values) from exc
+    return jobs
+
+
 def _add_jobs(jobs: list[Job], *, actor: User, details: Iterable[str]) -> list[Job]:
     """The jobs and their CREATED events, in bulk (in the caller's transaction)."""
     Job.objects.bulk_create(jobs)
@@ -214,22 +226,20 @@ def _create_template_sweep(user: User, request: SweepRequest) -> Sweep:
     cluster = _cluster(user, request)
     title = (request.title.strip() or template.name)[:200]
     places = place_jobs(owner=user, profile=cluster.profile, slug=template.slug, count=len(plan.points))
-    jobs = []
-    for index, (values, new) in enumerate(zip(plan.points, places, strict=True)):
-        try:
-            job = _point_job(
-                new=new,
-                version=version,
-                cluster=cluster,
-                resources=request.resources,
-                title=_point_title(title, index, values),
-                values={**request.values, **values},
-                owner=user,
-                submit_when_ready=request.submit,
-            )
-        except (TemplateError, InvalidInput) as exc:
-            raise _at_point(exc, index, values) from exc
-        jobs.append(job)
+
+    def render(index: int, values: dict[str, Any]) -> Job:
+        return _point_job(
+            new=places[index],
+            version=version,
+            cluster=cluster,
+            resources=request.resources,
+            title=_point_title(title, index, values),
+            values={**request.values, **values},
+            owner=user,
+            submit_when_ready=request.submit,
+        )
+
+    jobs = _render_points(plan.points, render)
     assets = [
         StagedInput(a.relpath, Path(a.stored_path), a.size_bytes, a.sha256, is_template_asset=True)
         for a in version.assets.all()
