@@ -37,7 +37,6 @@ from jobs.schemas import (
 from jobs.services import uploads
 from portal.errors import Conflict, InvalidInput
 from portal.schemas import error_responses
-from templates_app.batch_script import Resources
 
 router = Router(tags=["jobs"])
 MAX_PAGE_SIZE = 200
@@ -137,7 +136,6 @@ def _accepted(job_id: int, task_id: str, user: Any) -> Status:
 @router.post("/jobs", response={201: JobDetailOut, **error_responses(404, 409)})
 def create_job(request: HttpRequest, payload: JobCreateIn) -> Status:
     """A DRAFT job rendered from the template's latest version; upload its inputs next."""
-    resources = payload.resources
     job = services.create_job(
         user=request.auth,
         request=services.JobRequest(
@@ -147,17 +145,7 @@ def create_job(request: HttpRequest, payload: JobCreateIn) -> Status:
             title=payload.title,
             values=payload.values,
             continue_on_timeout=payload.continue_on_timeout,
-            resources=Resources(
-                partition=resources.partition,
-                nodes=resources.nodes,
-                ntasks=resources.ntasks_per_node,
-                cpus_per_task=resources.cpus_per_task,
-                memory_mb=resources.memory_mb,
-                walltime_s=resources.walltime_s,
-                gpus=resources.gpus,
-                account=resources.account,
-                qos=resources.qos,
-            ),
+            resources=payload.resources.as_resources(),
         ),
     )
     return Status(201, _detail(access_job(user=request.auth, job_id=job.pk)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -190,6 +191,33 @@ def sha256_mismatches(session: MemberSession, job: Job, inputs: list[Any]) -> se
 def copy_tree_argv(source_dir: str, target_dir: str) -> list[str]:
     """rsync of the paths listed on stdin (one a line), folders kept, from one dir to another."""
     return ["rsync", "-a", "--files-from=-", "--", f"{source_dir}/", f"{target_dir}/"]
+
+
+def copy_inputs_argv(source_dir: str, names: Iterable[str], target_dir: str) -> list[str]:
+    """rsync of named files (paths in the job folder) from one job folder into another, their folders made.
+
+    `--relative` keeps each path below the `/./` mark, so `namd/toppar/x.prm` lands in `namd/toppar/`."""
+    return ["rsync", "-a", "--relative", "--", *(f"{source_dir}/./{name}" for name in names), f"{target_dir}/"]
+
+
+# A sequence's whole command line is one argument of the remote shell (`sh -c LINE`), which Linux caps at 128 KiB
+# (MAX_ARG_STRLEN); each part also carries its two marker printfs.
+SEQUENCE_MAX_CHARS = 96 * 1024
+SEQUENCE_PART_OVERHEAD_CHARS = 160
+
+
+def sequence_chunks(argvs: list[list[str]], max_chars: int = SEQUENCE_MAX_CHARS) -> list[list[list[str]]]:
+    """The argvs cut into runs of whole parts whose command line stays under `max_chars`: one exec each."""
+    chunks: list[list[list[str]]] = []
+    size = max_chars
+    for argv in argvs:
+        length = len(shlex.join(argv)) + SEQUENCE_PART_OVERHEAD_CHARS  # measured here, joined for real by the transport
+        if size + length > max_chars:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(argv)
+        size += length
+    return chunks
 
 
 def file_list(paths: Iterable[str]) -> bytes:

@@ -60,6 +60,13 @@ class PipelineSubmitTask(JobTask):
         services.pipeline_submission_waits(pipeline_id=args[0], error=error, give_up_at=give_up_at)
 
 
+class SweepTurnTask(JobTask):
+    what_next = "Submit the sweep again."
+
+    def gave_up(self, sweep_id: int, *args: object, error: PortalError) -> None:
+        services.sweep_turn_gave_up(sweep_id=sweep_id, error=error)
+
+
 class InputCopyTask(JobTask):
     what_next = "Upload the file again."
 
@@ -95,6 +102,11 @@ def cancel_pipeline_task(self: Task, pipeline_id: int, acting_user_id: int) -> N
     services.cancel_pipeline_steps(
         pipeline_id=pipeline_id, acting_user_id=acting_user_id, task_id=self.request.id or ""
     )
+
+
+@shared_task(base=SweepTurnTask, time_limit=3600, soft_time_limit=3540, bind=True)
+def advance_sweep_task(self: Task, sweep_id: int) -> None:
+    services.advance_sweep(sweep_id=sweep_id, task_id=self.request.id or "")
 
 
 @shared_task(base=InputCopyTask, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, bind=True)

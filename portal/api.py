@@ -26,9 +26,10 @@ from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
 from clusters.access import access_profile
 from clusters.api import router as clusters_router
-from jobs.access import access_job
+from jobs.access import access_job, access_sweep
 from jobs.api import router as jobs_router
 from jobs.pipeline_api import router as pipelines_router
+from jobs.sweep_api import router as sweeps_router
 from portal.errors import (
     Forbidden,
     InvalidInput,
@@ -79,6 +80,7 @@ def on_authorization_error(request: HttpRequest, exc: AuthorizationError) -> Htt
 # The owned object each path parameter names, loaded for the caller: NotFound if they may not see it.
 OBJECT_ACCESS: dict[str, Callable[[Any, int], object]] = {
     "job_id": lambda user, job_id: access_job(user=user, job_id=job_id),
+    "sweep_id": lambda user, sweep_id: access_sweep(user=user, sweep_id=sweep_id),
     "profile_id": lambda user, profile_id: access_profile(user=user, profile_id=profile_id),
     "template_id": lambda user, template_id: access_template(user=user, template_id=template_id),
     "protocol_id": lambda user, protocol_id: access_protocol(user=user, protocol_id=protocol_id),
@@ -164,6 +166,14 @@ def document_errors(router: Router) -> None:
                 operation.response_models.setdefault(status, operation._create_response_model(ErrorOut))
 
 
-for router in (health_router, accounts_router, clusters_router, templates_router, jobs_router, pipelines_router):
+for router in (
+    health_router,
+    accounts_router,
+    clusters_router,
+    templates_router,
+    jobs_router,
+    pipelines_router,
+    sweeps_router,
+):
     document_errors(router)
     api.add_router("/", router)

@@ -10,7 +10,6 @@ from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
 from portal.errors import TemplateError
 from templates_app import access, protocol_services, selectors, services
-from templates_app.batch_script import Resources
 from templates_app.models import Protocol, Template
 from templates_app.protocols import plan_steps
 from templates_app.schemas import (
@@ -82,17 +81,7 @@ def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn)
         values=payload.values,
         profile=profile,
         recipe=cluster_access.access_launch_recipe(profile=profile, name=job.recipe),
-        resources=Resources(
-            partition=job.resources.partition,
-            nodes=job.resources.nodes,
-            ntasks=job.resources.ntasks_per_node,
-            cpus_per_task=job.resources.cpus_per_task,
-            memory_mb=job.resources.memory_mb,
-            walltime_s=job.resources.walltime_s,
-            gpus=job.resources.gpus,
-            account=job.resources.account,
-            qos=job.resources.qos,
-        ),
+        resources=job.resources.as_resources(),
         title=job.title,
         remote_username=cluster_selectors.remote_username(user=request.auth, profile=profile),
     )

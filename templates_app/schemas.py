@@ -7,6 +7,8 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from templates_app.batch_script import Resources
+
 
 class TemplateOut(Schema):
     id: int
@@ -33,6 +35,20 @@ class ResourcesIn(Schema):
     gpus: int = 0
     account: str | None = None
     qos: str | None = None
+
+    def as_resources(self) -> Resources:
+        """The batch-script generator's resources (`ntasks_per_node` is its `ntasks`)."""
+        return Resources(
+            partition=self.partition,
+            nodes=self.nodes,
+            ntasks=self.ntasks_per_node,
+            cpus_per_task=self.cpus_per_task,
+            memory_mb=self.memory_mb,
+            walltime_s=self.walltime_s,
+            gpus=self.gpus,
+            account=self.account,
+            qos=self.qos,
+        )
 
 
 class JobIn(Schema):

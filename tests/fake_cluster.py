@@ -282,6 +282,8 @@ class RemoteShell:
 
     def _rsync(self, argv: list[str], stdin: bytes | None) -> CommandResult:
         options = argv[1 : argv.index("--")]
+        if options == ["-a", "--relative"]:
+            return self._rsync_relative(argv)
         source, target = _paths_after_dashes(argv)
         if not source.endswith("/") or not target.endswith("/") or not set(options) <= {"-a", "--files-from=-"}:
             raise NotRecorded(f"the fake cluster does not model {shlex.join(argv)}")
@@ -298,6 +300,24 @@ class RemoteShell:
                 self.files.make_dir(target + name)
             else:
                 missing.append(f'rsync: [sender] link_stat "{path}" failed: No such file or directory (2)\n')
+        return self._rsync_result(argv, missing)
+
+    def _rsync_relative(self, argv: list[str]) -> CommandResult:
+        """`rsync -a --relative -- SRC/./PATH... TARGET/`: each PATH (the part after `/./`) lands below TARGET."""
+        *sources, target = _paths_after_dashes(argv)
+        if not target.endswith("/") or not all("/./" in source for source in sources):
+            raise NotRecorded(f"the fake cluster does not model {shlex.join(argv)}")
+        missing = []
+        for source in sources:
+            path = source.replace("/./", "/", 1)
+            if path in self.files.files:
+                self.files.write(target + source.split("/./", 1)[1], self.files.files[path].data)
+            else:
+                missing.append(f'rsync: [sender] link_stat "{source}" failed: No such file or directory (2)\n')
+        return self._rsync_result(argv, missing)
+
+    @staticmethod
+    def _rsync_result(argv: list[str], missing: list[str]) -> CommandResult:
         if missing:
             # rsync 3.5.0 (the local cluster's) copies the rest, then says so and exits 23.
             ending = (

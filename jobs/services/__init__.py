@@ -8,7 +8,8 @@ Tasks call the others, which run as the job's owner through `jobs.remote.member_
   `readiness`: what blocks submission; `input_copy`: inputs to the cluster; `input_archives`:
   an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
   `restart` (continue, after TIMEOUT); `pipelines` (protocol runs as SLURM dependency chains);
-  `stages` (the next stage of a protocol); `status_sync` (SLURM states); `progress` (the NAMD log);
+  `stages` (the next stage of a protocol); `sweeps` (a template or protocol at many points, a gate
+  on how many run at once); `status_sync` (SLURM states); `progress` (the NAMD log);
   `finishing` (results back); `files` (listing, downloads); `storage` (a member's quota on the
   portal's file store, expiry); `discovery` (jobs found again from job.json).
 """
@@ -69,6 +70,15 @@ from jobs.services.submission import (
     submission_waits,
     submit_job,
 )
+from jobs.services.sweeps import (
+    SweepRequest,
+    advance_sweep,
+    create_sweep,
+    request_cancel_sweep,
+    request_submit_sweep,
+    retry_failed_points,
+    sweep_turn_gave_up,
+)
 
 __all__ = [
     "BulkResult",
@@ -76,7 +86,9 @@ __all__ = [
     "PipelineRequest",
     "StagedInput",
     "StorageQuotaExceeded",
+    "SweepRequest",
     "access_runnable_protocol",
+    "advance_sweep",
     "bulk_action",
     "cancel_in_slurm",
     "cancel_pipeline_steps",
@@ -87,6 +99,7 @@ __all__ = [
     "copy_previous_stage",
     "create_job",
     "create_pipeline",
+    "create_sweep",
     "delete_job_files",
     "discover_jobs",
     "download_gave_up",
@@ -115,6 +128,7 @@ __all__ = [
     "register_staged_inputs",
     "request_cancel",
     "request_cancel_pipeline",
+    "request_cancel_sweep",
     "request_delete",
     "request_discovery",
     "request_download",
@@ -126,13 +140,16 @@ __all__ = [
     "request_restart",
     "request_submit",
     "request_submit_pipeline",
+    "request_submit_sweep",
     "resume_pipeline",
+    "retry_failed_points",
     "set_submit_when_ready",
     "submission_gave_up",
     "submission_waits",
     "submit_job",
     "submit_pipeline",
     "suggested_values",
+    "sweep_turn_gave_up",
     "sync_member_jobs",
     "unpack_input_archive",
     "update_job_values",

@@ -56,7 +56,12 @@ class NewJob:
 def place_job(*, owner: User, profile: ClusterProfile, slug: str) -> NewJob:
     """A fresh uuid and the owner's two folders for it on the profile's cluster. Raises InvalidInput
     (REMOTE_USERNAME_INVALID: no credential, and the portal username is no cluster username)."""
-    job_uuid = uuid.uuid4()
+    (new,) = place_jobs(owner=owner, profile=profile, slug=slug, count=1)
+    return new
+
+
+def place_jobs(*, owner: User, profile: ClusterProfile, slug: str, count: int) -> list[NewJob]:
+    """`place_job` for `count` jobs at once (a sweep's points): the owner's roots are looked up once."""
     username = cluster_selectors.remote_username(user=owner, profile=profile)
     try:
         project_root = expand_root(profile.project_root_pattern, username)
@@ -64,10 +69,14 @@ def place_job(*, owner: User, profile: ClusterProfile, slug: str) -> NewJob:
     except ValueError as exc:
         message = "Save your credential for this cluster (with your cluster username) on the Clusters page first."
         raise InvalidInput(message, code="REMOTE_USERNAME_INVALID") from exc
-    project_dir, scratch_dir = layout.job_dirs(
-        project_root=project_root, scratch_root=scratch_root, slug=slug, job_uuid=job_uuid
-    )
-    return NewJob(job_uuid, project_dir, scratch_dir)
+    placed = []
+    for _ in range(count):
+        job_uuid = uuid.uuid4()
+        project_dir, scratch_dir = layout.job_dirs(
+            project_root=project_root, scratch_root=scratch_root, slug=slug, job_uuid=job_uuid
+        )
+        placed.append(NewJob(job_uuid, project_dir, scratch_dir))
+    return placed
 
 
 def render_job(

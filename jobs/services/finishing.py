@@ -2,7 +2,8 @@
 
 `finish_job` runs once per terminal job (the sync enqueues it; beat re-enqueues a lost one): one
 exec runs rsync scratch -> project (failed jobs too), reads the log's last bytes, SLURM's stderr
-and the project listing; `finished_at` marks it done. A TIMEOUT job asked to continue does so here.
+and the project listing; `finished_at` marks it done. A TIMEOUT job asked to continue does so here, and
+a sweep's point that settled lets its sweep's gate start the next.
 `fetch_logs` is the member's "refresh the logs now".
 """
 
@@ -19,6 +20,7 @@ from jobs.services.pipelines import stop_after
 from jobs.services.progress import MAX_LOG_BYTES_AT_FINISH, feed_log, refresh_progress
 from jobs.services.restart import continue_after_timeout, will_continue
 from jobs.services.status_sync import slurm_time
+from jobs.services.sweeps import point_settled
 from jobs.transitions import note
 from portal.errors import RemoteCommandError
 
@@ -70,6 +72,7 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     remote.write_metadata(session, job)
     if job.state == JobState.TIMEOUT and job.continue_on_timeout:
         continue_after_timeout(job)
+    point_settled(job)  # a sweep's point: its gate may start the next
 
 
 def _record_final_status(session: MemberSession, job: Job) -> None:

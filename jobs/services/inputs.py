@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from jobs import file_store, input_facts, layout
@@ -59,6 +60,24 @@ def job_reads(job: Job) -> list[FileRead]:
 def job_roles(job: Job) -> dict[str, str]:
     """`input_roles` of `job_reads`: file path -> the NAMD keyword (lower case) reading it."""
     return {read.path: read.keyword.lower() for read in job_reads(job)}
+
+
+def uploaded_copy(item: InputFile, *, job: Job, source_dir: str) -> InputFile:
+    """An unsaved UPLOADED input of `job`: `item` (an input of another job, in `source_dir`), copied on the cluster."""
+    return InputFile(
+        job=job,
+        name=item.name,
+        role=item.role,
+        size_bytes=item.size_bytes,
+        sha256=item.sha256,
+        atom_count=item.atom_count,
+        state=InputFile.State.UPLOADED,
+        bytes_uploaded=item.size_bytes,
+        copied_from=f"{source_dir}/{item.name}",
+        is_template_asset=item.is_template_asset,
+        facts=item.facts,
+        uploaded_at=item.uploaded_at or timezone.now(),
+    )
 
 
 def _check_staged(role: str, path: Any) -> tuple[int | None, str, str]:

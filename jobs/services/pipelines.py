@@ -31,7 +31,7 @@ from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFi
 from jobs.pipeline_steps import current_steps
 from jobs.services.cancellation import cancel_in_slurm
 from jobs.services.creation import NewJob, add_job, place_job, render_job
-from jobs.services.inputs import StagedInput, register_staged_inputs
+from jobs.services.inputs import StagedInput, register_staged_inputs, uploaded_copy
 from jobs.services.readiness import input_problems, refresh_readiness, start_pipeline_submission
 from jobs.transitions import note, transition
 from portal.enqueue import enqueue_on_commit
@@ -356,20 +356,7 @@ def hand_inputs(source: Job, target: Job) -> None:
     """The run's inputs (already in the shared folder) become `target`'s: rows only, nothing is copied."""
     have = set(target.inputs.values_list("name", flat=True))
     InputFile.objects.bulk_create(
-        InputFile(
-            job=target,
-            name=item.name,
-            role=item.role,
-            size_bytes=item.size_bytes,
-            sha256=item.sha256,
-            atom_count=item.atom_count,
-            state=InputFile.State.UPLOADED,
-            bytes_uploaded=item.size_bytes,
-            copied_from=f"{source.project_dir}/{item.name}",
-            is_template_asset=item.is_template_asset,
-            facts=item.facts,
-            uploaded_at=item.uploaded_at or timezone.now(),
-        )
+        uploaded_copy(item, job=target, source_dir=source.project_dir)
         for item in source.inputs.filter(state=InputFile.State.UPLOADED)
         if item.name not in have
     )

@@ -1,7 +1,7 @@
 """Whether a job may be submitted: what its inputs still lack, and the move UPLOADING <-> READY.
 
 A job whose member asked to submit when ready starts its submission here, the moment it becomes
-READY. Touches no cluster.
+READY (a sweep's point: its sweep's turn is ordered instead). Touches no cluster.
 """
 
 from __future__ import annotations
@@ -126,12 +126,27 @@ def refresh_readiness(job: Job, *, source: str = "task") -> None:
     if job.state == JobState.UPLOADING and not problems:
         # The flag is read after the move to READY, not from `job`: a member who switched it on meanwhile saw
         # UPLOADING and left the submission to this call. If both submit, the conditional transition lets one in.
-        if transition(job, JobState.READY, source=source) and _wants_submission(job):
-            with contextlib.suppress(Conflict):
-                start_submission(job, actor_id=None, source=source)
+        if transition(job, JobState.READY, source=source):
+            _after_ready(job, source)
     elif job.state == JobState.READY and problems:
         transition(job, JobState.UPLOADING, source=source, detail=problems[0]["message"])
 
 
-def _wants_submission(job: Job) -> bool:
-    return Job.objects.filter(pk=job.pk, submit_when_ready=True).exists()
+def _after_ready(job: Job, source: str) -> None:
+    """A job asked to submit when ready starts now; a sweep's point never starts on its own: its sweep's gate
+    decides (the points that lack inputs get them there too), so the sweep's turn is ordered instead."""
+    wanted, sweep_id, pipeline_sweep_id = (
+        Job.objects.filter(pk=job.pk)
+        .values_list("submit_when_ready", "sweep_point__sweep_id", "pipeline__sweep_point__sweep_id")
+        .get()
+    )
+    if sweep_id or pipeline_sweep_id:
+        order_sweep_advance(sweep_id or pipeline_sweep_id)
+    elif wanted:
+        with contextlib.suppress(Conflict):
+            start_submission(job, actor_id=None, source=source)
+
+
+def order_sweep_advance(sweep_id: int) -> str:
+    """The sweep's next turn (inputs for the points that lack them, then the gate), one open order at a time."""
+    return enqueue_on_commit("jobs.tasks.advance_sweep_task", sweep_id, key=f"sweep-advance:{sweep_id}")

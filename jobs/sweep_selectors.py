@@ -1,0 +1,342 @@
+"""Reading a sweep for its page and the API: one row per point, the totals, the CSV and a figure per point.
+
+A row holds what a table shows of a point: its swept values, its state (the job's, or the pipeline run's),
+the current stage of a run, NAMD's last step and ns/day, and the final TOTAL/POTENTIAL/KINETIC/TEMP
+(the last ENERGY line the log reader kept), with the ids to link to. The rows cost a constant number of
+queries whatever the number of points, and only the parts of each log state a row shows leave
+PostgreSQL (its JSON keys, and the last energy row), never the whole series. Reads only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Prefetch, QuerySet
+from django.db.models.fields.json import KeyTransform
+
+from accounts.models import User
+from jobs.access import visible_sweeps
+from jobs.models import EDITABLE_STATES, Job, JobProgress, JobState, Sweep, SweepPoint
+from jobs.namd_log import LogProgress
+from jobs.pipeline_steps import current_steps, pipeline_status
+from portal.errors import InvalidInput
+
+ENERGY_COLUMNS = ("TOTAL", "POTENTIAL", "KINETIC", "TEMP")
+LOG_STATE = "progress__log_state"
+BULKY_JOB_COLUMNS = ("config_text", "batch_script", "resources")
+LOG_FACTS = ("log_last_step", "log_ns_per_day", "log_titles", "log_last_row")
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    index: int
+    values: dict[str, Any]  # the swept variables' values at this point
+    state: str  # the job's state, or the run's (DRAFT, READY, RUNNING, COMPLETED, FAILED, CANCELLED)
+    is_waiting: bool  # flagged and ready: the sweep's gate starts it when there is room
+    stage: str  # a run's current step ("production 2/3"); "" for a template point
+    steps_done: int | None  # a run's completed steps, of steps_total
+    steps_total: int | None
+    last_step: int | None
+    ns_per_day: float | None
+    energies: dict[str, float | None]  # ENERGY_COLUMNS of the last ENERGY line
+    job_id: int | None  # the point's job; for a run, the step shown (current, or the last that logged)
+    pipeline_id: int | None
+    error_code: str
+    error_message: str
+
+
+def sweep_list(user: User) -> QuerySet[Sweep]:
+    """The sweeps `user` may see, newest first, with their template or protocol and point count (one query)."""
+    return (
+        visible_sweeps(user)
+        .select_related("owner", "profile", "template_version__template", "protocol")
+        .defer("template_version__body", "template_version__variables")
+        .annotate(point_count=Count("points"))
+        .order_by("-created_at", "-id")
+    )
+
+
+def _log_facts(prefix: str = "") -> dict[str, KeyTransform]:
+    """The log state's parts a row shows, as annotations: JSON keys, and the last kept energy row."""
+    state = f"{prefix}{LOG_STATE}"
+    return {
+        "log_last_step": KeyTransform("last_step", state),
+        "log_ns_per_day": KeyTransform("ns_per_day", state),
+        "log_titles": KeyTransform("energy_titles", state),
+        "log_last_row": KeyTransform("-1", KeyTransform("energies", state)),
+    }
+
+
+def _log(facts: Any) -> LogProgress:
+    """The reader's view of a job's log from the annotated parts (`jobs.namd_log` reads them as it wrote them):
+    `facts` is a dict of them or an object that has them."""
+    found = facts if isinstance(facts, dict) else {name: getattr(facts, name) for name in LOG_FACTS}
+    row = found["log_last_row"]
+    return LogProgress.from_state(
+        {
+            "last_step": found["log_last_step"],
+            "ns_per_day": found["log_ns_per_day"],
+            "energy_titles": found["log_titles"] or [],
+            "energies": [row] if isinstance(row, list) else [],
+        }
+    )
+
+
+def _final_energies(log: LogProgress) -> dict[str, float | None]:
+    found = {}
+    for column in ENERGY_COLUMNS:
+        series = log.energy_series(column)
+        found[column] = series[-1][1] if series else None
+    return found
+
+
+def sweep_rows(sweep: Sweep) -> list[SweepRow]:
+    """One row per point, in index order: one query for a template sweep, two for a protocol sweep."""
+    if sweep.protocol_id is None:
+        return _template_rows(sweep)
+    return _protocol_rows(sweep)
+
+
+def _template_rows(sweep: Sweep) -> list[SweepRow]:
+    """Plain values, no model instances: a row costs its few columns whatever the number of points."""
+    points = (
+        SweepPoint.objects.filter(sweep=sweep)
+        .annotate(**_log_facts("job__"))
+        .order_by("index")
+        .values(
+            "index",
+            "values",
+            "job_id",
+            "job__state",
+            "job__submit_when_ready",
+            "job__error_code",
+            "job__error_message",
+            *LOG_FACTS,
+        )
+    )
+    rows = []
+    for point in points:
+        log = _log(point)
+        rows.append(
+            SweepRow(
+                index=point["index"],
+                values=point["values"],
+                state=point["job__state"],
+                is_waiting=point["job__state"] == JobState.READY and point["job__submit_when_ready"],
+                stage="",
+                steps_done=None,
+                steps_total=None,
+                last_step=log.last_step,
+                ns_per_day=log.ns_per_day,
+                energies=_final_energies(log),
+                job_id=point["job_id"],
+                pipeline_id=None,
+                error_code=point["job__error_code"],
+                error_message=point["job__error_message"],
+            )
+        )
+    return rows
+
+
+def _protocol_rows(sweep: Sweep) -> list[SweepRow]:
+    steps = Job.objects.defer(*BULKY_JOB_COLUMNS, "values").annotate(**_log_facts())
+    points = (
+        SweepPoint.objects.filter(sweep=sweep)
+        .select_related("pipeline")
+        .prefetch_related(Prefetch("pipeline__steps", queryset=steps))
+        .order_by("index")
+    )
+    rows = []
+    for point in points:
+        run = point.pipeline
+        current = current_steps(run, jobs=list(run.steps.all()))
+        status = pipeline_status(current, cancel_requested=run.cancel_requested_at is not None)
+        logged = [step for step in current if step.log_last_step is not None]
+        shown = status.current if status.current is not None and status.current.log_last_step is not None else None
+        shown = shown or (logged[-1] if logged else status.current)
+        log = _log(shown) if shown is not None else LogProgress()
+        waiting = next((step for step in current if step.state in EDITABLE_STATES), None)
+        rows.append(
+            SweepRow(
+                index=point.index,
+                values=point.values,
+                state=status.state,
+                is_waiting=waiting is not None and waiting.state == JobState.READY and waiting.submit_when_ready,
+                stage=status.current.stage_name if status.current is not None else "",
+                steps_done=status.done,
+                steps_total=status.total,
+                last_step=log.last_step,
+                ns_per_day=log.ns_per_day,
+                energies=_final_energies(log),
+                job_id=shown.pk if shown is not None else None,
+                pipeline_id=run.pk,
+                error_code=status.current.error_code if status.current is not None else "",
+                error_message=status.current.error_message if status.current is not None else "",
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    points: int
+    states: dict[str, int]  # points by state, states in order of first appearance
+    waiting: int  # flagged and ready, waiting for room in the gate
+
+
+def sweep_summary(rows: list[SweepRow]) -> SweepSummary:
+    return SweepSummary(len(rows), dict(Counter(row.state for row in rows)), sum(row.is_waiting for row in rows))
+
+
+# ------------------------------------------------------------------ export and figures
+
+
+def axis_names(sweep: Sweep) -> list[str]:
+    return [str(axis["name"]) for axis in sweep.axes]
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell; text a spreadsheet would run as a formula (=, +, -, @ first) is kept as text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def sweep_csv(sweep: Sweep, rows: list[SweepRow]) -> str:
+    """The rows as CSV: index, one column per swept variable, state, stage, progress, energies, ids."""
+    names = axis_names(sweep)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    energy_heads = [f"final_{column.lower()}" for column in ENERGY_COLUMNS]
+    tail_heads = ["error_code", "job_id", "pipeline_id"]
+    writer.writerow(["index", *names, "state", "stage", "last_step", "ns_per_day", *energy_heads, *tail_heads])
+    for row in rows:
+        writer.writerow(
+            [
+                _cell(value)
+                for value in (
+                    row.index,
+                    *(row.values.get(name) for name in names),
+                    row.state,
+                    row.stage,
+                    row.last_step,
+                    row.ns_per_day,
+                    *(row.energies[column] for column in ENERGY_COLUMNS),
+                    row.error_code,
+                    row.job_id,
+                    row.pipeline_id,
+                )
+            ]
+        )
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    unit: str
+
+
+FIGURES = {
+    "total_energy": Figure("Final total energy", "kcal/mol"),
+    "potential_energy": Figure("Final potential energy", "kcal/mol"),
+    "kinetic_energy": Figure("Final kinetic energy", "kcal/mol"),
+    "temperature": Figure("Final temperature", "K"),
+    "mean_temperature": Figure("Mean temperature over the run", "K"),
+    "ns_per_day": Figure("Speed", "ns/day"),
+    "last_step": Figure("Last step", "steps"),
+}
+FINAL_ENERGY_FIGURES = {
+    "total_energy": "TOTAL",
+    "potential_energy": "POTENTIAL",
+    "kinetic_energy": "KINETIC",
+    "temperature": "TEMP",
+}
+
+
+@dataclass(frozen=True)
+class FigureSeries:
+    label: str  # the other swept variables' values this series holds fixed ("" with one axis)
+    points: list[tuple[Any, float]]  # (swept value, figure), in the axis's order
+
+
+@dataclass(frozen=True)
+class SweepPlot:
+    figure: str
+    label: str
+    unit: str
+    axis: str
+    series: list[FigureSeries]
+
+
+def sweep_plot(sweep: Sweep, rows: list[SweepRow], *, figure: str, axis: str | None = None) -> SweepPlot:
+    """A figure of every point that has it against a swept variable, one series per combination of the other
+    swept variables. Raises InvalidInput (SWEEP_FIGURE_UNKNOWN, SWEEP_AXIS_UNKNOWN)."""
+    if figure not in FIGURES:
+        raise InvalidInput(
+            f"Choose a figure: {', '.join(FIGURES)}.", code="SWEEP_FIGURE_UNKNOWN", details={"figures": list(FIGURES)}
+        )
+    names = axis_names(sweep)
+    axis = axis or names[0]
+    if axis not in names:
+        raise InvalidInput(f"Choose a swept variable: {', '.join(names)}.", code="SWEEP_AXIS_UNKNOWN")
+    values = _figure_values(rows, figure)
+    others = [name for name in names if name != axis]
+    order = {_key(value): position for position, value in enumerate(_axis_values(sweep, axis))}
+    grouped: dict[str, list[tuple[Any, float]]] = {}
+    for row in rows:
+        label = ", ".join(f"{name}={row.values.get(name)}" for name in others)
+        points = grouped.setdefault(label, [])
+        if values.get(row.index) is not None:
+            points.append((row.values.get(axis), values[row.index]))
+    series = [
+        FigureSeries(label, sorted(points, key=lambda point: order.get(_key(point[0]), len(order))))
+        for label, points in grouped.items()
+    ]
+    return SweepPlot(figure, FIGURES[figure].label, FIGURES[figure].unit, axis, series)
+
+
+def _key(value: Any) -> str:
+    return repr(value)
+
+
+def _axis_values(sweep: Sweep, name: str) -> list[Any]:
+    return next((list(axis["values"]) for axis in sweep.axes if axis["name"] == name), [])
+
+
+def _figure_values(rows: list[SweepRow], figure: str) -> dict[int, float | None]:
+    """The figure of each row by index; the mean temperature reads the TEMP series (one query)."""
+    if figure in FINAL_ENERGY_FIGURES:
+        return {row.index: row.energies[FINAL_ENERGY_FIGURES[figure]] for row in rows}
+    if figure == "ns_per_day":
+        return {row.index: row.ns_per_day for row in rows}
+    if figure == "last_step":
+        return {row.index: float(row.last_step) if row.last_step is not None else None for row in rows}
+    states = dict(
+        JobProgress.objects.filter(job_id__in=[row.job_id for row in rows if row.job_id]).values_list(
+            "job_id", "log_state"
+        )
+    )
+    means = {}
+    for row in rows:
+        series = LogProgress.from_state(states[row.job_id]).energy_series("TEMP") if row.job_id in states else []
+        means[row.index] = statistics.fmean(value for _, value in series) if series else None
+    return means
+
+
+def inputs_job_id(sweep: Sweep) -> int | None:
+    """The job the member uploads the sweep's inputs to: the first point's job, or its run's first step not yet
+    sent (the step that holds a run's inputs)."""
+    first = SweepPoint.objects.filter(sweep=sweep).order_by("index").values_list("job_id", "pipeline_id").first()
+    if first is None:
+        return None
+    job_id, pipeline_id = first
+    if job_id is not None:
+        return job_id
+    steps = Job.objects.filter(pipeline_id=pipeline_id, state__in=EDITABLE_STATES).order_by("position", "-pk")
+    return steps.values_list("pk", flat=True).first()
