@@ -31,6 +31,7 @@ LISTING_FORMAT = "%y\t%P\t%s\t%T@\n"
 LISTING_MAX_DEPTH = 4  # a CHARMM-GUI job keeps files in namd/toppar/
 # The output cap of one listing: ≈ 200,000 entries of ≈ 80 bytes; a folder with more is refused, not read.
 LISTING_MAX_BYTES = 16 * 1024 * 1024
+SCRIPT_SUFFIX = ".sbatch"
 
 
 def member_session(
@@ -129,8 +130,14 @@ def remove_trees_argv(paths: list[str]) -> list[str]:
     return ["rm", "-rf", "--", *paths]
 
 
+# The output cap of the documents' listing: ≈ 150,000 paths of ≈ 110 bytes (job.json and the steps' documents
+# with their scripts); a root with more is refused (REMOTE_OUTPUT_TOO_LARGE), not read.
+DOCUMENTS_LISTING_MAX_BYTES = LISTING_MAX_BYTES
+
+
 def find_job_documents_argv(project_root: str, max_bytes: int) -> list[str]:
-    """The job.json files one level below a project root (each job's folder), smaller than max_bytes."""
+    """The `.json` files smaller than max_bytes and the `.sbatch` files one level below a project root (in each
+    job's folder): `job.json`, and a pipeline step's `<step>.json` beside its `<step>.sbatch`."""
     # `find` takes no `--`; the root is absolute (starts with '/'), so it cannot read as an option.
     return [
         "find",
@@ -139,13 +146,31 @@ def find_job_documents_argv(project_root: str, max_bytes: int) -> list[str]:
         "2",
         "-maxdepth",
         "2",
-        "-name",
-        layout.METADATA_FILENAME,
         "-type",
         "f",
+        "(",
+        "-name",
+        "*.json",
         "-size",
         f"-{max_bytes // 1024}k",
+        "-o",
+        "-name",
+        "*" + SCRIPT_SUFFIX,
+        ")",
     ]
+
+
+def job_document_paths(stdout: str, project_root: str) -> list[str]:
+    """The job documents in a `find_job_documents_argv` listing, sorted (each folder's together): every
+    `job.json`, and each `<step>.json` whose `<step>.sbatch` is beside it; lines outside the root are dropped."""
+    listed = {line for line in stdout.splitlines() if line.startswith(project_root + "/")}
+    documents = []
+    for path in listed:
+        folder, _, name = path.rpartition("/")
+        stem = name.removesuffix(".json")
+        if name == layout.METADATA_FILENAME or (stem != name and f"{folder}/{stem}{SCRIPT_SUFFIX}" in listed):
+            documents.append(path)
+    return sorted(documents)
 
 
 def make_dirs(session: MemberSession, *dirs: str) -> None:
@@ -229,7 +254,16 @@ def write_metadata(session: MemberSession, *jobs: Job) -> None:
     one folder. A failure is logged, never fatal to the action that changed the jobs."""
     if not jobs:
         return
-    loaded = Job.objects.select_related("owner", "profile", "parent", "template_version__template", "pipeline")
+    loaded = Job.objects.select_related(
+        "owner",
+        "profile",
+        "parent",
+        "template_version__template",
+        "pipeline__protocol",
+        "protocol_stage",
+        "sweep_point__sweep",
+        "pipeline__sweep_point__sweep",
+    )
     documents = {job.metadata_path: job_json_bytes(job) for job in loaded.filter(pk__in=[job.pk for job in jobs])}
     try:
         session.write_files(jobs[0].project_dir, documents)

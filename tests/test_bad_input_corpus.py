@@ -32,7 +32,7 @@ PDB = (FIXTURES / "water.pdb").read_bytes()
 
 @dataclass(frozen=True)
 class Case:
-    method: str  # "create", "values", "put_upload", "post_input", "download"
+    method: str  # "create", "values", "put_upload", "post_input", "download", "discover"
     payload: Any = None  # the JSON body, or for uploads the name
     content: bytes = b"0123456789"
     status: int = 422
@@ -116,6 +116,10 @@ CASES: dict[str, Case] = {
     "walltime negative": Case("create", resources(walltime_s=-60), code="RESOURCE_INVALID"),
     "nodes as text": Case("create", resources(nodes="all")),
     "not JSON": Case("create", "{not json", status=400, code="MALFORMED_REQUEST"),
+    # ---- discovery (job.json and steps' documents read back): the request names only a cluster
+    "discover: cluster id as text": Case("discover", {"cluster_id": "one"}),
+    "discover: cluster id huge": Case("discover", {"cluster_id": 10**30}, status=404, code="CLUSTER_NOT_FOUND"),
+    "discover: a cluster without my credential": Case("discover", "own", status=404, code="CREDENTIAL_NOT_FOUND"),
 }
 
 
@@ -141,6 +145,9 @@ def send(client: Client, case: Case, job: Job) -> Any:
         return client.post("/api/v1/jobs", payload, content_type="application/json")
     if case.method == "values":
         return client.put(f"{base}/values", case.payload, content_type="application/json")
+    if case.method == "discover":
+        payload = {"cluster_id": job.profile_id} if case.payload == "own" else case.payload
+        return client.post("/api/v1/jobs/discover", json.dumps(payload), content_type="application/json")
     if case.method == "download":
         return client.post(f"{base}/downloads", case.payload, content_type="application/json")
     if case.method == "post_input":

@@ -320,9 +320,9 @@ def test_job_json_round_trips_and_discovery_imports_only_unknown_jobs(member, pr
         "npt-equilibration",
     )
     path = f"{job.project_dir}/job.json"
-    assert discovery.import_job_document(member, profile, path, document) == "known"
+    assert discovery.import_job_document(member, profile, path, document).outcome == "known"
     Job.objects.filter(pk=job.pk).delete()
-    assert discovery.import_job_document(member, profile, path, document) == "imported"
+    assert discovery.import_job_document(member, profile, path, document).outcome == "imported"
     imported = Job.objects.get(uuid=job.uuid)
     assert (imported.state, imported.slurm_job_id, imported.owner) == (JobState.PENDING, "42", member)
     with pytest.raises(JobDocumentInvalid) as refused:
