@@ -8,9 +8,10 @@ Tasks call the others, which run as the job's owner through `jobs.remote.member_
   `readiness`: what blocks submission; `input_copy`: inputs to the cluster; `input_archives`:
   an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
   `restart` (continue, after TIMEOUT); `pipelines` (protocol runs as SLURM dependency chains);
-  `stages` (the next stage of a protocol); `status_sync` (SLURM states); `progress` (the NAMD log);
-  `finishing` (results back); `files` (listing, downloads); `storage` (a member's quota on the
-  portal's file store, expiry); `discovery` (jobs found again from job.json).
+  `pipeline_preview` (a run's steps previewed before it is created); `stages` (the next stage of a
+  protocol); `status_sync` (SLURM states); `progress` (the NAMD log); `finishing` (results back);
+  `files` (listing, downloads); `storage` (a member's quota on the portal's file store, expiry);
+  `discovery` (jobs found again from job.json).
 """
 
 from jobs.services.cancellation import (
@@ -44,6 +45,7 @@ from jobs.services.inputs import (
     register_staged_input,
     register_staged_inputs,
 )
+from jobs.services.pipeline_preview import PipelinePreview, StepPreview, preview_pipeline
 from jobs.services.pipelines import (
     PipelineRequest,
     access_runnable_protocol,
@@ -73,8 +75,10 @@ from jobs.services.submission import (
 __all__ = [
     "BulkResult",
     "JobRequest",
+    "PipelinePreview",
     "PipelineRequest",
     "StagedInput",
+    "StepPreview",
     "StorageQuotaExceeded",
     "access_runnable_protocol",
     "bulk_action",
@@ -108,6 +112,7 @@ __all__ = [
     "pipeline_submission_gave_up",
     "pipeline_submission_waits",
     "prepare_restart",
+    "preview_pipeline",
     "receive_input_archive",
     "receive_input_file",
     "refresh_readiness",
