@@ -2,7 +2,18 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from accounts.forms import TokenRevokingPasswordChangeForm
-from frontend.views import account, activity, catalogue, clusters, dashboard, job_detail, job_list, wizard
+from frontend.views import (
+    account,
+    activity,
+    catalogue,
+    clusters,
+    dashboard,
+    job_detail,
+    job_list,
+    pipeline_wizard,
+    pipelines,
+    wizard,
+)
 
 app_name = "frontend"
 
@@ -32,6 +43,19 @@ urlpatterns = [
     path("jobs/<int:job_id>/next-stage/", job_detail.next_stage, name="job_next_stage"),
     path("jobs/<int:job_id>/clone/", job_detail.clone, name="job_clone"),
     path("jobs/<int:job_id>/delete/", job_detail.delete, name="job_delete"),
+    # Pipeline runs: the protocol wizard (protocol → values, resources, live preview of every step → the inputs
+    # page of the run's first step, whose submit queues the run), the list, a run's page and its actions.
+    path("pipelines/", pipelines.pipeline_list, name="pipeline_list"),
+    path("pipelines/new/", pipeline_wizard.choose_protocol, name="pipeline_wizard"),
+    path("pipelines/new/<slug:slug>/", pipeline_wizard.pipeline_form, name="pipeline_wizard_form"),
+    path("pipelines/new/<slug:slug>/check/", pipeline_wizard.check_form, name="pipeline_wizard_check"),
+    path("pipelines/new/<slug:slug>/preview/", pipeline_wizard.preview, name="pipeline_wizard_preview"),
+    path("pipelines/<int:pipeline_id>/", pipelines.pipeline_detail, name="pipeline_detail"),
+    path("pipelines/<int:pipeline_id>/live/", pipelines.live_panel, name="pipeline_live"),
+    path("pipelines/<int:pipeline_id>/submit/", pipelines.submit, name="pipeline_submit"),
+    path("pipelines/<int:pipeline_id>/cancel/", pipelines.cancel, name="pipeline_cancel"),
+    path("pipelines/<int:pipeline_id>/resume/", pipelines.resume, name="pipeline_resume"),
+    path("pipelines/<int:pipeline_id>/clone/", pipelines.clone, name="pipeline_clone"),
     # Clusters and the member's own credentials.
     path("clusters/", clusters.cluster_list, name="clusters"),
     path("clusters/<int:profile_id>/credential/", clusters.save_credential, name="credential_save"),

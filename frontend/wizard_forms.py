@@ -8,6 +8,7 @@ the code the API would return. The form never renders or submits anything itself
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -106,7 +107,7 @@ class WalltimeField(forms.CharField):
         return total
 
 
-def _variable_widget(spec: VariableSpec) -> forms.Widget:
+def variable_widget(spec: VariableSpec) -> forms.Widget:
     if spec.type is VariableType.BOOLEAN:
         return forms.CheckboxInput()
     if spec.type is VariableType.CHOICE:
@@ -122,7 +123,7 @@ def _variable_widget(spec: VariableSpec) -> forms.Widget:
     return forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"})
 
 
-def _variable_help(spec: VariableSpec) -> str:
+def variable_help(spec: VariableSpec) -> str:
     parts = [spec.help] if spec.help else []
     unit = f" {spec.unit}" if spec.unit else ""
     if spec.minimum is not None and spec.maximum is not None:
@@ -137,32 +138,41 @@ def _variable_help(spec: VariableSpec) -> str:
     return " ".join(parts)
 
 
+def variable_label(spec: VariableSpec) -> str:
+    """'Temperature (K)': the variable's name in words, with its unit."""
+    words = spec.name.replace("_", " ")
+    unit = f" ({spec.unit})" if spec.unit and spec.unit.lower() not in words else ""
+    return words.capitalize() + unit
+
+
+def checked_value(spec: VariableSpec, value: Any) -> Any:
+    """`coerce_value`, its problems as the field's errors (without the variable's name). Raises ValidationError."""
+    try:
+        return coerce_value(spec, value)
+    except TemplateProblems as exc:
+        prefix = f"{spec.name}: "
+        raise ValidationError(
+            [ValidationError(problem.message.removeprefix(prefix), code=problem.code) for problem in exc.problems]
+        ) from exc
+
+
 class VariableField(forms.Field):
     """One template variable: a widget for its type, its value checked by `rendering.coerce_value`."""
 
     def __init__(self, spec: VariableSpec) -> None:
-        words = spec.name.replace("_", " ")
-        unit = f" ({spec.unit})" if spec.unit and spec.unit.lower() not in words else ""
-        label = words.capitalize() + unit
         # `required` only marks the input: coerce_value decides, with the portal's codes.
         is_required = spec.required and spec.type is not VariableType.BOOLEAN
         super().__init__(
             required=is_required,
-            widget=_variable_widget(spec),
-            label=label,
-            help_text=_variable_help(spec),
+            widget=variable_widget(spec),
+            label=variable_label(spec),
+            help_text=variable_help(spec),
             initial=spec.default,
         )
         self.spec = spec
 
     def clean(self, value: Any) -> Any:
-        try:
-            return coerce_value(self.spec, value)
-        except TemplateProblems as exc:
-            prefix = f"{self.spec.name}: "
-            raise ValidationError(
-                [ValidationError(problem.message.removeprefix(prefix), code=problem.code) for problem in exc.problems]
-            ) from exc
+        return checked_value(self.spec, value)
 
 
 @dataclass(frozen=True)
@@ -265,19 +275,28 @@ class JobForm(forms.Form):
                 del self.fields[name]
         for spec in self.specs:
             self.fields[VARIABLE_PREFIX + spec.name] = VariableField(spec)
-        live = {"hx-post": check_url, "hx-trigger": LIVE_CHECK_TRIGGER, "hx-swap": "none", "hx-include": "closest form"}
-        for name, field in self.fields.items():
-            field.widget.attrs.update(
-                live
-                if name != "cluster"
-                else {
-                    "hx-get": sections_url,
-                    "hx-trigger": "change",
-                    "hx-target": "#wizard-resources",
-                    "hx-include": "closest form",
-                    "hx-params": "not csrfmiddlewaretoken",
-                }
-            )
+        self.check_url = check_url
+        self.wire_live_checks(name for name in self.fields if name != "cluster")
+        self.fields["cluster"].widget.attrs.update(
+            {
+                "hx-get": sections_url,
+                "hx-trigger": "change",
+                "hx-target": "#wizard-resources",
+                "hx-include": "closest form",
+                "hx-params": "not csrfmiddlewaretoken",
+            }
+        )
+
+    def wire_live_checks(self, names: Iterable[str]) -> None:
+        """These fields ask the check URL for every field's errors as the member types."""
+        live = {
+            "hx-post": self.check_url,
+            "hx-trigger": LIVE_CHECK_TRIGGER,
+            "hx-swap": "none",
+            "hx-include": "closest form",
+        }
+        for name in names:
+            self.fields[name].widget.attrs.update(live)
 
     def _chosen_profile(self, profiles: QuerySet[ClusterProfile]) -> ClusterProfile | None:
         raw = str((self.data if self.is_bound else self.initial).get("cluster", ""))

@@ -95,6 +95,11 @@ def visible_pipelines(user: User) -> QuerySet[Pipeline]:
     return pipelines if user.is_lab_admin else pipelines.filter(owner=user)
 
 
+def can_act_on_pipeline(user: User, pipeline: Pipeline) -> bool:
+    """Whether `user` may act on a run they already see: its owner only (pages use it to offer actions)."""
+    return user.is_active and pipeline.owner_id == user.pk
+
+
 def access_pipeline(*, user: User, pipeline_id: int, for_update: bool = False) -> Pipeline:
     """The pipeline run if `user` may see it. Raises NotFound (PIPELINE_NOT_FOUND) for missing and not-yours."""
     queryset = visible_pipelines(user).select_related("owner", "profile", "protocol")
@@ -109,7 +114,7 @@ def access_pipeline(*, user: User, pipeline_id: int, for_update: bool = False) -
 def access_pipeline_to_act(*, user: User, pipeline_id: int, for_update: bool = False) -> Pipeline:
     """The pipeline run if `user` may act on it (its owner). Raises NotFound, Forbidden (PIPELINE_NOT_YOURS)."""
     pipeline = access_pipeline(user=user, pipeline_id=pipeline_id, for_update=for_update)
-    if not (user.is_active and pipeline.owner_id == user.pk):
+    if not can_act_on_pipeline(user, pipeline):
         raise Forbidden(
             "This pipeline run is another member's: lab admins can see it but only its owner can change it.",
             code="PIPELINE_NOT_YOURS",

@@ -187,8 +187,13 @@ def preview_job(
     resources: batch_script.Resources,
     title: str,
     remote_username: str,
+    config_filename: str = "",
+    folder_slug: str = "",
 ) -> JobPreview:
-    """Config, batch script and cost for a job that is not submitted; every problem of each part."""
+    """Config, batch script and cost for a job that is not submitted; every problem of each part.
+
+    `config_filename` (default: the version's `job.namd`) and `folder_slug` (default: the template's slug) place
+    it as a pipeline step is placed: its own config name in the run's folder."""
     problems: list[dict[str, Any]] = []
     config, rendered = None, None
     try:
@@ -203,8 +208,8 @@ def preview_job(
         inputs = batch_script.ScriptInputs(
             job_uuid=PREVIEW_JOB_UUID,
             job_title=title,
-            config_filename=config_path(version.workdir),
-            scratch_dir=f"{scratch_root}/{version.template.slug}-{PREVIEW_JOB_UUID.hex[:8]}",
+            config_filename=config_filename or config_path(version.workdir),
+            scratch_dir=f"{scratch_root}/{folder_slug or version.template.slug}-{PREVIEW_JOB_UUID.hex[:8]}",
         )
         script = batch_script.render_batch_script(settings, launch_spec(recipe), resources, inputs)
         cost = batch_script.estimate_cost(settings, resources)

@@ -1,5 +1,5 @@
 """The templates catalogue: the templates members can start a job from, each with its variables and an
-example config rendered with the defaults. Read-only for everyone."""
+example config rendered with the defaults, and the protocols they can start a pipeline run of. Read-only."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from templates_app import selectors
 @login_required
 @require_GET
 def catalogue(request: HttpRequest) -> HttpResponse:
-    return render(request, "frontend/catalogue.html", {"groups": selectors.catalogue_groups(request.user)})
+    context = {
+        "groups": selectors.catalogue_groups(request.user),
+        "protocols": selectors.protocol_entries(request.user),
+    }
+    return render(request, "frontend/catalogue.html", context)
 
 
 @login_required

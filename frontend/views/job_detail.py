@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs import selectors as job_selectors
 from jobs import services
-from jobs.access import access_download, access_job, access_job_to_act, can_act_on, visible_jobs
+from jobs.access import access_download, access_job, access_job_to_act, can_act_on, visible_jobs, visible_pipelines
 from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
 from portal.errors import Forbidden, NotFound, PortalError
@@ -203,6 +203,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     progress, log = job_selectors.job_progress(job)
     context = {
         **_status_context(request, job, progress, log),
+        "pipeline": visible_pipelines(request.user).filter(pk=job.pipeline_id).first() if job.pipeline_id else None,
         "logs": [_log_panel(job, progress, kind, RefreshWait()) for kind in LOG_KINDS],
         "listing": _files_panel(progress, RefreshWait()),
         "energies_url": reverse("api:get_energies", kwargs={"job_id": job.pk}) + f"?columns={ENERGY_COLUMNS}",

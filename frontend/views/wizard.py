@@ -1,5 +1,7 @@
 """The new-job wizard: choose a template; fill in its values and the resources, checked and previewed as you
 type; create the draft; upload its inputs (chunked and resumable, by upload.js against the jobs API); submit.
+The inputs page also serves a pipeline run: on its first waiting step it takes the run's inputs, and its
+submit queues the whole run (the submit service routes a step to its run).
 
 Views parse input, make one access, selector or service call and render. Nothing here talks to a cluster:
 inputs are copied by tasks, and the inputs status polls while any copy is under way.
@@ -55,6 +57,18 @@ def _job_form(request: HttpRequest, version: TemplateVersion, *, data: Any = Non
     )
 
 
+def asks_for_resources(request: HttpRequest) -> bool:
+    """An htmx GET aimed at the resources section: the member chose another cluster."""
+    return request.method == "GET" and bool(request.htmx) and request.htmx.target == RESOURCES_SECTION_ID
+
+
+def resources_section(request: HttpRequest, form: JobForm) -> HttpResponse:
+    """The resources section alone, for the cluster the form now names; the preview renders again once it is in."""
+    response = render(request, "frontend/_wizard_resources.html", {"form": form})
+    response["HX-Trigger-After-Settle"] = RESOURCES_CHANGED_EVENT
+    return response
+
+
 @login_required
 @require_GET
 def choose_template(request: HttpRequest) -> HttpResponse:
@@ -69,11 +83,8 @@ def job_form(request: HttpRequest, slug: str) -> HttpResponse:
     An htmx GET aimed at the resources section (the cluster changed) renders that section for the new cluster.
     """
     template, version = _offered_template(request, slug)
-    if request.method == "GET" and request.htmx and request.htmx.target == RESOURCES_SECTION_ID:
-        form = _job_form(request, version, initial=request.GET.dict())
-        response = render(request, "frontend/_wizard_resources.html", {"form": form})
-        response["HX-Trigger-After-Settle"] = RESOURCES_CHANGED_EVENT
-        return response
+    if asks_for_resources(request):
+        return resources_section(request, _job_form(request, version, initial=request.GET.dict()))
     form = _job_form(request, version, data=request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         try:
@@ -141,6 +152,7 @@ def _inputs_context(job: Job) -> dict[str, Any]:
     unpacking = _is_unpacking(job)
     return {
         "job": job,
+        "pipeline": job.pipeline if job.pipeline_id else None,  # a run's first waiting step holds the run's inputs
         "rows": rows,
         "is_editable": job.state in EDITABLE_STATES,
         "is_unpacking": unpacking,
@@ -193,7 +205,7 @@ def _set_submit_when_ready(request: HttpRequest, job_id: int) -> HttpResponse:
         return redirect("frontend:wizard_inputs", job_id=job_id)
     if task_id:
         messages.success(request, "The inputs are ready: the job is being submitted.")
-        return redirect("frontend:job_detail", job_id=job.pk)
+        return _submitted_page(job)
     if enabled:
         messages.success(request, "It will be submitted once the inputs are ready.")
     else:
@@ -237,5 +249,15 @@ def submit(request: HttpRequest, job_id: int) -> HttpResponse:
     except PortalError as exc:
         messages.error(request, f"{exc.user_message} ({exc.code})")
         return redirect("frontend:wizard_inputs", job_id=job_id)
-    messages.success(request, "Submitted: the job goes to SLURM now.")
+    if job.pipeline_id is not None:
+        messages.success(request, "Submitted: every step of the run goes to SLURM now, as one chain.")
+    else:
+        messages.success(request, "Submitted: the job goes to SLURM now.")
+    return _submitted_page(job)
+
+
+def _submitted_page(job: Job) -> HttpResponse:
+    """Where a submitted job is followed: its page, or its run's for a pipeline step (the submit queued the run)."""
+    if job.pipeline_id is not None:
+        return redirect("frontend:pipeline_detail", pipeline_id=job.pipeline_id)
     return redirect("frontend:job_detail", job_id=job.pk)

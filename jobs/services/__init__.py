@@ -8,10 +8,11 @@ Tasks call the others, which run as the job's owner through `jobs.remote.member_
   `readiness`: what blocks submission; `input_copy`: inputs to the cluster; `input_archives`:
   an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
   `restart` (continue, after TIMEOUT); `pipelines` (protocol runs as SLURM dependency chains);
-  `stages` (the next stage of a protocol); `sweeps` (a template or protocol at many points, a gate
-  on how many run at once); `status_sync` (SLURM states); `progress` (the NAMD log);
-  `finishing` (results back); `files` (listing, downloads); `storage` (a member's quota on the
-  portal's file store, expiry); `discovery` (jobs found again from job.json).
+  `pipeline_preview` (a run's steps previewed before it is created); `stages` (the next stage of a
+  protocol); `sweeps` (a template or protocol at many points, a gate on how many run at once);
+  `status_sync` (SLURM states); `progress` (the NAMD log); `finishing` (results back); `files`
+  (listing, downloads); `storage` (a member's quota on the portal's file store, expiry); `discovery`
+  (jobs found again from job.json).
 """
 
 from jobs.services.cancellation import (
@@ -45,6 +46,7 @@ from jobs.services.inputs import (
     register_staged_input,
     register_staged_inputs,
 )
+from jobs.services.pipeline_preview import PipelinePreview, StepPreview, preview_pipeline
 from jobs.services.pipelines import (
     PipelineRequest,
     access_runnable_protocol,
@@ -83,8 +85,10 @@ from jobs.services.sweeps import (
 __all__ = [
     "BulkResult",
     "JobRequest",
+    "PipelinePreview",
     "PipelineRequest",
     "StagedInput",
+    "StepPreview",
     "StorageQuotaExceeded",
     "SweepRequest",
     "access_runnable_protocol",
@@ -121,6 +125,7 @@ __all__ = [
     "pipeline_submission_gave_up",
     "pipeline_submission_waits",
     "prepare_restart",
+    "preview_pipeline",
     "receive_input_archive",
     "receive_input_file",
     "refresh_readiness",

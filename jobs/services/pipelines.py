@@ -61,6 +61,20 @@ class PipelineRequest:
 
 
 @dataclasses.dataclass(frozen=True)
+class PlannedStep:
+    """One step of a run as planned, before rendering: its stage, version, values, resources and files."""
+
+    plan: StepPlan
+    stage: ProtocolStage
+    version: TemplateVersion
+    values: dict[str, Any]  # the stage's values and what the step sets to continue, as given (defaults not filled)
+    resources: dict[str, Any]  # the run's, the stage's own over them
+    recipe_name: str  # the stage's own, else the run's
+    config_path: str
+    script_path: str
+
+
+@dataclasses.dataclass(frozen=True)
 class _RenderedStep:
     plan: StepPlan
     stage: ProtocolStage
@@ -103,19 +117,12 @@ def _step_files(version: TemplateVersion, output_name: str) -> tuple[str, str]:
     return config, f"{output_name}.sbatch"
 
 
-def _render_steps(
-    *,
-    user: User,
-    protocol: Protocol,
-    request: PipelineRequest,
-    folders: NewJob,
-    title: str,
-    pinned: dict[int | None, TemplateVersion] | None = None,
-) -> list[_RenderedStep]:
-    """Every step rendered, with the stages' latest versions or those `pinned` (by stage id) to the run.
-
-    Raises InvalidInput (PROTOCOL_INVALID, resource codes), TemplateError."""
-    profile = cluster_access.access_profile(user=user, profile_id=request.cluster_id)
+def plan_run(
+    *, protocol: Protocol, request: PipelineRequest, pinned: dict[int | None, TemplateVersion] | None = None
+) -> list[PlannedStep]:
+    """Every step of a run of `protocol` with `request`'s values, with the stages' latest versions or those
+    `pinned` (by stage id) to the run. Writes nothing. Raises InvalidInput (VALUE_UNKNOWN_VARIABLE,
+    STAGE_UNKNOWN, PROTOCOL_INVALID)."""
     items = pinned_stages(protocol)
     stages = {item.stage.position: item.stage for item in items}
     versions = {item.stage.pk: (pinned or {}).get(item.stage.pk) or item.version for item in items}
@@ -125,30 +132,65 @@ def _render_steps(
     if problems:
         raise InvalidInput(problems[0], code="PROTOCOL_INVALID", details={"problems": problems})
     by_position = {rule.position: rule for rule in rules}
-    rendered = []
+    planned = []
     for plan in plan_steps(rules):
         stage, rule = stages[plan.stage_position], by_position[plan.stage_position]
-        version = versions[stage.pk]
         names = {spec.name for spec in rule.specs}
-        values = {name: value for name, value in {**rule.values, **plan.values}.items() if name in names}
-        resources = {**dataclasses.asdict(request.resources), **stage.resources}
-        recipe = cluster_access.access_launch_recipe(profile=profile, name=stage.recipe_name or request.recipe)
+        config_file, script_file = _step_files(versions[stage.pk], plan.output_name)
+        planned.append(
+            PlannedStep(
+                plan=plan,
+                stage=stage,
+                version=versions[stage.pk],
+                values={name: value for name, value in {**rule.values, **plan.values}.items() if name in names},
+                resources={**dataclasses.asdict(request.resources), **stage.resources},
+                recipe_name=stage.recipe_name or request.recipe,
+                config_path=config_file,
+                script_path=script_file,
+            )
+        )
+    return planned
+
+
+def _render_steps(
+    *,
+    user: User,
+    protocol: Protocol,
+    request: PipelineRequest,
+    folders: NewJob,
+    title: str,
+    pinned: dict[int | None, TemplateVersion] | None = None,
+) -> list[_RenderedStep]:
+    """Every step of `plan_run` rendered. Raises InvalidInput (PROTOCOL_INVALID, resource codes), TemplateError."""
+    profile = cluster_access.access_profile(user=user, profile_id=request.cluster_id)
+    rendered = []
+    for step in plan_run(protocol=protocol, request=request, pinned=pinned):
+        recipe = cluster_access.access_launch_recipe(profile=profile, name=step.recipe_name)
         new = NewJob(uuid.uuid4(), folders.project_dir, folders.scratch_dir)
-        config_file, script_file = _step_files(version, plan.output_name)
         config, script, full_values = render_job(
             job_uuid=new.uuid,
-            version=version,
-            values=values,
+            version=step.version,
+            values=step.values,
             profile=profile,
             recipe=recipe,
-            resources=batch_script.Resources(**resources),
-            title=f"{title}: {plan.label}",
+            resources=batch_script.Resources(**step.resources),
+            title=f"{title}: {step.plan.label}",
             scratch_dir=folders.scratch_dir,
-            config_filename=config_file,
+            config_filename=step.config_path,
         )
         rendered.append(
             _RenderedStep(
-                plan, stage, version, new, config_file, script_file, config, script, full_values, resources, recipe.name
+                step.plan,
+                step.stage,
+                step.version,
+                new,
+                step.config_path,
+                step.script_path,
+                config,
+                script,
+                full_values,
+                step.resources,
+                recipe.name,
             )
         )
     return rendered
