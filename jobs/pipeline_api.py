@@ -10,15 +10,17 @@ from ninja import Query, Router, Status
 from jobs import services
 from jobs.access import access_pipeline, visible_pipelines
 from jobs.api import MAX_PAGE, MAX_PAGE_SIZE, job_out
-from jobs.models import Pipeline
+from jobs.models import Job, Pipeline
 from jobs.pipeline_schemas import (
     PipelineAcceptedOut,
     PipelineCreateIn,
     PipelineDetailOut,
     PipelineEnergiesOut,
     PipelinePage,
+    PipelinePreviewOut,
     PipelineResumeIn,
 )
+from jobs.pipeline_selectors import visible_pipeline_rows
 from jobs.pipeline_steps import current_steps, pipeline_energies, pipeline_status, upload_step
 from portal.schemas import error_responses
 from templates_app.batch_script import Resources
@@ -42,8 +44,41 @@ def _resources(resources: ResourcesIn) -> Resources:
     )
 
 
-def _out(pipeline: Pipeline) -> dict[str, Any]:
-    steps = current_steps(pipeline)
+def _request(payload: PipelineCreateIn) -> services.PipelineRequest:
+    return services.PipelineRequest(
+        protocol_id=payload.protocol_id,
+        cluster_id=payload.cluster_id,
+        recipe=payload.recipe,
+        title=payload.title,
+        values=payload.values,
+        stage_values=payload.stage_values,
+        resources=_resources(payload.resources),
+        continue_on_timeout=payload.continue_on_timeout,
+    )
+
+
+def _step_preview(step: services.StepPreview) -> dict[str, Any]:
+    preview = step.preview
+    return {
+        "position": step.step.plan.position,
+        "stage_position": step.step.plan.stage_position,
+        "label": step.step.plan.label,
+        "template": step.step.version.template.slug,
+        "version": step.step.version.number,
+        "output_name": step.step.plan.output_name,
+        "config_path": step.step.config_path,
+        "script_path": step.step.script_path,
+        "config": preview.config if preview else None,
+        "batch_script": preview.batch_script if preview else None,
+        "cost": preview.cost if preview else None,
+        "problems": step.problems,
+        "warnings": preview.warnings if preview else [],
+    }
+
+
+def _out(pipeline: Pipeline, jobs: list[Job] | None = None) -> dict[str, Any]:
+    """`jobs`: the run's jobs when already loaded (a list page loads them for every run in one query)."""
+    steps = current_steps(pipeline, jobs)
     status = pipeline_status(steps, cancel_requested=pipeline.cancel_requested_at is not None)
     return {
         "id": pipeline.pk,
@@ -65,7 +100,7 @@ def _detail(pipeline: Pipeline) -> dict[str, Any]:
     jobs = list(pipeline.steps.select_related("owner", "profile", "template_version__template"))
     waiting = upload_step(current_steps(pipeline, jobs))
     return {
-        **_out(pipeline),
+        **_out(pipeline, jobs),
         "values": pipeline.values,
         "stage_values": pipeline.stage_values,
         "resources": pipeline.resources,
@@ -87,20 +122,22 @@ def _accepted(pipeline_id: int, task_id: str, user: Any) -> Status:
 @router.post("/pipelines", response={201: PipelineDetailOut, **error_responses(404, 409)})
 def create_pipeline(request: HttpRequest, payload: PipelineCreateIn) -> Status:
     """A pipeline run of a protocol: every step a DRAFT job in one folder; upload to `upload_job_id` next."""
-    pipeline = services.create_pipeline(
-        user=request.auth,
-        request=services.PipelineRequest(
-            protocol_id=payload.protocol_id,
-            cluster_id=payload.cluster_id,
-            recipe=payload.recipe,
-            title=payload.title,
-            values=payload.values,
-            stage_values=payload.stage_values,
-            resources=_resources(payload.resources),
-            continue_on_timeout=payload.continue_on_timeout,
-        ),
-    )
+    pipeline = services.create_pipeline(user=request.auth, request=_request(payload))
     return Status(201, _detail(access_pipeline(user=request.auth, pipeline_id=pipeline.pk)))
+
+
+@router.post("/pipelines/preview", response={200: PipelinePreviewOut, **error_responses(404, 409)})
+def preview_pipeline(request: HttpRequest, payload: PipelineCreateIn) -> dict[str, Any]:
+    """Every step the same body would create, rendered (config, batch script, cost), and the total cost; creates
+    nothing. A step that cannot be rendered carries its problems (the wizard's live preview, as JSON)."""
+    preview = services.preview_pipeline(user=request.auth, request=_request(payload))
+    return {
+        "steps": [_step_preview(step) for step in preview.steps],
+        "problems": preview.problems,
+        "problem_count": preview.problem_count,
+        "total_cost": preview.total_cost,
+        "steps_without_cost": preview.steps_without_cost,
+    }
 
 
 @router.get("/pipelines", response=PipelinePage)
@@ -110,10 +147,11 @@ def list_pipelines(
     page_size: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
 ) -> dict[str, Any]:
     """Your pipeline runs (all runs for a lab admin), newest first."""
-    pipelines = visible_pipelines(request.auth).select_related("owner", "protocol")
+    pipelines = visible_pipeline_rows(request.auth)
     start = (page - 1) * page_size
-    chosen = list(pipelines[start : start + page_size].prefetch_related("steps"))
-    return {"items": [_out(p) for p in chosen], "count": pipelines.count(), "page": page, "page_size": page_size}
+    chosen = pipelines[start : start + page_size]
+    items = [_out(pipeline, list(pipeline.steps.all())) for pipeline in chosen]
+    return {"items": items, "count": visible_pipelines(request.auth).count(), "page": page, "page_size": page_size}
 
 
 @router.get("/pipelines/{int:pipeline_id}", response=PipelineDetailOut)

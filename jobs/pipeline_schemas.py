@@ -8,7 +8,7 @@ from typing import Any
 from ninja import Field, Schema
 
 from jobs.schemas import JobOut
-from templates_app.schemas import ResourcesIn
+from templates_app.schemas import CostOut, ResourcesIn
 
 
 class PipelineCreateIn(Schema):
@@ -74,3 +74,27 @@ class PipelineEnergiesOut(Schema):
     titles: list[str]
     series: dict[str, list[tuple[int, float]]] = Field(description="(step on the run's axis, value) per column.")
     starts: list[dict[str, Any]] = Field(description="Where each job of the run starts on the step axis.")
+
+
+class StepPreviewOut(Schema):
+    position: int
+    stage_position: int
+    label: str = Field(description='The step as the run page names it, e.g. "production 2/3".')
+    template: str
+    version: int
+    output_name: str
+    config_path: str
+    script_path: str
+    config: str | None
+    batch_script: str | None
+    cost: CostOut | None
+    problems: list[dict[str, Any]] = Field(description="Each with its code; a step with problems blocks the run.")
+    warnings: list[dict[str, Any]]
+
+
+class PipelinePreviewOut(Schema):
+    steps: list[StepPreviewOut]
+    problems: list[dict[str, Any]] = Field(description="What keeps the run from being planned at all.")
+    problem_count: int
+    total_cost: CostOut | None = Field(description="The steps' estimates summed; null when no step has one.")
+    steps_without_cost: int

@@ -151,10 +151,18 @@ def save_protocol(*, protocol: Protocol, stages: Sequence[ProtocolStage]) -> Pro
         # one save of a protocol at a time: two would both replace its stages and collide on their positions
         Protocol.objects.select_for_update().filter(pk=protocol.pk).first()
     protocol.save()
-    protocol.stages.all().delete()
-    ProtocolStage.objects.bulk_create(
-        ProtocolStage(protocol=protocol, **{name: getattr(stage, name) for name in STAGE_FIELDS}) for stage in stages
-    )
+    # Stages are updated in place by position, so the runs made before keep their link to each stage (a resume
+    # pins its versions by it); positions no longer used go, new ones are added.
+    kept = {stage.position: stage for stage in protocol.stages.all()}
+    wanted = {stage.position for stage in stages}
+    protocol.stages.exclude(position__in=wanted).delete()
+    for stage in stages:
+        fields = {name: getattr(stage, name) for name in STAGE_FIELDS}
+        existing = kept.get(stage.position)
+        if existing is None:
+            ProtocolStage.objects.create(protocol=protocol, **fields)
+        else:
+            ProtocolStage.objects.filter(pk=existing.pk).update(**fields)
     return protocol
 
 

@@ -575,10 +575,12 @@ def resume_pipeline(
             continue_on_timeout=pipeline.continue_on_timeout,
         )
         folders = NewJob(pipeline.uuid, pipeline.project_dir, pipeline.scratch_dir)
-        pinned = {step.protocol_stage_id: step.template_version for step in steps}
+        pinned = _pinned_versions(pipeline, steps)
         rendered = _render_steps(
             user=user, protocol=pipeline.protocol, request=request, folders=folders, title=pipeline.title, pinned=pinned
         )
+        if [step.plan.position for step in rendered] != [step.position for step in steps]:
+            raise _protocol_changed(pipeline)
         Pipeline.objects.filter(pk=pipeline.pk).update(
             values=request.values,
             stage_values={str(k): v for k, v in merged_stage.items()},
@@ -597,6 +599,31 @@ def resume_pipeline(
         transition(jobs[0], JobState.UPLOADING, source="user", actor_id=user.pk, detail=detail)
         refresh_readiness(jobs[0], source="user")
     return pipeline
+
+
+def _protocol_changed(pipeline: Pipeline) -> Conflict:
+    return Conflict(
+        f"The protocol '{pipeline.protocol.name}' changed since this run was made (its stages or their templates), "
+        "so the run cannot go on as it was planned: clone it to run the protocol as it is now.",
+        code="PROTOCOL_CHANGED",
+    )
+
+
+def _pinned_versions(pipeline: Pipeline, steps: list[Job]) -> dict[int | None, TemplateVersion]:
+    """The run's template version of each stage (by stage id), to resume with. Raises Conflict (PROTOCOL_CHANGED)
+    when a stage the run used is gone or now runs another template."""
+    stages = {stage.pk: stage for stage in pipeline.protocol.stages.all()}
+    first_jobs: dict[int, Job] = {}  # a step's first job was made from its stage (a continuation may not be)
+    for job in pipeline.steps.select_related("template_version").order_by("-pk"):
+        first_jobs[job.position] = job
+    pinned: dict[int | None, TemplateVersion] = {}
+    for step in steps:
+        first = first_jobs[step.position]
+        stage = stages.get(first.protocol_stage_id)
+        if stage is None or stage.template_id != first.template_version.template_id:
+            raise _protocol_changed(pipeline)
+        pinned[stage.pk] = first.template_version
+    return pinned
 
 
 def clone_pipeline(*, user: User, pipeline_id: int) -> Pipeline:

@@ -16,7 +16,9 @@ from jobs.pipeline_steps import current_steps, pipeline_energies, pipeline_statu
 from jobs.services.pipelines import stop_after
 from portal.errors import Conflict, Forbidden, InvalidInput, NotFound
 from templates_app.builtin import load_builtin_templates
-from templates_app.models import Protocol
+from templates_app.models import Protocol, Template
+from templates_app.protocol_services import save_protocol
+from templates_app.services import save_template_version
 from tests.factories import UserFactory
 from tests.jobs.unit_jobs import RESOURCES
 
@@ -229,3 +231,55 @@ def test_values_no_stage_takes_are_refused_with_their_names(builtin, credential)
             user=credential.user, request=request(builtin, credential.profile_id, stage_values={9: {}})
         )
     assert refused.value.code == "STAGE_UNKNOWN"
+
+
+def fail_second_step(run) -> list[Job]:
+    steps = queue_all(run)
+    for name in ("water.psf", "water.pdb", "par_water.prm"):
+        InputFile.objects.create(job=steps[0], name=name, state=InputFile.State.UPLOADED)
+    now = timezone.now()
+    Job.objects.filter(pk=steps[0].pk).update(state=JobState.COMPLETED, finished_at=now)
+    Job.objects.filter(pk=steps[1].pk).update(state=JobState.FAILED, finished_at=now)
+    Job.objects.filter(pk__in=[s.pk for s in steps[2:]]).update(state=JobState.CANCELLED, finished_at=now)
+    return steps
+
+
+def test_an_admins_edit_of_the_stages_values_keeps_a_run_resumable_with_its_versions(run, credential) -> None:
+    steps = fail_second_step(run)
+    stages = list(run.protocol.stages.all())
+    stages[2].values = {**stages[2].values, "run_steps": 70}
+    save_protocol(protocol=run.protocol, stages=stages)
+    production = Template.objects.get(slug="production-restart")
+    latest = production.versions.order_by("-number").first()
+    save_template_version(template=production, body=latest.body + "\n# v2\n", variables=latest.variables, user=None)
+
+    services.resume_pipeline(user=credential.user, pipeline_id=run.pk)
+
+    resumed = current_steps(run)
+    assert [step.template_version_id for step in resumed] == [step.template_version_id for step in steps]
+    assert resumed[2].values["run_steps"] == 70  # the stage's values as they are now
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda stages: stages[2].__setattr__("repeat", 4), id="more production segments"),
+        pytest.param(lambda stages: stages.pop(), id="a stage removed"),
+        pytest.param(
+            lambda stages: stages[1].__setattr__("template", Template.objects.get(slug="production-restart")),
+            id="a stage runs another template",
+        ),
+    ],
+)
+def test_a_run_whose_protocol_changed_shape_is_not_resumed_but_cloned(run, credential, change) -> None:
+    steps = fail_second_step(run)
+    stages = list(run.protocol.stages.all())
+    change(stages)
+    stages[1].continuation = "restart"
+    save_protocol(protocol=run.protocol, stages=stages)
+
+    with pytest.raises(Conflict) as refused:
+        services.resume_pipeline(user=credential.user, pipeline_id=run.pk)
+
+    assert refused.value.code == "PROTOCOL_CHANGED"
+    assert [step.pk for step in current_steps(run)] == [step.pk for step in steps]  # nothing made
