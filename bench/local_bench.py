@@ -20,7 +20,7 @@ from clusters.demo import LOCAL_PARTITIONS, LOCAL_RECIPES
 from clusters.gateway import MemberSession, connection_pool, redis_client
 from clusters.models import ClusterCredential, ClusterProfile, LaunchRecipe, Partition
 from clusters.services import save_key_credential
-from jobs.models import Job
+from jobs.models import Job, Pipeline, Sweep
 from templates_app.builtin import load_builtin_templates
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -142,7 +142,9 @@ class Bench:
 
 
 def remove_portal_objects() -> None:
-    """The bench's jobs (owner and profile are PROTECT: jobs first), users and profile, if any."""
+    """The bench's sweeps, runs and jobs (owner and profile are PROTECT: those first), users and profile."""
+    Sweep.objects.filter(owner__username__in=MEMBERS).delete()
+    Pipeline.objects.filter(owner__username__in=MEMBERS).delete()
     Job.objects.filter(owner__username__in=MEMBERS).delete()
     Job.objects.filter(profile__slug=PROFILE_SLUG).delete()
     User.objects.filter(username__in=MEMBERS).delete()

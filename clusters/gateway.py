@@ -9,8 +9,6 @@ Must never be called from a web request: only Celery tasks and management comman
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +21,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from clusters import ssh
+from clusters.file_tar import tar_of, untar_argv
 from clusters.models import ClusterCredential, ClusterProfile, RemoteCommandRecord
 from clusters.paths import check_remote_realpaths, expand_root
 from clusters.slurm import SlurmClient
@@ -292,19 +291,7 @@ class MemberSession:
         if any(name.startswith(("/", "-")) or {"", ".", ".."} & set(name.split("/")) for name in files):
             raise ValueError("write_files takes relative paths without '.', '..' or empty parts")
         target = self.confined(directory)
-        buffer = io.BytesIO()
-        now = time.time()
-        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mode, info.mtime = len(data), 0o644, now
-                archive.addfile(info, io.BytesIO(data))
-        self.run(
-            ["tar", "-x", "--no-same-owner", "-f", "-", "-C", target],
-            stdin=buffer.getvalue(),
-            timeout_s=timeout_s,
-            check=True,
-        )
+        self.run(untar_argv(target), stdin=tar_of(files), timeout_s=timeout_s, check=True)
 
     def upload(
         self,

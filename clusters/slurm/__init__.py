@@ -11,7 +11,7 @@ first, and it never writes shell text. Times SLURM prints carry no zone: `starte
 naive datetimes in the cluster's local time, as `squeue`/`sacct` print them.
 """
 
-from clusters.slurm.chain import ChainStep, build_chain_script, build_relink_argv, parse_chain_output
+from clusters.slurm.chain import ChainStep, PreludeCommand, build_chain_script, build_relink_argv, parse_chain_output
 from clusters.slurm.client import (
     ChainResult,
     RunCommand,
@@ -20,6 +20,7 @@ from clusters.slurm.client import (
 )
 from clusters.slurm.errors import (
     STDERR_EXCERPT_MAX_CHARS,
+    ChainStagingFailed,
     RelinkFailed,
     ScancelFailed,
     SlurmCommandFailed,
@@ -118,11 +119,13 @@ __all__ = [
     "TERMINAL_PORTAL_STATES",
     "UNSATISFIABLE_PENDING_REASONS",
     "ChainResult",
+    "ChainStagingFailed",
     "ChainStep",
     "JobStatus",
     "ParsedState",
     "PartitionInfo",
     "PortalState",
+    "PreludeCommand",
     "RelinkFailed",
     "RunCommand",
     "RunSequence",

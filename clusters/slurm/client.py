@@ -10,8 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from clusters.slurm.chain import ChainStep, build_chain_script, build_relink_argv, parse_chain_output
-from clusters.slurm.errors import RelinkFailed, ScancelFailed, stderr_excerpt
+from clusters.slurm.chain import (
+    STAGING_FAILED_EXIT,
+    STAGING_FAILED_MARK,
+    ChainStep,
+    PreludeCommand,
+    build_chain_script,
+    build_relink_argv,
+    parse_chain_output,
+)
+from clusters.slurm.errors import ChainStagingFailed, RelinkFailed, ScancelFailed, stderr_excerpt
 from clusters.slurm.identifiers import chunk_job_ids
 from clusters.slurm.lookup import build_find_by_names_argvs, parse_find_by_names_output
 from clusters.slurm.sbatch import (
@@ -103,15 +111,22 @@ class SlurmClient:
         squeue, sacct = self._run_sequence(build_find_by_names_argvs(names), self._command_timeout_s)
         return parse_find_by_names_output(squeue, sacct, names)
 
-    def submit_chain(self, steps: Sequence[ChainStep], *, after: str | None = None) -> ChainResult:
-        """Queue the steps as one afterok chain (the first after job `after`) in one exec.
+    def submit_chain(
+        self, steps: Sequence[ChainStep], *, after: str | None = None, prelude: Sequence[PreludeCommand] = ()
+    ) -> ChainResult:
+        """Run `prelude`, then queue the steps as one afterok chain (the first after job `after`), in one exec.
 
-        A refusal part-way leaves the steps before it queued: the result says which and why.
+        A refusal part-way leaves the steps before it queued: the result says which and why. Raises
+        ChainStagingFailed when a prelude command failed (nothing queued).
         """
         if self._run_script is None:
             raise TypeError("this client cannot run scripts")
-        argv, script = build_chain_script(steps, after=after)
+        argv, script = build_chain_script(steps, after=after, prelude=prelude)
         result = self._run_script(argv, script, self._command_timeout_s * CHAIN_TIMEOUT_FACTOR)
+        if result.exit_code == STAGING_FAILED_EXIT and STAGING_FAILED_MARK in result.stderr:
+            raise ChainStagingFailed(
+                "a command before the chain failed", stderr_excerpt=stderr_excerpt(result.stderr), exit_code=97
+            )
         queued = parse_chain_output(result.stdout)
         ids = [queued.get(step.job_name) for step in steps]
         error = None

@@ -43,3 +43,9 @@ class ScancelFailed(SlurmCommandFailed):
 
 class RelinkFailed(SlurmCommandFailed):
     code = "SLURM_RELINK_FAILED"
+
+
+class ChainStagingFailed(SlurmCommandFailed):
+    """A command of a chain's prelude (folders, files) failed: nothing was queued."""
+
+    code = "SLURM_CHAIN_STAGING_FAILED"

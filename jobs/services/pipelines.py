@@ -24,7 +24,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from clusters import access as cluster_access
-from clusters.slurm import ChainStep, SlurmError
+from clusters.file_tar import tar_of, untar_argv
+from clusters.slurm import ChainStagingFailed, ChainStep, PreludeCommand, SlurmError
 from jobs import remote
 from jobs.access import access_pipeline, access_pipeline_for_task, access_pipeline_to_act
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, TERMINAL_STATES, InputFile, Job, JobState, Pipeline
@@ -35,7 +36,7 @@ from jobs.services.inputs import StagedInput, register_staged_inputs, uploaded_c
 from jobs.services.readiness import input_problems, refresh_readiness, start_pipeline_submission
 from jobs.transitions import note, transition
 from portal.enqueue import enqueue_on_commit
-from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError
+from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError, RemoteCommandError
 from portal.task_orders import ensure_still_held
 from templates_app import access as template_access
 from templates_app import batch_script
@@ -288,30 +289,34 @@ def request_submit_pipeline(*, user: User, pipeline_id: int) -> tuple[Pipeline, 
         return pipeline, start_pipeline_submission(pipeline, actor_id=user.pk, source="user")
 
 
-def _stage_files(session: Any, pipeline: Pipeline, sending: list[Job]) -> None:
-    """Folders, every step's config and script, and the inputs and configs copied to scratch: five execs."""
+def _staging(session: Any, pipeline: Pipeline, sending: list[Job]) -> list[PreludeCommand]:
+    """What the chain's exec does before queueing: the folders made, every step's config and script unpacked
+    in the project folder, the inputs and configs copied to scratch. Their paths are checked first (one exec:
+    every folder's realpath in the member's roots), so the submission is two execs whatever the steps.
+    Raises Forbidden, PortalErrors."""
     holder = sending[0]
     outputs = {
         folder
         for step in sending
         for folder in check_config(step.config_text, config_path=step.config_path, config_only=True).output_dirs
     }
-    remote.make_dirs(
-        session,
+    folders = [
         *remote.input_dirs(holder, [step.config_path for step in sending]),
         pipeline.scratch_dir,
         *(f"{pipeline.scratch_dir}/{folder}" for folder in sorted(outputs)),
-    )
+    ]
+    project, scratch, *_ = session.confined_all([pipeline.project_dir, pipeline.scratch_dir, *folders])
     files = {step.config_path: step.config_text.encode() for step in sending}
     files.update({step.script_path: step.batch_script.encode() for step in sending})
-    session.write_files(pipeline.project_dir, files)
     names = [
         *holder.inputs.filter(state=InputFile.State.UPLOADED).values_list("name", flat=True),
         *(step.config_path for step in sending),
     ]
-    session.run(
-        remote.copy_tree_argv(pipeline.project_dir, pipeline.scratch_dir), stdin=remote.file_list(names), check=True
-    )
+    return [
+        PreludeCommand(["mkdir", "-p", "--", *folders]),
+        PreludeCommand(untar_argv(project), tar_of(files)),
+        PreludeCommand(remote.copy_tree_argv(project, scratch), remote.file_list(names)),
+    ]
 
 
 def _adopted(found: dict[str, list[str]], sending: list[Job], names: dict[int, str]) -> dict[int, str]:
@@ -343,7 +348,7 @@ def submit_pipeline(*, pipeline_id: int, acting_user_id: int, task_id: str = "")
     names = {step.pk: batch_script.job_name(step.uuid, step.title) for step in sending}
     try:
         session = remote.member_session(sending[0], acting_user_id=acting_user_id, task_id=task_id)
-        _stage_files(session, pipeline, sending)
+        staging = _staging(session, pipeline, sending)
         client = session.slurm()
         ids = _adopted(client.find_by_names(list(names.values())), sending, names) if attempts > 1 else {}
         rest = sending[len(ids) :]
@@ -352,9 +357,18 @@ def submit_pipeline(*, pipeline_id: int, acting_user_id: int, task_id: str = "")
             ensure_still_held()  # a run whose order was taken over must not queue the steps a second time
             last = ids[sending[len(ids) - 1].pk] if ids else after
             chain = [ChainStep(f"{pipeline.project_dir}/{step.script_path}", names[step.pk]) for step in rest]
-            result = client.submit_chain(chain, after=last)
+            result = client.submit_chain(chain, after=last, prelude=staging)
             ids.update({step.pk: job_id for step, job_id in zip(rest, result.job_ids, strict=True) if job_id})
             error = result.error
+    except ChainStagingFailed:
+        _back_to_waiting(
+            sending,
+            RemoteCommandError(
+                "The run's folders or files could not be written on the cluster (is the disk or your quota full?).",
+                code="REMOTE_COMMAND_FAILED",
+            ),
+        )
+        return
     except SlurmError as exc:
         raise ClusterUnreachable(
             "SLURM did not answer as expected; the portal will retry.", code="SLURM_ERROR"

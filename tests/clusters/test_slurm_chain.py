@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from clusters.slurm import ChainStep, build_chain_script, build_relink_argv, parse_chain_output
+from clusters.file_tar import tar_of, untar_argv
+from clusters.slurm import ChainStep, PreludeCommand, build_chain_script, build_relink_argv, parse_chain_output
+from clusters.slurm.chain import STAGING_FAILED_EXIT
 
 FAKE_SBATCH = """#!/bin/bash
 printf '%s\\n' "$(printf '%q ' "$@")" >> "$SBATCH_LOG"
@@ -28,14 +30,21 @@ echo "$((100 + n));cluster"
 """
 
 
-def run_chain(tmp_path: Path, steps: list[ChainStep], *, after: str | None = None, refuse: str = "") -> tuple:
+def run_chain(
+    tmp_path: Path,
+    steps: list[ChainStep],
+    *,
+    after: str | None = None,
+    refuse: str = "",
+    prelude: tuple[PreludeCommand, ...] = (),
+) -> tuple:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
     (bin_dir / "sbatch").chmod(0o755)
     log = tmp_path / "sbatch.log"
     log.write_text("")
-    argv, script = build_chain_script(steps, after=after)
+    argv, script = build_chain_script(steps, after=after, prelude=prelude)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "SBATCH_LOG": str(log), "REFUSE_NAME": refuse}
     result = subprocess.run(argv, input=script, capture_output=True, env=env, check=False, timeout=30)
     calls = [shlex.split(line) for line in log.read_text().splitlines()]
@@ -99,3 +108,38 @@ def test_relink_names_both_ids_and_refuses_others() -> None:
     assert build_relink_argv("17", "18") == ["scontrol", "update", "JobId=17", "Dependency=afterok:18"]
     with pytest.raises(ValueError, match="not a SLURM job id"):
         build_relink_argv("17", "18 Partition=x")
+
+
+def test_the_prelude_makes_folders_unpacks_files_and_copies_them_before_the_first_sbatch(tmp_path: Path) -> None:
+    project, scratch = tmp_path / "project", tmp_path / "scratch"
+    hostile = "$(touch pwned) `id` 'quote' \\ NP_DATA\nNP_DATA\n"
+    files = {"step1.namd": hostile.encode(), "namd/step2.namd": bytes(range(256)) * 300}
+    prelude = (
+        PreludeCommand(["mkdir", "-p", "--", str(project / "namd"), str(scratch)]),
+        PreludeCommand(untar_argv(str(project)), tar_of(files)),
+        PreludeCommand(["rsync", "-a", "--files-from=-", "--", f"{project}/", f"{scratch}/"], b"step1.namd\n"),
+    )
+
+    result, calls = run_chain(tmp_path, STEPS[:2], prelude=prelude)
+
+    assert result.returncode == 0, result.stderr
+    assert (project / "step1.namd").read_text() == hostile
+    assert (project / "namd" / "step2.namd").read_bytes() == files["namd/step2.namd"]
+    assert (scratch / "step1.namd").read_text() == hostile
+    assert not (scratch / "namd").exists()
+    assert len(calls) == 2
+    assert not (Path.cwd() / "pwned").exists()
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_failing_prelude_command_queues_nothing_and_says_so(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where a folder should be")
+    prelude = (PreludeCommand(untar_argv(str(blocked / "below")), tar_of({"a.namd": b"x"})),)
+
+    result, calls = run_chain(tmp_path, STEPS, prelude=prelude)
+
+    assert result.returncode == STAGING_FAILED_EXIT
+    assert b"np-staging-failed tar" in result.stderr
+    assert calls == []
+    assert parse_chain_output(result.stdout.decode()) == {}

@@ -22,8 +22,11 @@ from hypothesis import strategies as st
 from clusters.slurm import (
     MAX_JOB_IDS_PER_COMMAND,
     SLURM_TO_PORTAL_STATE,
+    ChainStagingFailed,
+    ChainStep,
     JobStatus,
     PortalState,
+    PreludeCommand,
     SbatchErrorCode,
     SbatchRejected,
     ScancelFailed,
@@ -761,3 +764,30 @@ def test_client_find_by_name() -> None:
 
     assert client_for(transport).find_by_name("np-rec-run1") == ["54"]
     assert transport.commands == [[shlex.join(argv) for argv in build_find_by_name_argvs("np-rec-run1")]]
+
+
+def test_client_chain_tells_a_failed_prelude_from_a_refused_sbatch() -> None:
+    replies = [
+        CommandResult(("bash", "-s"), 97, "", "tar: /x: Cannot open: Permission denied\nnp-staging-failed tar\n", 0.01),
+        CommandResult(("bash", "-s"), 1, "queued np-a 7\n", "sbatch: error: Invalid partition name specified\n", 0.01),
+    ]
+    scripts: list[bytes] = []
+
+    def run_script(argv: Sequence[str], stdin: bytes, timeout_s: float) -> CommandResult:
+        scripts.append(stdin)
+        return replies.pop(0)
+
+    client = SlurmClient(run=lambda argv, t: replies.pop(0), run_sequence=lambda a, t: [], run_script=run_script)
+    steps = [ChainStep("/p/a.sbatch", "np-a"), ChainStep("/p/b.sbatch", "np-b")]
+    prelude = [PreludeCommand(["mkdir", "-p", "--", "/p"])]
+
+    with pytest.raises(ChainStagingFailed) as staging:
+        client.submit_chain(steps, prelude=prelude)
+    refused = client.submit_chain(steps, prelude=prelude)
+
+    assert staging.value.code == "SLURM_CHAIN_STAGING_FAILED"
+    assert "Permission denied" in staging.value.stderr_excerpt
+    assert refused.job_ids == ["7", None]
+    assert refused.error is not None
+    assert refused.error.code == SbatchErrorCode.INVALID_PARTITION
+    assert all(b"mkdir -p -- /p </dev/null ||" in script for script in scripts)
