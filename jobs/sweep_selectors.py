@@ -1,4 +1,5 @@
-"""Reading a sweep for its page and the API: one row per point, the totals, the CSV and a figure per point.
+"""Reading a sweep for its page and the API: one row per point, the totals, the CSV and a figure per point; for the
+pages also what the owner may do next, the points by state of a page of sweeps, and the point a job or run is.
 
 A row holds what a table shows of a point: its swept values, its state (the job's, or the pipeline run's),
 the current stage of a run, NAMD's last step and ns/day, and the final TOTAL/POTENTIAL/KINETIC/TEMP
