@@ -199,6 +199,17 @@ def test_a_protocol_sweeps_preview_shows_the_first_points_run_and_costs_every_ru
     assert Pipeline.objects.count() == 0
 
 
+def test_a_protocol_sweeps_values_are_checked_by_its_stages_and_replicas_get_their_seeds(member_client, profile):
+    bad = member_client.post(f"{PROTOCOL_FORM_URL}check/", protocol_sweep_form(profile, axis0_values="300, -5"), **HTMX)
+    assert "-5: must be between 0 and 1000 K" in error_slot(bad.content, "axis0_values")
+    replicas = protocol_sweep_form(profile, mode="replicas", replicas="3", base_seed="42")
+    page = member_client.post(f"{PROTOCOL_FORM_URL}preview/", replicas, **HTMX).content.decode()
+    assert '<dd data-points="3">3</dd>' in page
+    seed = re.search(r"<li><code>seed = ([0-9]+)</code></li>", page).group(1)
+    assert re.search(rf"^seed\s+{seed}$", page, re.M) is not None  # the first replica's seed in its configs
+    assert page.count('<details class="pipeline-preview-step"') == 5
+
+
 def test_create_goes_to_the_sweep_page_where_the_inputs_are_uploaded_once(member_client, member, profile) -> None:
     response = member_client.post(FORM_URL, sweep_form(profile, var_temperature="", submit="on"))
     sweep = Sweep.objects.get()
@@ -234,6 +245,10 @@ def test_a_protocol_sweep_is_created_with_a_run_per_point(member_client, profile
     runs = [point.pipeline for point in SweepPoint.objects.filter(sweep=sweep).order_by("index")]
     assert [run.values["temperature"] for run in runs] == [300.0, 310.0]
     page = member_client.get(response["Location"]).content.decode()
+    holder = runs[0].steps.order_by("position").first()
+    assert f'data-upload-url="/api/v1/jobs/{holder.pk}/uploads/__name__"' in page  # the first run's first step
+    inputs = member_client.get(f"/jobs/{holder.pk}/inputs/").content.decode()
+    assert "Inputs of the sweep “water run”" in inputs
     assert '<th scope="col">Stage</th>' in page
     assert "minimization 0/5" in point_row(page, 1)
     assert f'href="/pipelines/{runs[1].pk}/">run {runs[1].pk}</a>' in page
