@@ -204,7 +204,7 @@ class PipelineForm(AskedValuesMixin, JobForm):
     def preview_request(self, protocol_id: int) -> PipelineRequest | None:
         """The request as typed so far (the preview checks each value itself); None while the cluster, recipe or
         resources are unusable."""
-        recipe = next((r for r in self.recipes if r.name == self.data.get("recipe")), None)
+        recipe = self.usable_recipe()
         if self.profile is None or recipe is None or self.resources is None:
             return None
         values, stage_values = self._given(raw=True)

@@ -1,5 +1,5 @@
 from django.contrib.auth import views as auth_views
-from django.urls import path, reverse_lazy
+from django.urls import path, re_path, reverse_lazy
 
 from accounts.forms import TokenRevokingPasswordChangeForm
 from frontend.views import (
@@ -12,10 +12,13 @@ from frontend.views import (
     job_list,
     pipeline_wizard,
     pipelines,
+    sweep_wizard,
+    sweeps,
     wizard,
 )
 
 app_name = "frontend"
+SWEEP_FORM = r"^sweeps/new/(?P<kind>template|protocol)/(?P<slug>[-a-zA-Z0-9_]+)/"  # what is swept, and its slug
 
 urlpatterns = [
     path("", dashboard.dashboard, name="home"),
@@ -56,6 +59,19 @@ urlpatterns = [
     path("pipelines/<int:pipeline_id>/cancel/", pipelines.cancel, name="pipeline_cancel"),
     path("pipelines/<int:pipeline_id>/resume/", pipelines.resume, name="pipeline_resume"),
     path("pipelines/<int:pipeline_id>/clone/", pipelines.clone, name="pipeline_clone"),
+    # Sweeps: a template's or a protocol's wizard as a sweep (what to sweep → values, resources and points, the
+    # first point previewed → the sweep's page, where its inputs are uploaded once), the list, a sweep's page with
+    # its rows (polled while a point moves) and its actions; the CSV and the plot are read from the sweeps API.
+    path("sweeps/", sweeps.sweep_list, name="sweep_list"),
+    path("sweeps/new/", sweep_wizard.choose, name="sweep_wizard"),
+    re_path(f"{SWEEP_FORM}$", sweep_wizard.sweep_form, name="sweep_wizard_form"),
+    re_path(f"{SWEEP_FORM}check/$", sweep_wizard.check_form, name="sweep_wizard_check"),
+    re_path(f"{SWEEP_FORM}preview/$", sweep_wizard.preview, name="sweep_wizard_preview"),
+    path("sweeps/<int:sweep_id>/", sweeps.sweep_detail, name="sweep_detail"),
+    path("sweeps/<int:sweep_id>/live/", sweeps.live_panel, name="sweep_live"),
+    path("sweeps/<int:sweep_id>/submit/", sweeps.submit, name="sweep_submit"),
+    path("sweeps/<int:sweep_id>/cancel/", sweeps.cancel, name="sweep_cancel"),
+    path("sweeps/<int:sweep_id>/retry/", sweeps.retry, name="sweep_retry"),
     # Clusters and the member's own credentials.
     path("clusters/", clusters.cluster_list, name="clusters"),
     path("clusters/<int:profile_id>/credential/", clusters.save_credential, name="credential_save"),

@@ -367,10 +367,15 @@ class JobForm(forms.Form):
             continue_on_timeout=cleaned["continue_on_timeout"],
         )
 
+    def usable_recipe(self) -> LaunchRecipe | None:
+        """The launch recipe as chosen, for a preview: None while the cluster, recipe or resources are unusable."""
+        recipe = next((r for r in self.recipes if r.name == self.data.get("recipe")), None)
+        return None if self.profile is None or self.resources is None else recipe
+
     def preview_arguments(self, *, default_title: str) -> dict[str, Any] | None:
         """What `preview_job` needs besides the version and the login (values as typed: it checks them itself);
         None while the cluster, recipe or resources are unusable."""
-        recipe = next((r for r in self.recipes if r.name == self.data.get("recipe")), None)
+        recipe = self.usable_recipe()
         if self.profile is None or recipe is None or self.resources is None:
             return None
         return {

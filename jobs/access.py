@@ -144,9 +144,14 @@ def access_sweep(*, user: User, sweep_id: int) -> Sweep:
     return found
 
 
+def can_act_on_sweep(user: User, sweep: Sweep) -> bool:
+    """Whether `user` may act on a sweep they already see: its owner only (pages use it to offer actions)."""
+    return user.is_active and sweep.owner_id == user.pk
+
+
 def access_sweep_to_act(*, user: User, sweep_id: int) -> Sweep:
     """The sweep if `user` may act on it (its owner). Raises NotFound, Forbidden (SWEEP_NOT_YOURS)."""
     sweep = access_sweep(user=user, sweep_id=sweep_id)
-    if not (user.is_active and sweep.owner_id == user.pk):
+    if not can_act_on_sweep(user, sweep):
         raise Forbidden("This sweep is another member's: only its owner can change it.", code="SWEEP_NOT_YOURS")
     return sweep

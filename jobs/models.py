@@ -50,6 +50,17 @@ TERMINAL_STATES = frozenset(
 )
 
 
+def settled_by_columns(state: str, *, finished_at: datetime | None, slurm_job_id: str) -> bool:
+    """`Job.is_settled` from the three columns it reads (for rows read as plain values)."""
+    return state in TERMINAL_STATES and (finished_at is not None or not slurm_job_id)
+
+
+def awaits_cluster_by_columns(state: str, *, finished_at: datetime | None, slurm_job_id: str) -> bool:
+    """`Job.awaits_cluster` from the three columns it reads (for rows read as plain values)."""
+    is_settled = settled_by_columns(state, finished_at=finished_at, slurm_job_id=slurm_job_id)
+    return state not in EDITABLE_STATES and not is_settled
+
+
 class Job(models.Model):
     """One NAMD run: what was asked (template version, values, resources), what was sent, what happened."""
 
@@ -135,12 +146,12 @@ class Job(models.Model):
     def is_settled(self) -> bool:
         """Terminal, and nothing more comes from the cluster on its own: the results copy and the rest of the log
         are in (finished_at), or the job never reached SLURM."""
-        return self.is_terminal and (self.finished_at is not None or not self.slurm_job_id)
+        return settled_by_columns(self.state, finished_at=self.finished_at, slurm_job_id=self.slurm_job_id)
 
     @property
     def awaits_cluster(self) -> bool:
         """Sent towards SLURM and not settled yet: more state, log and files will come from the cluster."""
-        return self.state not in EDITABLE_STATES and not self.is_settled
+        return awaits_cluster_by_columns(self.state, finished_at=self.finished_at, slurm_job_id=self.slurm_job_id)
 
     @property
     def is_active(self) -> bool:

@@ -1,4 +1,5 @@
-"""Reading a sweep for its page and the API: one row per point, the totals, the CSV and a figure per point.
+"""Reading a sweep for its page and the API: one row per point, the totals, the CSV and a figure per point; for the
+pages also what the owner may do next, the points by state of a page of sweeps, and the point a job or run is.
 
 A row holds what a table shows of a point: its swept values, its state (the job's, or the pipeline run's),
 the current stage of a run, NAMD's last step and ns/day, and the final TOTAL/POTENTIAL/KINETIC/TEMP
@@ -12,7 +13,8 @@ from __future__ import annotations
 import csv
 import io
 import statistics
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,16 @@ from django.db.models.fields.json import KeyTransform
 
 from accounts.models import User
 from jobs.access import visible_sweeps
-from jobs.models import EDITABLE_STATES, Job, JobProgress, JobState, Sweep, SweepPoint
+from jobs.models import (
+    EDITABLE_STATES,
+    TERMINAL_STATES,
+    Job,
+    JobProgress,
+    JobState,
+    Sweep,
+    SweepPoint,
+    awaits_cluster_by_columns,
+)
 from jobs.namd_log import LogProgress
 from jobs.pipeline_steps import current_steps, pipeline_status
 from portal.errors import InvalidInput
@@ -48,6 +59,7 @@ class SweepRow:
     pipeline_id: int | None
     error_code: str
     error_message: str
+    is_active: bool = False  # submitted and not settled: more will come from the cluster
 
 
 def sweep_list(user: User) -> QuerySet[Sweep]:
@@ -116,6 +128,8 @@ def _template_rows(sweep: Sweep) -> list[SweepRow]:
             "job__submit_when_ready",
             "job__error_code",
             "job__error_message",
+            "job__finished_at",
+            "job__slurm_job_id",
             *LOG_FACTS,
         )
     )
@@ -138,6 +152,9 @@ def _template_rows(sweep: Sweep) -> list[SweepRow]:
                 pipeline_id=None,
                 error_code=point["job__error_code"],
                 error_message=point["job__error_message"],
+                is_active=awaits_cluster_by_columns(
+                    point["job__state"], finished_at=point["job__finished_at"], slurm_job_id=point["job__slurm_job_id"]
+                ),
             )
         )
     return rows
@@ -177,6 +194,7 @@ def _protocol_rows(sweep: Sweep) -> list[SweepRow]:
                 pipeline_id=run.pk,
                 error_code=status.current.error_code if status.current is not None else "",
                 error_message=status.current.error_message if status.current is not None else "",
+                is_active=any(step.awaits_cluster for step in current),
             )
         )
     return rows
@@ -187,10 +205,111 @@ class SweepSummary:
     points: int
     states: dict[str, int]  # points by state, states in order of first appearance
     waiting: int  # flagged and ready, waiting for room in the gate
+    active: int = 0  # submitted and not settled
+
+    @property
+    def is_moving(self) -> bool:
+        """Something changes without the member: a point awaits the cluster, waits for a place in the gate, or
+        is getting the sweep's inputs copied in (a page polls while this holds)."""
+        return bool(self.active or self.waiting or self.states.get(JobState.UPLOADING))
 
 
 def sweep_summary(rows: list[SweepRow]) -> SweepSummary:
-    return SweepSummary(len(rows), dict(Counter(row.state for row in rows)), sum(row.is_waiting for row in rows))
+    return SweepSummary(
+        len(rows),
+        dict(Counter(row.state for row in rows)),
+        sum(row.is_waiting for row in rows),
+        active=sum(row.is_active for row in rows),
+    )
+
+
+STATE_ORDER = {state: position for position, state in enumerate(JobState.values)}  # a job's life, start to end
+
+
+def states_in_order(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """(state, points) in the order of a job's life: drafts first, the ended last."""
+    return sorted(counts.items(), key=lambda item: STATE_ORDER.get(item[0], len(STATE_ORDER)))
+
+
+@dataclass(frozen=True)
+class SweepActions:
+    """What a sweep's owner may ask next, as its page offers it (the services decide, with their codes)."""
+
+    can_submit: bool  # a point not yet submitted nor waiting for a place, and the sweep not cancelled
+    can_cancel: bool  # a point that has not ended
+    can_retry: bool  # a point that ended without completing, its results back
+    inputs_open: bool  # the inputs may still be uploaded: the job that takes them (point 0's) is not sent yet
+
+
+def sweep_actions(sweep: Sweep, rows: list[SweepRow]) -> SweepActions:
+    ended = [row for row in rows if row.state in TERMINAL_STATES]
+    unsent = [row for row in rows if row.state in EDITABLE_STATES and not row.is_waiting]
+    return SweepActions(
+        can_submit=sweep.cancel_requested_at is None and bool(unsent),
+        can_cancel=len(ended) < len(rows),
+        can_retry=any(row.state != JobState.COMPLETED and not row.is_active for row in ended),
+        # point 0's job, or its run's first step not sent, takes them (`inputs_job_id`): its row's state says it
+        inputs_open=bool(rows) and rows[0].state in EDITABLE_STATES,
+    )
+
+
+# States of a point as a list of sweeps counts them (a job's, or a run's) that change without the member.
+MOVING_STATES = frozenset({"UPLOADING", "SUBMITTING", "PENDING", "RUNNING", "COMPLETING"})
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A run's step as `pipeline_status` reads it, from three columns (no model instance: a list page may count
+    thousands of steps)."""
+
+    pk: int
+    position: int
+    state: str
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+def sweep_state_counts(sweeps: Sequence[Sweep]) -> dict[int, dict[str, int]]:
+    """The points of each sweep by state (a job's, or a pipeline run's), for a page of sweeps: one query for the
+    template sweeps and one for the protocol sweeps, whatever their number and their points'."""
+    counts: dict[int, Counter[str]] = {sweep.pk: Counter() for sweep in sweeps}
+    template_ids = [sweep.pk for sweep in sweeps if sweep.protocol_id is None]
+    protocol_ids = [sweep.pk for sweep in sweeps if sweep.protocol_id is not None]
+    if template_ids:
+        by_state = (
+            SweepPoint.objects.filter(sweep_id__in=template_ids)
+            .order_by()
+            .values("sweep_id", "job__state")
+            .annotate(count=Count("pk"))
+        )
+        for found in by_state:
+            counts[found["sweep_id"]][found["job__state"]] += found["count"]
+    if protocol_ids:
+        steps: dict[int, list[_Step]] = defaultdict(list)
+        runs: dict[int, tuple[int, bool]] = {}  # run id: (sweep id, cancel requested)
+        columns = ("pipeline_id", "position", "pk", "state", "pipeline__sweep_point__sweep_id")
+        rows = (
+            Job.objects.filter(pipeline__sweep_point__sweep_id__in=protocol_ids)
+            .order_by()
+            .values_list(*columns, "pipeline__cancel_requested_at")
+        )
+        for run_id, position, pk, state, sweep_id, cancel_requested_at in rows:
+            runs[run_id] = (sweep_id, cancel_requested_at is not None)
+            steps[run_id].append(_Step(pk, position, state))
+        for run_id, (sweep_id, cancelled) in runs.items():
+            current = current_steps(None, jobs=steps[run_id])  # the jobs are given: no run is read
+            counts[sweep_id][pipeline_status(current, cancel_requested=cancelled).state] += 1
+    return {sweep_id: dict(found) for sweep_id, found in counts.items()}
+
+
+def sweep_point_of(user: User, *, job_id: int | None = None, pipeline_id: int | None = None) -> SweepPoint | None:
+    """The point (with its sweep, if `user` sees it) that a pipeline run is, or else that a job is."""
+    points = SweepPoint.objects.filter(sweep__in=visible_sweeps(user)).select_related("sweep")
+    if pipeline_id is not None:
+        return points.filter(pipeline_id=pipeline_id).first()
+    return points.filter(job_id=job_id).first() if job_id is not None else None
 
 
 # ------------------------------------------------------------------ export and figures

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs import selectors as job_selectors
-from jobs import services
+from jobs import services, sweep_selectors
 from jobs.access import access_download, access_job, access_job_to_act, can_act_on, visible_jobs, visible_pipelines
 from jobs.models import Job, JobProgress, JobState, StagedDownload
 from jobs.namd_log import LogProgress
@@ -204,6 +204,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     context = {
         **_status_context(request, job, progress, log),
         "pipeline": visible_pipelines(request.user).filter(pk=job.pipeline_id).first() if job.pipeline_id else None,
+        "sweep_point": sweep_selectors.sweep_point_of(request.user, job_id=job.pk, pipeline_id=job.pipeline_id),
         "logs": [_log_panel(job, progress, kind, RefreshWait()) for kind in LOG_KINDS],
         "listing": _files_panel(progress, RefreshWait()),
         "energies_url": reverse("api:get_energies", kwargs={"job_id": job.pk}) + f"?columns={ENERGY_COLUMNS}",

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from frontend.pipeline_forms import ResumeForm
 from frontend.views.job_detail import ENERGY_COLUMNS
-from jobs import pipeline_selectors, services
+from jobs import pipeline_selectors, services, sweep_selectors
 from jobs.access import access_pipeline, access_pipeline_to_act, can_act_on_pipeline
 from jobs.models import Pipeline
 from jobs.pipeline_steps import current_steps, upload_step
@@ -60,7 +60,11 @@ def _overview_context(request: HttpRequest, pipeline: Pipeline) -> dict[str, Any
 def pipeline_detail(request: HttpRequest, pipeline_id: int) -> HttpResponse:
     pipeline = access_pipeline(user=request.user, pipeline_id=pipeline_id)
     energies = reverse("api:get_energies", kwargs={"pipeline_id": pipeline.pk})
-    context = {**_overview_context(request, pipeline), "energies_url": f"{energies}?columns={ENERGY_COLUMNS}"}
+    context = {
+        **_overview_context(request, pipeline),
+        "energies_url": f"{energies}?columns={ENERGY_COLUMNS}",
+        "sweep_point": sweep_selectors.sweep_point_of(request.user, pipeline_id=pipeline.pk),
+    }
     return render(request, "frontend/pipeline_detail.html", context)
 
 

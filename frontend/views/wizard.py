@@ -23,6 +23,7 @@ from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
 from frontend.wizard_forms import JobForm, SubmitWhenReadyForm
 from jobs import services as job_services
+from jobs import sweep_selectors
 from jobs.access import access_job, access_job_to_act
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobState
 from jobs.services.uploads import CLIENT_CHUNK_BYTES
@@ -150,9 +151,11 @@ def _is_unpacking(job: Job) -> bool:
 def _inputs_context(job: Job) -> dict[str, Any]:
     rows = _input_rows(job)
     unpacking = _is_unpacking(job)
+    point = sweep_selectors.sweep_point_of(job.owner, job_id=job.pk, pipeline_id=job.pipeline_id)
     return {
         "job": job,
         "pipeline": job.pipeline if job.pipeline_id else None,  # a run's first waiting step holds the run's inputs
+        "sweep": point.sweep if point is not None else None,  # a sweep's first point holds the sweep's inputs
         "rows": rows,
         "is_editable": job.state in EDITABLE_STATES,
         "is_unpacking": unpacking,
@@ -173,14 +176,22 @@ def inputs(request: HttpRequest, job_id: int) -> HttpResponse:
         return _set_submit_when_ready(request, job_id)
     job = access_job_to_act(user=request.user, job_id=job_id)  # the upload step: the owner's only
     context = {
-        **_inputs_context(job),
+        **upload_context(job),
         "auto_form": SubmitWhenReadyForm(initial={"submit_when_ready": job.submit_when_ready}),
+    }
+    return render(request, "frontend/wizard_inputs.html", context)
+
+
+def upload_context(job: Job) -> dict[str, Any]:
+    """What the upload section and the inputs status need, for a job its owner uploads to (the inputs page, and
+    a sweep's page for the job that holds the sweep's inputs)."""
+    return {
+        **_inputs_context(job),
         "expected": _expected(job),
         "chunk_bytes": CLIENT_CHUNK_BYTES,
         "upload_url": reverse("api:get_upload", kwargs={"job_id": job.pk, "name": "__name__"}),
         "archive_url": reverse("api:upload_archive", kwargs={"job_id": job.pk}),
     }
-    return render(request, "frontend/wizard_inputs.html", context)
 
 
 def _expected(job: Job) -> list[dict[str, Any]]:

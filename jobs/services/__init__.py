@@ -8,7 +8,8 @@ Tasks call the others, which run as the job's owner through `jobs.remote.member_
   `readiness`: what blocks submission; `input_copy`: inputs to the cluster; `input_archives`:
   an archive as an input tree; `submission`; `cancellation` (and deletion, bulk);
   `restart` (continue, after TIMEOUT); `pipelines` (protocol runs as SLURM dependency chains);
-  `pipeline_preview` (a run's steps previewed before it is created); `stages` (the next stage of a
+  `pipeline_preview` (a run's steps previewed before it is created); `sweep_preview` (a sweep's points
+  counted and its first point previewed before it is created); `stages` (the next stage of a
   protocol); `sweeps` (a template or protocol at many points, a gate on how many run at once);
   `status_sync` (SLURM states); `progress` (the NAMD log); `finishing` (results back); `files`
   (listing, downloads); `storage` (a member's quota on the portal's file store, expiry); `discovery`
@@ -72,10 +73,12 @@ from jobs.services.submission import (
     submission_waits,
     submit_job,
 )
+from jobs.services.sweep_preview import SweepPreview, preview_sweep
 from jobs.services.sweeps import (
     SweepRequest,
     advance_sweep,
     create_sweep,
+    plan_points,
     request_cancel_sweep,
     request_submit_sweep,
     retry_failed_points,
@@ -90,6 +93,7 @@ __all__ = [
     "StagedInput",
     "StepPreview",
     "StorageQuotaExceeded",
+    "SweepPreview",
     "SweepRequest",
     "access_runnable_protocol",
     "advance_sweep",
@@ -124,8 +128,10 @@ __all__ = [
     "next_stage_template",
     "pipeline_submission_gave_up",
     "pipeline_submission_waits",
+    "plan_points",
     "prepare_restart",
     "preview_pipeline",
+    "preview_sweep",
     "receive_input_archive",
     "receive_input_file",
     "refresh_readiness",

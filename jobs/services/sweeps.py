@@ -58,7 +58,7 @@ from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalErro
 from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
-from templates_app.models import TemplateVersion
+from templates_app.models import Protocol, Template, TemplateVersion
 from templates_app.protocol_services import pinned_stages
 from templates_app.rendering import VariableSpec
 from templates_app.services import config_path
@@ -106,21 +106,38 @@ def create_sweep(*, user: User, request: SweepRequest) -> Sweep:
     return _create_protocol_sweep(user, request)
 
 
-def _plan(request: SweepRequest, specs: list[VariableSpec]) -> SweepPlan:
+def plan_points(
+    specs: list[VariableSpec],
+    *,
+    mode: str,
+    axes: tuple[SweepAxis, ...],
+    replicas: int | None = None,
+    base_seed: int | None = None,
+) -> SweepPlan:
+    """The points of a sweep over these variables (a seed drawn within the `seed` variable's range). Raises
+    InvalidInput (SWEEP_* codes)."""
     seed = next((spec for spec in specs if spec.name == SEED_VARIABLE), None)
     low = int(seed.minimum) if seed is not None and seed.minimum is not None else SEED_RANGE[0]
     high = int(seed.maximum) if seed is not None and seed.maximum is not None else SEED_RANGE[1]
     return plan_sweep(
-        mode=request.mode,
-        axes=request.axes,
+        mode=mode,
+        axes=axes,
         variables=frozenset(spec.name for spec in specs),
-        replicas=request.replicas,
-        base_seed=request.base_seed,
+        replicas=replicas,
+        base_seed=base_seed,
         seed_range=(low, high),
     )
 
 
-def _point_title(title: str, index: int, values: dict[str, Any]) -> str:
+def plan_request(request: SweepRequest, specs: list[VariableSpec]) -> SweepPlan:
+    """`plan_points` of a request. Raises InvalidInput (SWEEP_* codes)."""
+    return plan_points(
+        specs, mode=request.mode, axes=request.axes, replicas=request.replicas, base_seed=request.base_seed
+    )
+
+
+def point_title(title: str, index: int, values: dict[str, Any]) -> str:
+    """A point's job or run title: the sweep's, its index and its values."""
     return f"{title} #{index} ({point_label(values)})"[:200]
 
 
@@ -216,13 +233,18 @@ def _add_jobs(jobs: list[Job], *, actor: User, details: Iterable[str]) -> list[J
     return jobs
 
 
-def _create_template_sweep(user: User, request: SweepRequest) -> Sweep:
-    template = template_access.access_template(user=user, template_id=request.template_id or 0)
+def sweep_template(user: User, template_id: int) -> tuple[Template, TemplateVersion]:
+    """The template a sweep runs and its latest version. Raises NotFound, Conflict (TEMPLATE_RETIRED)."""
+    template = template_access.access_template(user=user, template_id=template_id)
     if template.is_retired:
         raise Conflict("This template is retired; choose another.", code="TEMPLATE_RETIRED")
-    version = template_selectors.latest_version(template)
+    return template, template_selectors.latest_version(template)
+
+
+def _create_template_sweep(user: User, request: SweepRequest) -> Sweep:
+    template, version = sweep_template(user, request.template_id or 0)
     prefetch_related_objects([version], "assets")  # read by every point's rendering: once
-    plan = _plan(request, specs_from_json(version.variables))
+    plan = plan_request(request, specs_from_json(version.variables))
     cluster = _cluster(user, request)
     title = (request.title.strip() or template.name)[:200]
     places = place_jobs(owner=user, profile=cluster.profile, slug=template.slug, count=len(plan.points))
@@ -233,7 +255,7 @@ def _create_template_sweep(user: User, request: SweepRequest) -> Sweep:
             version=version,
             cluster=cluster,
             resources=request.resources,
-            title=_point_title(title, index, values),
+            title=point_title(title, index, values),
             values={**request.values, **values},
             owner=user,
             submit_when_ready=request.submit,
@@ -256,9 +278,16 @@ def _create_template_sweep(user: User, request: SweepRequest) -> Sweep:
     return sweep
 
 
+def sweep_protocol(user: User, protocol_id: int) -> tuple[Protocol, list[VariableSpec]]:
+    """The protocol a sweep runs and its stages' variables (what an axis may name). Raises NotFound, Conflict
+    (PROTOCOL_RETIRED)."""
+    protocol = access_runnable_protocol(user=user, protocol_id=protocol_id)
+    return protocol, [spec for pinned in pinned_stages(protocol) for spec in pinned.rule.specs]
+
+
 def _create_protocol_sweep(user: User, request: SweepRequest) -> Sweep:
-    protocol = access_runnable_protocol(user=user, protocol_id=request.protocol_id or 0)
-    plan = _plan(request, [spec for pinned in pinned_stages(protocol) for spec in pinned.rule.specs])
+    protocol, specs = sweep_protocol(user, request.protocol_id or 0)
+    plan = plan_request(request, specs)
     cluster = _cluster(user, request)
     title = (request.title.strip() or protocol.name)[:200]
     with transaction.atomic():
@@ -269,7 +298,7 @@ def _create_protocol_sweep(user: User, request: SweepRequest) -> Sweep:
                 protocol_id=protocol.pk,
                 cluster_id=cluster.profile.pk,
                 recipe=cluster.recipe.name,
-                title=_point_title(title, index, values),
+                title=point_title(title, index, values),
                 values={**request.values, **values},  # shared values: every stage with the variable gets them
                 stage_values=request.stage_values,
                 resources=request.resources,

@@ -29,7 +29,6 @@
     var plot = null;
     var plotShape = "";  // the series and theme the current plot was built for
     var latest = null;  // the last answer of the API: {titles: [...], series: {COLUMN: [[step, value], ...]}, ...}
-    var timer = null;
 
     function available() {
       if (!latest) return [];
@@ -167,30 +166,18 @@
         .catch(function (error) { console.warn(error); });  // the plot keeps what it had; the next refresh retries
     }
 
-    function schedule() {
-      clearTimeout(timer);
-      if (container.dataset.active === "true") timer = setTimeout(function () { load().then(schedule); }, REFRESH_MS);
-    }
-
     chooser.addEventListener("change", draw);
-    // The page's poll answers once settled with its HX-Trigger event: one last read, then no more polling.
-    document.addEventListener(settings.stopEvent, function () {
-      if (container.dataset.active !== "true") return;
-      container.dataset.active = "false";
-      clearTimeout(timer);
-      load();
+    window.portalLivePlot({
+      container: container,
+      load: load,
+      stopEvent: settings.stopEvent,  // the page's poll answers once settled with this HX-Trigger event
+      refreshMs: REFRESH_MS,
+      heightPx: HEIGHT_PX,
+      currentPlot: function () { return plot; },
+      redraw: function () {
+        plotShape = "";
+        if (latest) draw();
+      },
     });
-    function redrawForTheme() {
-      plotShape = "";
-      if (latest) draw();
-    }
-    document.addEventListener("portal:theme", redrawForTheme);
-    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", redrawForTheme);
-    if (window.ResizeObserver) {
-      new ResizeObserver(function () {
-        if (plot && container.clientWidth) plot.setSize({ width: container.clientWidth, height: HEIGHT_PX });
-      }).observe(container);
-    }
-    load().then(schedule);
   };
 })();

@@ -57,6 +57,36 @@
     selectTab(next);
   });
 
+  // The life of a plot that follows a page's poll (energy_plot.js, sweep_plot.js): `load()` (a promise) reads its
+  // data now and again every `refreshMs` while the container says data-active="true", and a last time when
+  // `stopEvent` fires (the page's poll saw everything settle); `redraw()` follows the light/dark theme, and the
+  // plot (`currentPlot()`) the container's width.
+  window.portalLivePlot = function (settings) {
+    var container = settings.container;
+    var timer = null;
+    function schedule() {
+      clearTimeout(timer);
+      if (container.dataset.active === "true") {
+        timer = setTimeout(function () { settings.load().then(schedule); }, settings.refreshMs);
+      }
+    }
+    document.addEventListener(settings.stopEvent, function () {
+      if (container.dataset.active !== "true") return;
+      container.dataset.active = "false";
+      clearTimeout(timer);
+      settings.load();
+    });
+    document.addEventListener("portal:theme", settings.redraw);
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", settings.redraw);
+    if (window.ResizeObserver) {
+      new ResizeObserver(function () {
+        var plot = settings.currentPlot();
+        if (plot && container.clientWidth) plot.setSize({ width: container.clientWidth, height: settings.heightPx });
+      }).observe(container);
+    }
+    settings.load().then(schedule);
+  };
+
   // <form data-confirm="Cancel 3 jobs?"> asks before it is sent (htmx forms use hx-confirm instead).
   document.addEventListener("submit", function (event) {
     var message = event.target.dataset && event.target.dataset.confirm;
