@@ -33,7 +33,7 @@ from jobs.pipeline_steps import current_steps
 from jobs.services.cancellation import cancel_in_slurm
 from jobs.services.creation import NewJob, add_job, place_job, render_job
 from jobs.services.inputs import StagedInput, register_staged_inputs, uploaded_copy
-from jobs.services.readiness import input_problems, refresh_readiness, start_pipeline_submission
+from jobs.services.readiness import input_problems, refresh_readiness, refuse_point_submit, start_pipeline_submission
 from jobs.transitions import note, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError, RemoteCommandError
@@ -283,9 +283,10 @@ def request_submit_pipeline(*, user: User, pipeline_id: int) -> tuple[Pipeline, 
     """Every step not yet submitted -> SUBMITTING, one task queues them as a chain; its id ("" when on its way).
 
     Raises NotFound, Forbidden, Conflict (INPUTS_NOT_READY, PIPELINE_NOT_SUBMITTABLE, PIPELINE_STOPPED,
-    CREDENTIAL_NOT_FOUND)."""
+    CREDENTIAL_NOT_FOUND, SWEEP_POINT_SUBMIT)."""
     with transaction.atomic():
         pipeline = access_pipeline_to_act(user=user, pipeline_id=pipeline_id, for_update=True)
+        refuse_point_submit(pipeline_id=pipeline.pk)
         return pipeline, start_pipeline_submission(pipeline, actor_id=user.pk, source="user")
 
 

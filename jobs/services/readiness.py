@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from jobs.models import EDITABLE_STATES, InputFile, Job, JobState, Pipeline
+from jobs.models import EDITABLE_STATES, InputFile, Job, JobState, Pipeline, SweepPoint
 from jobs.namd_files import STRUCTURE_ROLES
 from jobs.pipeline_steps import current_steps
 from jobs.services.inputs import job_reads
@@ -150,3 +150,21 @@ def _after_ready(job: Job, source: str) -> None:
 def order_sweep_advance(sweep_id: int) -> str:
     """The sweep's next turn (inputs for the points that lack them, then the gate), one open order at a time."""
     return enqueue_on_commit("jobs.tasks.advance_sweep_task", sweep_id, key=f"sweep-advance:{sweep_id}")
+
+
+def refuse_point_submit(*, job_id: int | None = None, pipeline_id: int | None = None) -> None:
+    """A sweep's point is submitted through its sweep, whose gate lets at most `max_running` points go at once.
+
+    Raises Conflict (SWEEP_POINT_SUBMIT, with the sweep's id) when the job or the run is a point."""
+    points = SweepPoint.objects.select_related("sweep")
+    if pipeline_id is not None:
+        point = points.filter(pipeline_id=pipeline_id).first()
+    else:
+        point = points.filter(job_id=job_id).first()
+    if point is not None:
+        raise Conflict(
+            f"This is point {point.index} of the sweep “{point.sweep.title}”: submit the sweep, which starts its "
+            "points as its limit on points running at once allows.",
+            code="SWEEP_POINT_SUBMIT",
+            details={"sweep_id": point.sweep_id},
+        )

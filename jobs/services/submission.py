@@ -21,7 +21,7 @@ from jobs import layout, remote
 from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import EDITABLE_STATES, QUEUED_STATES, InputFile, Job, JobState
 from jobs.services.cancellation import cancel_in_slurm
-from jobs.services.readiness import input_problems, start_pipeline_submission, start_submission
+from jobs.services.readiness import input_problems, refuse_point_submit, start_pipeline_submission, start_submission
 from jobs.transitions import transition
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError
 from portal.task_orders import ensure_still_held
@@ -30,11 +30,13 @@ from templates_app.namd_config import check_config
 
 
 def request_submit(*, user: User, job_id: int) -> tuple[Job, str]:
-    """READY -> SUBMITTING and the submit task's id ("" when already submitted). Raises NotFound, Conflict."""
+    """READY -> SUBMITTING and the submit task's id ("" when already submitted). Raises NotFound, Conflict (a
+    sweep's point: SWEEP_POINT_SUBMIT, the sweep is submitted instead)."""
     with transaction.atomic():
         job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         if job.state == JobState.SUBMITTING or job.state in QUEUED_STATES or job.slurm_job_id:
             return job, ""
+        refuse_point_submit(job_id=job.pk, pipeline_id=job.pipeline_id)
         if job.pipeline_id is not None:  # a step goes with its run's other waiting steps, as one chain
             return job, start_pipeline_submission(job.pipeline, actor_id=user.pk, source="user")
         if job.state in (JobState.DRAFT, JobState.UPLOADING):

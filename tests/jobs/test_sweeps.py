@@ -256,6 +256,34 @@ def test_a_sweep_created_to_submit_starts_its_points_once_the_inputs_are_copied(
     assert len(sent_names(sent_tasks, "jobs.tasks.submit_job_task")) == 6
 
 
+def test_a_point_submitted_on_its_own_is_refused_and_named_so_the_gate_holds(
+    credential, fake_cluster, sent_tasks
+) -> None:
+    sweep = make_sweep(credential, max_running=2)
+    first = upload_to_first_point(sweep, fake_cluster)
+    services.advance_sweep(sweep_id=sweep.pk)
+    ready = point_jobs(sweep)[3]
+    assert ready.state == JobState.READY
+
+    for job in (first, ready):
+        with pytest.raises(Conflict) as caught:
+            services.request_submit(user=credential.user, job_id=job.pk)
+        assert caught.value.code == "SWEEP_POINT_SUBMIT"
+        assert caught.value.details == {"sweep_id": sweep.pk}
+    assert not sent_names(sent_tasks, "jobs.tasks.submit_job_task")
+
+    request = replace(
+        sweep_request(credential, axes=(SweepAxis("temperature", (300.0, 310.0)),)),
+        template_id=None,
+        protocol_id=Protocol.objects.get(slug=BUILTIN_PROTOCOL_SLUG).pk,
+    )
+    protocol_sweep = services.create_sweep(user=credential.user, request=request)
+    run = SweepPoint.objects.filter(sweep=protocol_sweep).order_by("index").first().pipeline
+    with pytest.raises(Conflict) as caught:
+        services.request_submit_pipeline(user=credential.user, pipeline_id=run.pk)
+    assert caught.value.code == "SWEEP_POINT_SUBMIT"
+
+
 # ------------------------------------------------------------------ cancel and retry
 
 
