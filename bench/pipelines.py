@@ -21,7 +21,6 @@ jobs, the remote files, the temp file store and the worker). Prints a table, the
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
@@ -40,7 +39,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, reset_queries  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
@@ -57,6 +56,7 @@ from bench.local_bench import (  # noqa: E402
     wait_until,
 )
 from bench.report import print_report, summarize, time_calls  # noqa: E402
+from clusters.models import RemoteCommandRecord  # noqa: E402
 from jobs.models import Job, JobState, Pipeline  # noqa: E402
 from jobs.services.status_sync import sync_member_jobs  # noqa: E402
 from portal.celery import app as celery_app  # noqa: E402
@@ -105,30 +105,20 @@ def twelve_step_protocol() -> Protocol:
 
 
 class WorkerLog:
-    """The worker's log from a mark on: the SSH execs it ran (one `ssh.command` line each)."""
+    """The worker's log (shown when a wait fails), and the remote commands run on the bench's cluster from a mark
+    on: every exec over SSH is one RemoteCommandRecord, with its argv."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, profile_id: int) -> None:
         self.path = path
-        self.offset = 0
+        self.profile_id = profile_id
+        self.since = timezone.now()
 
     def mark(self) -> None:
-        self.offset = self.path.stat().st_size
+        self.since = timezone.now()
 
     def execs(self) -> list[list[str]]:
-        with self.path.open("rb") as stream:
-            stream.seek(self.offset)
-            lines = stream.read().decode(errors="replace").splitlines()
-        argvs = []
-        for line in lines:
-            if '"ssh.command"' not in line:
-                continue
-            try:
-                record = json.loads(line[line.index("{") :])
-            except ValueError:
-                continue
-            if record.get("event") == "ssh.command":
-                argvs.append([str(part) for part in record.get("argv") or []])
-        return argvs
+        records = RemoteCommandRecord.objects.filter(profile_id=self.profile_id, started_at__gte=self.since)
+        return [[str(part) for part in argv] for argv in records.order_by("started_at").values_list("argv", flat=True)]
 
 
 def queues_in_slurm(argv: list[str]) -> bool:
@@ -158,8 +148,12 @@ def all_queued(job_ids: list[int]) -> bool:
     return not Job.objects.filter(pk__in=job_ids, slurm_job_id="").exists()
 
 
+BENCH_STARTED = timezone.now()
+
+
 def worker_idle() -> bool:
-    return not TaskOrder.objects.filter(done_at=None).exists()
+    """No task order the bench made is open (a finish of a job the sync saw cancelled is one too)."""
+    return not TaskOrder.objects.filter(done_at=None, created_at__gte=BENCH_STARTED).exists()
 
 
 # ------------------------------------------------------------------ 1: a 12-step pipeline vs 12 single jobs
@@ -344,7 +338,10 @@ def make_sweep(bench: Bench, client: Client, log: WorkerLog, points: int) -> tup
             "recipe": RECIPE,
             "title": f"bench sweep {points}",
             "mode": "grid",
-            "axes": [{"name": "temperature", "values": temperatures}, {"name": "seed", "values": list(range(seeds))}],
+            "axes": [
+                {"name": "temperature", "values": temperatures},
+                {"name": "seed", "values": list(range(1, seeds + 1))},
+            ],
             "values": {**WATER, **SMALL_RUN, **CELL},
             "resources": RESOURCES,
             "submit": True,
@@ -368,7 +365,7 @@ def measure_pages(browser: Client, api: Client, sweeps: dict[int, int]) -> dict[
     results: dict[str, Any] = {}
     for points, sweep_id in sweeps.items():
         for kind, client, url in (
-            ("page", browser, reverse("sweep_detail", args=[sweep_id])),
+            ("page", browser, reverse("frontend:sweep_detail", args=[sweep_id])),
             ("api", api, f"/api/v1/sweeps/{sweep_id}"),
         ):
 
@@ -376,6 +373,7 @@ def measure_pages(browser: Client, api: Client, sweeps: dict[int, int]) -> dict[
                 response = client.get(url)
                 assert response.status_code == 200, response.content[:500]
 
+            reset_queries()  # the log holds the last request's queries until the next one starts
             with CaptureQueriesContext(connection) as captured:
                 request()
             results[kind, points] = (
@@ -405,11 +403,13 @@ def main() -> None:
             api = Client(SERVER_NAME="localhost")
             api.force_login(bench.members[0])
             worker = start_worker(queue, file_store)
-            log = WorkerLog(file_store.parent / "worker.log")
+            log = WorkerLog(file_store.parent / "worker.log", bench.profile.pk)
             try:
                 made = bench_submit(bench, api, log)
                 submit = measure_submit(api, log, made)
                 bench.cancel_all()
+                Pipeline.objects.filter(pk=made["run_id"]).delete()  # not active rows in the sync's cycle
+                Job.objects.filter(pk__in=made["single_ids"]).delete()
                 sync = bench_sync(bench)
                 sweeper = Client(SERVER_NAME="localhost")
                 sweeper.force_login(bench.members[1])
@@ -422,6 +422,7 @@ def main() -> None:
         finally:
             bench.tear_down()
             Protocol.objects.filter(slug=PROTOCOL_SLUG).delete()
+            TaskOrder.objects.filter(created_at__gte=BENCH_STARTED, task_name__startswith="jobs.").delete()
 
     pipeline_queueing = sum(1 for argv in submit["pipeline_execs"] if queues_in_slurm(argv))
     singles_queueing = sum(1 for argv in submit["singles_execs"] if queues_in_slurm(argv))

@@ -46,6 +46,21 @@ class PointRow:
 
     row: SweepRow
     cells: list[Any]
+    figures: list[str]  # ns/day, TOTAL, POTENTIAL, KINETIC, TEMP as shown (formatted here: 200 rows render fast)
+
+
+FIGURE_FORMATS = (
+    ("ns_per_day", "{:.2f}"),
+    ("TOTAL", "{:.4f}"),
+    ("POTENTIAL", "{:.4f}"),
+    ("KINETIC", "{:.4f}"),
+    ("TEMP", "{:.2f}"),
+)
+
+
+def _figures(row: SweepRow) -> list[str]:
+    values = {"ns_per_day": row.ns_per_day, **row.energies}
+    return ["—" if values.get(name) is None else form.format(values[name]) for name, form in FIGURE_FORMATS]
 
 
 @login_required
@@ -69,7 +84,7 @@ def _sweep_context(request: HttpRequest, sweep: Sweep) -> dict[str, Any]:
     return {
         "sweep": sweep,
         "axis_names": names,
-        "points": [PointRow(row, [row.values.get(name) for name in names]) for row in rows],
+        "points": [PointRow(row, [row.values.get(name) for name in names], _figures(row)) for row in rows],
         "summary": summary,
         "summary_states": sweep_selectors.states_in_order(summary.states),
         "actions": sweep_selectors.sweep_actions(sweep, rows),
