@@ -11,6 +11,6 @@ admin.site.site_title = "NAMD portal admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
-    re_path(r"^api/v1/(?P<unmatched>.*)$", api_not_found),
+    re_path(r"^api/v1/(?P<unmatched>[\s\S]*)\Z", api_not_found),  # [\s\S]: a newline in the path too
     path("", include("frontend.urls")),
 ]

@@ -45,7 +45,7 @@ def test_refresh_and_discover_of_all_my_jobs_are_reachable(member_client: Client
 
 
 def test_a_path_the_api_does_not_have_is_a_404_in_the_envelope(member_client: Client) -> None:
-    for url in ("/api/v1/jobs/abc", "/api/v1/jobs/-1/events", "/api/v1/nothing"):
+    for url in ("/api/v1/jobs/abc", "/api/v1/jobs/-1/events", "/api/v1/nothing", "/api/v1/sweeps/1%0A/csv"):
         response = member_client.get(url)
         assert (response.status_code, error_code(response)) == (404, "ENDPOINT_NOT_FOUND")
 
