@@ -71,7 +71,7 @@ CASES: dict[str, Case] = {
     "upload a/../../b": Case("put_upload", "a/../../b.psf", code="INPUT_PATH_INVALID"),
     # odd characters in a name part are cleaned, never kept: accepted under the cleaned name
     "upload NUL": Case("put_upload", "water\x00.psf", code="INVALID_INPUT"),  # unstorable: refused before any view
-    "upload newline": Case("put_upload", "water\n.psf", status=404, code=""),  # no URL of the API matches it
+    "upload newline": Case("put_upload", "water\n.psf", status=404, code="ENDPOINT_NOT_FOUND"),  # no API URL matches it
     "upload leading dash": Case("put_upload", "-rf.psf", status=202, code="", extra={"stored": "rf.psf"}),
     "upload the portal's job.json": Case("put_upload", "job.json", code="FILENAME_RESERVED"),
     "download ../": Case("download", {"path": "../other/out.coor"}, code="PATH_INVALID"),
