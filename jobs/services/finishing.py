@@ -1,9 +1,10 @@
 """After SLURM ends a job: the results copied back, the rest of the log read, the final status kept.
 
-`finish_job` runs once per terminal job (the sync enqueues it; beat re-enqueues a lost one): one
-exec runs rsync scratch -> project (failed jobs too), reads the log's last bytes, SLURM's stderr
-and the project listing; `finished_at` marks it done. A TIMEOUT job asked to continue does so here, and
-a sweep's point that settled lets its sweep's gate start the next.
+`finish_job` runs once per terminal job (the sync's finish order): one exec runs rsync scratch ->
+project (failed jobs too), asks SLURM for the final status (the exit code, once accounting has it),
+reads the log's last bytes, SLURM's stderr and the project listing; `finished_at` marks it done. A
+TIMEOUT job asked to continue does so here, and a sweep's point that settled lets its sweep's gate
+start the next.
 `fetch_logs` is the member's "refresh the logs now".
 """
 
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from clusters.gateway import MemberSession
-from clusters.slurm import SlurmError
+from clusters.slurm import SlurmError, build_status_argvs, parse_status_output
+from clusters.ssh import CommandResult
 from jobs import remote
 from jobs.access import access_job_for_task
 from jobs.models import TERMINAL_STATES, Job, JobProgress, JobState
@@ -36,11 +37,14 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         stop_after(job, task_id=task_id)  # before anything slow: the steps after it must not wait in SLURM
     progress, _ = JobProgress.objects.get_or_create(job=job)
     session = remote.member_session(job, acting_user_id=None, task_id=task_id)  # the sync's follow-up: no one asked
-    _record_final_status(session, job)
     offset = (progress.log_state or {}).get("offset", 0)
-    copy, log, stderr, listing = session.run_sequence(
+    squeue_argv, sacct_argv = build_status_argvs([job.slurm_job_id])
+    copy, squeue, sacct, log, stderr, listing = session.run_sequence(
         [
             remote.copy_results_argv(job),
+            # after the copy, so that accounting has long caught up with the job's end (its exit code)
+            list(squeue_argv),
+            list(sacct_argv),
             remote.read_log_argv(job, offset, MAX_LOG_BYTES_AT_FINISH),
             remote.stderr_tail_argv(job),
             remote.list_dir_argv(job.project_dir),
@@ -49,6 +53,7 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         # rsync's complaints, the rest of the log, the stderr tail and the listing, each bounded
         max_output_bytes=remote.LISTING_MAX_BYTES * 2 + MAX_LOG_BYTES_AT_FINISH + remote.LOG_TAIL_BYTES,
     )
+    final_status = _final_status(job, squeue, sacct)
     now = timezone.now()
     if log.exit_code == 0:
         feed_log(progress, log.stdout, now, job.profile.sync_interval_s)
@@ -60,7 +65,7 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         progress.files_listed_at = now
     progress.logs_fetched_at = now
     progress.save()
-    if not Job.objects.filter(pk=job.pk, finished_at=None).update(finished_at=now):
+    if not Job.objects.filter(pk=job.pk, finished_at=None).update(finished_at=now, **final_status):
         return
     job.finished_at = now
     if copy.exit_code == 0:
@@ -75,20 +80,20 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     point_settled(job)  # a sweep's point: its gate may start the next
 
 
-def _record_final_status(session: MemberSession, job: Job) -> None:
-    """squeue reports a job that just ended without its exit code; sacct has it: ask once more."""
+def _final_status(job: Job, squeue: CommandResult, sacct: CommandResult) -> dict[str, object]:
+    """The fields SLURM's final word sets: squeue reports a job that just ended without its exit code, sacct has it."""
     try:
-        status = session.slurm().statuses([job.slurm_job_id]).get(job.slurm_job_id)
+        status = parse_status_output(squeue, sacct, [job.slurm_job_id]).get(job.slurm_job_id)
     except SlurmError:
-        return
+        return {}
     if status is None or not status.is_terminal:
-        return
-    fields = {"slurm_state": status.state_verbatim[:64]}
+        return {}
+    fields: dict[str, object] = {"slurm_state": status.state_verbatim[:64]}
     if status.exit_code is not None:
         fields["exit_code"] = status.exit_code
     if status.ended_at is not None:
         fields["ended_at"] = slurm_time(status.ended_at)
-    Job.objects.filter(pk=job.pk).update(**fields)
+    return fields
 
 
 def fetch_logs(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
