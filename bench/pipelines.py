@@ -5,14 +5,16 @@ Four comparisons, each against a baseline measured in the same run:
 - submitting a 12-step pipeline (NPT equilibration, then production-restart x 11, the water box) through
   `POST /api/v1/pipelines/{id}/submit` and a real Celery worker, until every step has its SLURM id and the
   worker is done, against 12 single jobs of the same templates submitted one by one the same way. The remote
-  commands are counted from the worker's own log (every exec over SSH is one `ssh.command` line): those that
+  commands are counted from their records (every command run over SSH is one RemoteCommandRecord): those that
   queue in SLURM (`sbatch`, or the chain's one `bash -s`) and all of them;
 - one sync cycle (`sync_member_jobs` for each of 5 members) over 300 held SLURM jobs that are 50 pipeline runs x
   6 steps, against the same 300 jobs as single jobs (the same SLURM jobs; rounds alternate);
 - a 200-point sweep (a grid over temperature x seed of the NPT equilibration) created through the API, its
   inputs uploaded once, submitted, until every point has its SLURM id (`sweep_200_s`);
-- the sweep page (`/sweeps/<id>/`) with those 200 rows against a 10-point sweep made and submitted the same way
-  (`sweep_page_200_vs_10`), and the same for `GET /api/v1/sweeps/{id}`, with their query counts.
+- the sweep page (`/sweeps/<id>/`) of those 200 points against a 10-point sweep made and submitted the same way
+  (`sweep_page_200_vs_10`), every point's progress holding a recorded NAMD log: the page's totals cover every
+  point and its table shows the first page of rows (25 of 200, all 10); and `GET /api/v1/sweeps/{id}`, which
+  returns every row (`sweep_api_200_vs_10`), with their query counts.
 
 Runs as root against `scripts/localcluster` and the database of `.env`. Everything it makes is removed before it
 exits (as bench/sync.py: its users np_bench_1..5, its profile, jobs, runs and sweeps, its protocol, the SLURM
@@ -39,9 +41,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection, reset_queries  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -57,7 +58,9 @@ from bench.local_bench import (  # noqa: E402
 )
 from bench.report import print_report, summarize, time_calls  # noqa: E402
 from clusters.models import RemoteCommandRecord  # noqa: E402
-from jobs.models import Job, JobState, Pipeline  # noqa: E402
+from frontend.views.sweeps import POINTS_PER_PAGE  # noqa: E402
+from jobs.models import Job, JobProgress, JobState, Pipeline, SweepPoint  # noqa: E402
+from jobs.namd_log import LogProgress  # noqa: E402
 from jobs.services.status_sync import sync_member_jobs  # noqa: E402
 from portal.celery import app as celery_app  # noqa: E402
 from portal.models import TaskOrder  # noqa: E402
@@ -104,7 +107,7 @@ def twelve_step_protocol() -> Protocol:
     return save_protocol(protocol=protocol, stages=stages)
 
 
-class WorkerLog:
+class CommandLog:
     """The worker's log (shown when a wait fails), and the remote commands run on the bench's cluster from a mark
     on: every exec over SSH is one RemoteCommandRecord, with its argv."""
 
@@ -159,7 +162,7 @@ def worker_idle() -> bool:
 # ------------------------------------------------------------------ 1: a 12-step pipeline vs 12 single jobs
 
 
-def bench_submit(bench: Bench, client: Client, log: WorkerLog) -> dict[str, Any]:
+def bench_submit(bench: Bench, client: Client, log: CommandLog) -> dict[str, Any]:
     profile, member = bench.profile, bench.members[0]
     assert profile is not None
     protocol = twelve_step_protocol()
@@ -206,7 +209,7 @@ def bench_submit(bench: Bench, client: Client, log: WorkerLog) -> dict[str, Any]
     return {"run_id": run["id"], "step_ids": step_ids, "single_ids": singles}
 
 
-def submission(client: Client, log: WorkerLog, urls: list[str], job_ids: list[int]) -> dict[str, Any]:
+def submission(client: Client, log: CommandLog, urls: list[str], job_ids: list[int]) -> dict[str, Any]:
     """POST every submit url; seconds until every job has its SLURM id and until the worker is idle, and the
     execs the worker ran meanwhile."""
     log.mark()
@@ -220,7 +223,7 @@ def submission(client: Client, log: WorkerLog, urls: list[str], job_ids: list[in
     return {"s": time.perf_counter() - started, "queued_s": queued_s, "execs": log.execs()}
 
 
-def measure_submit(client: Client, log: WorkerLog, made: dict[str, Any]) -> dict[str, Any]:
+def measure_submit(client: Client, log: CommandLog, made: dict[str, Any]) -> dict[str, Any]:
     settled(made["single_ids"], JobState.READY, timeout_s=300, what="the single jobs READY", log=log.path)
     wait_until(worker_idle, timeout_s=120, what="the worker to be idle", every_s=0.1)
     pipeline = submission(client, log, [f"/api/v1/pipelines/{made['run_id']}/submit"], made["step_ids"])
@@ -322,7 +325,7 @@ def bench_sync(bench: Bench) -> dict[str, Any]:
 # ------------------------------------------------------------------ 3 and 4: a 200-point sweep, its page
 
 
-def make_sweep(bench: Bench, client: Client, log: WorkerLog, points: int) -> tuple[int, float]:
+def make_sweep(bench: Bench, client: Client, log: CommandLog, points: int) -> tuple[int, float]:
     """A grid of `points` points (temperatures x seeds) made, its inputs uploaded, submitted: seconds until
     every point has its SLURM id, from the create request on."""
     profile, member = bench.profile, bench.members[1]
@@ -361,6 +364,30 @@ def make_sweep(bench: Bench, client: Client, log: WorkerLog, points: int) -> tup
     return sweep["id"], elapsed
 
 
+def give_logs(sweep_ids: list[int]) -> None:
+    """Every point's progress as the sync leaves a run that logged (NAMD's log of the NPT water box, recorded,
+    tests/fixtures): the rows read what a finished sweep's would, not empty logs."""
+    log = LogProgress()
+    log.feed((FIXTURES / "logs" / "namd2_npt_pme.log").read_bytes())
+    job_ids = list(SweepPoint.objects.filter(sweep_id__in=sweep_ids).values_list("job_id", flat=True))
+    JobProgress.objects.filter(job_id__in=job_ids).delete()
+    JobProgress.objects.bulk_create(
+        JobProgress(job_id=job_id, log_state=log.to_state()).keep_figures() for job_id in job_ids
+    )
+
+
+class QueryCount:
+    """Counts the SQL statements run through the connection (an execute wrapper: the request's own signals reset
+    the debug query log)."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.queries += 1
+        return execute(sql, params, many, context)
+
+
 def measure_pages(browser: Client, api: Client, sweeps: dict[int, int]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for points, sweep_id in sweeps.items():
@@ -373,13 +400,10 @@ def measure_pages(browser: Client, api: Client, sweeps: dict[int, int]) -> dict[
                 response = client.get(url)
                 assert response.status_code == 200, response.content[:500]
 
-            reset_queries()  # the log holds the last request's queries until the next one starts
-            with CaptureQueriesContext(connection) as captured:
+            counted = QueryCount()
+            with connection.execute_wrapper(counted):
                 request()
-            results[kind, points] = (
-                summarize(time_calls(request, repeat=PAGE_REPEAT, warmup=3)),
-                len(captured.captured_queries),
-            )
+            results[kind, points] = (summarize(time_calls(request, repeat=PAGE_REPEAT, warmup=3)), counted.queries)
     return results
 
 
@@ -403,7 +427,7 @@ def main() -> None:
             api = Client(SERVER_NAME="localhost")
             api.force_login(bench.members[0])
             worker = start_worker(queue, file_store)
-            log = WorkerLog(file_store.parent / "worker.log", bench.profile.pk)
+            log = CommandLog(file_store.parent / "worker.log", bench.profile.pk)
             try:
                 made = bench_submit(bench, api, log)
                 submit = measure_submit(api, log, made)
@@ -416,6 +440,7 @@ def main() -> None:
                 small_id, small_s = make_sweep(bench, sweeper, log, SMALL_SWEEP)
                 large_id, sweep_s = make_sweep(bench, sweeper, log, SWEEP_POINTS)
                 bench.cancel_all()
+                give_logs([small_id, large_id])
                 pages = measure_pages(sweeper, sweeper, {SMALL_SWEEP: small_id, SWEEP_POINTS: large_id})
             finally:
                 stop_worker(worker, queue)
@@ -440,7 +465,7 @@ def main() -> None:
         f"sweep: {SWEEP_POINTS} points to queued": summarize([sweep_s]),
     }
     for (kind, points), (row, _queries) in pages.items():
-        rows[f"sweep {kind}, {points} rows"] = row
+        rows[f"sweep {kind}, {points} points"] = row
     print("submit: end to end (POST .../submit to the worker idle), one Celery worker (--pool solo)")
     print(
         f"  remote execs: pipeline {pipeline_all} ({pipeline_queueing} queueing), "
@@ -449,7 +474,8 @@ def main() -> None:
     )
     print(f"  pipeline execs: {Counter(argv[0] for argv in submit['pipeline_execs'] if argv)}")
     print(f"sync: {CYCLE_ROUNDS} cycles each, alternating, over the same {sync['jobs']} held SLURM jobs")
-    print(f"sweep pages: {PAGE_REPEAT} requests each; SQL queries: {queries}")
+    print(f"sweep pages: {PAGE_REPEAT} requests each; the page shows {POINTS_PER_PAGE} rows, the API every row")
+    print(f"  SQL queries: {queries}")
     figures = {
         "bench": "pipelines",
         "pipeline_remote_commands": pipeline_queueing,

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from jobs.namd_log import last_figures
 
 
 class JobState(models.TextChoices):
@@ -254,6 +257,10 @@ class JobProgress(models.Model):
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="progress")
     log_state = models.JSONField(default=dict, help_text="jobs.namd_log.LogProgress state.")
+    # Kept from log_state on every save: what a row of a table shows, without opening the whole series.
+    last_step = models.BigIntegerField(null=True, blank=True, help_text="The log's latest step.")
+    ns_per_day = models.FloatField(null=True, blank=True)
+    final_energies = models.JSONField(default=dict, blank=True, help_text="The last ENERGY line kept, by title.")
     log_tail = models.TextField(blank=True, help_text="The end of SLURM's stdout, which is NAMD's log.")
     stderr_tail = models.TextField(blank=True)
     project_files = models.JSONField(default=list, help_text="The project dir as last listed: name, size, mtime.")
@@ -266,6 +273,17 @@ class JobProgress(models.Model):
 
     def __str__(self) -> str:
         return f"progress of job {self.job_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.keep_figures()
+        if kwargs.get("update_fields") is not None and "log_state" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "last_step", "ns_per_day", "final_energies"}
+        super().save(*args, **kwargs)
+
+    def keep_figures(self) -> JobProgress:
+        """The figures of the current log state (save does it; call it before a bulk_create)."""
+        self.last_step, self.ns_per_day, self.final_energies = last_figures(self.log_state or {})
+        return self
 
 
 class StagedDownload(models.Model):

@@ -114,8 +114,7 @@ class LogProgress:
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> LogProgress:
         """A progress from `to_state()`; keys this version lacks default, unknown ones are ignored."""
-        names = {each.name for each in fields(cls)}
-        return cls(**{key: value for key, value in state.items() if key in names})
+        return cls(**{key: value for key, value in state.items() if key in STATE_KEYS})
 
     def feed(self, chunk: bytes) -> None:
         """Consume the next bytes of the log (from `offset` on)."""
@@ -242,3 +241,16 @@ class LogProgress:
         return [
             (int(row[0] or 0), value) for row in self.energies if len(row) > index and (value := row[index]) is not None
         ]
+
+
+STATE_KEYS = frozenset(each.name for each in fields(LogProgress))  # what `to_state` writes
+
+
+def last_figures(state: dict[str, Any]) -> tuple[int | None, float | None, dict[str, float | None]]:
+    """(last step, ns/day, the last kept ENERGY row by title) of a `to_state()`: what a table row shows of a run,
+    kept beside the state so that readers of many rows never open the whole series."""
+    titles = state.get("energy_titles") or []
+    rows = state.get("energies") or []
+    row = rows[-1] if rows else []
+    last = {title: row[index] if index < len(row) else None for index, title in enumerate(titles)}
+    return state.get("last_step"), state.get("ns_per_day"), last

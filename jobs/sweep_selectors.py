@@ -4,8 +4,8 @@ pages also what the owner may do next, the points by state of a page of sweeps, 
 A row holds what a table shows of a point: its swept values, its state (the job's, or the pipeline run's),
 the current stage of a run, NAMD's last step and ns/day, and the final TOTAL/POTENTIAL/KINETIC/TEMP
 (the last ENERGY line the log reader kept), with the ids to link to. The rows cost a constant number of
-queries whatever the number of points, and only the parts of each log state a row shows leave
-PostgreSQL (its JSON keys, and the last energy row), never the whole series. Reads only.
+queries whatever the number of points, and read the figures each progress row keeps beside its log state,
+never the state's series; a page's totals read a few columns of every point (`point_states`). Reads only.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import io
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, F, Prefetch, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from accounts.models import User
@@ -38,9 +39,8 @@ from jobs.pipeline_steps import current_steps, pipeline_status
 from portal.errors import InvalidInput
 
 ENERGY_COLUMNS = ("TOTAL", "POTENTIAL", "KINETIC", "TEMP")
-LOG_STATE = "progress__log_state"
 BULKY_JOB_COLUMNS = ("config_text", "batch_script", "resources")
-LOG_FACTS = ("log_last_step", "log_ns_per_day", "log_titles", "log_last_row")
+LOG_FACTS = ("log_last_step", "log_ns_per_day", *(f"log_{column}" for column in ENERGY_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -73,69 +73,60 @@ def sweep_list(user: User) -> QuerySet[Sweep]:
     )
 
 
-def _log_facts(prefix: str = "") -> dict[str, KeyTransform]:
-    """The log state's parts a row shows, as annotations: JSON keys, and the last kept energy row."""
-    state = f"{prefix}{LOG_STATE}"
+def _log_facts(prefix: str = "") -> dict[str, Any]:
+    """What a row shows of a job's log, as annotations: the progress row's figures kept beside its log state
+    (never the state itself, whose series may weigh a hundred kilobytes a job)."""
+    progress = f"{prefix}progress__"
     return {
-        "log_last_step": KeyTransform("last_step", state),
-        "log_ns_per_day": KeyTransform("ns_per_day", state),
-        "log_titles": KeyTransform("energy_titles", state),
-        "log_last_row": KeyTransform("-1", KeyTransform("energies", state)),
+        "log_last_step": F(f"{progress}last_step"),
+        "log_ns_per_day": F(f"{progress}ns_per_day"),
+        **{f"log_{column}": KeyTransform(column, f"{progress}final_energies") for column in ENERGY_COLUMNS},
     }
 
 
-def _log(facts: Any) -> LogProgress:
-    """The reader's view of a job's log from the annotated parts (`jobs.namd_log` reads them as it wrote them):
-    `facts` is a dict of them or an object that has them."""
-    found = facts if isinstance(facts, dict) else {name: getattr(facts, name) for name in LOG_FACTS}
-    row = found["log_last_row"]
-    return LogProgress.from_state(
-        {
-            "last_step": found["log_last_step"],
-            "ns_per_day": found["log_ns_per_day"],
-            "energy_titles": found["log_titles"] or [],
-            "energies": [row] if isinstance(row, list) else [],
-        }
-    )
+@dataclass(frozen=True)
+class _Logged:
+    """A row's figures from the annotated `_log_facts`."""
+
+    last_step: int | None = None
+    ns_per_day: float | None = None
+    energies: dict[str, float | None] = field(default_factory=lambda: dict.fromkeys(ENERGY_COLUMNS))
+
+    @classmethod
+    def of(cls, facts: Any) -> _Logged:
+        """`facts`: a dict of the LOG_FACTS, or an object that has them as attributes."""
+        found = facts if isinstance(facts, dict) else {name: getattr(facts, name) for name in LOG_FACTS}
+        energies = {column: found[f"log_{column}"] for column in ENERGY_COLUMNS}
+        return cls(found["log_last_step"], found["log_ns_per_day"], energies)
 
 
-def _final_energies(log: LogProgress) -> dict[str, float | None]:
-    found = {}
-    for column in ENERGY_COLUMNS:
-        series = log.energy_series(column)
-        found[column] = series[-1][1] if series else None
-    return found
-
-
-def sweep_rows(sweep: Sweep) -> list[SweepRow]:
-    """One row per point, in index order: one query for a template sweep, two for a protocol sweep."""
+def sweep_rows(sweep: Sweep, *, offset: int = 0, limit: int | None = None) -> list[SweepRow]:
+    """One row per point in index order (`limit` of them from the `offset`-th, or all): one query for a template
+    sweep, two for a protocol sweep."""
+    points = SweepPoint.objects.filter(sweep=sweep).order_by("index")
+    points = points[offset : offset + limit] if limit is not None else points[offset:]
     if sweep.protocol_id is None:
-        return _template_rows(sweep)
-    return _protocol_rows(sweep)
+        return _template_rows(points)
+    return _protocol_rows(points)
 
 
-def _template_rows(sweep: Sweep) -> list[SweepRow]:
+def _template_rows(points: QuerySet[SweepPoint]) -> list[SweepRow]:
     """Plain values, no model instances: a row costs its few columns whatever the number of points."""
-    points = (
-        SweepPoint.objects.filter(sweep=sweep)
-        .annotate(**_log_facts("job__"))
-        .order_by("index")
-        .values(
-            "index",
-            "values",
-            "job_id",
-            "job__state",
-            "job__submit_when_ready",
-            "job__error_code",
-            "job__error_message",
-            "job__finished_at",
-            "job__slurm_job_id",
-            *LOG_FACTS,
-        )
+    found = points.annotate(**_log_facts("job__")).values(
+        "index",
+        "values",
+        "job_id",
+        "job__state",
+        "job__submit_when_ready",
+        "job__error_code",
+        "job__error_message",
+        "job__finished_at",
+        "job__slurm_job_id",
+        *LOG_FACTS,
     )
     rows = []
-    for point in points:
-        log = _log(point)
+    for point in found:
+        log = _Logged.of(point)
         rows.append(
             SweepRow(
                 index=point["index"],
@@ -147,7 +138,7 @@ def _template_rows(sweep: Sweep) -> list[SweepRow]:
                 steps_total=None,
                 last_step=log.last_step,
                 ns_per_day=log.ns_per_day,
-                energies=_final_energies(log),
+                energies=log.energies,
                 job_id=point["job_id"],
                 pipeline_id=None,
                 error_code=point["job__error_code"],
@@ -160,36 +151,30 @@ def _template_rows(sweep: Sweep) -> list[SweepRow]:
     return rows
 
 
-def _protocol_rows(sweep: Sweep) -> list[SweepRow]:
+def _protocol_rows(points: QuerySet[SweepPoint]) -> list[SweepRow]:
     steps = Job.objects.defer(*BULKY_JOB_COLUMNS, "values").annotate(**_log_facts())
-    points = (
-        SweepPoint.objects.filter(sweep=sweep)
-        .select_related("pipeline")
-        .prefetch_related(Prefetch("pipeline__steps", queryset=steps))
-        .order_by("index")
-    )
+    found = points.select_related("pipeline").prefetch_related(Prefetch("pipeline__steps", queryset=steps))
     rows = []
-    for point in points:
+    for point in found:
         run = point.pipeline
         current = current_steps(run, jobs=list(run.steps.all()))
         status = pipeline_status(current, cancel_requested=run.cancel_requested_at is not None)
         logged = [step for step in current if step.log_last_step is not None]
         shown = status.current if status.current is not None and status.current.log_last_step is not None else None
         shown = shown or (logged[-1] if logged else status.current)
-        log = _log(shown) if shown is not None else LogProgress()
-        waiting = next((step for step in current if step.state in EDITABLE_STATES), None)
+        log = _Logged.of(shown) if shown is not None else _Logged()
         rows.append(
             SweepRow(
                 index=point.index,
                 values=point.values,
                 state=status.state,
-                is_waiting=waiting is not None and waiting.state == JobState.READY and waiting.submit_when_ready,
+                is_waiting=_is_waiting(current),
                 stage=status.current.stage_name if status.current is not None else "",
                 steps_done=status.done,
                 steps_total=status.total,
                 last_step=log.last_step,
                 ns_per_day=log.ns_per_day,
-                energies=_final_energies(log),
+                energies=log.energies,
                 job_id=shown.pk if shown is not None else None,
                 pipeline_id=run.pk,
                 error_code=status.current.error_code if status.current is not None else "",
@@ -198,6 +183,83 @@ def _protocol_rows(sweep: Sweep) -> list[SweepRow]:
             )
         )
     return rows
+
+
+def _is_waiting(current: Sequence[Job | _Step]) -> bool:
+    """A run flagged and ready: its first step not sent is READY and marked to go when there is room."""
+    waiting = next((step for step in current if step.state in EDITABLE_STATES), None)
+    return waiting is not None and waiting.state == JobState.READY and waiting.submit_when_ready
+
+
+@dataclass(frozen=True)
+class PointState:
+    """What the totals and the actions read of a point, from a few columns: cheap for every point of a sweep."""
+
+    index: int
+    state: str  # the job's, or the run's
+    is_waiting: bool
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class _Step:
+    """A run's step as `pipeline_status` reads it, from a few columns (no model instance: a page may count
+    thousands of steps)."""
+
+    pk: int
+    position: int
+    state: str
+    submit_when_ready: bool
+    finished_at: datetime | None
+    slurm_job_id: str
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def awaits_cluster(self) -> bool:
+        return awaits_cluster_by_columns(self.state, finished_at=self.finished_at, slurm_job_id=self.slurm_job_id)
+
+
+def point_states(sweep: Sweep) -> list[PointState]:
+    """Every point's state in index order, in one query (whatever the number of points)."""
+    read = _template_point_states if sweep.protocol_id is None else _protocol_point_states
+    found = read([sweep.pk])
+    return sorted(found[sweep.pk], key=lambda point: point.index)
+
+
+def _template_point_states(sweep_ids: list[int]) -> dict[int, list[PointState]]:
+    found: dict[int, list[PointState]] = defaultdict(list)
+    columns = ("sweep_id", "index", "job__state", "job__submit_when_ready", "job__finished_at", "job__slurm_job_id")
+    for sweep_id, index, state, flagged, finished_at, slurm_job_id in (
+        SweepPoint.objects.filter(sweep_id__in=sweep_ids).order_by().values_list(*columns)
+    ):
+        is_active = awaits_cluster_by_columns(state, finished_at=finished_at, slurm_job_id=slurm_job_id)
+        found[sweep_id].append(PointState(index, state, state == JobState.READY and flagged, is_active))
+    return found
+
+
+def _protocol_point_states(sweep_ids: list[int]) -> dict[int, list[PointState]]:
+    """Each run's state from its steps' few columns, as `pipeline_status` derives it for a run's page."""
+    steps: dict[int, list[_Step]] = defaultdict(list)
+    runs: dict[int, tuple[int, int, bool]] = {}  # run id: (sweep id, point index, cancel requested)
+    point = "pipeline__sweep_point__"
+    columns = ("pk", "position", "state", "submit_when_ready", "finished_at", "slurm_job_id")
+    for run_id, sweep_id, index, cancel_requested_at, *step in (
+        Job.objects.filter(**{f"{point}sweep_id__in": sweep_ids})
+        .order_by()
+        .values_list("pipeline_id", f"{point}sweep_id", f"{point}index", "pipeline__cancel_requested_at", *columns)
+    ):
+        runs[run_id] = (sweep_id, index, cancel_requested_at is not None)
+        steps[run_id].append(_Step(*step))
+    found: dict[int, list[PointState]] = defaultdict(list)
+    for run_id, (sweep_id, index, cancelled) in runs.items():
+        current = current_steps(None, jobs=steps[run_id])  # the jobs are given: no run is read
+        status = pipeline_status(current, cancel_requested=cancelled)
+        is_active = any(step.awaits_cluster for step in current)
+        found[sweep_id].append(PointState(index, status.state, _is_waiting(current), is_active))
+    return found
 
 
 @dataclass(frozen=True)
@@ -214,7 +276,8 @@ class SweepSummary:
         return bool(self.active or self.waiting or self.states.get(JobState.UPLOADING))
 
 
-def sweep_summary(rows: list[SweepRow]) -> SweepSummary:
+def sweep_summary(rows: Sequence[PointState] | Sequence[SweepRow]) -> SweepSummary:
+    """The totals of every point (their states, or their rows)."""
     return SweepSummary(
         len(rows),
         dict(Counter(row.state for row in rows)),
@@ -241,7 +304,8 @@ class SweepActions:
     inputs_open: bool  # the inputs may still be uploaded: the job that takes them (point 0's) is not sent yet
 
 
-def sweep_actions(sweep: Sweep, rows: list[SweepRow]) -> SweepActions:
+def sweep_actions(sweep: Sweep, rows: Sequence[PointState] | Sequence[SweepRow]) -> SweepActions:
+    """From every point, in index order (their states, or their rows)."""
     ended = [row for row in rows if row.state in TERMINAL_STATES]
     unsent = [row for row in rows if row.state in EDITABLE_STATES and not row.is_waiting]
     return SweepActions(
@@ -255,20 +319,6 @@ def sweep_actions(sweep: Sweep, rows: list[SweepRow]) -> SweepActions:
 
 # States of a point as a list of sweeps counts them (a job's, or a run's) that change without the member.
 MOVING_STATES = frozenset({"UPLOADING", "SUBMITTING", "PENDING", "RUNNING", "COMPLETING"})
-
-
-@dataclass(frozen=True)
-class _Step:
-    """A run's step as `pipeline_status` reads it, from three columns (no model instance: a list page may count
-    thousands of steps)."""
-
-    pk: int
-    position: int
-    state: str
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
 
 
 def sweep_state_counts(sweeps: Sequence[Sweep]) -> dict[int, dict[str, int]]:
@@ -287,20 +337,8 @@ def sweep_state_counts(sweeps: Sequence[Sweep]) -> dict[int, dict[str, int]]:
         for found in by_state:
             counts[found["sweep_id"]][found["job__state"]] += found["count"]
     if protocol_ids:
-        steps: dict[int, list[_Step]] = defaultdict(list)
-        runs: dict[int, tuple[int, bool]] = {}  # run id: (sweep id, cancel requested)
-        columns = ("pipeline_id", "position", "pk", "state", "pipeline__sweep_point__sweep_id")
-        rows = (
-            Job.objects.filter(pipeline__sweep_point__sweep_id__in=protocol_ids)
-            .order_by()
-            .values_list(*columns, "pipeline__cancel_requested_at")
-        )
-        for run_id, position, pk, state, sweep_id, cancel_requested_at in rows:
-            runs[run_id] = (sweep_id, cancel_requested_at is not None)
-            steps[run_id].append(_Step(pk, position, state))
-        for run_id, (sweep_id, cancelled) in runs.items():
-            current = current_steps(None, jobs=steps[run_id])  # the jobs are given: no run is read
-            counts[sweep_id][pipeline_status(current, cancel_requested=cancelled).state] += 1
+        for sweep_id, points in _protocol_point_states(protocol_ids).items():
+            counts[sweep_id].update(point.state for point in points)
     return {sweep_id: dict(found) for sweep_id, found in counts.items()}
 
 

@@ -6,7 +6,8 @@ sweeps API.
 
 Views parse input, make one access, selector or service call and render; every sweep is loaded through
 `jobs.access` (another member's sweep is a 404; a lab admin sees it, and may act on none: 403). A page costs
-the same queries for 10 points or 200: the rows are read in one or two. Nothing here talks to a cluster.
+the same queries for 10 points or 2,000: the totals read a few columns of every point in one query, the points
+table shows a page of rows (read in one or two). Nothing here talks to a cluster.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from jobs.sweep_selectors import FIGURES, SweepRow
 from portal.errors import Forbidden, NotFound, PortalError
 
 PAGE_SIZE = 25
+POINTS_PER_PAGE = 25  # rows of a sweep's points table; the totals, the plot and the CSV cover every point
 SETTLED_EVENT = "sweep-settled"  # HX-Trigger once nothing moves: sweep_plot.js reads the plot a last time
 
 
@@ -45,8 +47,8 @@ class PointRow:
     """A row of the points table: the selector's row and its swept values in the axes' order."""
 
     row: SweepRow
-    cells: list[Any]
-    figures: list[str]  # ns/day, TOTAL, POTENTIAL, KINETIC, TEMP as shown (formatted here: 200 rows render fast)
+    cells: list[str]  # the swept values as shown
+    figures: list[str]  # ns/day, TOTAL, POTENTIAL, KINETIC, TEMP as shown (formatted here, not by template filters)
 
 
 FIGURE_FORMATS = (
@@ -56,6 +58,10 @@ FIGURE_FORMATS = (
     ("KINETIC", "{:.4f}"),
     ("TEMP", "{:.2f}"),
 )
+
+
+def _cells(row: SweepRow, names: list[str]) -> list[str]:
+    return ["" if (value := row.values.get(name)) is None else str(value) for name in names]
 
 
 def _figures(row: SweepRow) -> list[str]:
@@ -77,17 +83,21 @@ def sweep_list(request: HttpRequest) -> HttpResponse:
 
 
 def _sweep_context(request: HttpRequest, sweep: Sweep) -> dict[str, Any]:
-    """What the page and its polled panel show: the rows, their totals, what can be done next."""
-    rows = sweep_selectors.sweep_rows(sweep)
+    """What the page and its polled panel show: the totals of every point, one page of rows, what can be done
+    next. The totals read a few columns of every point; only the page's rows read their logs."""
+    states = sweep_selectors.point_states(sweep)
+    summary = sweep_selectors.sweep_summary(states)
+    page = Paginator(states, POINTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = sweep_selectors.sweep_rows(sweep, offset=(page.number - 1) * POINTS_PER_PAGE, limit=POINTS_PER_PAGE)
     names = sweep_selectors.axis_names(sweep)
-    summary = sweep_selectors.sweep_summary(rows)
     return {
         "sweep": sweep,
         "axis_names": names,
-        "points": [PointRow(row, [row.values.get(name) for name in names], _figures(row)) for row in rows],
+        "points": [PointRow(row, _cells(row, names), _figures(row)) for row in rows],
+        "page": page,
         "summary": summary,
         "summary_states": sweep_selectors.states_in_order(summary.states),
-        "actions": sweep_selectors.sweep_actions(sweep, rows),
+        "actions": sweep_selectors.sweep_actions(sweep, states),
         "can_act": can_act_on_sweep(request.user, sweep),
         "is_protocol": sweep.protocol_id is not None,
         "csv_url": reverse("api:sweep_csv", kwargs={"sweep_id": sweep.pk}),
