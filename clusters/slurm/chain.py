@@ -30,6 +30,7 @@ QUEUED_LINE_RE = re.compile(r"queued ([A-Za-z0-9][A-Za-z0-9._-]{0,127}) ([0-9]{1
 
 STAGING_FAILED_EXIT = 97
 STAGING_FAILED_MARK = "np-staging-failed"
+STAGING_FAILED_LINE_RE = re.compile(rf"^{STAGING_FAILED_MARK} (\S{{1,64}})$", re.MULTILINE)
 DATA_DELIMITER = "NP_DATA"  # cannot occur in base64 text (no underscore in its alphabet)
 BASE64_LINE_CHARS = 76
 
@@ -82,6 +83,12 @@ def build_chain_script(
             f"printf 'queued %s %s\\n' {shlex.quote(name)} \"$prev\"",
         ]
     return ["bash", "-s"], ("\n".join(lines) + "\n").encode()
+
+
+def failed_prelude_command(stderr: str) -> str | None:
+    """The name of the prelude command that stopped the chain (its `np-staging-failed <name>` line), or None."""
+    match = STAGING_FAILED_LINE_RE.search(stderr)
+    return match.group(1) if match is not None else None
 
 
 def parse_chain_output(stdout: str) -> dict[str, str]:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 from clusters.slurm.chain import (
     STAGING_FAILED_EXIT,
-    STAGING_FAILED_MARK,
     ChainStep,
     PreludeCommand,
     build_chain_script,
     build_relink_argv,
+    failed_prelude_command,
     parse_chain_output,
 )
 from clusters.slurm.errors import ChainStagingFailed, RelinkFailed, ScancelFailed, stderr_excerpt
@@ -123,9 +123,13 @@ class SlurmClient:
             raise TypeError("this client cannot run scripts")
         argv, script = build_chain_script(steps, after=after, prelude=prelude)
         result = self._run_script(argv, script, self._command_timeout_s * CHAIN_TIMEOUT_FACTOR)
-        if result.exit_code == STAGING_FAILED_EXIT and STAGING_FAILED_MARK in result.stderr:
+        failed = failed_prelude_command(result.stderr) if result.exit_code == STAGING_FAILED_EXIT else None
+        if failed is not None:
             raise ChainStagingFailed(
-                "a command before the chain failed", stderr_excerpt=stderr_excerpt(result.stderr), exit_code=97
+                f"{failed} failed before the chain",
+                stderr_excerpt=stderr_excerpt(result.stderr),
+                exit_code=STAGING_FAILED_EXIT,
+                command=failed,
             )
         queued = parse_chain_output(result.stdout)
         ids = [queued.get(step.job_name) for step in steps]

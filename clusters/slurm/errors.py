@@ -46,6 +46,10 @@ class RelinkFailed(SlurmCommandFailed):
 
 
 class ChainStagingFailed(SlurmCommandFailed):
-    """A command of a chain's prelude (folders, files) failed: nothing was queued."""
+    """A command of a chain's prelude (folders, files) failed: nothing was queued. `command`: its name."""
 
     code = "SLURM_CHAIN_STAGING_FAILED"
+
+    def __init__(self, message: str, *, stderr_excerpt: str, exit_code: int, command: str) -> None:
+        super().__init__(message, stderr_excerpt=stderr_excerpt, exit_code=exit_code)
+        self.command = command

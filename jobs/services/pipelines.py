@@ -320,6 +320,22 @@ def _staging(session: Any, pipeline: Pipeline, sending: list[Job]) -> list[Prelu
     ]
 
 
+STAGING_SENTENCES = {  # the prelude's commands (`_staging`), by name: what failed, and what the member can do
+    "mkdir": "The run's folders could not be made on the cluster (is the disk or your quota full?).",
+    "tar": "The run's configs and batch scripts could not be written on the cluster (is the disk or your quota full?).",
+    "rsync": (
+        "The run's inputs could not be copied to its scratch folder: one is missing from the project folder on the "
+        "cluster (upload it again), or the disk or your quota is full."
+    ),
+}
+
+
+def _staging_error(failure: ChainStagingFailed) -> RemoteCommandError:
+    """A failed prelude command as the member reads it (nothing was queued)."""
+    sentence = STAGING_SENTENCES.get(failure.command, "The run's files could not be written on the cluster.")
+    return RemoteCommandError(sentence, code="STAGING_FAILED")
+
+
 def _adopted(found: dict[str, list[str]], sending: list[Job], names: dict[int, str]) -> dict[int, str]:
     """The steps SLURM already has (a retry after a lost reply), from the first on: their ids by job id."""
     adopted = {}
@@ -361,14 +377,8 @@ def submit_pipeline(*, pipeline_id: int, acting_user_id: int, task_id: str = "")
             result = client.submit_chain(chain, after=last, prelude=staging)
             ids.update({step.pk: job_id for step, job_id in zip(rest, result.job_ids, strict=True) if job_id})
             error = result.error
-    except ChainStagingFailed:
-        _back_to_waiting(
-            sending,
-            RemoteCommandError(
-                "The run's folders or files could not be written on the cluster (is the disk or your quota full?).",
-                code="REMOTE_COMMAND_FAILED",
-            ),
-        )
+    except ChainStagingFailed as exc:
+        _back_to_waiting(sending, _staging_error(exc))
         return
     except SlurmError as exc:
         raise ClusterUnreachable(

@@ -786,6 +786,7 @@ def test_client_chain_tells_a_failed_prelude_from_a_refused_sbatch() -> None:
     refused = client.submit_chain(steps, prelude=prelude)
 
     assert staging.value.code == "SLURM_CHAIN_STAGING_FAILED"
+    assert staging.value.command == "tar"
     assert "Permission denied" in staging.value.stderr_excerpt
     assert refused.job_ids == ["7", None]
     assert refused.error is not None

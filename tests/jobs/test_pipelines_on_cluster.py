@@ -7,13 +7,15 @@ file and resuming from the failed step, the run completing with one continuous e
 whose first step hits TIMEOUT continues it in the chain: the next step is relinked behind the
 continuation and starts from where the planned step count ends. An imported CHARMM-GUI Solution Builder
 protocol runs step4 then step5 twice (each segment reading the one before through `inputname`), from the
-member's own archive uploaded once.
+member's own archive uploaded once. An input deleted from the run's folder on the cluster stops the submission
+before anything is queued (STAGING_FAILED, saying so), and the run queues once it is uploaded again.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import uuid
 from typing import Any
 
 import pytest
@@ -21,6 +23,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from clusters.models import LaunchRecipe, RemoteCommandRecord
 from jobs.models import Job, JobEvent
+from templates_app import batch_script
 from templates_app.charmm_gui import family_protocol, import_charmm_gui
 from templates_app.models import Protocol, ProtocolStage, Template
 from templates_app.protocol_services import save_protocol
@@ -79,6 +82,24 @@ def upload(client, job_id: int, name: str, data: bytes) -> None:
     assert response.status_code == 202, response.content
 
 
+def create_builtin_run(client, setup, title: str) -> dict[str, Any]:
+    """A run of the built-in protocol on the water box (its equilibration reads restraints.txt)."""
+    created = client.post(
+        "/api/v1/pipelines",
+        {
+            "protocol_id": Protocol.objects.get(slug="min-equil-prod").pk,
+            "cluster_id": setup.profile.pk,
+            "recipe": RECIPE,
+            "title": title,
+            "values": {**WATER, **QUICK, **CELL, "run_steps": RUN_STEPS, "restraints": "restraints.txt"},
+            "resources": {"partition": "debug", "walltime_s": 600},
+        },
+        content_type="application/json",
+    )
+    assert created.status_code == 201, created.content
+    return created.json()
+
+
 def submit_when_ready(client, run: dict[str, Any]) -> None:
     holder = run["upload_job_id"]
     wait_for(lambda: job(client, holder)["state"] == "READY", timeout_s=90, what="the run's inputs READY")
@@ -92,21 +113,7 @@ def first_timestep(config: str) -> int:
 
 def test_the_built_in_protocol_fails_on_a_bad_input_resumes_and_completes(setup) -> None:
     client = setup.client(setup.members[0])
-    protocol = Protocol.objects.get(slug="min-equil-prod")
-    created = client.post(
-        "/api/v1/pipelines",
-        {
-            "protocol_id": protocol.pk,
-            "cluster_id": setup.profile.pk,
-            "recipe": RECIPE,
-            "title": "water protocol",
-            "values": {**WATER, **QUICK, **CELL, "run_steps": RUN_STEPS, "restraints": "restraints.txt"},
-            "resources": {"partition": "debug", "walltime_s": 600},
-        },
-        content_type="application/json",
-    )
-    assert created.status_code == 201, created.content
-    run = created.json()
+    run = create_builtin_run(client, setup, "water protocol")
     steps = run["steps"]
     assert [s["stage_name"] for s in steps] == [
         "minimization",
@@ -287,3 +294,42 @@ def test_an_imported_charmm_gui_protocol_runs_step4_then_step5_twice(setup, lab_
     )
     written = {f"namd/{name}.coor" for name in ("step4_equilibration", "step5_production_1", "step5_production_2")}
     assert written <= files  # every step's results copied back into the one project folder
+
+
+def test_an_input_gone_from_the_cluster_stops_the_run_before_anything_is_queued(setup) -> None:
+    member = setup.members[0]
+    client = setup.client(member)
+    run = create_builtin_run(client, setup, "water, an input deleted")
+    holder = run["upload_job_id"]
+    upload_inputs(client, holder)
+    upload(client, holder, "restraints.txt", GOOD_RESTRAINTS)
+    wait_for(lambda: job(client, holder)["state"] == "READY", timeout_s=90, what="the run's inputs READY")
+    session = setup.session(member)
+    assert session.run(["rm", "--", f"{run['project_dir']}/water.pdb"]).exit_code == 0  # the member, in a shell
+
+    assert client.post(f"/api/v1/pipelines/{run['id']}/submit").status_code == 202
+    stopped = wait_for(
+        lambda: (r := pipeline(client, run["id"]))["steps"][0]["error_code"] and r,
+        timeout_s=90,
+        what="the submission to stop",
+    )
+    first, *others = stopped["steps"]
+    assert (first["state"], first["error_code"]) == ("READY", "STAGING_FAILED")
+    assert "missing from the project folder" in first["error_message"]
+    assert {step["state"] for step in others} == {"DRAFT"}
+    assert not any(step["slurm_job_id"] for step in stopped["steps"])
+    tags = [batch_script.job_name(uuid.UUID(step["uuid"]), step["title"]) for step in stopped["steps"]]
+    assert not any(session.slurm().find_by_names(tags).values())  # nothing reached SLURM
+    assert RemoteCommandRecord.objects.filter(user=member, argv__0="bash").count() == 1
+
+    upload_inputs(client, holder, ("water.pdb",))
+    submit_when_ready(client, pipeline(client, run["id"]))
+
+    def all_queued() -> dict[str, Any] | None:
+        found = pipeline(client, run["id"])
+        return found if all(step["slurm_job_id"] for step in found["steps"]) else None
+
+    queued = wait_for(all_queued, timeout_s=90, what="every step queued once the input is back")
+    assert not any(step["error_code"] for step in queued["steps"])
+    assert client.post(f"/api/v1/pipelines/{run['id']}/cancel").status_code == 202
+    wait_for_run(client, run["id"], {"CANCELLED"}, timeout_s=120)
