@@ -72,7 +72,7 @@ class ClusterProfileAdmin(admin.ModelAdmin):
         ("Login node", {"fields": ("login_host", "login_port", "pinned_host_keys", "pending_host_key")}),
         ("Per-user storage", {"fields": ("project_root_pattern", "scratch_root_pattern")}),
         ("Environment", {"fields": ("module_lines", "detected_namd_builds", "allowed_accounts", "allowed_qos")}),
-        ("Cost", {"fields": ("su_per_core_hour", "su_per_gpu_hour")}),
+        ("Cost", {"fields": ("su_per_core_hour", "su_per_gpu_hour", "su_rates_by_partition")}),
         ("Polling and SSH budget", {"fields": ("sync_interval_s", "max_sessions_per_user", "new_sessions_per_minute")}),
     )
     readonly_fields = ("pending_host_key", "pending_host_key_fingerprint", "detected_namd_builds")

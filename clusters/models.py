@@ -18,6 +18,7 @@ from clusters.paths import USERNAME_PATTERN, expand_root
 HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 PARTITION_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SLURM_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+RATE_RE = re.compile(r"^[0-9]{1,6}(\.[0-9]{1,4})?$")
 
 
 def validate_remote_username(value: str) -> None:
@@ -72,6 +73,31 @@ def validate_slurm_names(value: list[str]) -> None:
         raise ValidationError(f"Not valid SLURM names: {', '.join(map(str, bad))}", code="SLURM_NAME_INVALID")
 
 
+RATE_NAMES = ("su_per_core_hour", "su_per_gpu_hour")
+
+
+def validate_partition_rates(value: object) -> None:
+    """`{"<partition>": {"su_per_core_hour": "2", "su_per_gpu_hour": "10"}}`: either rate may be left out."""
+    if not isinstance(value, dict):
+        raise ValidationError(
+            "Rates by partition are an object keyed by partition name.", code="PARTITION_RATES_INVALID"
+        )
+    for name, rates in value.items():
+        if not PARTITION_NAME_RE.fullmatch(name) or not isinstance(rates, dict) or not rates:
+            raise ValidationError(f"Partition {name!r}: give an object of rates.", code="PARTITION_RATES_INVALID")
+        for rate_name, rate in rates.items():
+            if rate_name not in RATE_NAMES:
+                raise ValidationError(
+                    f"Partition {name!r}: {rate_name!r} is not one of {', '.join(RATE_NAMES)}.",
+                    code="PARTITION_RATES_INVALID",
+                )
+            if not isinstance(rate, str | int | float) or isinstance(rate, bool) or not RATE_RE.fullmatch(str(rate)):
+                raise ValidationError(
+                    f"Partition {name!r}: {rate_name} must be a number ≥ 0 with at most 4 decimals.",
+                    code="PARTITION_RATES_INVALID",
+                )
+
+
 class ClusterProfile(models.Model):
     """A SLURM cluster the lab uses, as an admin describes it."""
 
@@ -111,6 +137,13 @@ class ClusterProfile(models.Model):
     allowed_qos = models.JSONField(default=list, blank=True, validators=[validate_slurm_names])
     su_per_core_hour = models.DecimalField(max_digits=10, decimal_places=4, default=1)
     su_per_gpu_hour = models.DecimalField(max_digits=10, decimal_places=4, default=0)
+    su_rates_by_partition = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_partition_rates],
+        help_text='Rates that differ on some partitions, e.g. {"gpu": {"su_per_core_hour": "2", '
+        '"su_per_gpu_hour": "10"}}; a rate left out is the profile\'s.',
+    )
     sync_interval_s = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
     max_upload_bytes = models.PositiveBigIntegerField(
         default=10 * 1024**3, validators=[MinValueValidator(1)], help_text="The largest input file a member may upload."

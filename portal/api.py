@@ -21,6 +21,7 @@ from ninja.errors import Throttled as NinjaThrottled
 from ninja.params.models import BodyModel
 from ninja.security import django_auth
 
+from accounting.api import router as usage_router
 from accounts.access import access_api_token
 from accounts.api import router as accounts_router
 from accounts.auth import ApiTokenAuth
@@ -174,6 +175,7 @@ for router in (
     jobs_router,
     pipelines_router,
     sweeps_router,
+    usage_router,
 ):
     document_errors(router)
     api.add_router("/", router)

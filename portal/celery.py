@@ -44,6 +44,8 @@ app.conf.update(
         # Staged downloads past PORTAL_STAGED_DOWNLOAD_TTL_HOURS and abandoned resumable uploads leave the
         # portal's file store (jobs/services/storage.py).
         "expire-staged-files": {"task": "jobs.tasks.expire_staged_files_task", "schedule": 900.0},
+        # Finished jobs whose accounting order was lost (accounting/services.py): ordered again.
+        "request-due-accounting": {"task": "accounting.tasks.request_due_accounting_task", "schedule": 60.0},
     },
 )
 app.autodiscover_tasks()

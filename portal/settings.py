@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "clusters",
     "templates_app",
     "jobs",
+    "accounting",
     "frontend",
 ]
 

@@ -2,7 +2,8 @@
 
 One module per concept: `states` (the state table, `JobStatus`), `errors`, `identifiers` (job id and
 name allow-lists, chunking), `fields` (SLURM's field forms, internal), `sbatch`, `status` (squeue + sacct),
-`scancel`, `lookup` (by job name), `partitions` (sinfo), `client` (`SlurmClient`). This file re-exports
+`scancel`, `lookup` (by job name), `partitions` (sinfo), `usage` (sacct's accounting of finished jobs),
+`client` (`SlurmClient`). This file re-exports
 their public names, so callers import from `clusters.slurm`.
 
 It speaks only frozen dataclasses, enums and plain exceptions. Must never know Django, models, the
@@ -27,6 +28,7 @@ from clusters.slurm.errors import (
     SlurmError,
     StatusQueryFailed,
     UnexpectedSlurmOutput,
+    UsageQueryFailed,
     stderr_excerpt,
 )
 from clusters.slurm.identifiers import (
@@ -94,6 +96,16 @@ from clusters.slurm.status import (
     parse_squeue_status_line,
     parse_status_output,
 )
+from clusters.slurm.usage import (
+    SACCT_USAGE_FIELD_COUNT,
+    SACCT_USAGE_FORMAT,
+    AllocatedTres,
+    JobUsageRecord,
+    build_usage_argv,
+    parse_alloc_tres,
+    parse_usage_line,
+    parse_usage_output,
+)
 
 __all__ = [
     "DERIVED_JOB_ID_PATTERN",
@@ -106,6 +118,8 @@ __all__ = [
     "SACCT_EXIT_CODE_PATTERN",
     "SACCT_STATUS_FIELD_COUNT",
     "SACCT_STATUS_FORMAT",
+    "SACCT_USAGE_FIELD_COUNT",
+    "SACCT_USAGE_FORMAT",
     "SBATCH_ERROR_RULES",
     "SBATCH_GENERIC_MESSAGE",
     "SBATCH_OPTION_NAMES",
@@ -118,10 +132,12 @@ __all__ = [
     "STDERR_EXCERPT_MAX_CHARS",
     "TERMINAL_PORTAL_STATES",
     "UNSATISFIABLE_PENDING_REASONS",
+    "AllocatedTres",
     "ChainResult",
     "ChainStagingFailed",
     "ChainStep",
     "JobStatus",
+    "JobUsageRecord",
     "ParsedState",
     "PartitionInfo",
     "PortalState",
@@ -140,6 +156,7 @@ __all__ = [
     "StatusQueryFailed",
     "StatusSource",
     "UnexpectedSlurmOutput",
+    "UsageQueryFailed",
     "build_chain_script",
     "build_find_by_name_argvs",
     "build_partition_info_argv",
@@ -147,12 +164,14 @@ __all__ = [
     "build_sbatch_argv",
     "build_scancel_argv",
     "build_status_argvs",
+    "build_usage_argv",
     "check_sacct_result",
     "check_squeue_result",
     "chunk_job_ids",
     "classify_sbatch_error",
     "is_terminal",
     "job_ids_named",
+    "parse_alloc_tres",
     "parse_chain_output",
     "parse_find_by_name_output",
     "parse_partition_info",
@@ -161,6 +180,8 @@ __all__ = [
     "parse_squeue_status_line",
     "parse_state",
     "parse_status_output",
+    "parse_usage_line",
+    "parse_usage_output",
     "stderr_excerpt",
     "validate_job_id",
     "validate_job_ids",

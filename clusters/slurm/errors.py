@@ -53,3 +53,7 @@ class ChainStagingFailed(SlurmCommandFailed):
     def __init__(self, message: str, *, stderr_excerpt: str, exit_code: int, command: str) -> None:
         super().__init__(message, stderr_excerpt=stderr_excerpt, exit_code=exit_code)
         self.command = command
+
+
+class UsageQueryFailed(SlurmCommandFailed):
+    code = "SLURM_USAGE_QUERY_FAILED"

@@ -2,7 +2,8 @@
 
 `finish_job` runs once per terminal job (the sync's finish order): one exec runs rsync scratch ->
 project (failed jobs too), asks SLURM for the final status (the exit code, once accounting has it),
-reads the log's last bytes, SLURM's stderr and the project listing; `finished_at` marks it done. A
+reads the log's last bytes, SLURM's stderr and the project listing; `finished_at` marks it done and, in the
+same transaction, orders the job's usage accounting (`accounting.orders`: one sacct per member and cluster). A
 TIMEOUT job asked to continue does so here, and a sweep's point that settled lets its sweep's gate
 start the next.
 `fetch_logs` is the member's "refresh the logs now".
@@ -10,8 +11,10 @@ start the next.
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils import timezone
 
+from accounting.orders import request_usage_accounting
 from clusters.slurm import SlurmError, build_status_argvs, parse_status_output
 from clusters.ssh import CommandResult
 from jobs import remote
@@ -65,8 +68,11 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         progress.files_listed_at = now
     progress.logs_fetched_at = now
     progress.save()
-    if not Job.objects.filter(pk=job.pk, finished_at=None).update(finished_at=now, **final_status):
-        return
+    with transaction.atomic():
+        if not Job.objects.filter(pk=job.pk, finished_at=None).update(finished_at=now, **final_status):
+            return
+        # SLURM's accounting of the job, with the member's other jobs on the cluster finishing now: one sacct
+        request_usage_accounting(owner_id=job.owner_id, profile_id=job.profile_id)
     job.finished_at = now
     if copy.exit_code == 0:
         note(job, "RESULTS_COPIED", source="task", detail=f"{job.scratch_dir} -> {job.project_dir}")

@@ -1,0 +1,73 @@
+"""Usage over the API: `GET /usage` (grouped totals), `GET /usage/csv`, `GET /jobs/{id}/usage` (estimate vs used).
+
+Thin: each call parses its query, reads rows through `accounting.access.visible_usage` (or the job through
+`jobs.access.access_job`) and one selector.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+
+from accounting import selectors
+from accounting.access import UsageScope, default_scope, visible_usage
+from accounting.schemas import JobUsageOut, UsageReportOut
+from jobs.access import access_job
+from portal.schemas import error_responses
+
+router = Router(tags=["usage"])
+CSV_RESPONSE = {"responses": {200: {"description": "The groups as CSV, the total last.", "content": {"text/csv": {}}}}}
+
+
+def _report(
+    request: HttpRequest, scope: UsageScope | None, group_by: selectors.GroupBy, since: date | None, until: date | None
+) -> tuple[UsageScope, selectors.UsageReport]:
+    chosen = scope or default_scope(request.auth)
+    rows = visible_usage(request.auth, scope=chosen)
+    return chosen, selectors.usage_report(rows, group_by=group_by, period=selectors.period(since, until))
+
+
+@router.get("/usage", response={200: UsageReportOut, **error_responses(403)})
+def usage(
+    request: HttpRequest,
+    group_by: selectors.GroupBy = selectors.GroupBy.MONTH,
+    since: date | None = None,
+    until: date | None = None,
+    scope: UsageScope | None = None,
+) -> dict[str, Any]:
+    """Core-hours, GPU-hours and SU of finished jobs ended in [since, until] (dates, inclusive), grouped by
+    member, cluster, partition or month. Yours; a lab admin's default scope is the lab (everyone's)."""
+    chosen, report = _report(request, scope, group_by, since, until)
+    return {
+        "scope": chosen.value,
+        "group_by": report.group_by.value,
+        "since": report.period.since,
+        "until": report.period.until,
+        "groups": report.groups,
+        "total": report.total,
+    }
+
+
+@router.get("/usage/csv", response={200: None, **error_responses(403)}, openapi_extra=CSV_RESPONSE)
+def usage_csv(
+    request: HttpRequest,
+    group_by: selectors.GroupBy = selectors.GroupBy.MONTH,
+    since: date | None = None,
+    until: date | None = None,
+    scope: UsageScope | None = None,
+) -> HttpResponse:
+    """The same report as CSV."""
+    chosen, report = _report(request, scope, group_by, since, until)
+    response = HttpResponse(selectors.usage_csv(report), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="usage-{chosen.value}-{group_by.value}.csv"'
+    return response
+
+
+@router.get("/jobs/{int:job_id}/usage", response=JobUsageOut)
+def job_usage(request: HttpRequest, job_id: int) -> dict[str, Any]:
+    """The job's estimate before submission beside what SLURM accounted once it finished."""
+    comparison = selectors.job_usage(access_job(user=request.auth, job_id=job_id))
+    return {"job_id": job_id, "estimate": comparison.estimate, "actual": comparison.actual}

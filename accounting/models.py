@@ -1,0 +1,60 @@
+"""What finished jobs used: one `JobUsage` row per job, from SLURM's accounting (or, when SLURM has none, the
+portal's own times, flagged), with the service units charged at the cluster profile's rates of that time.
+
+The rows carry their owner, cluster, partition and end time, so the usage pages group them in SQL without
+touching jobs. Fields and constraints only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+USAGE_TOTALS = ("core_hours", "gpu_hours", "service_units")
+
+
+class JobUsage(models.Model):
+    """One finished job's accounting: elapsed and CPU time, what was allocated, what it was charged."""
+
+    job = models.OneToOneField("jobs.Job", on_delete=models.CASCADE, related_name="usage")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="job_usages")
+    profile = models.ForeignKey("clusters.ClusterProfile", on_delete=models.PROTECT, related_name="job_usages")
+    partition = models.CharField(max_length=64, blank=True)
+    account = models.CharField(max_length=64, blank=True, help_text="The SLURM account charged.")
+    slurm_state = models.CharField(max_length=64, blank=True, help_text="SLURM's State, verbatim.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(help_text="When the job ended: the period it counts in.")
+    elapsed_s = models.PositiveBigIntegerField(help_text="ElapsedRaw.")
+    cpu_time_s = models.PositiveBigIntegerField(help_text="CPUTimeRAW: elapsed seconds times allocated cpus.")
+    cpus = models.PositiveIntegerField(default=0)
+    memory_mb = models.PositiveBigIntegerField(default=0)
+    nodes = models.PositiveIntegerField(default=0)
+    gpus = models.PositiveIntegerField(default=0)
+    core_hours = models.DecimalField(max_digits=14, decimal_places=4)
+    gpu_hours = models.DecimalField(max_digits=14, decimal_places=4)
+    service_units = models.DecimalField(max_digits=16, decimal_places=4)
+    su_per_core_hour = models.DecimalField(max_digits=10, decimal_places=4, help_text="The rate charged.")
+    su_per_gpu_hour = models.DecimalField(max_digits=10, decimal_places=4, help_text="The rate charged.")
+    is_from_portal_times = models.BooleanField(
+        default=False,
+        help_text="SLURM's accounting had no record of the job (purged): times and resources are the portal's.",
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # A member's usage over a period (and budgets' "SU used by a member"): an index-only scan.
+            models.Index(
+                fields=["owner", "ended_at"],
+                name="usage_owner_period",
+                include=["profile", "partition", *USAGE_TOTALS],
+            ),
+            # The lab's usage over a period.
+            models.Index(
+                fields=["ended_at"], name="usage_period", include=["owner", "profile", "partition", *USAGE_TOTALS]
+            ),
+            models.Index(fields=["account", "ended_at"], name="usage_account_period", include=["service_units"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"usage of job {self.job_id}"
