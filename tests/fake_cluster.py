@@ -130,20 +130,30 @@ class FakeSlurm:
         Rows replace what the fake knew of those ids: a later recording moves a job on (RUNNING -> TIMEOUT).
         """
         for part in ("squeue", "sacct"):
-            rec = recording(f"{recording_stem}_{part}.txt")
-            (argv,) = rec.argvs
-            if argv[0] != part:
-                raise NotRecorded(f"{rec.name}: not a {part} status recording")
-            table = self.rows.setdefault((argv[0], _option(argv, "format") or ""), {})
-            taken: dict[str, list[str]] = {}
-            for line in rec.stdout.splitlines():
-                base = _base_id(line.split("|", 1)[0])
-                if not job_ids or base in job_ids:
-                    taken.setdefault(base, []).append(line)
-            table.update(taken)
+            self._take_rows(f"{recording_stem}_{part}.txt", part, job_ids)
         missing = set(job_ids) - {base for table in self.rows.values() for base in table}
         if missing:
             raise NotRecorded(f"{recording_stem} has no row of {sorted(missing)}")
+
+    def knows_usage(self, recording_name: str, *job_ids: str) -> None:
+        """Take the rows of these ids (all if none given) from a recorded usage answer (`usage_*.txt`, one sacct)."""
+        taken = self._take_rows(recording_name, "sacct", job_ids)
+        if set(job_ids) - set(taken):
+            raise NotRecorded(f"{recording_name} has no row of {sorted(set(job_ids) - set(taken))}")
+
+    def _take_rows(self, recording_name: str, program: str, job_ids: tuple[str, ...]) -> dict[str, list[str]]:
+        rec = recording(recording_name)
+        (argv,) = rec.argvs
+        if argv[0] != program:
+            raise NotRecorded(f"{rec.name}: not a {program} recording")
+        table = self.rows.setdefault((argv[0], _option(argv, "format") or ""), {})
+        taken: dict[str, list[str]] = {}
+        for line in rec.stdout.splitlines():
+            base = _base_id(line.split("|", 1)[0])
+            if not job_ids or base in job_ids:
+                taken.setdefault(base, []).append(line)
+        table.update(taken)
+        return taken
 
     def answer_sbatch(self, recording_name: str) -> None:
         """The next sbatch answers with this recorded answer (sbatch_ok_*, sbatch_accepted_*, sbatch_err_*)."""
