@@ -14,6 +14,7 @@ from frontend.views import (
     pipelines,
     sweep_wizard,
     sweeps,
+    usage,
     wizard,
 )
 
@@ -73,6 +74,7 @@ urlpatterns = [
     path("sweeps/<int:sweep_id>/cancel/", sweeps.cancel, name="sweep_cancel"),
     path("sweeps/<int:sweep_id>/retry/", sweeps.retry, name="sweep_retry"),
     # Clusters and the member's own credentials.
+    path("usage/", usage.usage, name="usage"),
     path("clusters/", clusters.cluster_list, name="clusters"),
     path("clusters/<int:profile_id>/credential/", clusters.save_credential, name="credential_save"),
     path("clusters/credentials/<int:credential_id>/test/", clusters.test_connection, name="credential_test"),

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounting import selectors as accounting_selectors
 from jobs import selectors as job_selectors
 from jobs import services, sweep_selectors
 from jobs.access import access_download, access_job, access_job_to_act, can_act_on, visible_jobs, visible_pipelines
@@ -208,6 +209,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         "logs": [_log_panel(job, progress, kind, RefreshWait()) for kind in LOG_KINDS],
         "listing": _files_panel(progress, RefreshWait()),
         "energies_url": reverse("api:get_energies", kwargs={"job_id": job.pk}) + f"?columns={ENERGY_COLUMNS}",
+        "usage": accounting_selectors.job_usage(job),
     }
     return render(request, "frontend/job_detail.html", context)
 
