@@ -9,12 +9,15 @@ page, API call and export reads rows through `visible_usage`. A job's own usage 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TypeVar
 
 from django.db.models import QuerySet
 
-from accounting.models import JobUsage
+from accounting.models import JobUsage, UsageMonth
 from accounts.models import User
 from portal.errors import Forbidden
+
+UsageModel = TypeVar("UsageModel", JobUsage, UsageMonth)
 
 
 class UsageScope(StrEnum):
@@ -27,12 +30,17 @@ def default_scope(user: User) -> UsageScope:
     return UsageScope.LAB if user.is_lab_admin else UsageScope.MINE
 
 
-def visible_usage(user: User, *, scope: UsageScope = UsageScope.MINE) -> QuerySet[JobUsage]:
-    """The usage rows `user` may read in `scope`. Raises Forbidden (USAGE_LAB_ONLY_ADMINS) for the lab's."""
+def visible_usage(
+    user: User, *, scope: UsageScope = UsageScope.MINE, model: type[UsageModel] = JobUsage
+) -> QuerySet[UsageModel]:
+    """The usage rows (or their monthly sums, `model=UsageMonth`) `user` may read in `scope`.
+
+    Raises Forbidden (USAGE_LAB_ONLY_ADMINS) for the lab's.
+    """
     if not user.is_active:
-        return JobUsage.objects.none()
+        return model.objects.none()
     if scope == UsageScope.LAB:
         if not user.is_lab_admin:
             raise Forbidden("Only lab admins see the lab's usage.", code="USAGE_LAB_ONLY_ADMINS")
-        return JobUsage.objects.all()
-    return JobUsage.objects.filter(owner=user)
+        return model.objects.all()
+    return model.objects.filter(owner=user)

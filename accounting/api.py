@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from accounting import selectors
-from accounting.access import UsageScope, default_scope, visible_usage
+from accounting.access import UsageScope, default_scope
 from accounting.schemas import JobUsageOut, UsageReportOut
 from jobs.access import access_job
 from portal.schemas import error_responses
@@ -26,8 +26,8 @@ def _report(
     request: HttpRequest, scope: UsageScope | None, group_by: selectors.GroupBy, since: date | None, until: date | None
 ) -> tuple[UsageScope, selectors.UsageReport]:
     chosen = scope or default_scope(request.auth)
-    rows = visible_usage(request.auth, scope=chosen)
-    return chosen, selectors.usage_report(rows, group_by=group_by, period=selectors.period(since, until))
+    period = selectors.period(since, until)
+    return chosen, selectors.usage_report_for(request.auth, scope=chosen, group_by=group_by, period=period)
 
 
 @router.get("/usage", response={200: UsageReportOut, **error_responses(403)})

@@ -58,3 +58,30 @@ class JobUsage(models.Model):
 
     def __str__(self) -> str:
         return f"usage of job {self.job_id}"
+
+
+class UsageMonth(models.Model):
+    """The usage rows of one member on one cluster partition in one month, summed: what the usage pages read.
+
+    Kept by `accounting.services.roll_up_usage` in the transaction that writes the rows (a bucket is always
+    recomputed whole from them, so a re-run changes nothing). A page reads a few hundred of these, never the
+    rows, whatever the number of jobs; only the partial months at a period's edges read rows.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_months")
+    profile = models.ForeignKey("clusters.ClusterProfile", on_delete=models.CASCADE, related_name="usage_months")
+    partition = models.CharField(max_length=64, blank=True)
+    month = models.DateField(help_text="The month's first day, in the portal's time zone.")
+    jobs = models.PositiveIntegerField()
+    core_hours = models.DecimalField(max_digits=18, decimal_places=4)
+    gpu_hours = models.DecimalField(max_digits=18, decimal_places=4)
+    service_units = models.DecimalField(max_digits=20, decimal_places=4)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "profile", "partition", "month"], name="usage_month_bucket")
+        ]
+        indexes = [models.Index(fields=["month"], name="usage_month_period")]
+
+    def __str__(self) -> str:
+        return f"usage of {self.owner_id} on {self.profile_id}/{self.partition} in {self.month:%Y-%m}"

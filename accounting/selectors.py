@@ -1,9 +1,11 @@
 """Reads of usage for pages, the API, exports and budgets: totals grouped in SQL, never rows in Python.
 
-Every figure is a `GROUP BY` with `Sum` over rows already restricted by `accounting.access.visible_usage`
-and a period on `ended_at` (the `usage_owner_period` / `usage_period` indexes): the queries are the same
-for ten rows or a hundred thousand. `su_used` is the figure budgets read. `job_usage` sets a job's
-estimate (`templates_app.batch_script.estimate_cost`, at the rates of its partition) beside what it used.
+Every figure is a `GROUP BY` with `Sum` over what `accounting.access.visible_usage` lets the user read: the
+monthly sums (`UsageMonth`) of the whole months in the period, plus the rows (`usage_owner_period` /
+`usage_period` indexes) of the partial months at its edges, merged by group: the queries are the same, and
+read about as much, for a thousand jobs or a hundred thousand. `su_used` is the figure budgets read.
+`job_usage` sets a job's estimate (`templates_app.batch_script.estimate_cost`, at the rates of its partition)
+beside what it used.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from django.db.models import Count, F, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from accounting.models import JobUsage
+from accounting.access import UsageScope, visible_usage
+from accounting.models import JobUsage, UsageMonth
 from accounting.rates import rates_for
+from accounts.models import User
 from jobs.models import Job
 from portal.errors import InvalidInput
 from templates_app import batch_script
@@ -37,12 +41,16 @@ class GroupBy(StrEnum):
     MONTH = "month"
 
 
-# What each grouping selects: a label expression, and the columns it groups on.
-GROUP_COLUMNS: dict[GroupBy, dict[str, F | TruncMonth]] = {
+# What each grouping selects, from the usage rows and from their monthly sums.
+ROW_COLUMNS: dict[GroupBy, dict[str, F | TruncMonth]] = {
     GroupBy.MEMBER: {"member": F("owner__username")},
     GroupBy.CLUSTER: {"cluster": F("profile__name")},
     GroupBy.PARTITION: {"cluster": F("profile__name"), "partition_name": F("partition")},
-    GroupBy.MONTH: {"month": TruncMonth("ended_at")},
+    GroupBy.MONTH: {"bucket": TruncMonth("ended_at")},
+}
+MONTH_COLUMNS: dict[GroupBy, dict[str, F | TruncMonth]] = {
+    **ROW_COLUMNS,
+    GroupBy.MONTH: {"bucket": F("month")},
 }
 
 
@@ -54,13 +62,20 @@ class Period:
     until: date | None = None
 
     def apply(self, rows: QuerySet[JobUsage]) -> QuerySet[JobUsage]:
-        if self.since is not None:
-            rows = rows.filter(ended_at__gte=timezone.make_aware(datetime.combine(self.since, time.min)))
-        if self.until is not None:
-            rows = rows.filter(
-                ended_at__lt=timezone.make_aware(datetime.combine(self.until + timedelta(days=1), time.min))
-            )
-        return rows
+        return _ended_within(rows, self.since, self.until + timedelta(days=1) if self.until else None)
+
+
+def _ended_within(rows: QuerySet[JobUsage], start: date | None, end: date | None) -> QuerySet[JobUsage]:
+    """Rows ended on or after `start` and before `end` (days in the portal's time zone)."""
+    if start is not None:
+        rows = rows.filter(ended_at__gte=timezone.make_aware(datetime.combine(start, time.min)))
+    if end is not None:
+        rows = rows.filter(ended_at__lt=timezone.make_aware(datetime.combine(end, time.min)))
+    return rows
+
+
+def _first_of_next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def period(since: date | None, until: date | None) -> Period:
@@ -89,42 +104,71 @@ class UsageReport:
     total: UsageGroup
 
 
-def _sums() -> dict[str, Count | Coalesce]:
-    return {
-        "jobs": Count("pk"),
-        "core_hours_sum": Coalesce(Sum("core_hours"), ZERO),
-        "gpu_hours_sum": Coalesce(Sum("gpu_hours"), ZERO),
-        "service_units_sum": Coalesce(Sum("service_units"), ZERO),
-    }
+SUMS = {
+    "jobs_sum": Sum("jobs"),
+    "core_hours_sum": Sum("core_hours"),
+    "gpu_hours_sum": Sum("gpu_hours"),
+    "service_units_sum": Sum("service_units"),
+}
+ROW_SUMS = {**SUMS, "jobs_sum": Count("pk")}
 
 
 def _label(group_by: GroupBy, row: dict[str, object]) -> str:
     if group_by == GroupBy.MONTH:
-        month = row["month"]
-        return timezone.localtime(month).strftime("%Y-%m") if isinstance(month, datetime) else str(month)
+        bucket = row["bucket"]
+        return (timezone.localtime(bucket) if isinstance(bucket, datetime) else bucket).strftime("%Y-%m")  # type: ignore[union-attr]
     if group_by == GroupBy.PARTITION:
         return f"{row['cluster']} / {row['partition_name'] or '(none)'}"
     return str(row[group_by.value])
 
 
-def _group(label: str, row: dict[str, object]) -> UsageGroup:
-    return UsageGroup(
-        label=label,
-        jobs=int(row["jobs"]),  # type: ignore[call-overload]
-        core_hours=row["core_hours_sum"],  # type: ignore[arg-type]
-        gpu_hours=row["gpu_hours_sum"],  # type: ignore[arg-type]
-        service_units=row["service_units_sum"],  # type: ignore[arg-type]
+def _grouped(rows: QuerySet, columns: dict[str, F | TruncMonth], sums: dict[str, Count | Sum]) -> QuerySet:
+    return rows.order_by().values(**columns).annotate(**sums).order_by()
+
+
+def usage_report(
+    months: QuerySet[UsageMonth], rows: QuerySet[JobUsage], *, group_by: GroupBy, period: Period
+) -> UsageReport:
+    """Totals of the visible usage in the period, grouped, from the monthly sums of the whole months it covers
+    and the rows of the partial months at its edges (at most three GROUP BY queries, whatever the jobs)."""
+    start, end = period.since, period.until + timedelta(days=1) if period.until else None
+    whole_from = start if start is None or start.day == 1 else _first_of_next_month(start)
+    whole_to = end.replace(day=1) if end is not None else None  # whole months: [whole_from, whole_to)
+    parts = []
+    if whole_from is not None and whole_to is not None and whole_from >= whole_to:
+        parts.append(_grouped(_ended_within(rows, start, end), ROW_COLUMNS[group_by], ROW_SUMS))
+    else:
+        in_months = months if whole_from is None else months.filter(month__gte=whole_from)
+        in_months = in_months if whole_to is None else in_months.filter(month__lt=whole_to)
+        parts.append(_grouped(in_months, MONTH_COLUMNS[group_by], SUMS))
+        if start is not None and whole_from is not None and start < whole_from:
+            parts.append(_grouped(_ended_within(rows, start, whole_from), ROW_COLUMNS[group_by], ROW_SUMS))
+        if end is not None and whole_to is not None and whole_to < end:
+            parts.append(_grouped(_ended_within(rows, whole_to, end), ROW_COLUMNS[group_by], ROW_SUMS))
+    merged: dict[str, list[Decimal]] = {}
+    for part in parts:
+        for row in part:
+            sums = merged.setdefault(_label(group_by, row), [ZERO, ZERO, ZERO, ZERO])
+            for index, name in enumerate(SUMS):
+                sums[index] += row[name] or ZERO
+    groups = [
+        UsageGroup(label=label, jobs=int(sums[0]), core_hours=sums[1], gpu_hours=sums[2], service_units=sums[3])
+        for label, sums in sorted(merged.items())
+    ]
+    total = UsageGroup(
+        label="Total",
+        jobs=sum(group.jobs for group in groups),
+        core_hours=sum((group.core_hours for group in groups), ZERO),
+        gpu_hours=sum((group.gpu_hours for group in groups), ZERO),
+        service_units=sum((group.service_units for group in groups), ZERO),
     )
+    return UsageReport(group_by=group_by, period=period, groups=groups, total=total)
 
 
-def usage_report(rows: QuerySet[JobUsage], *, group_by: GroupBy, period: Period) -> UsageReport:
-    """Totals of the visible rows in the period, grouped: two queries (the groups, the total)."""
-    in_period = period.apply(rows)
-    columns = GROUP_COLUMNS[group_by]
-    grouped = in_period.order_by().values(**columns).annotate(**_sums()).order_by(*columns)
-    groups = [_group(_label(group_by, row), row) for row in grouped]
-    total = in_period.order_by().aggregate(**_sums())
-    return UsageReport(group_by=group_by, period=period, groups=groups, total=_group("Total", total))
+def usage_report_for(user: User, *, scope: UsageScope, group_by: GroupBy, period: Period) -> UsageReport:
+    """`usage_report` of what `user` may read in `scope`. Raises Forbidden (USAGE_LAB_ONLY_ADMINS)."""
+    months = visible_usage(user, scope=scope, model=UsageMonth)
+    return usage_report(months, visible_usage(user, scope=scope), group_by=group_by, period=period)
 
 
 def usage_csv(report: UsageReport) -> str:

@@ -3,18 +3,22 @@
 `record_usage` (the task's service) finds the member's finished jobs on the cluster with no usage row,
 asks sacct once for all of them (the chunks of `MAX_JOB_IDS_PER_COMMAND` ids as parts of one exec) and
 writes a row per job: SLURM's figures, or the portal's own times (flagged) for a job accounting no longer
-has. Rows are unique per job and written with `ignore_conflicts`, so a run killed at any line and sent
-again writes nothing twice. `request_due_accounting` (beat) orders the groups whose order was lost.
+has, and recomputes the member's monthly sums (`UsageMonth`) from those rows in the same transaction. Rows
+are unique per job and written with `ignore_conflicts`, and a month's sum is recomputed whole, so a run
+killed at any line and sent again writes nothing twice.
+`request_due_accounting` (beat) orders the groups whose order was lost.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from accounting.models import JobUsage
+from accounting.models import JobUsage, UsageMonth
 from accounting.orders import request_usage_accounting
 from accounting.rates import Rates, charge, rates_for
 from clusters.slurm import JobUsageRecord, SlurmError, build_usage_argv, chunk_job_ids, parse_usage_output
@@ -61,7 +65,11 @@ def record_usage(*, owner_id: int, profile_id: int, task_id: str = "") -> int:
         elif record is None or job.finished_at < now - ACCOUNTING_PATIENCE:
             rows.append(_row_from_portal_times(job))
         # else: accounting has not caught up with the job's end yet; beat's sweep orders it again
-    JobUsage.objects.bulk_create(rows, ignore_conflicts=True)  # unique per job: a re-run adds nothing
+    if rows:
+        with transaction.atomic():
+            JobUsage.objects.bulk_create(rows, ignore_conflicts=True)  # unique per job: a re-run adds nothing
+            earliest = min(row.ended_at for row in rows)
+            roll_up_usage(owner_ids=[owner_id], profile_id=profile_id, since=month_start(earliest))
     return len(rows)
 
 
@@ -148,6 +156,48 @@ def _row_from_portal_times(job: Job) -> JobUsage:
         nodes=nodes if has_run else 0,
         is_from_portal_times=True,
     )
+
+
+def month_start(moment: datetime) -> datetime:
+    """The start of the month `moment` falls in, in the portal's time zone."""
+    return timezone.localtime(moment).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def roll_up_usage(*, owner_ids: list[int], profile_id: int | None = None, since: datetime | None = None) -> int:
+    """Recompute, whole, every monthly sum of these members (on one cluster, from a month on); the buckets written.
+
+    Idempotent: each bucket is the GROUP BY of its rows, upserted (a re-run, or two runs, write the same).
+    """
+    rows = JobUsage.objects.filter(owner_id__in=owner_ids)
+    if profile_id is not None:
+        rows = rows.filter(profile_id=profile_id)
+    if since is not None:
+        rows = rows.filter(ended_at__gte=since)
+    buckets = (
+        rows.order_by()
+        .values("owner_id", "profile_id", "partition", bucket=TruncMonth("ended_at"))
+        .annotate(count=Count("pk"), core=Sum("core_hours"), gpu=Sum("gpu_hours"), su=Sum("service_units"))
+    )
+    months = [
+        UsageMonth(
+            owner_id=bucket["owner_id"],
+            profile_id=bucket["profile_id"],
+            partition=bucket["partition"],
+            month=timezone.localtime(bucket["bucket"]).date(),
+            jobs=bucket["count"],
+            core_hours=bucket["core"],
+            gpu_hours=bucket["gpu"],
+            service_units=bucket["su"],
+        )
+        for bucket in buckets
+    ]
+    UsageMonth.objects.bulk_create(
+        months,
+        update_conflicts=True,
+        unique_fields=["owner", "profile", "partition", "month"],
+        update_fields=["jobs", "core_hours", "gpu_hours", "service_units"],
+    )
+    return len(months)
 
 
 def request_due_accounting(now: datetime | None = None) -> int:

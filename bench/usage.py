@@ -3,8 +3,11 @@
 `GET /usage/?scope=lab&group_by=member` (the page: the groups, the total and the per-month chart) and
 `GET /api/v1/usage?scope=lab&group_by=month` as a lab admin, first with 1,000 usage rows (20 members, 2
 clusters, 2 partitions, 12 months), then with 100,000 of the same spread, measured in the same run:
-`usage_100k_vs_1k` is the larger of the two medians' ratios (target ≤ 2), and the query count of each
-request at each size (counted with `connection.execute_wrapper`; it must not grow with the rows).
+`usage_100k_vs_1k` is the largest of the medians' ratios (these two and the period page below; target
+≤ 2), and the query count of each request at each size (counted with `connection.execute_wrapper`; it
+must not grow with the rows). Also the page for a period that starts and ends mid-month
+(`usage_period_page_100k_vs_1k`): the monthly sums between, the rows of its two edge months (which grow
+with the jobs of those months).
 
 Runs against the database of `.env` (no cluster needed). Everything it makes is removed before it exits: its
 users (np_bench_usage*), profiles (bench-usage-*), jobs and usage rows. The tables are VACUUM ANALYZEd after
@@ -29,7 +32,8 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from accounting.models import JobUsage  # noqa: E402
+from accounting.models import JobUsage, UsageMonth  # noqa: E402
+from accounting.services import roll_up_usage  # noqa: E402
 from accounts.models import User  # noqa: E402
 from bench.pipelines import QueryCount  # noqa: E402
 from bench.report import print_report, summarize, time_calls  # noqa: E402
@@ -46,6 +50,8 @@ MONTHS = 12
 REPEAT = 30
 BATCH = 5_000
 URLS = {"page": "/usage/?scope=lab&group_by=member", "api": "/api/v1/usage?scope=lab&group_by=month"}
+# A period starting and ending mid-month: the monthly sums between, the rows of the two edge months.
+PERIOD_URL = "/usage/?scope=lab&group_by=member&since={since}&until={until}"
 
 
 def remove_bench_objects() -> None:
@@ -122,9 +128,10 @@ def add_rows(
             )
             for n, job in zip(numbers, jobs, strict=True)
         )
+    roll_up_usage(owner_ids=[member.pk for member in members])  # as record_usage does with the rows it writes
     with connection.cursor() as cursor:  # as autovacuum leaves them (statistics, visibility map)
-        cursor.execute(f"VACUUM ANALYZE {Job._meta.db_table}")
-        cursor.execute(f"VACUUM ANALYZE {JobUsage._meta.db_table}")
+        for model in (Job, JobUsage, UsageMonth):
+            cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
 def measure(client: Client, url: str) -> tuple[dict[str, float], int]:
@@ -148,18 +155,27 @@ def main() -> None:
         client = Client(SERVER_NAME="localhost")
         client.force_login(admin)
         add_rows(members, profiles, version, SMALL, 0)
-        for kind, url in URLS.items():
+        today = timezone.localdate()
+        urls = {
+            **URLS,
+            "period": PERIOD_URL.format(since=today - timedelta(days=200), until=today - timedelta(days=20)),
+        }
+        for kind, url in urls.items():
             rows[f"{kind} 1k rows"], queries[f"{kind}_1k"] = measure(client, url)
         add_rows(members, profiles, version, LARGE - SMALL, SMALL)
-        for kind, url in URLS.items():
+        for kind, url in urls.items():
             rows[f"{kind} 100k rows"], queries[f"{kind}_100k"] = measure(client, url)
     finally:
         remove_bench_objects()
-    ratios = {kind: rows[f"{kind} 100k rows"]["median_ms"] / rows[f"{kind} 1k rows"]["median_ms"] for kind in URLS}
+    ratios = {
+        kind: rows[f"{kind} 100k rows"]["median_ms"] / rows[f"{kind} 1k rows"]["median_ms"]
+        for kind in (*URLS, "period")
+    }
     figures: dict[str, Any] = {
         "usage_100k_vs_1k": round(max(ratios.values()), 3),
         "usage_page_100k_vs_1k": round(ratios["page"], 3),
         "usage_api_100k_vs_1k": round(ratios["api"], 3),
+        "usage_period_page_100k_vs_1k": round(ratios["period"], 3),
         "usage_page_100k_ms": round(rows["page 100k rows"]["median_ms"], 3),
         "usage_api_100k_ms": round(rows["api 100k rows"]["median_ms"], 3),
         "usage_queries": queries,

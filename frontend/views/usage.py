@@ -14,8 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from accounting.access import visible_usage
-from accounting.selectors import GroupBy, usage_report
+from accounting.selectors import GroupBy, usage_report_for
 from frontend.usage_forms import UsageFilterForm
 
 
@@ -27,9 +26,13 @@ def usage(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, template, {"form": form})
     scope, group_by, period = form.chosen_scope, form.chosen_group_by, form.chosen_period
-    rows = visible_usage(request.user, scope=scope)
-    report = usage_report(rows, group_by=group_by, period=period)
-    months = report if group_by == GroupBy.MONTH else usage_report(rows, group_by=GroupBy.MONTH, period=period)
+    report = usage_report_for(request.user, scope=scope, group_by=group_by, period=period)
+    by_month = GroupBy.MONTH
+    months = (
+        report
+        if group_by == by_month
+        else usage_report_for(request.user, scope=scope, group_by=by_month, period=period)
+    )
     query = {"scope": scope.value, "group_by": group_by.value}
     query.update({name: str(value) for name, value in (("since", period.since), ("until", period.until)) if value})
     context = {

@@ -5,23 +5,12 @@ page and API show them."""
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
-from accounting import services
 from accounting.models import JobUsage
 from clusters.models import RemoteCommandRecord
 from clusters.slurm import SACCT_USAGE_FORMAT, parse_alloc_tres
-from tests.jobs.cluster_jobs import (
-    CELL,
-    QUICK,
-    WATER,
-    create_job,
-    register,
-    upload_inputs,
-    wait_for,
-    wait_for_state,
-    wait_until_finished,
-)
+from tests.accounting.cluster_usage import run_jobs_to_their_end, sweep_as_beat_would
+from tests.jobs.cluster_jobs import register, wait_for
 from tests.local_cluster import localcluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -50,32 +39,15 @@ def sacct_rows(job_ids: list[str]) -> dict[str, list[str]]:
 
 def test_finished_jobs_get_sacct_figures_and_show_on_the_usage_page(setup) -> None:
     client = setup.client(setup.members[0])
-    job_ids = []
-    for n, cpus in enumerate((1, 2)):
-        created = create_job(
-            client,
-            setup.profile,
-            values={**WATER, **QUICK, **CELL, "run_steps": 200, "output_name": f"use{n}"},
-            resources={"partition": "debug", "walltime_s": 600, "cpus_per_task": cpus},
-        )
-        upload_inputs(client, created["id"])
-        wait_for(
-            lambda job_id=created["id"]: client.get(f"/api/v1/jobs/{job_id}").json()["state"] == "READY",
-            timeout_s=60,
-            what="READY",
-        )
-        assert client.post(f"/api/v1/jobs/{created['id']}/submit").status_code == 202
-        job_ids.append(created["id"])
-    for job_id in job_ids:
-        wait_for_state(client, job_id, {"COMPLETED", "FAILED"}, timeout_s=180)
-    slurm_ids = [wait_until_finished(client, job_id, timeout_s=120)["slurm_job_id"] for job_id in job_ids]
+    finished = run_jobs_to_their_end(client, setup.profile, cpus=(1, 2))
+    job_ids = [job["id"] for job in finished]
+    slurm_ids = [job["slurm_job_id"] for job in finished]
 
     def two_rows() -> list[JobUsage] | None:
         found = list(JobUsage.objects.filter(job_id__in=job_ids).select_related("job"))
         if len(found) == 2:
             return found
-        # beat's sweep (not running here) orders a group whose job finished while its order ran
-        services.request_due_accounting(now=timezone.now() + services.SWEEP_AFTER)
+        sweep_as_beat_would()
         return None
 
     rows = wait_for(two_rows, timeout_s=90, what="two usage rows", every_s=2.0)

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounting.access import UsageScope, visible_usage
-from accounting.selectors import GroupBy, Period, su_used, usage_report
+from accounting.selectors import GroupBy, Period, su_used, usage_report_for
 from portal.errors import Forbidden
 from tests.accounting.usage_rows import usage_rows
 from tests.api.conftest import bearer
@@ -59,11 +59,10 @@ def test_a_member_asking_for_the_labs_usage_is_refused(lab, member) -> None:
 
 
 def test_the_lab_by_member_cluster_partition_and_month(lab, lab_admin) -> None:
-    rows = visible_usage(lab_admin, scope=UsageScope.LAB)
     by = {
         group_by: {
             g.label: (g.jobs, g.core_hours, g.gpu_hours, g.service_units)
-            for g in usage_report(rows, group_by=group_by, period=Period()).groups
+            for g in lab_report(lab_admin, group_by, Period()).groups
         }
         for group_by in GroupBy
     }
@@ -84,12 +83,19 @@ def test_the_lab_by_member_cluster_partition_and_month(lab, lab_admin) -> None:
 
 
 def test_the_period_takes_jobs_ended_within_it(lab, lab_admin) -> None:
-    rows = visible_usage(lab_admin, scope=UsageScope.LAB)
-    report = usage_report(
-        rows, group_by=GroupBy.MEMBER, period=Period(since=date(2026, 12, 1), until=date(2026, 12, 3))
-    )
-    assert report.total.jobs == 4
-    assert usage_report(rows, group_by=GroupBy.MEMBER, period=Period(until=date(2026, 12, 2))).total.jobs == 2
+    def jobs_in(since: date | None, until: date | None) -> int:
+        return lab_report(lab_admin, GroupBy.MEMBER, Period(since=since, until=until)).total.jobs
+
+    assert jobs_in(date(2026, 12, 1), date(2026, 12, 3)) == 4  # a partial month: its rows
+    assert jobs_in(None, date(2026, 12, 2)) == 2  # November whole (its sums), then December's first two days
+    assert jobs_in(date(2026, 11, 16), None) == 4  # November from the 16th (after its jobs), December whole
+    assert jobs_in(date(2026, 11, 15), date(2026, 12, 31)) == 6
+    assert jobs_in(date(2026, 11, 1), date(2026, 11, 30)) == 2  # one whole month
+    assert jobs_in(date(2026, 12, 4), date(2026, 12, 31)) == 0
+
+
+def lab_report(admin, group_by: GroupBy, period: Period):
+    return usage_report_for(admin, scope=UsageScope.LAB, group_by=group_by, period=period)
 
 
 def test_su_used_for_budgets(lab, member) -> None:

@@ -1,4 +1,5 @@
-"""Usage rows for the read tests: one real job made by the factory, copies of it in bulk, a usage row each."""
+"""Usage rows for the read tests: one real job made by the factory, copies of it in bulk, a usage row each, and
+the monthly sums rolled up as `record_usage` rolls them up."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from accounting.models import JobUsage
+from accounting.services import roll_up_usage
 from accounts.models import User
 from clusters.models import ClusterProfile
 from jobs.models import Job
@@ -37,7 +39,7 @@ def usage_rows(
         copy.slurm_job_id = str(next(SLURM_IDS))
         copies.append(copy)
     jobs = [model, *Job.objects.bulk_create(copies)]
-    return JobUsage.objects.bulk_create(
+    rows = JobUsage.objects.bulk_create(
         JobUsage(
             job=job,
             owner=owner,
@@ -54,3 +56,5 @@ def usage_rows(
         )
         for job in jobs
     )
+    roll_up_usage(owner_ids=[owner.pk], profile_id=profile.pk)  # as record_usage does with its rows
+    return rows
