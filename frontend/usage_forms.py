@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 
 from accounting.access import UsageScope, default_scope
 from accounting.selectors import GroupBy, Period, period
@@ -29,8 +30,11 @@ class UsageFilterForm(forms.Form):
     since = forms.DateField(label="Ended on or after", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label="Ended on or before", required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, data: QueryDict, *, user: User) -> None:
+        shown = data.copy()  # what is shown unless asked: the selects then say what the results are
+        shown.setdefault("scope", default_scope(user).value)
+        shown.setdefault("group_by", GroupBy.MONTH.value)
+        super().__init__(shown)
         self.user = user
         if not user.is_lab_admin:
             del self.fields["scope"]  # a member sees their own only

@@ -1,11 +1,13 @@
 """The usage page: core-hours, GPU-hours and SU of finished jobs by member, cluster, partition or month, a chart
-per month and the CSV (the API's `/usage/csv` with the same filters). A member's own; a lab admin's default is
-the lab's. The filters refresh the results with htmx. Reads only `accounting.access` + `accounting.selectors`:
-a few GROUP BY queries whatever the number of jobs.
+per month (its figures in the container's `data-months`: htmx drops a JSON script tag from a swap) and the CSV
+(the API's `/usage/csv` with the same filters). A member's own; a lab admin's default is the lab's. The filters
+refresh the results with htmx. Reads only `accounting.selectors`: a few GROUP BY queries whatever the number of
+jobs.
 """
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -39,15 +41,18 @@ def usage(request: HttpRequest) -> HttpResponse:
         "form": form,
         "scope": scope,
         "report": report,
-        "chart": [
-            {
-                "month": group.label,
-                "core_hours": float(group.core_hours),
-                "gpu_hours": float(group.gpu_hours),
-                "service_units": float(group.service_units),
-            }
-            for group in months.groups
-        ],
+        "chart_json": json.dumps(
+            [
+                {
+                    "month": group.label,
+                    "core_hours": float(group.core_hours),
+                    "gpu_hours": float(group.gpu_hours),
+                    "service_units": float(group.service_units),
+                }
+                for group in months.groups
+            ]
+        ),
+        "has_chart": bool(months.groups),
         "csv_url": reverse("api:usage_csv") + "?" + urlencode(query),
     }
     return render(request, template, context)

@@ -138,7 +138,7 @@ def test_the_page_shows_the_labs_usage_to_a_lab_admin_and_a_members_own(lab, mem
     own_page = member_client.get("/usage/?group_by=member&scope=lab").content.decode()
     assert "My usage" in own_page
     assert "bob_t" not in own_page
-    assert 'id="usage-chart-data"' in own_page
+    assert 'data-months="[{&quot;month&quot;: &quot;2026-11&quot;' in own_page
     assert "/api/v1/usage/csv?scope=mine&amp;group_by=member" in own_page
 
 

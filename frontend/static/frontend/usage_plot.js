@@ -1,4 +1,4 @@
-// The usage page's chart (uPlot): core-hours, GPU-hours and SU per month, from the page's "usage-chart-data"
+// The usage page's chart (uPlot): core-hours, GPU-hours and SU per month, from the container's data-months
 // JSON ([{month: "YYYY-MM", core_hours, gpu_hours, service_units}, ...]). Drawn again when the filters swap
 // the results in (htmx), when the theme changes and when the width does.
 (function () {
@@ -23,10 +23,9 @@
 
   function draw() {
     var container = document.getElementById("usage-chart");
-    var source = document.getElementById("usage-chart-data");
     if (plot) { plot.destroy(); plot = null; }
-    if (!container || !source || typeof uPlot === "undefined") return;
-    var months = JSON.parse(source.textContent);
+    if (!container || typeof uPlot === "undefined") return;
+    var months = JSON.parse(container.dataset.months || "[]");
     if (!months.length) return;
     var fg = cssVar("--fg");
     var grid = cssVar("--border");
@@ -49,7 +48,11 @@
     }, data, container);
   }
 
-  document.body.addEventListener("htmx:afterSwap", draw);
+  // The filters swap the results in (htmx, outerHTML): a chart container without its canvas is a new one.
+  new MutationObserver(function () {
+    var container = document.getElementById("usage-chart");
+    if (container && !container.querySelector("canvas")) draw();
+  }).observe(document.body, { childList: true, subtree: true });
   new MutationObserver(draw).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
   var lastWidth = 0;  // the observer's first report draws the chart
   new ResizeObserver(function (entries) {
