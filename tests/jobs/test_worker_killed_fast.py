@@ -14,6 +14,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from accounting.orders import RECORD_USAGE_TASK
 from jobs.models import Job, JobEvent, JobState
 from jobs.services.readiness import start_submission
 from jobs.services.status_sync import order_finish
@@ -40,11 +41,12 @@ def run_order(task, order: TaskOrder) -> bool:
 
 
 def sweep_after_the_lease(sent_tasks) -> TaskOrder:
-    """Time passes beyond the dead run's lease; beat's sweep sends its order again."""
-    TaskOrder.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+    """Time passes beyond the dead run's lease; beat's sweep sends its order again. (A finish that set
+    `finished_at` before it died also placed the usage accounting's order: a new one, not yet due.)"""
+    TaskOrder.objects.filter(state=TaskOrder.State.RUNNING).update(lease_until=timezone.now() - timedelta(seconds=1))
     sent_tasks.clear()
     assert task_orders.dispatch_due_orders() == 1
-    (order,) = TaskOrder.objects.filter(done_at=None)
+    (order,) = TaskOrder.objects.filter(done_at=None).exclude(task_name=RECORD_USAGE_TASK)
     assert sent_tasks == [(order.task_name, tuple(order.args))]
     return order
 
@@ -113,6 +115,7 @@ def test_a_finish_killed_at_any_line_copies_the_results_once_and_settles(
     assert fake_cluster.file(f"{job.project_dir}/out.coor") == b"coordinates"
     assert JobEvent.objects.filter(job=job, kind="RESULTS_COPIED").count() == 1
     assert TaskOrder.objects.get(pk=order.pk).state == TaskOrder.State.DONE
+    assert TaskOrder.objects.filter(task_name=RECORD_USAGE_TASK).count() == 1  # its accounting ordered once
 
 
 def test_the_finish_takes_the_commands_the_kill_points_cover(fake_cluster, credential, sent_tasks) -> None:
