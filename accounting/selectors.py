@@ -115,8 +115,8 @@ ROW_SUMS = {**SUMS, "jobs_sum": Count("pk")}
 
 def _label(group_by: GroupBy, row: dict[str, object]) -> str:
     if group_by == GroupBy.MONTH:
-        bucket = row["bucket"]
-        return (timezone.localtime(bucket) if isinstance(bucket, datetime) else bucket).strftime("%Y-%m")  # type: ignore[union-attr]
+        bucket = row["bucket"]  # a date from the monthly sums, an aware datetime from TruncMonth over rows
+        return f"{timezone.localtime(bucket) if isinstance(bucket, datetime) else bucket:%Y-%m}"
     if group_by == GroupBy.PARTITION:
         return f"{row['cluster']} / {row['partition_name'] or '(none)'}"
     return str(row[group_by.value])
