@@ -30,6 +30,9 @@ class WebhookUrlRefused(InvalidInput):
     code = "WEBHOOK_URL_INVALID"
     user_message = "The webhook URL is not one the portal can call: use https://host/path."
 
+    def __init__(self, user_message: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(user_message, code=code, details={"field": "webhook_url"})
+
 
 @dataclass(frozen=True)
 class WebhookTarget:

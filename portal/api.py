@@ -30,6 +30,7 @@ from jobs.access import access_job, access_sweep
 from jobs.api import router as jobs_router
 from jobs.pipeline_api import router as pipelines_router
 from jobs.sweep_api import router as sweeps_router
+from notifications.api import router as notifications_router
 from portal.errors import (
     Forbidden,
     InvalidInput,
@@ -174,6 +175,7 @@ for router in (
     jobs_router,
     pipelines_router,
     sweeps_router,
+    notifications_router,
 ):
     document_errors(router)
     api.add_router("/", router)
