@@ -18,7 +18,7 @@ from collections import Counter
 from django.urls import reverse
 
 from jobs.metadata import sweep_point_of
-from jobs.models import Job, JobEvent, JobState, Pipeline, Sweep
+from jobs.models import TERMINAL_STATES, Job, JobEvent, JobState, Pipeline, Sweep
 from jobs.pipeline_steps import current_steps, pipeline_status
 from jobs.sweep_selectors import point_states
 from notifications.models import Event
@@ -155,8 +155,8 @@ def _run_if_settled(pipeline: Pipeline, job: Job) -> None:
 
 def _sweep_if_settled(sweep: Sweep, job: Job) -> None:
     points = point_states(sweep)
-    if not points or any(point.is_active or point.is_waiting for point in points):
-        return
+    if not points or any(point.is_active or point.state not in TERMINAL_STATES for point in points):
+        return  # a point not sent yet, waiting for a place or for the cluster: the sweep is not over
     states = Counter(point.state for point in points)
     not_completed = [point for point in points if point.state != JobState.COMPLETED]
     lines = [f"Point {point.index}: {point.state}" for point in not_completed[:DIGEST_LISTED]]
