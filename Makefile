@@ -40,7 +40,7 @@ $(VENV)/.synced: pyproject.toml uv.lock
 venv: $(VENV)/.synced
 
 services: system venv
-	@scripts/services start postgres redis
+	@scripts/services start postgres redis smtp
 
 cluster: system
 	@$(LOCALCLUSTER) start
@@ -60,6 +60,7 @@ demo: services cluster migrate
 	@echo "  admin pages: http://127.0.0.1:$(WEB_PORT)/admin/   API docs: http://127.0.0.1:$(WEB_PORT)/api/v1/docs"
 	@echo "Logins (username, password, role):"
 	@$(PY) manage.py seed_demo
+	@echo "Mails the portal sends (local SMTP server on 127.0.0.1:$${PORTAL_SMTP_PORT:-51025}): one .eml file each in $${PORTAL_VAR:-/var/lib/namd-portal}/mail/"
 	@echo "Local SLURM cluster: ssh on 127.0.0.1:2222 as $(DEMO_CLUSTER_USERS) ($(LOCALCLUSTER) status)"
 	@echo "Stop everything with: make stop"
 

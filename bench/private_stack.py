@@ -69,6 +69,7 @@ class PrivateStack:
             "PORTAL_ENV_FILE": str(self.var / "portal.env"),
             "PORTAL_PG_PORT": str(free_port()),
             "PORTAL_REDIS_PORT": str(free_port()),
+            "PORTAL_SMTP_PORT": str(free_port()),
             "PORTAL_WEB_PORT": str(self.web_port),
         }
         self.base_url = f"http://127.0.0.1:{self.web_port}"

@@ -10,6 +10,7 @@ from frontend.views import (
     dashboard,
     job_detail,
     job_list,
+    notifications,
     pipeline_wizard,
     pipelines,
     sweep_wizard,
@@ -73,6 +74,8 @@ urlpatterns = [
     path("sweeps/<int:sweep_id>/submit/", sweeps.submit, name="sweep_submit"),
     path("sweeps/<int:sweep_id>/cancel/", sweeps.cancel, name="sweep_cancel"),
     path("sweeps/<int:sweep_id>/retry/", sweeps.retry, name="sweep_retry"),
+    # What the member wants to be told, and where (email, webhook, this browser).
+    path("notifications/", notifications.preferences, name="notification_preferences"),
     # Clusters and the member's own credentials.
     path("usage/", usage.usage, name="usage"),
     path("clusters/", clusters.cluster_list, name="clusters"),

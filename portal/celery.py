@@ -43,6 +43,8 @@ app.conf.update(
         "dispatch-due-task-orders": {"task": "portal.tasks.dispatch_due_orders_task", "schedule": 5.0},
         # Staged downloads past PORTAL_STAGED_DOWNLOAD_TTL_HOURS and abandoned resumable uploads leave the
         # portal's file store (jobs/services/storage.py).
+        # Notifications whose retry is due or whose sending run died are ordered again (notifications/delivery.py).
+        "order-due-notifications": {"task": "notifications.tasks.order_due_deliveries_task", "schedule": 10.0},
         "expire-staged-files": {"task": "jobs.tasks.expire_staged_files_task", "schedule": 900.0},
         # Finished jobs whose accounting order was lost (accounting/services.py): ordered again.
         "request-due-accounting": {"task": "accounting.tasks.request_due_accounting_task", "schedule": 60.0},

@@ -53,6 +53,17 @@ class PortalSettings(BaseSettings):
     # X-Forwarded-For (docker-compose's TLS proxy: 1). 0: the client is REMOTE_ADDR and X-Forwarded-For
     # and X-Forwarded-Proto are never believed.
     trusted_proxy_count: int = Field(default=0, ge=0, le=5)
+    # The portal's address as members reach it: links in mails and webhooks (notifications) start with it.
+    base_url: str = "http://127.0.0.1:8000"
+    # Outgoing mail (notifications): Django's SMTP backend. `scripts/services` writes the local SMTP server's.
+    email_host: str = "127.0.0.1"
+    email_port: int = Field(default=25, gt=0, lt=65536)
+    email_user: str = ""
+    email_password: SecretStr = SecretStr("")
+    email_use_tls: bool = False
+    email_use_ssl: bool = False
+    email_from: str = "NAMD portal <portal@localhost>"
+
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "jobs",
     "accounting",
     "frontend",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +177,19 @@ CREDENTIAL_KEYS = [key.strip() for key in ENV.credential_keys.get_secret_value()
 CELERY_BROKER_URL = ENV.redis_url
 CELERY_RESULT_BACKEND = ENV.redis_url
 CELERY_TASK_DEFAULT_QUEUE = ENV.celery_task_queue
+
+# Notifications (notifications/): links in messages are absolute, from the portal's own address; mail goes through
+# Django's SMTP backend (a real local SMTP server in demo and tests, scripts/services).
+PORTAL_BASE_URL = ENV.base_url
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = ENV.email_host
+EMAIL_PORT = ENV.email_port
+EMAIL_HOST_USER = ENV.email_user
+EMAIL_HOST_PASSWORD = ENV.email_password.get_secret_value()
+EMAIL_USE_TLS = ENV.email_use_tls
+EMAIL_USE_SSL = ENV.email_use_ssl
+EMAIL_TIMEOUT = 20
+DEFAULT_FROM_EMAIL = ENV.email_from
 
 NINJA_DEFAULT_THROTTLE_RATES = {"auth": "600/min", "user": "1200/min", "anon": "120/min"}
 

@@ -19,13 +19,15 @@ from clusters.slurm import SlurmError, build_status_argvs, parse_status_output
 from clusters.ssh import CommandResult
 from jobs import remote
 from jobs.access import access_job_for_task
-from jobs.models import TERMINAL_STATES, Job, JobProgress, JobState
+from jobs.metadata import sweep_point_of
+from jobs.models import TERMINAL_STATES, Job, JobProgress, JobState, Pipeline, Sweep
 from jobs.services.pipelines import stop_after
 from jobs.services.progress import MAX_LOG_BYTES_AT_FINISH, feed_log, refresh_progress
 from jobs.services.restart import continue_after_timeout, will_continue
 from jobs.services.status_sync import slurm_time
 from jobs.services.sweeps import point_settled
 from jobs.transitions import note
+from notifications import job_events
 from portal.errors import RemoteCommandError
 
 
@@ -68,12 +70,17 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         progress.files_listed_at = now
     progress.logs_fetched_at = now
     progress.save()
-    with transaction.atomic():
+    continues = will_continue(job)
+    with transaction.atomic():  # settled and told together: the message is written with the state it tells
+        _lock_run_or_sweep(job)
         if not Job.objects.filter(pk=job.pk, finished_at=None).update(finished_at=now, **final_status):
             return
+        for name, value in final_status.items():
+            setattr(job, name, value)
+        job.finished_at = now
+        job_events.job_finished(job, continues=continues)
         # SLURM's accounting of the job, with the member's other jobs on the cluster finishing now: one sacct
         request_usage_accounting(owner_id=job.owner_id, profile_id=job.profile_id)
-    job.finished_at = now
     if copy.exit_code == 0:
         note(job, "RESULTS_COPIED", source="task", detail=f"{job.scratch_dir} -> {job.project_dir}")
     else:
@@ -84,6 +91,16 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
     if job.state == JobState.TIMEOUT and job.continue_on_timeout:
         continue_after_timeout(job)
     point_settled(job)  # a sweep's point: its gate may start the next
+
+
+def _lock_run_or_sweep(job: Job) -> None:
+    """Lock the sweep or run the job is part of: two of its jobs settling at once take turns, so the later one
+    sees the other settled (one digest when the whole is over). Taken before the job's row, as the gate does."""
+    point = sweep_point_of(job)
+    if point is not None:
+        Sweep.objects.select_for_update().filter(pk=point.sweep_id).exists()
+    elif job.pipeline_id is not None:
+        Pipeline.objects.select_for_update().filter(pk=job.pipeline_id).exists()
 
 
 def _final_status(job: Job, squeue: CommandResult, sacct: CommandResult) -> dict[str, object]:

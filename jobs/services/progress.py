@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.db import transaction
+
 from clusters.gateway import MemberSession
 from jobs import remote
 from jobs.models import Job, JobProgress
 from jobs.namd_log import LogProgress
 from jobs.transitions import note
+from notifications import job_events
 from portal.errors import PortalError
 
 logger = logging.getLogger(__name__)
@@ -73,11 +76,13 @@ def refresh_progress(
             change = feed_log(progress, result.stdout, now, job.profile.sync_interval_s)
             progress.save()
             if change == "STALLED":
-                note(
-                    job,
-                    "STALLED",
-                    source="sync",
-                    detail="No new TIMING line in the NAMD log for much longer than usual.",
-                )
+                with transaction.atomic():  # the note and its message together
+                    event = note(
+                        job,
+                        "STALLED",
+                        source="sync",
+                        detail="No new TIMING line in the NAMD log for much longer than usual.",
+                    )
+                    job_events.job_stalled(job, event)
             elif change == "RESUMED":
                 note(job, "RESUMED", source="sync", detail="The NAMD log is moving again.")

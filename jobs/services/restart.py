@@ -28,6 +28,7 @@ from jobs.services.inputs import input_roles
 from jobs.services.pipelines import hand_inputs, inputs_holder, stop_after
 from jobs.services.readiness import refresh_readiness
 from jobs.transitions import note, record_task_failure, transition
+from notifications import job_events
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, PortalError
 from templates_app import batch_script
@@ -325,5 +326,7 @@ def continue_after_timeout(job: Job) -> None:
     if _continuations(job) >= MAX_AUTO_CONTINUATIONS:
         note(job, "AUTO_CONTINUE_STOPPED", source="task", detail=f"{MAX_AUTO_CONTINUATIONS} continuations reached")
         return
-    child, _ = request_restart(user=job.owner, job_id=job.pk, submit=True, source="task")
-    note(job, "CONTINUED", source="task", detail=f"continued as job {child.pk}")
+    with transaction.atomic():  # the continuation, its note and its message together
+        child, _ = request_restart(user=job.owner, job_id=job.pk, submit=True, source="task")
+        note(job, "CONTINUED", source="task", detail=f"continued as job {child.pk}")
+        job_events.job_continued(job, child)
