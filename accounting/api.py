@@ -1,4 +1,5 @@
-"""Usage over the API: `GET /usage` (grouped totals), `GET /usage/csv`, `GET /jobs/{id}/usage` (estimate vs used).
+"""Usage over the API: `GET /usage` (grouped totals), `GET /usage/csv`, `GET /jobs/{id}/usage` (estimate vs used),
+`GET /budgets` (the budgets that apply to you, or all for a lab admin, with used and remaining).
 
 Thin: each call parses its query, reads rows through `accounting.access.visible_usage` (or the job through
 `jobs.access.access_job`) and one selector.
@@ -12,9 +13,9 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from accounting import selectors
-from accounting.access import UsageScope, default_scope
-from accounting.schemas import JobUsageOut, UsageReportOut
+from accounting import budgets, selectors
+from accounting.access import UsageScope, default_scope, visible_budgets
+from accounting.schemas import BudgetOut, JobUsageOut, UsageReportOut
 from jobs.access import access_job
 from portal.schemas import error_responses
 
@@ -71,3 +72,28 @@ def job_usage(request: HttpRequest, job_id: int) -> dict[str, Any]:
     """The job's estimate before submission beside what SLURM accounted once it finished."""
     comparison = selectors.job_usage(access_job(user=request.auth, job_id=job_id))
     return {"job_id": job_id, "estimate": comparison.estimate, "actual": comparison.actual}
+
+
+def _budget_out(status: budgets.BudgetStatus) -> dict[str, Any]:
+    budget = status.budget
+    return {
+        "id": budget.pk,
+        "scope": budget.scope_label,
+        "member": budget.member.username if budget.member is not None else None,
+        "account": budget.account,
+        "period": budget.period,
+        "window_start": status.window.start,
+        "window_end": status.window.end,
+        "limit_su": budget.limit_su,
+        "is_hard": budget.is_hard,
+        "used_su": status.used_su,
+        "remaining_su": status.remaining_su,
+        "fraction": float(status.fraction),
+    }
+
+
+@router.get("/budgets", response=list[BudgetOut])
+def list_budgets(request: HttpRequest) -> list[dict[str, Any]]:
+    """The SU budgets that apply to you (yours and your SLURM accounts'; every budget for a lab admin), each with
+    the SU used in its current window and what is left."""
+    return [_budget_out(status) for status in budgets.budget_statuses(visible_budgets(request.auth))]

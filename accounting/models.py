@@ -85,3 +85,46 @@ class UsageMonth(models.Model):
 
     def __str__(self) -> str:
         return f"usage of {self.owner_id} on {self.profile_id}/{self.partition} in {self.month:%Y-%m}"
+
+
+class BudgetPeriod(models.TextChoices):
+    MONTH = "month", "Calendar month"
+    QUARTER = "quarter", "Calendar quarter"
+    YEAR = "year", "Calendar year"
+
+
+class Budget(models.Model):
+    """A limit on the SU one member, or one SLURM account (all its members), may be charged per calendar period.
+
+    Hard: a submission whose estimate would go over is refused (BUDGET_EXCEEDED); soft: it goes, with a
+    BUDGET_WARNING note on the job. The window is the current month, quarter or year (`accounting.windows`).
+    """
+
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets"
+    )
+    account = models.CharField(max_length=64, blank=True, help_text="A SLURM account: every job charged to it.")
+    period = models.CharField(max_length=8, choices=BudgetPeriod.choices, default=BudgetPeriod.MONTH)
+    limit_su = models.DecimalField(max_digits=16, decimal_places=4, help_text="Service units per period.")
+    is_hard = models.BooleanField(default=False, help_text="Refuse submissions that would go over (else warn).")
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(member__isnull=False) & models.Q(account=""))
+                | (models.Q(member__isnull=True) & ~models.Q(account="")),
+                name="budget_member_or_account",
+                violation_error_message="A budget is for one member or for one SLURM account, not both.",
+            ),
+            models.CheckConstraint(condition=models.Q(limit_su__gt=0), name="budget_limit_positive"),
+        ]
+        indexes = [models.Index(fields=["account"], name="budget_account")]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label}: {self.limit_su} SU per {self.period}"
+
+    @property
+    def scope_label(self) -> str:
+        return "member budget" if self.member_id is not None else f"account budget ({self.account})"

@@ -49,3 +49,18 @@ class JobUsageOut(Schema):
     job_id: int
     estimate: CostOut | None = Field(description="Before submission: every allocated core and GPU for the walltime.")
     actual: JobUsageActualOut | None = Field(description="SLURM's accounting once the job finished; null until then.")
+
+
+class BudgetOut(Schema):
+    id: int
+    scope: str = Field(description="'member budget' or 'account budget (<account>)'.")
+    member: str | None = Field(description="The member's username; null for an account budget.")
+    account: str = Field(description="The SLURM account; empty for a member budget.")
+    period: str = Field(description="month, quarter or year: the calendar window in force today.")
+    window_start: date
+    window_end: date = Field(description="Inclusive.")
+    limit_su: Decimal
+    is_hard: bool = Field(description="True: a submission that would go over is refused (BUDGET_EXCEEDED).")
+    used_su: Decimal = Field(description="SU of finished, accounted jobs that ended in the window.")
+    remaining_su: Decimal
+    fraction: float = Field(description="used / limit (1.0 = the limit reached).")

@@ -3,7 +3,8 @@
 `record_usage` (the task's service) finds the member's finished jobs on the cluster with no usage row,
 asks sacct once for all of them (the chunks of `MAX_JOB_IDS_PER_COMMAND` ids as parts of one exec) and
 writes a row per job: SLURM's figures, or the portal's own times (flagged) for a job accounting no longer
-has, and recomputes the member's monthly sums (`UsageMonth`) from those rows in the same transaction. Rows
+has, and recomputes the member's monthly sums (`UsageMonth`) from those rows in the same transaction, where
+the budgets those rows count in notify at 80 % and 100 % (`accounting.budget_alerts`). Rows
 are unique per job and written with `ignore_conflicts`, and a month's sum is recomputed whole, so a run
 killed at any line and sent again writes nothing twice.
 `request_due_accounting` (beat) orders the groups whose order was lost.
@@ -18,6 +19,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from accounting.budget_alerts import notify_budget_thresholds
 from accounting.models import JobUsage, UsageMonth
 from accounting.orders import request_usage_accounting
 from accounting.rates import Rates, charge, rates_for
@@ -70,6 +72,7 @@ def record_usage(*, owner_id: int, profile_id: int, task_id: str = "") -> int:
             JobUsage.objects.bulk_create(rows, ignore_conflicts=True)  # unique per job: a re-run adds nothing
             earliest = min(row.ended_at for row in rows)
             roll_up_usage(owner_ids=[owner_id], profile_id=profile_id, since=month_start(earliest))
+            notify_budget_thresholds(member_id=owner_id, accounts={row.account for row in rows})
     return len(rows)
 
 

@@ -18,6 +18,7 @@ class Event(models.TextChoices):
     JOB_STALLED = "job_stalled", "A running job's log stopped moving"
     JOB_CONTINUED = "job_continued", "A timed-out job continued itself"
     RUN_ENDED = "run_ended", "A pipeline run or a sweep ended (one digest for the whole run or sweep)"
+    BUDGET_REACHED = "budget_reached", "A budget reached 80 % or 100 % of its limit"
 
 
 class Channel(models.TextChoices):

@@ -6,14 +6,15 @@ READY (a sweep's point: its sweep's turn is ordered instead). Touches no cluster
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
+from accounting.budgets import BudgetExceeded
 from jobs.models import EDITABLE_STATES, InputFile, Job, JobState, Pipeline, SweepPoint
 from jobs.namd_files import STRUCTURE_ROLES
 from jobs.pipeline_steps import current_steps
+from jobs.services.budget_gate import check_submission_budget
 from jobs.services.inputs import job_reads
-from jobs.transitions import transition
+from jobs.transitions import record_task_failure, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict
 from templates_app.namd_config import check_config
@@ -77,11 +78,13 @@ def input_warnings(job: Job) -> list[dict[str, Any]]:
 
 
 def start_submission(job: Job, *, actor_id: int | None, source: str) -> str:
-    """READY -> SUBMITTING and the submit task enqueued; its id. Raises Conflict (JOB_STATE_CHANGED).
+    """READY -> SUBMITTING and the submit task enqueued; its id. Raises Conflict (JOB_STATE_CHANGED),
+    BudgetExceeded (a soft budget gone over leaves a BUDGET_WARNING note).
 
     A pipeline step is never queued alone: its run's steps not yet submitted go as one chain."""
     if job.pipeline_id is not None:
         return start_pipeline_submission(job.pipeline, actor_id=actor_id, source=source)
+    check_submission_budget([job], what="This job", source=source, actor_id=actor_id)
     if not transition(job, JobState.SUBMITTING, source=source, actor_id=actor_id, error_code="", error_message=""):
         raise Conflict("The job changed meanwhile; reload it.", code="JOB_STATE_CHANGED")
     return enqueue_on_commit("jobs.tasks.submit_job_task", job.pk, actor_id or job.owner_id)
@@ -90,7 +93,7 @@ def start_submission(job: Job, *, actor_id: int | None, source: str) -> str:
 def start_pipeline_submission(pipeline: Pipeline, *, actor_id: int | None, source: str) -> str:
     """Every step not yet submitted -> SUBMITTING and one task to queue them as a chain; its id, "" when the
     run is already on its way. Raises Conflict (INPUTS_NOT_READY, PIPELINE_NOT_SUBMITTABLE, PIPELINE_STOPPED,
-    CREDENTIAL_NOT_FOUND, JOB_STATE_CHANGED)."""
+    CREDENTIAL_NOT_FOUND, JOB_STATE_CHANGED), BudgetExceeded (the steps' estimates together)."""
     steps = current_steps(pipeline)
     waiting = [step for step in steps if step.state in EDITABLE_STATES]
     if not waiting:
@@ -109,6 +112,7 @@ def start_pipeline_submission(pipeline: Pipeline, *, actor_id: int | None, sourc
         )
     if not pipeline.owner.cluster_credentials.filter(profile=pipeline.profile).exists():
         raise Conflict("Add your credential for this cluster first.", code="CREDENTIAL_NOT_FOUND")
+    check_submission_budget(waiting, what="This run", source=source, actor_id=actor_id)
     for step in waiting:
         if not transition(step, JobState.SUBMITTING, source=source, actor_id=actor_id, error_code="", error_message=""):
             raise Conflict("The run changed meanwhile; reload it.", code="JOB_STATE_CHANGED")
@@ -143,8 +147,12 @@ def _after_ready(job: Job, source: str) -> None:
     if sweep_id or pipeline_sweep_id:
         order_sweep_advance(sweep_id or pipeline_sweep_id)
     elif wanted:
-        with contextlib.suppress(Conflict):
+        try:
             start_submission(job, actor_id=None, source=source)
+        except BudgetExceeded as exc:  # the member asked for it: the refusal stays on the job
+            record_task_failure(job, "BUDGET_REFUSED", exc)
+        except Conflict:
+            pass  # the job moved meanwhile: whoever moved it owns the submission
 
 
 def order_sweep_advance(sweep_id: int) -> str:

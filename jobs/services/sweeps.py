@@ -47,6 +47,7 @@ from jobs.models import (
 )
 from jobs.models import SweepPoint as Point
 from jobs.pipeline_steps import current_steps, pipeline_status
+from jobs.services.budget_gate import refuse_over_budget
 from jobs.services.creation import NewJob, place_jobs, render_job
 from jobs.services.inputs import StagedInput, register_staged_inputs, uploaded_copy
 from jobs.services.pipelines import PipelineRequest, access_runnable_protocol, create_pipeline, resume_pipeline
@@ -444,7 +445,7 @@ def request_submit_sweep(*, user: User, sweep_id: int) -> tuple[Sweep, str]:
     (which copies the inputs to the points that lack them), "" when every point was already sent.
 
     Raises NotFound, Forbidden, Conflict (SWEEP_CANCELLED, SWEEP_NOT_SUBMITTABLE, INPUTS_NOT_READY,
-    CREDENTIAL_NOT_FOUND)."""
+    CREDENTIAL_NOT_FOUND), BudgetExceeded (every point's estimate together)."""
     with transaction.atomic():
         sweep = _locked(user, sweep_id)
         if sweep.cancel_requested_at is not None:
@@ -469,6 +470,9 @@ def request_submit_sweep(*, user: User, sweep_id: int) -> tuple[Sweep, str]:
             )
         if not sweep.owner.cluster_credentials.filter(profile=sweep.profile).exists():
             raise Conflict("Add your credential for this cluster first.", code="CREDENTIAL_NOT_FOUND")
+        # Every point still to send, together (each point's start checks its own again and notes a soft one).
+        unsent = [step for run in runs for step in run.steps if step.state in EDITABLE_STATES]
+        refuse_over_budget(unsent, what="This sweep")
         Job.objects.filter(pk__in=[job.pk for job in waiting if job is not None]).update(submit_when_ready=True)
         advance_gate(sweep_id=sweep.pk, actor_id=user.pk, source="user")
         return sweep, order_sweep_advance(sweep.pk)  # the points still without the inputs get them there
