@@ -129,6 +129,13 @@ def budget_outlook(*, member_id: int, charges: Mapping[str, Decimal], day: date 
     return lines
 
 
+def estimate_outlook(*, member_id: int, account: str | None, estimate_su: Decimal | None) -> list[BudgetLine]:
+    """`budget_outlook` of one estimate charged to one account (None: the default); none without an estimate."""
+    if estimate_su is None:
+        return []
+    return budget_outlook(member_id=member_id, charges={account or NO_ACCOUNT: estimate_su})
+
+
 def check_budgets(*, member_id: int, charges: Mapping[str, Decimal], what: str) -> list[BudgetLine]:
     """The gate of a submission: the soft budgets it would go over (to note). Raises BudgetExceeded (with the
     limit, used, estimate and period) when it would go over a hard one."""

@@ -137,6 +137,7 @@ def preview_pipeline(request: HttpRequest, payload: PipelineCreateIn) -> dict[st
         "problem_count": preview.problem_count,
         "total_cost": preview.total_cost,
         "steps_without_cost": preview.steps_without_cost,
+        "budget": preview.budget,
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from accounting.budget_schemas import BudgetLineOut
 from jobs.schemas import JobOut
 from templates_app.schemas import CostOut, ResourcesIn
 
@@ -98,3 +99,4 @@ class PipelinePreviewOut(Schema):
     problem_count: int
     total_cost: CostOut | None = Field(description="The steps' estimates summed; null when no step has one.")
     steps_without_cost: int
+    budget: list[BudgetLineOut] = Field(description="What the run would use of each budget in force.")

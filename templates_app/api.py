@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja import Router
 
+from accounting.budgets import estimate_outlook
 from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
 from portal.errors import TemplateError
@@ -95,6 +96,11 @@ def preview_template(request: HttpRequest, template_id: int, payload: PreviewIn)
         warnings=preview.warnings,
         cluster_commands=preview.cluster_commands,
         files_read=preview.files_read,
+        budget=estimate_outlook(
+            member_id=request.auth.pk,
+            account=job.resources.account,
+            estimate_su=preview.cost.service_units if preview.cost else None,
+        ),
     )
 
 

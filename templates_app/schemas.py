@@ -7,6 +7,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from accounting.budget_schemas import BudgetLineOut
 from templates_app.batch_script import Resources
 
 
@@ -79,6 +80,7 @@ class PreviewOut(Schema):
     warnings: list[dict[str, Any]] = Field(default=[], description="Shown, never blocking.")
     cluster_commands: list[dict[str, Any]] = Field(default=[], description="What it runs on the cluster.")
     files_read: list[dict[str, Any]] = Field(default=[], description="The files the config reads, with their lines.")
+    budget: list[BudgetLineOut] = Field(default=[], description="What the job would use of each budget in force.")
 
 
 class StageTemplateOut(Schema):

@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounting.budgets import estimate_outlook
 from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
 from frontend.wizard_forms import JobForm, SubmitWhenReadyForm
@@ -115,11 +116,17 @@ def preview(request: HttpRequest, slug: str) -> HttpResponse:
     form = _job_form(request, version, data=request.POST)
     form.is_valid()
     arguments = form.preview_arguments(default_title=template.name)
-    job_preview = None
+    job_preview, budget = None, []
     if arguments is not None:
         login = cluster_selectors.remote_username(user=request.user, profile=arguments["profile"])
         job_preview = template_services.preview_job(version=version, remote_username=login, **arguments)
-    return render(request, "frontend/_wizard_preview.html", {"form": form, "preview": job_preview})
+        budget = estimate_outlook(
+            member_id=request.user.pk,
+            account=arguments["resources"].account,
+            estimate_su=job_preview.cost.service_units if job_preview.cost else None,
+        )
+    context = {"form": form, "preview": job_preview, "budget": budget}
+    return render(request, "frontend/_wizard_preview.html", context)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The preview of a pipeline run not yet created: every step's config, batch script and cost, and their total.
+"""The preview of a pipeline run not yet created: every step's config, batch script and cost, their total, and
+what it would use of the member's budgets (`accounting.budgets.budget_outlook`).
 
 Each step is planned as `create_pipeline` would plan it (`plan_run`: the same values, resources, recipe and
 file names) and previewed with `templates_app.services.preview_job`, so a step's problems come with the codes
@@ -7,10 +8,11 @@ creation would refuse it with. Writes nothing and contacts no cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from accounting.budgets import NO_ACCOUNT, BudgetLine, budget_outlook
 from accounts.models import User
 from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
@@ -33,6 +35,8 @@ class PipelinePreview:
     problems: list[dict[str, Any]]  # what keeps the run from being planned at all (PROTOCOL_INVALID)
     total_cost: batch_script.CostEstimate | None  # the sum of the steps' estimates; None when no step has one
     steps_without_cost: int
+    charges: dict[str, Decimal] = field(default_factory=dict)  # the estimated SU by the SLURM account named
+    budget: list[BudgetLine] = field(default_factory=list)  # what the run would use of each budget in force
 
     @property
     def problem_count(self) -> int:
@@ -88,4 +92,16 @@ def preview_pipeline(*, user: User, request: PipelineRequest) -> PipelinePreview
         )
         steps.append(StepPreview(step, preview, preview.problems))
     costs = [step.preview.cost for step in steps if step.preview is not None and step.preview.cost is not None]
-    return PipelinePreview(steps, [], _total(costs), len(steps) - len(costs))
+    charges = _charges(steps)
+    budget = budget_outlook(member_id=user.pk, charges=charges) if charges else []
+    return PipelinePreview(steps, [], _total(costs), len(steps) - len(costs), charges, budget)
+
+
+def _charges(steps: list[StepPreview]) -> dict[str, Decimal]:
+    """The steps' estimated SU by the SLURM account their resources name (NO_ACCOUNT: none)."""
+    charges: dict[str, Decimal] = {}
+    for item in steps:
+        if item.preview is not None and item.preview.cost is not None:
+            account = str(item.step.resources.get("account") or NO_ACCOUNT)
+            charges[account] = charges.get(account, Decimal(0)) + item.preview.cost.service_units
+    return charges

@@ -2,15 +2,17 @@
 
 The points are planned as `create_sweep` plans them (`plan_points`: the same SWEEP_* refusals), the first one
 is previewed as its job (`templates_app.services.preview_job`) or its pipeline run (`preview_pipeline`) would
-be made, and the sweep's cost estimate is the points times that one point's. Writes nothing and contacts no
-cluster.
+be made, and the sweep's cost estimate is the points times that one point's, set against the member's budgets
+(`accounting.budgets.budget_outlook`). Writes nothing and contacts no cluster.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
+from accounting.budgets import NO_ACCOUNT, BudgetLine, budget_outlook
 from accounts.models import User
 from clusters import access as cluster_access
 from clusters import selectors as cluster_selectors
@@ -33,6 +35,7 @@ class SweepPreview:
     job: JobPreview | None  # a template sweep: the first point's job
     pipeline: PipelinePreview | None  # a protocol sweep: the first point's run, every step
     point_cost: batch_script.CostEstimate | None  # one point's estimate (a run's: the sum of its steps')
+    budget: list[BudgetLine] = field(default_factory=list)  # what every point would use of each budget in force
 
     @property
     def total_cost(self) -> batch_script.CostEstimate | None:
@@ -79,7 +82,8 @@ def preview_sweep(*, user: User, request: SweepRequest) -> SweepPreview:
             resources=request.resources,
         )
         run = preview_pipeline(user=user, request=run_request)
-        return SweepPreview(len(plan.points), shown, [], None, run, run.total_cost)
+        budget = _outlook(user, run.charges, len(plan.points))
+        return SweepPreview(len(plan.points), shown, [], None, run, run.total_cost, budget)
     profile = cluster_access.access_profile(user=user, profile_id=request.cluster_id)
     job = preview_job(
         version=version,
@@ -90,4 +94,13 @@ def preview_sweep(*, user: User, request: SweepRequest) -> SweepPreview:
         title=title,
         remote_username=cluster_selectors.remote_username(user=user, profile=profile),
     )
-    return SweepPreview(len(plan.points), shown, [], job, None, job.cost)
+    point_charges = {request.resources.account or NO_ACCOUNT: job.cost.service_units} if job.cost else {}
+    budget = _outlook(user, point_charges, len(plan.points))
+    return SweepPreview(len(plan.points), shown, [], job, None, job.cost, budget)
+
+
+def _outlook(user: User, point_charges: dict[str, Decimal], points: int) -> list[BudgetLine]:
+    """Every point's charges (the same for each) against the member's budgets."""
+    if not point_charges:
+        return []
+    return budget_outlook(member_id=user.pk, charges={key: su * points for key, su in point_charges.items()})

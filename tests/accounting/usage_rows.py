@@ -28,6 +28,7 @@ def usage_rows(
     core_hours: str = "2",
     gpu_hours: str = "0",
     service_units: str = "3",
+    account: str = "",
 ) -> list[JobUsage]:
     """`count` finished jobs of `owner` on `profile`, each with a usage row of these figures."""
     model = JobFactory(owner=owner, profile=profile, completed=True)
@@ -45,6 +46,7 @@ def usage_rows(
             owner=owner,
             profile=profile,
             partition=partition,
+            account=account,
             ended_at=ended_at,
             elapsed_s=3600,
             cpu_time_s=7200,
