@@ -17,10 +17,15 @@ from accounting.models import Budget, BudgetPeriod
 from accounting.selectors import job_estimate
 from accounting.windows import Window, window_of
 from jobs import services as job_services
-from jobs.models import Job, JobEvent, JobState
+from jobs.models import InputFile, Job, JobEvent, JobState
+from jobs.pipeline_steps import current_steps
 from notifications.models import Event, Notification, NotificationPreference
+from templates_app.builtin import load_builtin_templates
+from templates_app.models import Protocol
 from tests.accounting.usage_rows import usage_rows
 from tests.factories import WATER_RESOURCES, InputFileFactory, JobFactory, SchedulableProfileFactory, UserFactory
+from tests.jobs.test_pipelines_fast import request as pipeline_request
+from tests.jobs.test_sweeps import make_sweep, point_jobs, upload_to_first_point
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +232,36 @@ def test_record_usage_tells_the_budget_crossed_in_its_transaction(fake_cluster, 
         "Budget at 100 %: member budget",
         "Budget at 80 %: member budget",
     ]
+
+
+def test_a_runs_steps_are_gated_together(credential, sent_tasks) -> None:
+    load_builtin_templates()
+    protocol = Protocol.objects.get(slug="min-equil-prod")
+    run = job_services.create_pipeline(user=credential.user, request=pipeline_request(protocol, credential.profile_id))
+    steps = current_steps(run)
+    for name in ("water.psf", "water.pdb", "par_water.prm"):
+        InputFile.objects.create(job=steps[0], name=name, state=InputFile.State.UPLOADED)
+    Job.objects.filter(pk=steps[0].pk).update(state=JobState.READY)
+    together = sum(job_estimate(step).service_units for step in steps)
+    one_step = job_estimate(steps[0]).service_units
+    Budget.objects.create(member=credential.user, period=BudgetPeriod.MONTH, limit_su=together - one_step, is_hard=True)
+    with pytest.raises(BudgetExceeded) as refused:
+        job_services.request_submit_pipeline(user=credential.user, pipeline_id=run.pk)
+    assert refused.value.details["estimate_su"] == str(together)
+    assert refused.value.user_message.startswith("This run would use ")
+    assert {step.state for step in current_steps(run)} == {JobState.DRAFT, JobState.READY}
+    assert sent_tasks == []
+
+
+def test_a_sweeps_points_are_gated_together(credential, fake_cluster, sent_tasks) -> None:
+    sweep = make_sweep(credential)
+    upload_to_first_point(sweep, fake_cluster)
+    job_services.advance_sweep(sweep_id=sweep.pk)
+    points = point_jobs(sweep)
+    every_point = sum(job_estimate(job).service_units for job in points)
+    Budget.objects.create(member=credential.user, period=BudgetPeriod.YEAR, limit_su=every_point / 2, is_hard=True)
+    with pytest.raises(BudgetExceeded) as refused:
+        job_services.request_submit_sweep(user=credential.user, sweep_id=sweep.pk)
+    assert refused.value.details["estimate_su"] == str(every_point)
+    assert refused.value.user_message.startswith("This sweep would use ")
+    assert JobState.SUBMITTING not in {job.state for job in point_jobs(sweep)}
