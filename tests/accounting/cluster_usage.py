@@ -21,14 +21,16 @@ from tests.jobs.cluster_jobs import (
 )
 
 
-def run_jobs_to_their_end(client: Client, profile: ClusterProfile, cpus: tuple[int, ...]) -> list[dict[str, Any]]:
+def run_jobs_to_their_end(
+    client: Client, profile: ClusterProfile, cpus: tuple[int, ...], *, run_steps: int = 200
+) -> list[dict[str, Any]]:
     """One short water-box job per entry of `cpus` (its CPUs per task), submitted, then finished: the jobs."""
     job_ids = []
     for n, cpus_per_task in enumerate(cpus):
         created = create_job(
             client,
             profile,
-            values={**WATER, **QUICK, **CELL, "run_steps": 200, "output_name": f"use{n}"},
+            values={**WATER, **QUICK, **CELL, "run_steps": run_steps, "output_name": f"use{n}"},
             resources={"partition": "debug", "walltime_s": 600, "cpus_per_task": cpus_per_task},
         )
         upload_inputs(client, created["id"])

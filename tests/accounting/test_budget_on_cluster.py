@@ -36,7 +36,8 @@ def test_a_real_jobs_accounting_crosses_a_tiny_budget_mails_once_and_a_hard_one_
     budget = Budget.objects.create(member=member, period=BudgetPeriod.MONTH, limit_su=Decimal("0.0001"))
     client = setup.client(member)
 
-    (finished,) = run_jobs_to_their_end(client, setup.profile, cpus=(1,))
+    # long enough (a few seconds) that SLURM's CPU time charges more than the budget's 0.0001 SU
+    (finished,) = run_jobs_to_their_end(client, setup.profile, cpus=(1,), run_steps=4000)
     warning = JobEvent.objects.get(job_id=finished["id"], kind="BUDGET_WARNING")
     assert "(member budget)" in warning.detail
 
