@@ -87,6 +87,7 @@ def _budget_out(status: budgets.BudgetStatus) -> dict[str, Any]:
         "limit_su": budget.limit_su,
         "is_hard": budget.is_hard,
         "used_su": status.used_su,
+        "committed_su": status.committed_su,
         "remaining_su": status.remaining_su,
         "fraction": float(status.fraction),
     }

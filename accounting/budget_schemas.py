@@ -25,5 +25,6 @@ class BudgetLineOut(Schema):
     window_end: date = Field(alias="status.window.end")
     limit_su: Decimal = Field(alias="status.budget.limit_su")
     used_su: Decimal = Field(alias="status.used_su")
+    committed_su: Decimal = Field(alias="status.committed_su", description="Held for jobs sent, not accounted yet.")
     remaining_su: Decimal = Field(alias="status.remaining_su")
     estimate_su: Decimal

@@ -4,7 +4,9 @@ fraction), what a job, run or sweep about to be submitted would use of it, and t
 Used SU is `accounting.selectors.su_used` over the window (one SUM per budget, over the usage rows' indexes).
 A member's budgets are their own member budgets plus the budgets of the SLURM accounts they are charged to or
 name in a job; what a submission would charge an account is its estimate (`job_estimate`) for the jobs naming
-that account. Only finished, accounted jobs count as used: jobs queued or running are not in the figure yet.
+that account. Used counts finished, accounted jobs; the estimates of jobs sent and not accounted yet (queued,
+running, or ended with their accounting to come) are held back as committed (`su_committed`), so that many
+submissions at once cannot each fit in what is left.
 Must never know pages or how a refusal is shown.
 """
 
@@ -19,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounting.models import Budget
-from accounting.selectors import su_used
+from accounting.selectors import su_committed, su_used
 from accounting.windows import Window, phrase, window_of
 from portal.errors import Conflict
 
@@ -40,11 +42,12 @@ def su_text(value: Decimal) -> str:
 class BudgetStatus:
     budget: Budget
     window: Window
-    used_su: Decimal
+    used_su: Decimal  # accounted in the window
+    committed_su: Decimal = ZERO  # estimated for jobs sent and not accounted yet
 
     @property
     def remaining_su(self) -> Decimal:
-        return max(self.budget.limit_su - self.used_su, ZERO)
+        return max(self.budget.limit_su - self.used_su - self.committed_su, ZERO)
 
     @property
     def fraction(self) -> Decimal:
@@ -64,14 +67,16 @@ class BudgetLine:
 
     @property
     def is_over(self) -> bool:
-        return self.status.used_su + self.estimate_su > self.status.budget.limit_su
+        status = self.status
+        return status.used_su + status.committed_su + self.estimate_su > status.budget.limit_su
 
     @property
     def sentence(self) -> str:
         status = self.status
+        held = f"; {su_text(status.committed_su)} held for jobs on their way" if status.committed_su else ""
         said = (
             f"This would use {su_text(self.estimate_su)} of {su_text(status.remaining_su)} left {status.phrase} "
-            f"({status.budget.scope_label})."
+            f"({status.budget.scope_label}{held})."
         )
         if not self.is_over:
             return said
@@ -86,6 +91,7 @@ class BudgetLine:
             "scope": status.budget.scope_label,
             "limit_su": str(status.budget.limit_su),
             "used_su": str(status.used_su),
+            "committed_su": str(status.committed_su),
             "estimate_su": str(self.estimate_su),
             "period": status.budget.period,
             "window_start": status.window.start.isoformat(),
@@ -98,13 +104,11 @@ def today() -> date:
 
 
 def status_of(budget: Budget, *, day: date | None = None) -> BudgetStatus:
-    """The budget's current window and the SU charged in it (one query)."""
+    """The budget's current window, the SU charged in it and the SU held for jobs on their way (two queries)."""
     window = window_of(budget.period, day or today())
-    if budget.member_id is not None:
-        used = su_used(since=window.start, until=window.end, owner_id=budget.member_id)
-    else:
-        used = su_used(since=window.start, until=window.end, account=budget.account)
-    return BudgetStatus(budget=budget, window=window, used_su=used)
+    whose = {"owner_id": budget.member_id} if budget.member_id is not None else {"account": budget.account}
+    used = su_used(since=window.start, until=window.end, **whose)
+    return BudgetStatus(budget=budget, window=window, used_su=used, committed_su=su_committed(**whose))
 
 
 def budget_statuses(found: QuerySet[Budget]) -> list[BudgetStatus]:

@@ -62,5 +62,6 @@ class BudgetOut(Schema):
     limit_su: Decimal
     is_hard: bool = Field(description="True: a submission that would go over is refused (BUDGET_EXCEEDED).")
     used_su: Decimal = Field(description="SU of finished, accounted jobs that ended in the window.")
+    committed_su: Decimal = Field(description="Estimated SU of jobs sent to SLURM and not accounted yet.")
     remaining_su: Decimal
     fraction: float = Field(description="used / limit (1.0 = the limit reached).")

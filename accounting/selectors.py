@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from django.db.models import Count, F, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from accounting.access import UsageScope, visible_usage
 from accounting.models import JobUsage, UsageMonth
 from accounting.rates import rates_for
 from accounts.models import User
-from jobs.models import Job
+from jobs.models import EDITABLE_STATES, Job, JobState
 from portal.errors import InvalidInput
 from templates_app import batch_script
 from templates_app.services import cluster_settings
@@ -189,6 +189,22 @@ def su_used(*, since: date, until: date, owner_id: int | None = None, account: s
         JobUsage.objects.filter(owner_id=owner_id) if owner_id is not None else JobUsage.objects.filter(account=account)
     )
     return Period(since=since, until=until).apply(rows).aggregate(total=Coalesce(Sum("service_units"), ZERO))["total"]
+
+
+def su_committed(*, owner_id: int | None = None, account: str | None = None) -> Decimal:
+    """The estimated SU of one member's (or one SLURM account's) jobs sent to SLURM and not accounted yet
+    (queued, running, or ended with their accounting to come): what a budget must hold back so that many
+    submissions at once cannot each fit in what is left. One query; the estimates are worked out per job."""
+    if (owner_id is None) == (account is None):
+        raise ValueError("give exactly one of owner_id and account")
+    sent = Q(state=JobState.SUBMITTING) | ~Q(slurm_job_id="")
+    jobs = Job.objects.filter(sent, usage__isnull=True, deleted_at=None).exclude(state__in=EDITABLE_STATES)
+    jobs = jobs.filter(owner_id=owner_id) if owner_id is not None else jobs.filter(resources__account=account)
+    committed = ZERO
+    for job in jobs.select_related("profile").only("resources", "profile"):
+        estimate = job_estimate(job)
+        committed += estimate.service_units if estimate is not None else ZERO
+    return committed
 
 
 @dataclass(frozen=True)

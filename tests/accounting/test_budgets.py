@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounting import services as accounting_services
 from accounting.budget_alerts import notify_budget_thresholds
 from accounting.budgets import BudgetExceeded, budget_outlook, status_of
-from accounting.models import Budget, BudgetPeriod
+from accounting.models import Budget, BudgetPeriod, JobUsage
 from accounting.selectors import job_estimate
 from accounting.windows import Window, window_of
 from jobs import services as job_services
@@ -111,6 +111,7 @@ def test_a_hard_budget_the_job_would_go_over_refuses_it_with_its_figures(credent
         "scope": "member budget",
         "limit_su": "1.0001",
         "used_su": "1.0000",
+        "committed_su": "0",
         "estimate_su": str(estimate),
         "period": "month",
         "window_start": window.start.isoformat(),
@@ -119,6 +120,26 @@ def test_a_hard_budget_the_job_would_go_over_refuses_it_with_its_figures(credent
     assert error.user_message.startswith(f"This job would use {estimate:.2f} SU but ")
     assert Job.objects.get(pk=job.pk).state == JobState.READY
     assert sent_tasks == []
+
+
+def test_jobs_on_their_way_hold_their_estimates_so_many_submissions_cannot_each_fit(credential, sent_tasks) -> None:
+    first, second = ready_job(credential), ready_job(credential)
+    estimate = job_estimate(first).service_units
+    Budget.objects.create(
+        member=credential.user, period=BudgetPeriod.MONTH, limit_su=estimate * Decimal("1.5"), is_hard=True
+    )
+    job_services.request_submit(user=credential.user, job_id=first.pk)  # fits: nothing accounted yet
+    with pytest.raises(BudgetExceeded) as refused:  # would fit on accounted use alone (0), not with the first held
+        job_services.request_submit(user=credential.user, job_id=second.pk)
+    assert refused.value.details["committed_su"] == str(estimate)
+    assert refused.value.details["used_su"] == "0"
+    Job.objects.filter(pk=first.pk).update(state=JobState.COMPLETED, slurm_job_id="4242")
+    (accounted,) = usage_rows(credential.user, credential.profile, 1, ended_at=timezone.now(), service_units="0.01")
+    JobUsage.objects.filter(pk=accounted.pk).update(job=first)  # the first job's own accounting has arrived
+    Job.objects.filter(pk=accounted.job_id).delete()  # the row's maker, left without one
+    [line] = budget_outlook(member_id=credential.user.pk, charges={"": estimate})
+    assert (line.status.committed_su, line.status.used_su) == (0, Decimal("0.0100"))
+    assert not line.is_over
 
 
 def test_a_soft_budget_lets_the_job_go_and_notes_a_warning(credential, sent_tasks) -> None:
