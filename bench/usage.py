@@ -9,8 +9,14 @@ must not grow with the rows). Also the page for a period that starts and ends mi
 (`usage_period_page_100k_vs_1k`): the monthly sums between, the rows of its two edge months (which grow
 with the jobs of those months).
 
-Runs against the database of `.env` (no cluster needed). Everything it makes is removed before it exits: its
-users (np_bench_usage*), profiles (bench-usage-*), jobs and usage rows. The tables are VACUUM ANALYZEd after
+The notification outbox (bench/outbox.py): 100, then 1,000 job ends told as `finish_job` tells them, each told
+twice and each delivery ordered twice, drained by a real Celery worker into mails to the local SMTP server:
+`notify_1000_s` (from the first event to every delivery sent), `notify_1000_vs_100`, and `notify_duplicates`
+(mails in the SMTP store beyond one per notification, plus notifications beyond one per job end: must be 0).
+
+Runs against the database of `.env` and the local SMTP server (`make services`; no cluster needed). Everything it
+makes is removed before it exits: its users (np_bench_usage*) with their notifications, profiles (bench-usage-*),
+jobs, usage rows and mails. The tables are VACUUM ANALYZEd after
 each bulk insert, as autovacuum would leave them. Prints a table, then one JSON object as the last line.
 """
 
@@ -18,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import django
@@ -35,18 +43,24 @@ from django.utils import timezone  # noqa: E402
 from accounting.models import JobUsage, UsageMonth  # noqa: E402
 from accounting.services import roll_up_usage  # noqa: E402
 from accounts.models import User  # noqa: E402
+from bench import outbox  # noqa: E402
+from bench.local_bench import start_worker, stop_worker  # noqa: E402
 from bench.pipelines import QueryCount  # noqa: E402
 from bench.report import print_report, summarize, time_calls  # noqa: E402
 from clusters.models import ClusterProfile  # noqa: E402
-from jobs.models import Job, JobState  # noqa: E402
+from jobs.models import Job  # noqa: E402
+from portal.celery import app as celery_app  # noqa: E402
+from portal.models import TaskOrder  # noqa: E402
 from templates_app.builtin import load_builtin_templates  # noqa: E402
 from templates_app.models import TemplateVersion  # noqa: E402
 
+started_at = timezone.now()
 PREFIX = "np_bench_usage"
 PROFILE_PREFIX = "bench-usage-"
 MEMBERS = 20
 SMALL, LARGE = 1_000, 100_000
 MONTHS = 12
+NOTIFY_SMALL, NOTIFY_LARGE = 100, 1_000
 REPEAT = 30
 BATCH = 5_000
 URLS = {"page": "/usage/?scope=lab&group_by=member", "api": "/api/v1/usage?scope=lab&group_by=month"}
@@ -87,21 +101,13 @@ def add_rows(
         for n in numbers:
             ended = now - timedelta(days=(n % (MONTHS * 30)), minutes=n % 1440)
             jobs.append(
-                Job(
-                    owner=members[n % MEMBERS],
-                    profile=profiles[n % 2],
-                    template_version=version,
-                    uuid=uuid.uuid4(),
-                    title=f"bench usage {n}",
-                    recipe_name="cpu",
-                    project_dir=f"/home/bench/usage-{n}",
-                    scratch_dir=f"/scratch/bench/usage-{n}",
-                    state=JobState.COMPLETED,
+                outbox.finished_job(
+                    members[n % MEMBERS],
+                    profiles[n % 2],
+                    version,
+                    name=f"bench usage {n}",
                     slurm_job_id=str(500_000 + n),
-                    started_at=ended - timedelta(hours=1),
-                    ended_at=ended,
-                    finished_at=ended,
-                    resources={"partition": "debug", "nodes": 1},
+                    ended=ended,
                 )
             )
         jobs = Job.objects.bulk_create(jobs)
@@ -146,12 +152,30 @@ def measure(client: Client, url: str) -> tuple[dict[str, float], int]:
     return summarize(time_calls(request, repeat=REPEAT, warmup=3)), counted.queries
 
 
+def measure_outbox(members: list[User], profile: ClusterProfile, version: TemplateVersion) -> dict[str, dict]:
+    """The outbox drained by a real Celery worker to the local SMTP server: NOTIFY_SMALL events, then NOTIFY_LARGE."""
+    with tempfile.TemporaryDirectory(prefix="np-bench-usage-") as tmp:
+        queue = f"bench-usage-{uuid.uuid4().hex[:12]}"
+        file_store = Path(tmp) / "file-store"
+        file_store.mkdir()
+        celery_app.conf.task_default_queue = queue
+        worker = start_worker(queue, file_store)
+        try:
+            return {
+                str(count): outbox.drain(members, profile, version, count) for count in (NOTIFY_SMALL, NOTIFY_LARGE)
+            }
+        finally:
+            stop_worker(worker, queue)
+            TaskOrder.objects.filter(created_at__gte=started_at, task_name__startswith="notifications.").delete()
+
+
 def main() -> None:
     logging.getLogger("django.request").setLevel(logging.ERROR)
     rows: dict[str, dict[str, float]] = {}
     queries: dict[str, int] = {}
     try:
         admin, members, profiles, version = set_up()
+        drained = measure_outbox(members, profiles[0], version)
         client = Client(SERVER_NAME="localhost")
         client.force_login(admin)
         add_rows(members, profiles, version, SMALL, 0)
@@ -181,7 +205,18 @@ def main() -> None:
         "usage_queries": queries,
         "usage_queries_constant": queries["page_1k"] == queries["page_100k"]
         and queries["api_1k"] == queries["api_100k"],
+        "notify_1000_s": round(drained[str(NOTIFY_LARGE)]["seconds"], 3),
+        "notify_100_s": round(drained[str(NOTIFY_SMALL)]["seconds"], 3),
+        "notify_1000_vs_100": round(drained[str(NOTIFY_LARGE)]["seconds"] / drained[str(NOTIFY_SMALL)]["seconds"], 3),
+        "notify_mails": drained[str(NOTIFY_LARGE)]["mails"],
+        "notify_duplicates": sum(int(found["duplicates"]) for found in drained.values()),
     }
+    for count, found in drained.items():
+        rows[f"outbox: {count} job ends to mails"] = {
+            "median_ms": found["seconds"] * 1000,
+            "p95_ms": found["seconds"] * 1000,
+            "per_s": found["mails"] / found["seconds"],
+        }
     print_report("Usage: the lab's page and API, 100,000 usage rows vs 1,000", rows, figures)
 
 

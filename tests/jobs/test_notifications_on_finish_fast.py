@@ -1,17 +1,25 @@
 """What finishing a job tells its owner (notifications.job_events through jobs.services.finish_job, the fake member
 session): a single job's end once; a sweep's points and a run's steps nothing of their own, and ONE digest when the
-last of them settles."""
+last of them settles; a log that stopped moving once (jobs.services.progress through the same session)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
-from jobs import services
-from jobs.models import Job, JobState, SweepPoint
+from jobs import remote, services
+from jobs.models import Job, JobEvent, JobState, SweepPoint
+from jobs.services.progress import STALL_FACTOR, refresh_progress
 from jobs.sweep_points import SweepAxis
 from notifications.models import Delivery, Event, Notification, NotificationPreference
+from templates_app.builtin import load_builtin_templates
+from templates_app.models import Protocol
 from tests.factories import JobFactory
+from tests.jobs.test_pipelines_fast import queue_all
+from tests.jobs.test_pipelines_fast import request as pipeline_request
 from tests.jobs.test_sweeps import make_sweep
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +109,45 @@ def test_a_timeout_that_continues_tells_continued_not_failed(
     (told,) = Notification.objects.all()
     assert (told.event, told.fields["continued_as_job_id"]) == (Event.JOB_CONTINUED, child.pk)
     assert told.link.endswith(f"/jobs/{child.pk}/")
+
+
+def test_a_pipeline_run_sends_one_digest_when_its_last_step_settles(
+    fake_cluster, credential, wants_everything, sent_tasks
+) -> None:
+    load_builtin_templates()
+    protocol = Protocol.objects.get(slug="min-equil-prod")
+    run = services.create_pipeline(user=credential.user, request=pipeline_request(protocol, credential.profile_id))
+    steps = queue_all(run)
+    fake_cluster.scheduler.knows("status_live_and_purged", "44", "53")
+    first = as_ended(steps[0], fake_cluster, "53", JobState.COMPLETED)  # 53 is PENDING in the recording: kept
+    services.finish_job(job_id=first.pk)
+    assert Notification.objects.count() == 0  # a step tells nothing of its own, and the run goes on
+    failed = as_ended(steps[1], fake_cluster, "44", JobState.FAILED)
+    Job.objects.filter(pk=failed.pk).update(error_code="NAMD_FATAL", error_message="NAMD stopped.")
+    for later in steps[2:]:  # stopped by the failure, their own finishes already run
+        Job.objects.filter(pk=later.pk).update(state=JobState.CANCELLED, finished_at=timezone.now())
+    services.finish_job(job_id=failed.pk)
+    services.finish_job(job_id=failed.pk)
+    (digest,) = Notification.objects.all()
+    assert (digest.event, digest.subject) == (Event.RUN_ENDED, f"Run failed: {run.title}")
+    assert digest.text.startswith(f"The run “{run.title}” failed: 5 steps, 3 cancelled, 1 completed, 1 failed.")
+    assert "Step 2 (equilibration): Failed\nNAMD_FATAL: NAMD stopped." in digest.text
+    assert "resume it from the step that failed" in digest.text
+    assert digest.link.endswith(f"/pipelines/{run.pk}/")
+
+
+def test_a_stalled_log_tells_its_owner_once(fake_cluster, credential, wants_everything) -> None:
+    job = JobFactory(owner=credential.user, profile=credential.profile, running=True, slurm_job_id="61")
+    timing = "TIMING: 100  CPU: 1.0, 0.01/step  Wall: 1.0, 0.01/step, 0.1 hours remaining, 10.0 MB of memory in use.\n"
+    fake_cluster.put(f"{job.scratch_dir}/slurm-61.out", LOG + timing.encode())
+    session = remote.member_session(job, acting_user_id=None)
+    start = timezone.now()
+    refresh_progress(session, [job], start)
+    assert Notification.objects.count() == 0
+    later = start + timedelta(seconds=STALL_FACTOR * job.profile.sync_interval_s + 1)
+    refresh_progress(session, [job], later)  # no new TIMING line for 5x the usual gap
+    refresh_progress(session, [job], later + timedelta(seconds=60))  # still stalled: nothing more
+    (told,) = Notification.objects.all()
+    assert (told.event, told.subject) == (Event.JOB_STALLED, f"Job stalled: {job.title}")
+    assert "no new TIMING line" in told.text
+    assert JobEvent.objects.filter(job=job, kind="STALLED").count() == 1
