@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from django.contrib import admin
 
 from notifications.models import Delivery, Notification, NotificationPreference, WebhookHostAllowance
@@ -25,14 +23,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(NotificationPreference)
 class NotificationPreferenceAdmin(ReadOnlyAdmin):
-    # The webhook URL often carries its own secret (Slack's do): the admin sees its host only.
+    # The webhook URL often carries its own secret (Slack's do): it is stored encrypted and the admin sees its host.
     list_display = ("user", "email_enabled", "webhook_host", "browser_enabled", "updated_at")
     fields = ("user", "email_enabled", "webhook_host", "browser_enabled", "events", "updated_at")
     readonly_fields = fields
-
-    @admin.display(description="webhook host")
-    def webhook_host(self, preference: NotificationPreference) -> str:
-        return urlsplit(preference.webhook_url).hostname or ""
 
 
 class DeliveryInline(admin.TabularInline):

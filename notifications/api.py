@@ -22,7 +22,8 @@ def _preferences_out(request: HttpRequest) -> PreferencesOut:
     return PreferencesOut(
         email_enabled=preference.email_enabled,
         email=request.auth.email,
-        webhook_url=preference.webhook_url,
+        webhook_set=preference.webhook_set,
+        webhook_host=preference.webhook_host,
         browser_enabled=preference.browser_enabled,
         events=list(preference.events),
     )

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from clusters.crypto import SecretDecryptionError
 from notifications import channels
 from notifications.models import Channel, Delivery, NotificationPreference
 from notifications.services import check_member_webhook_url, order_send
@@ -87,10 +88,12 @@ def _send(delivery: Delivery) -> None:
             idempotency_key=notification.idempotency_key,
         )
         return
-    if preference is None or not preference.webhook_url:
+    if preference is None or not preference.webhook_set:
         raise channels.SendFailure("CHANNEL_TURNED_OFF", retryable=False)
     try:  # checked again now: the host's addresses may have changed since the member saved it
-        target = check_member_webhook_url(preference.webhook_url)
+        target = check_member_webhook_url(preference.webhook_plaintext())
+    except SecretDecryptionError as exc:  # the keys lost the one it was encrypted with
+        raise channels.SendFailure("WEBHOOK_URL_UNREADABLE", retryable=False) from exc
     except WebhookUrlRefused as exc:
         raise channels.SendFailure(exc.code, retryable=exc.code == "WEBHOOK_HOST_UNRESOLVED") from exc
     payload = {

@@ -2,14 +2,19 @@
 
 `Notification` is one thing to tell one member, unique by its idempotency key (recipient, event, object);
 `Delivery` is its sending on one channel (email, webhook), each with its own state, attempts, lease and
-last error code. No I/O here.
+last error code. A webhook URL is a bearer credential (Slack's carry their secret in the path): it is stored
+encrypted (`clusters.crypto`), and only its host is kept in the clear, for showing. No I/O here.
 """
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from clusters.crypto import EncryptedSecretField, SealedSecret
 
 
 class Event(models.TextChoices):
@@ -31,8 +36,11 @@ class NotificationPreference(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_pref")
     email_enabled = models.BooleanField(default=True, help_text="Mail to the member's email address.")
-    webhook_url = models.URLField(
-        max_length=500, blank=True, help_text="Slack-compatible: a POST of {'text': ...} plus structured fields."
+    webhook_url = EncryptedSecretField(
+        null=True, blank=True, help_text="Slack-compatible: a POST of {'text': ...} plus structured fields. Encrypted."
+    )
+    webhook_host = models.CharField(
+        max_length=253, blank=True, help_text="The webhook URL's host, kept on save: what is shown, never the URL."
     )
     browser_enabled = models.BooleanField(default=False, help_text="Show notifications on open portal pages.")
     events = models.JSONField(default=list, help_text="The events wanted (Event values).")
@@ -41,8 +49,33 @@ class NotificationPreference(models.Model):
     def __str__(self) -> str:
         return f"notifications of {self.user_id}"
 
+    def save(self, *args, **kwargs) -> None:
+        if not isinstance(self.webhook_url, SealedSecret):  # a URL just given (or none): its host, for showing
+            self.webhook_host = webhook_host_of(self.webhook_url or "")
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_host"}
+        super().save(*args, **kwargs)
+
     def wants(self, event: str) -> bool:
         return event in self.events
+
+    @property
+    def webhook_set(self) -> bool:
+        return bool(self.webhook_url)
+
+    def webhook_plaintext(self) -> str:
+        """The URL to call ("" for none). Only the send reads it. Raises SecretDecryptionError."""
+        if isinstance(self.webhook_url, SealedSecret):
+            return self.webhook_url.reveal()
+        return self.webhook_url or ""
+
+
+def webhook_host_of(url: str) -> str:
+    """The host a webhook URL names ("" for none or an unreadable one): the one part that may be shown."""
+    try:
+        return urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return ""
 
 
 class WebhookHostAllowance(models.Model):

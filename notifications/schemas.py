@@ -11,8 +11,11 @@ from notifications.models import Event
 
 class PreferencesIn(Schema):
     email_enabled: bool = Field(description="Mail to the member's email address.")
-    webhook_url: str = Field(
-        default="", max_length=500, description="https URL of a public host (or one an admin allowed); empty: none"
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=500,
+        description='https URL of a public host (or one an admin allowed) replaces the current one; "" removes it; '
+        "omitted or null keeps it. Never returned.",
     )
     browser_enabled: bool = Field(default=False, description="Show notifications on open portal pages.")
     events: list[Event] = Field(description="The events wanted.")
@@ -21,7 +24,8 @@ class PreferencesIn(Schema):
 class PreferencesOut(Schema):
     email_enabled: bool
     email: str = Field(description="Where mails go (the account's address).")
-    webhook_url: str
+    webhook_set: bool = Field(description="A webhook URL is stored (encrypted; the URL itself is never returned).")
+    webhook_host: str = Field(description="The stored webhook URL's host; empty when none.")
     browser_enabled: bool
     events: list[str]
 

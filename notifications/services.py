@@ -43,26 +43,25 @@ def preferences_of(user: User) -> NotificationPreference:
 
 
 def save_preferences(
-    *, user: User, email_enabled: bool, webhook_url: str, browser_enabled: bool, events: list[str]
+    *, user: User, email_enabled: bool, webhook_url: str | None, browser_enabled: bool, events: list[str]
 ) -> NotificationPreference:
-    """Store the member's choices. Raises WebhookUrlRefused (with its code), InvalidInput (NOTIFY_EVENT_UNKNOWN)."""
+    """Store the member's choices. `webhook_url`: None keeps the current one, "" removes it, a URL (checked now)
+    replaces it. Raises WebhookUrlRefused (with its code), InvalidInput (NOTIFY_EVENT_UNKNOWN)."""
     unknown = sorted(set(events) - set(DEFAULT_EVENTS))
     if unknown:
         raise InvalidInput(
             f"Unknown events: {', '.join(unknown)}.", code="NOTIFY_EVENT_UNKNOWN", details={"events": unknown}
         )
-    webhook_url = webhook_url.strip()
-    if webhook_url:
-        check_member_webhook_url(webhook_url)
-    preference, _ = NotificationPreference.objects.update_or_create(
-        user=user,
-        defaults={
-            "email_enabled": email_enabled,
-            "webhook_url": webhook_url,
-            "browser_enabled": browser_enabled,
-            "events": [event for event in DEFAULT_EVENTS if event in events],
-        },
-    )
+    choices: dict[str, Any] = {
+        "email_enabled": email_enabled,
+        "browser_enabled": browser_enabled,
+        "events": [event for event in DEFAULT_EVENTS if event in events],
+    }
+    if webhook_url is not None:
+        choices["webhook_url"] = webhook_url.strip()
+        if choices["webhook_url"]:
+            check_member_webhook_url(choices["webhook_url"])
+    preference, _ = NotificationPreference.objects.update_or_create(user=user, defaults=choices)
     return preference
 
 
@@ -89,7 +88,7 @@ def notify(
     channels = []
     if preference.email_enabled and user.email:
         channels.append(Channel.EMAIL)
-    if preference.webhook_url:
+    if preference.webhook_set:
         channels.append(Channel.WEBHOOK)
     if not channels and not preference.browser_enabled:
         return None

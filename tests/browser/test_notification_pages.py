@@ -31,7 +31,7 @@ def test_a_member_sets_their_notifications(browser, member) -> None:
     browser.find("main form button[type=submit]").click()
     assert "Notification preferences saved." in browser.wait_visible(".notice").text
     saved = NotificationPreference.objects.get(user=member)
-    assert saved.webhook_url == "https://93.184.215.14/services/hook"
+    assert saved.webhook_plaintext() == "https://93.184.215.14/services/hook"
     assert saved.events == ["job_completed", "job_failed", "job_continued", "run_ended"]
 
     browser.find("[data-notify-permission]").click()
