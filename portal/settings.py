@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "frontend.context_processors.notifications_poll",
             ],
         },
     },
@@ -190,6 +191,8 @@ EMAIL_USE_TLS = ENV.email_use_tls
 EMAIL_USE_SSL = ENV.email_use_ssl
 EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = ENV.email_from
+# How often an open page asks for new browser notifications (notifications.js reads it from the page).
+NOTIFICATIONS_POLL_MS = 30_000
 
 NINJA_DEFAULT_THROTTLE_RATES = {"auth": "600/min", "user": "1200/min", "anon": "120/min"}
 

@@ -1,13 +1,14 @@
 // Browser notifications on open portal pages (CSP-safe: no inline script, nothing from elsewhere).
 // The preferences page's button asks the browser's permission. On every page of a member who allowed it,
-// /api/v1/notifications/recent is polled every 30 s and each new notification is shown once (the last id
-// shown is kept in localStorage, shared by the member's tabs; the notification's tag dedupes the rest).
+// /api/v1/notifications/recent is polled every data-notifications-poll-ms (settings.NOTIFICATIONS_POLL_MS, 30 s)
+// and each new notification is shown once (the last id shown is kept in localStorage, shared by the member's
+// tabs; the notification's tag dedupes the rest).
 (function () {
   "use strict";
-  var POLL_MS = 30000;
   var KEY = "portal-notifications-last-id";
   var body = document.body;
   var url = body && body.getAttribute("data-notifications-url");
+  var POLL_MS = Number(body && body.getAttribute("data-notifications-poll-ms")) || 30000;
 
   function describe(state) {
     var shown = document.querySelector("[data-notify-permission-state]");
@@ -50,6 +51,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpButton();
-    if (url) window.setTimeout(poll, 1000);
+    if (url) window.setTimeout(poll, Math.min(1000, POLL_MS));
   });
 })();
