@@ -194,14 +194,15 @@ def su_used(*, since: date, until: date, owner_id: int | None = None, account: s
 def su_committed(*, owner_id: int | None = None, account: str | None = None) -> Decimal:
     """The estimated SU of one member's (or one SLURM account's) jobs sent to SLURM and not accounted yet
     (queued, running, or ended with their accounting to come): what a budget must hold back so that many
-    submissions at once cannot each fit in what is left. One query; the estimates are worked out per job."""
+    submissions at once cannot each fit in what is left. Two queries (the jobs with their profiles, the profiles'
+    partitions) whatever the number of jobs; the estimates are worked out per job."""
     if (owner_id is None) == (account is None):
         raise ValueError("give exactly one of owner_id and account")
     sent = Q(state=JobState.SUBMITTING) | ~Q(slurm_job_id="")
     jobs = Job.objects.filter(sent, usage__isnull=True, deleted_at=None).exclude(state__in=EDITABLE_STATES)
     jobs = jobs.filter(owner_id=owner_id) if owner_id is not None else jobs.filter(resources__account=account)
     committed = ZERO
-    for job in jobs.select_related("profile").only("resources", "profile"):
+    for job in jobs.select_related("profile").prefetch_related("profile__partitions").only("resources", "profile"):
         estimate = job_estimate(job)
         committed += estimate.service_units if estimate is not None else ZERO
     return committed

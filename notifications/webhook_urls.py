@@ -12,6 +12,7 @@ owns the URL or what is sent.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
@@ -58,10 +59,8 @@ def resolve_host(host: str, port: int) -> list[str]:
 
 def literal_address(host: str) -> IPAddress | None:
     """The address a host written as an IP literal means, in any form a resolver accepts; None for a name."""
-    try:
+    with contextlib.suppress(ValueError):
         return ipaddress.ip_address(host)
-    except ValueError:
-        pass
     try:  # inet_aton is the old resolver's reading: 2130706433, 0x7f.1 and 127.1 are all 127.0.0.1
         return ipaddress.IPv4Address(socket.inet_aton(host))
     except OSError:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
+from django.db.models import prefetch_related_objects
+
 from accounting.budgets import NO_ACCOUNT, BudgetLine, check_budgets
 from accounting.selectors import job_estimate
 from jobs.models import Job
@@ -17,7 +19,10 @@ from jobs.transitions import note
 
 
 def charges_of(jobs: Iterable[Job]) -> dict[str, Decimal]:
-    """The jobs' estimated SU by the SLURM account they name (NO_ACCOUNT: none); a job with no estimate adds 0."""
+    """The jobs' estimated SU by the SLURM account they name (NO_ACCOUNT: none); a job with no estimate adds 0.
+    Their profiles and partitions are read once for all of them (a sweep's hundreds of points)."""
+    jobs = list(jobs)
+    prefetch_related_objects(jobs, "profile__partitions")
     charges: dict[str, Decimal] = {}
     for job in jobs:
         estimate = job_estimate(job)

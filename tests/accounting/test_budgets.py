@@ -8,13 +8,15 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounting import services as accounting_services
 from accounting.budget_alerts import notify_budget_thresholds
 from accounting.budgets import BudgetExceeded, budget_outlook, status_of
 from accounting.models import Budget, BudgetPeriod, JobUsage
-from accounting.selectors import job_estimate
+from accounting.selectors import job_estimate, su_committed
 from accounting.windows import Window, window_of
 from jobs import services as job_services
 from jobs.models import InputFile, Job, JobEvent, JobState
@@ -286,3 +288,15 @@ def test_a_sweeps_points_are_gated_together(credential, fake_cluster, sent_tasks
     assert refused.value.details["estimate_su"] == str(every_point)
     assert refused.value.user_message.startswith("This sweep would use ")
     assert JobState.SUBMITTING not in {job.state for job in point_jobs(sweep)}
+
+
+def test_the_held_estimates_cost_the_same_queries_for_3_or_30_jobs_on_their_way(credential) -> None:
+    counts = []
+    for total in (3, 30):
+        more = total - Job.objects.count()
+        JobFactory.create_batch(more, owner=credential.user, profile=credential.profile, submitted=True)
+        with CaptureQueriesContext(connection) as queries:
+            committed = su_committed(owner_id=credential.user.pk)
+        counts.append(len(queries.captured_queries))
+        assert committed == total * job_estimate(Job.objects.first()).service_units
+    assert counts[0] == counts[1]
