@@ -21,9 +21,10 @@ COPY pyproject.toml uv.lock ./
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --quiet uv==0.13.9 \
     && uv sync --frozen --no-dev --no-install-project --python /opt/venv/bin/python
 COPY . .
-RUN PORTAL_SECRET_KEY=build-only-not-a-secret-build-only-x PORTAL_DB_PASSWORD=unused PORTAL_CREDENTIAL_KEYS=unused \
+# Collected as production serves them (whitenoise's compressed manifest storage): hashed names and a manifest.
+RUN PORTAL_ENVIRONMENT=production PORTAL_SECRET_KEY=build-only-not-a-secret-build-only-x PORTAL_DB_PASSWORD=unused PORTAL_CREDENTIAL_KEYS=unused \
     python manage.py collectstatic --noinput -v 0 \
-    && mkdir -p /srv/portal-files && chown portal:portal /srv/portal-files
+    && chmod -R a+rX /app && mkdir -p /srv/portal-files && chown portal:portal /srv/portal-files
 USER portal
 EXPOSE 8000
 CMD ["gunicorn", "-c", "python:portal.gunicorn_conf", "portal.wsgi:application"]

@@ -209,7 +209,15 @@ class ComposeStack:
         return self.manage("create_api_token", username, "--name", "compose test", "--days", "1").strip()
 
     def logs(self, *services: str) -> str:
-        return self.compose("logs", "--no-color", "--no-log-prefix", *services, check=False, timeout_s=120)
+        """What the services' containers wrote (stdout and stderr), as docker keeps it."""
+        texts = []
+        for service in services:
+            for container in self.containers(service):
+                result = subprocess.run(
+                    ["docker", "logs", container], env=docker_env(), capture_output=True, timeout=120, check=False
+                )
+                texts.append(result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace"))
+        return "".join(texts)
 
     def down(self) -> None:
         """Remove this project's containers, networks and volumes, and its env and certificate files."""
