@@ -20,6 +20,7 @@ from clusters.models import (
 )
 from portal.enqueue import enqueue_on_commit
 from portal.errors import PortalError
+from portal.queues import cluster_queue
 
 
 class PartitionInline(admin.TabularInline):
@@ -109,7 +110,9 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     @admin.action(description="First contact: fetch the login node's host key (to compare, then accept)")
     def fetch_host_key(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
-            enqueue_on_commit("clusters.tasks.fetch_first_contact_host_key_task", profile.pk)
+            enqueue_on_commit(
+                "clusters.tasks.fetch_first_contact_host_key_task", profile.pk, queue=cluster_queue(profile.pk)
+            )
         self.message_user(request, "Fetching host keys: reload in a moment and compare the fingerprint.")
 
     @admin.action(description="Accept the fetched host key (after comparing its fingerprint)")
@@ -124,13 +127,17 @@ class ClusterProfileAdmin(admin.ModelAdmin):
     @admin.action(description="Discover partitions and limits (with your own credential on the cluster)")
     def discover_partitions(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
-            enqueue_on_commit("clusters.tasks.discover_partitions_task", profile.pk, request.user.pk)
+            enqueue_on_commit(
+                "clusters.tasks.discover_partitions_task", profile.pk, request.user.pk, queue=cluster_queue(profile.pk)
+            )
         self.message_user(request, "Discovering partitions: reload in a moment.")
 
     @admin.action(description="Detect the NAMD builds the cluster offers (module avail, binaries on PATH)")
     def detect_namd_builds(self, request: HttpRequest, queryset: QuerySet[ClusterProfile]) -> None:
         for profile in queryset:
-            enqueue_on_commit("clusters.tasks.detect_namd_builds_task", profile.pk, request.user.pk)
+            enqueue_on_commit(
+                "clusters.tasks.detect_namd_builds_task", profile.pk, request.user.pk, queue=cluster_queue(profile.pk)
+            )
         self.message_user(request, "Detecting NAMD builds: reload in a moment.")
 
 

@@ -25,6 +25,7 @@ from clusters.models import (
 from clusters.ssh.keys import UnusableKey, check_private_key, generate_ed25519_key
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, Forbidden, InvalidInput, PortalError
+from portal.queues import cluster_queue
 
 MAX_PASSWORD_LENGTH = 1024
 
@@ -171,7 +172,12 @@ def check_credential_connection(*, credential_id: int, acting_user_id: int, task
 def request_connection_test(*, credential: ClusterCredential, acting_user: User) -> None:
     """Queue a connection test; the result lands on the credential (last_test_*)."""
     ClusterCredential.objects.filter(pk=credential.pk).update(last_test_ok=None, last_test_summary="Testing…")
-    enqueue_on_commit("clusters.tasks.check_credential_connection_task", credential.pk, acting_user.pk)
+    enqueue_on_commit(
+        "clusters.tasks.check_credential_connection_task",
+        credential.pk,
+        acting_user.pk,
+        queue=cluster_queue(credential.profile_id),
+    )
 
 
 def fetch_first_contact_host_key(*, profile_id: int) -> str:

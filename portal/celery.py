@@ -2,12 +2,18 @@
 
 Tasks that touch a cluster must be idempotent: they are acknowledged late, and a task order
 (`portal.task_orders`) sends a task again when its worker died, so one may be delivered twice.
+
+Queues (`portal.queues`): the default queue for database work, one queue per cluster profile for the
+tasks that touch it. A plain worker also follows every cluster queue (`portal.worker_queues`);
+`manage.py run_workers` runs one worker per queue instead. Beat schedules only while it holds a lock in
+Redis (`portal.beat`), so a second beat stands by.
 """
 
 from __future__ import annotations
 
 import os
 
+import click
 from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -35,6 +41,8 @@ app.conf.update(
     task_serializer="json",
     accept_content=["json"],
     timezone="UTC",
+    # One beat of many schedules: the others stand by until its lock in Redis runs out (portal/beat.py).
+    beat_scheduler="portal.beat:SingletonScheduler",
     # The job sync: each tick enqueues the (member, cluster) groups whose interval has passed
     # (jobs/services/status_sync.py); the tick itself never touches a cluster. The order sweep sends
     # again the task orders whose lease ran out.
@@ -51,3 +59,15 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+
+# A plain worker also follows every cluster profile's queue (portal/worker_queues.py); `run_workers` gives its
+# children --no-cluster-queues. The step is named by path, like beat_scheduler: it is loaded when a worker
+# starts, and it imports this module (for the queue names) in turn.
+app.user_options["worker"].add(
+    click.Option(
+        ["--cluster-queues/--no-cluster-queues"],
+        default=True,
+        help="Also consume every cluster profile's queue, followed as profiles come and go.",
+    )
+)
+app.steps["consumer"].add("portal.worker_queues:FollowClusterQueues")

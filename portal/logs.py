@@ -24,6 +24,9 @@ def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> di
 
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
+    # The standard library's `extra={...}` fields (how the portal's modules log them) become the line's fields;
+    # before the redaction, which then covers them too.
+    structlog.stdlib.ExtraAdder(),
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),

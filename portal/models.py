@@ -24,6 +24,11 @@ class TaskOrder(models.Model):
     task_name = models.CharField(max_length=200)
     args = models.JSONField(default=list)
     key = models.CharField(max_length=100, blank=True, help_text="At most one open order per key (e.g. finish:42).")
+    queue = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The Celery queue it is sent to (portal.queues); empty: the default queue.",
+    )
     state = models.CharField(max_length=8, choices=State.choices, default=State.QUEUED)
     lease_until = models.DateTimeField(help_text="Sent again after this unless done (or renewed by its run).")
     give_up_at = models.DateTimeField(help_text="Transient failures are retried until this.")

@@ -3,6 +3,8 @@
 Every order moves QUEUED -> RUNNING -> DONE (or GAVE_UP), with conditional updates only:
 - `place_order` writes it in the caller's transaction; the send goes after the commit and may fail
   (broker down): the order is still there and `dispatch_due_orders` sends it once its lease is out.
+  An order keeps its queue (`portal.queues`: its cluster's, or the default), so every send of it
+  goes to the same workers.
 - `claim` is the first thing a run does: one run at a time holds an order (a duplicate delivery, or a
   copy sent while a slow run still renews its lease, finds it held or done and does nothing).
 - A running order's lease is renewed by its run's heartbeat; a worker killed at any line stops
@@ -32,6 +34,7 @@ from redis.exceptions import RedisError
 
 from portal.celery import app
 from portal.models import TaskOrder
+from portal.queues import queue_or_default
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +60,11 @@ class Claim:
     give_up_at: datetime
 
 
-def place_order(task_name: str, args: tuple[Any, ...], *, task_id: str, countdown: float = 0, key: str = "") -> str:
-    """Write the order and send it after the commit; its task id. An open order with the same key wins."""
+def place_order(
+    task_name: str, args: tuple[Any, ...], *, task_id: str, countdown: float = 0, key: str = "", queue: str = ""
+) -> str:
+    """Write the order and send it to `queue` (empty: the default queue) after the commit; its task id. An open
+    order with the same key wins."""
     now = timezone.now()
     if key:
         open_task_id = TaskOrder.objects.filter(key=key, done_at=None).values_list("task_id", flat=True).first()
@@ -71,6 +77,7 @@ def place_order(task_name: str, args: tuple[Any, ...], *, task_id: str, countdow
                 task_name=task_name,
                 args=list(args),
                 key=key,
+                queue=queue,
                 lease_until=now + timedelta(seconds=countdown) + DISPATCH_GRACE,
                 give_up_at=now,  # set for real when a worker first claims it
             )
@@ -79,19 +86,24 @@ def place_order(task_name: str, args: tuple[Any, ...], *, task_id: str, countdow
         if key and open_task_id:
             return open_task_id
         raise
-    transaction.on_commit(lambda: _send_placed(task_name, args, task_id=task_id, countdown=countdown))
+    transaction.on_commit(lambda: _send_placed(task_name, args, task_id=task_id, countdown=countdown, queue=queue))
     return task_id
 
 
-def _send_placed(task_name: str, args: tuple[Any, ...], *, task_id: str, countdown: float) -> None:
-    if not send(task_name, args, task_id=task_id, countdown=countdown):
+def _send_placed(task_name: str, args: tuple[Any, ...], *, task_id: str, countdown: float, queue: str) -> None:
+    if not send(task_name, args, task_id=task_id, countdown=countdown, queue=queue):
         TaskOrder.objects.filter(task_id=task_id, state=TaskOrder.State.QUEUED).update(lease_until=timezone.now())
 
 
-def send(task_name: str, args: tuple[Any, ...] | list[Any], *, task_id: str, countdown: float = 0) -> bool:
-    """Hand the task to the broker; False (logged) when the broker is down: the sweep sends it later."""
+def send(
+    task_name: str, args: tuple[Any, ...] | list[Any], *, task_id: str, countdown: float = 0, queue: str = ""
+) -> bool:
+    """Hand the task to the broker, on `queue` (empty: the default queue); False (logged) when the broker is
+    down: the sweep sends it later."""
     try:
-        app.send_task(task_name, args=tuple(args), task_id=task_id, countdown=countdown or None)
+        app.send_task(
+            task_name, args=tuple(args), task_id=task_id, countdown=countdown or None, queue=queue_or_default(queue)
+        )
     except BROKER_ERRORS as exc:
         logger.warning("task_send_deferred", extra={"task": task_name, "task_id": task_id, "error": str(exc)[:200]})
         return False
@@ -123,7 +135,7 @@ def dispatch_due_orders(now: datetime | None = None) -> int:
             )
             if was_running:
                 logger.warning("task_run_interrupted", extra={"task": order.task_name, "task_id": order.task_id})
-            if not send(order.task_name, order.args, task_id=order.task_id):
+            if not send(order.task_name, order.args, task_id=order.task_id, queue=order.queue):
                 TaskOrder.objects.filter(pk=order.pk).update(lease_until=now)  # the broker is away: next sweep
                 break
             sent += 1

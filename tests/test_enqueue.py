@@ -9,6 +9,7 @@ import pytest
 
 from portal.celery import app as celery_app
 from portal.enqueue import enqueue_on_commit
+from portal.queues import default_queue
 
 APPS = ("accounts", "clusters", "frontend", "jobs", "portal", "templates_app")
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,9 @@ def test_a_task_is_sent_only_once_the_transaction_commits(monkeypatch) -> None:
     with transaction.atomic():
         task_id = enqueue_on_commit("jobs.tasks.finish_job_task", 7, countdown=2)
         assert sent == []
-    assert sent == [("jobs.tasks.finish_job_task", (7,), {"task_id": task_id, "countdown": 2})]
+    assert sent == [
+        ("jobs.tasks.finish_job_task", (7,), {"task_id": task_id, "countdown": 2, "queue": default_queue()})
+    ]
 
     def send_then_fail() -> None:
         with transaction.atomic():

@@ -23,6 +23,7 @@ from jobs.services.status_sync import request_group_sync
 from jobs.transitions import note, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, InvalidInput, PortalError, RemoteCommandError
+from portal.queues import cluster_queue
 
 MAX_BULK_JOBS = 200
 BULK_ACTIONS = ("cancel", "delete")
@@ -50,7 +51,10 @@ def _enqueue_scancels(jobs: list[Job], acting_user_id: int) -> list[str]:
     groups: dict[tuple[int, int], list[int]] = {}
     for job in jobs:
         groups.setdefault((job.owner_id, job.profile_id), []).append(job.pk)
-    return [enqueue_on_commit("jobs.tasks.cancel_jobs_task", job_ids, acting_user_id) for job_ids in groups.values()]
+    return [
+        enqueue_on_commit("jobs.tasks.cancel_jobs_task", job_ids, acting_user_id, queue=cluster_queue(profile_id))
+        for (_, profile_id), job_ids in groups.items()
+    ]
 
 
 def request_cancel(*, user: User, job_id: int) -> tuple[Job, str]:
@@ -82,7 +86,7 @@ def request_delete(*, user: User, job_id: int) -> str:
         job = access_job_to_act(user=user, job_id=job_id, for_update=True)
         Job.objects.filter(pk=job.pk).update(deleted_at=timezone.now())
         note(job, "DELETED", source="user", actor_id=user.pk)
-        return enqueue_on_commit("jobs.tasks.delete_job_task", job.pk, user.pk)
+        return enqueue_on_commit("jobs.tasks.delete_job_task", job.pk, user.pk, queue=cluster_queue(job.profile_id))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,6 +42,7 @@ from jobs.models import TERMINAL_STATES, Job, JobEvent, JobState, Pipeline, Swee
 from jobs.services.creation import render_job
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, InvalidInput, PortalError
+from portal.queues import cluster_queue
 from templates_app import access as template_access
 from templates_app.batch_script import Resources
 from templates_app.models import Protocol, ProtocolStage, TemplateVersion
@@ -86,7 +87,9 @@ class DiscoveryReport:
 def request_discovery(*, user: User, cluster_id: int) -> str:
     """Enqueue a discovery of the member's jobs on one cluster. Raises NotFound (no credential of theirs)."""
     credential = cluster_access.access_own_credential(user=user, profile_id=cluster_id)
-    return enqueue_on_commit("jobs.tasks.discover_jobs_task", user.pk, credential.profile_id)
+    return enqueue_on_commit(
+        "jobs.tasks.discover_jobs_task", user.pk, credential.profile_id, queue=cluster_queue(credential.profile_id)
+    )
 
 
 def discover_jobs(*, user_id: int, profile_id: int, task_id: str = "") -> dict[str, Any]:

@@ -26,6 +26,7 @@ from jobs.models import Job, JobProgress, StagedDownload
 from jobs.services import storage
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, InvalidInput, PortalError
+from portal.queues import cluster_queue
 
 MAX_DOWNLOAD_PATH_CHARS = 400
 
@@ -34,12 +35,14 @@ def request_log_fetch(*, job: Job, user: User) -> str:
     """Enqueue a read of the job's log tails now ("" before it reached SLURM). Raises NotFound, Forbidden
     (JOB_NOT_YOURS: it reads as the owner)."""
     job = access_job_to_act(user=user, job_id=job.pk)
-    return enqueue_on_commit("jobs.tasks.fetch_logs_task", job.pk, user.pk) if job.slurm_job_id else ""
+    if not job.slurm_job_id:
+        return ""
+    return enqueue_on_commit("jobs.tasks.fetch_logs_task", job.pk, user.pk, queue=cluster_queue(job.profile_id))
 
 
 def request_file_listing(*, user: User, job_id: int) -> str:
     job = access_job_to_act(user=user, job_id=job_id)
-    return enqueue_on_commit("jobs.tasks.list_job_files_task", job.pk, user.pk)
+    return enqueue_on_commit("jobs.tasks.list_job_files_task", job.pk, user.pk, queue=cluster_queue(job.profile_id))
 
 
 def list_job_files(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
@@ -74,7 +77,9 @@ def request_download(*, user: User, job_id: int, relpath: str) -> tuple[StagedDo
         if fetching is not None:
             return fetching, ""
         download = StagedDownload.objects.create(job=job, relpath=path, requested_by=user)
-        return download, enqueue_on_commit("jobs.tasks.fetch_download_task", download.pk, user.pk)
+        return download, enqueue_on_commit(
+            "jobs.tasks.fetch_download_task", download.pk, user.pk, queue=cluster_queue(job.profile_id)
+        )
 
 
 def _too_large(max_bytes: int) -> InvalidInput:

@@ -26,6 +26,7 @@ from jobs.services.inputs import StagedInput, register_staged_inputs
 from jobs.transitions import note
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict, InvalidInput
+from portal.queues import cluster_queue
 
 ARCHIVES_DIR = "archives"
 
@@ -47,7 +48,14 @@ def receive_input_archive(*, user: User, job_id: int, name: str, chunks: Iterabl
     file_store.store_chunks(chunks, staged, max_bytes=job.profile.max_upload_bytes)
     with transaction.atomic():
         note(job, "ARCHIVE_RECEIVED", source="user", actor_id=user.pk, detail=f"{name[:200]}: unpacking")
-        return enqueue_on_commit("jobs.tasks.unpack_input_archive_task", job.pk, str(staged), kind, user.pk)
+        return enqueue_on_commit(
+            "jobs.tasks.unpack_input_archive_task",
+            job.pk,
+            str(staged),
+            kind,
+            user.pk,
+            queue=cluster_queue(job.profile_id),
+        )
 
 
 def unpack_input_archive(*, job_id: int, archive_path: str, kind: str, acting_user_id: int) -> int:

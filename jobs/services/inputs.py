@@ -23,6 +23,7 @@ from jobs.pipeline_steps import current_steps, produced_prefixes
 from jobs.transitions import transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict
+from portal.queues import cluster_queue
 from templates_app.namd_config import FileRead, check_config
 
 
@@ -174,9 +175,13 @@ def register_staged_inputs(*, user: User, job: Job, staged: list[StagedInput]) -
             detail = f"input {staged[0].name}" if len(staged) == 1 else f"{len(staged)} inputs"
             transition(job, JobState.UPLOADING, source="user", actor_id=user.pk, detail=detail)
         if len(to_copy) == 1 and len(staged) == 1:
-            enqueue_on_commit("jobs.tasks.copy_input_file_task", to_copy[0], user.pk)
+            enqueue_on_commit(
+                "jobs.tasks.copy_input_file_task", to_copy[0], user.pk, queue=cluster_queue(job.profile_id)
+            )
         elif to_copy:
-            enqueue_on_commit("jobs.tasks.copy_input_batch_task", job.pk, to_copy, user.pk)
+            enqueue_on_commit(
+                "jobs.tasks.copy_input_batch_task", job.pk, to_copy, user.pk, queue=cluster_queue(job.profile_id)
+            )
     for item in staged:
         old = previous.get(item.name)
         if old and old != str(item.path):

@@ -37,6 +37,7 @@ from jobs.services.readiness import input_problems, refresh_readiness, refuse_po
 from jobs.transitions import note, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError, RemoteCommandError
+from portal.queues import cluster_queue
 from portal.task_orders import ensure_still_held
 from templates_app import access as template_access
 from templates_app import batch_script
@@ -565,7 +566,9 @@ def request_cancel_pipeline(*, user: User, pipeline_id: int) -> tuple[Pipeline, 
                 note(step, "CANCEL_REQUESTED", source="user", actor_id=user.pk)
         if not any(step.state in QUEUED_STATES for step in open_steps):
             return pipeline, ""
-        return pipeline, enqueue_on_commit("jobs.tasks.cancel_pipeline_task", pipeline.pk, user.pk)
+        return pipeline, enqueue_on_commit(
+            "jobs.tasks.cancel_pipeline_task", pipeline.pk, user.pk, queue=cluster_queue(pipeline.profile_id)
+        )
 
 
 def resume_pipeline(

@@ -17,6 +17,7 @@ from jobs.services.inputs import job_reads
 from jobs.transitions import record_task_failure, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import Conflict
+from portal.queues import cluster_queue
 from templates_app.namd_config import check_config
 
 
@@ -87,7 +88,9 @@ def start_submission(job: Job, *, actor_id: int | None, source: str) -> str:
     check_submission_budget([job], what="This job", source=source, actor_id=actor_id)
     if not transition(job, JobState.SUBMITTING, source=source, actor_id=actor_id, error_code="", error_message=""):
         raise Conflict("The job changed meanwhile; reload it.", code="JOB_STATE_CHANGED")
-    return enqueue_on_commit("jobs.tasks.submit_job_task", job.pk, actor_id or job.owner_id)
+    return enqueue_on_commit(
+        "jobs.tasks.submit_job_task", job.pk, actor_id or job.owner_id, queue=cluster_queue(job.profile_id)
+    )
 
 
 def start_pipeline_submission(pipeline: Pipeline, *, actor_id: int | None, source: str) -> str:
@@ -121,6 +124,7 @@ def start_pipeline_submission(pipeline: Pipeline, *, actor_id: int | None, sourc
         pipeline.pk,
         actor_id or pipeline.owner_id,
         key=f"submit-pipeline:{pipeline.pk}",
+        queue=cluster_queue(pipeline.profile_id),
     )
 
 
@@ -145,7 +149,7 @@ def _after_ready(job: Job, source: str) -> None:
         .get()
     )
     if sweep_id or pipeline_sweep_id:
-        order_sweep_advance(sweep_id or pipeline_sweep_id)
+        order_sweep_advance(sweep_id or pipeline_sweep_id, profile_id=job.profile_id)  # a point is on its sweep's
     elif wanted:
         try:
             start_submission(job, actor_id=None, source=source)
@@ -155,9 +159,12 @@ def _after_ready(job: Job, source: str) -> None:
             pass  # the job moved meanwhile: whoever moved it owns the submission
 
 
-def order_sweep_advance(sweep_id: int) -> str:
-    """The sweep's next turn (inputs for the points that lack them, then the gate), one open order at a time."""
-    return enqueue_on_commit("jobs.tasks.advance_sweep_task", sweep_id, key=f"sweep-advance:{sweep_id}")
+def order_sweep_advance(sweep_id: int, *, profile_id: int) -> str:
+    """The sweep's next turn (inputs for the points that lack them, then the gate), one open order at a time,
+    on the sweep's cluster's queue (the turn copies inputs there)."""
+    return enqueue_on_commit(
+        "jobs.tasks.advance_sweep_task", sweep_id, key=f"sweep-advance:{sweep_id}", queue=cluster_queue(profile_id)
+    )
 
 
 def refuse_point_submit(*, job_id: int | None = None, pipeline_id: int | None = None) -> None:

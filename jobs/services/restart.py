@@ -31,6 +31,7 @@ from jobs.transitions import note, record_task_failure, transition
 from notifications import job_events
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, PortalError
+from portal.queues import cluster_queue
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
 from templates_app.models import Template, TemplateVersion
@@ -106,7 +107,9 @@ def request_restart(
             submit_when_ready=submit,
             **in_pipeline,
         )
-        return job, enqueue_on_commit("jobs.tasks.prepare_restart_task", job.pk, user.pk)
+        return job, enqueue_on_commit(
+            "jobs.tasks.prepare_restart_task", job.pk, user.pk, queue=cluster_queue(job.profile_id)
+        )
 
 
 def _continuation_place(parent: Job) -> dict[str, Any]:

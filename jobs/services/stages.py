@@ -25,6 +25,7 @@ from jobs.services.readiness import refresh_readiness
 from jobs.transitions import record_task_failure, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, PortalError
+from portal.queues import cluster_queue
 from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
@@ -94,7 +95,9 @@ def request_next_stage(
             batch_script=script,
             submit_when_ready=submit,
         )
-        return job, enqueue_on_commit("jobs.tasks.copy_previous_stage_task", job.pk, user.pk)
+        return job, enqueue_on_commit(
+            "jobs.tasks.copy_previous_stage_task", job.pk, user.pk, queue=cluster_queue(job.profile_id)
+        )
 
 
 def copy_previous_stage(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:

@@ -27,6 +27,7 @@ from jobs.services.progress import refresh_progress
 from jobs.transitions import transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import PortalError
+from portal.queues import cluster_queue
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def request_group_sync(*, owner_id: int, profile_id: int, countdown: float = 0) 
         task_id=task_id,
         countdown=countdown,
         key=f"sync:{owner_id}:{profile_id}",
+        queue=cluster_queue(profile_id),
     )
     return ordered, ordered != task_id
 
@@ -142,7 +144,7 @@ def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
             if apply_status(job, statuses.get(job.slurm_job_id), now):
                 changed.append(job)
                 if job.state in TERMINAL_STATES:
-                    order_finish(job.pk)
+                    order_finish(job.pk, profile_id=job.profile_id)
     running = [job for job in jobs if job.state in (JobState.RUNNING, JobState.COMPLETING)]
     if running:
         refresh_progress(session, running, now)
@@ -157,9 +159,12 @@ def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
     return report
 
 
-def order_finish(job_id: int) -> str:
-    """The finish of a terminal job, ordered once: an order still open for it is the one kept."""
-    return enqueue_on_commit("jobs.tasks.finish_job_task", job_id, key=f"finish:{job_id}")
+def order_finish(job_id: int, *, profile_id: int) -> str:
+    """The finish of a terminal job (its results copied from the cluster), ordered once: an order still open for
+    it is the one kept."""
+    return enqueue_on_commit(
+        "jobs.tasks.finish_job_task", job_id, key=f"finish:{job_id}", queue=cluster_queue(profile_id)
+    )
 
 
 def slurm_time(value: datetime | None) -> datetime | None:

@@ -56,6 +56,7 @@ from jobs.sweep_points import SEED_RANGE, SEED_VARIABLE, SweepAxis, SweepPlan, p
 from jobs.transitions import record_task_failure, transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, Conflict, InvalidInput, PortalError, RemoteCommandError, TemplateError
+from portal.queues import cluster_queue
 from templates_app import access as template_access
 from templates_app import batch_script
 from templates_app import selectors as template_selectors
@@ -475,7 +476,9 @@ def request_submit_sweep(*, user: User, sweep_id: int) -> tuple[Sweep, str]:
         refuse_over_budget(unsent, what="This sweep")
         Job.objects.filter(pk__in=[job.pk for job in waiting if job is not None]).update(submit_when_ready=True)
         advance_gate(sweep_id=sweep.pk, actor_id=user.pk, source="user")
-        return sweep, order_sweep_advance(sweep.pk)  # the points still without the inputs get them there
+        return sweep, order_sweep_advance(
+            sweep.pk, profile_id=sweep.profile_id
+        )  # the points still without the inputs get them there
 
 
 # ------------------------------------------------------------------ the sweep's turn: inputs, then the gate
@@ -635,7 +638,11 @@ def request_cancel_sweep(*, user: User, sweep_id: int) -> tuple[Sweep, str]:
             for job in sent
         )
         queued = [job.pk for job in sent if job.state in QUEUED_STATES]
-        task_id = enqueue_on_commit("jobs.tasks.cancel_jobs_task", queued, user.pk) if queued else ""
+        task_id = (
+            enqueue_on_commit("jobs.tasks.cancel_jobs_task", queued, user.pk, queue=cluster_queue(sweep.profile_id))
+            if queued
+            else ""
+        )
         return sweep, task_id
 
 
@@ -662,7 +669,7 @@ def retry_failed_points(*, user: User, sweep_id: int) -> tuple[Sweep, str]:
         else:
             _resume_runs(failed, user=user)
         advance_gate(sweep_id=sweep.pk, actor_id=user.pk, source="user")
-        return sweep, order_sweep_advance(sweep.pk) if sweep.protocol_id is None else ""
+        return sweep, order_sweep_advance(sweep.pk, profile_id=sweep.profile_id) if sweep.protocol_id is None else ""
 
 
 def _retry_jobs(sweep: Sweep, failed: list[PointRun], *, user: User) -> None:

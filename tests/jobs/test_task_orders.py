@@ -19,6 +19,7 @@ from portal import task_orders
 from portal.celery import app as celery_app
 from portal.enqueue import enqueue_on_commit
 from portal.models import TaskOrder
+from portal.queues import default_queue
 from portal.task_orders import Claim, OrderLost, current_claim
 from tests.factories import JobFactory
 
@@ -49,7 +50,8 @@ def test_an_order_made_while_the_broker_is_down_is_kept_and_sent_by_the_sweep(mo
 
     monkeypatch.setattr(celery_app, "send_task", lambda name, args, **options: sent.append((name, args, options)))
     assert task_orders.dispatch_due_orders() == 1
-    assert sent == [("jobs.tasks.list_job_files_task", (7, 8), {"task_id": task_id, "countdown": None})]
+    options = {"task_id": task_id, "countdown": None, "queue": default_queue()}
+    assert sent == [("jobs.tasks.list_job_files_task", (7, 8), options)]
     assert task_orders.dispatch_due_orders() == 0  # sent: not again before its grace runs out
 
 

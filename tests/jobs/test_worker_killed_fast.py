@@ -102,11 +102,13 @@ def test_a_finish_killed_at_any_line_copies_the_results_once_and_settles(
     fake_cluster, credential, sent_tasks, line, after_running
 ) -> None:
     job = ended_job(credential, fake_cluster)
-    order_finish(job.pk)
+    order_finish(job.pk, profile_id=job.profile_id)
     fake_cluster.kill_worker_at(line, after_running=after_running)
     (order,) = TaskOrder.objects.all()
     assert run_order(finish_job_task, order) is False
-    assert order_finish(job.pk) == order.task_id  # the sync asking again gets the open order, not a second one
+    assert (
+        order_finish(job.pk, profile_id=job.profile_id) == order.task_id
+    )  # the sync asking again gets the open order, not a second one
 
     assert run_order(finish_job_task, sweep_after_the_lease(sent_tasks)) is True
     finished = Job.objects.get(pk=job.pk)
@@ -120,7 +122,7 @@ def test_a_finish_killed_at_any_line_copies_the_results_once_and_settles(
 
 def test_the_finish_takes_the_commands_the_kill_points_cover(fake_cluster, credential, sent_tasks) -> None:
     job = ended_job(credential, fake_cluster)
-    order_finish(job.pk)
+    order_finish(job.pk, profile_id=job.profile_id)
     (order,) = TaskOrder.objects.all()
     assert run_order(finish_job_task, order) is True
     assert len(fake_cluster.argvs) == FINISH_COMMANDS
