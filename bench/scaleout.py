@@ -4,7 +4,8 @@ On the compose stack (bench.compose_stack: the production docker-compose.yml bui
 one member and two cluster profiles: the local SLURM cluster through its own sshd (fast), and the same
 cluster through a second sshd that starts every command DELAY_S late (bench.slow_sshd: a slow login node).
 JOBS jobs of the built-in NPT template (a tiny water box, unpaced engine), a quarter in each group below,
-are created over the API through the TLS proxy with their inputs, and wait READY. Then, each group clicked
+are created over the API through the TLS proxy with their inputs, and wait READY (the slow sshd answers at
+full speed until then, so the set-up takes minutes, not an hour). Then, with the delay on, each group clicked
 at once (8 client threads):
 
 1. fast alone: a quarter on the fast cluster, the slow one idle: time until every job has its SLURM id
@@ -175,7 +176,7 @@ def main() -> None:
     stack.prepare()
     stack.build()
     try:
-        with SlowSshd(args.delay) as slow:
+        with SlowSshd(0) as slow:  # set up at full speed; slow only while measuring
             stack.up(scale={"worker": 1})
             stack.wait_healthy("db", "redis", "web", "worker")
             subprocess.run([str(LOCALCLUSTER), "add-user", MEMBER], check=True, capture_output=True, timeout=120)
@@ -191,7 +192,7 @@ def main() -> None:
             templates = client.get("/api/v1/templates", deadline=time.monotonic() + 60).body
             template_id = next(t["id"] for t in templates if t["slug"] == "npt-equilibration")
             bench = Bench(stack, client, profiles, template_id)
-            figures = measure(bench, stack, quarter, delay_s=args.delay)
+            figures = measure(bench, stack, quarter, slow=slow, delay_s=args.delay)
     finally:
         if not args.keep:
             stack.down()
@@ -200,7 +201,7 @@ def main() -> None:
     print(json.dumps(figures))
 
 
-def measure(bench: Bench, stack: ComposeStack, quarter: int, *, delay_s: float) -> dict[str, Any]:
+def measure(bench: Bench, stack: ComposeStack, quarter: int, *, slow: SlowSshd, delay_s: float) -> dict[str, Any]:
     say(f"creating {4 * quarter} jobs with their inputs")
     began = time.monotonic()
     fast_alone = bench.create("fast", quarter, "fast alone")
@@ -210,6 +211,7 @@ def measure(bench: Bench, stack: ComposeStack, quarter: int, *, delay_s: float) 
     everything = fast_alone + fast_busy + slow_one + slow_three
     bench.wait(everything, lambda job: job["state"] == "READY", timeout_s=900, what="READY")
     say(f"{len(everything)} jobs READY after {time.monotonic() - began:.0f} s")
+    slow.set_delay(delay_s)
 
     (alone,) = bench.run_groups([fast_alone], settle=[True])
     say(f"fast alone: reach {alone.reach_s:.1f} s, settle {alone.settle_s:.1f} s")

@@ -1,10 +1,11 @@
 """A slow login node: a second sshd in front of the local SLURM cluster that answers every command late.
 
 Same users, keys, host key and cluster as the local cluster's own sshd (scripts/localcluster), on another
-127.0.0.1 port, with a ForceCommand that sleeps `delay_s` before it runs what the client asked (a command
-through bash, or the sftp server): every exec and every SFTP session starts `delay_s` late, as on a login
-node that is slow to answer. The portal registers it as a second cluster profile. Test equipment for
-`bench.scaleout`; it never touches the local cluster's own sshd.
+127.0.0.1 port, with a ForceCommand that sleeps the delay before it runs what the client asked (a command
+through bash, or the sftp server): every exec and every SFTP session starts that late, as on a login node
+that is slow to answer. The delay is read from a file at each command (`set_delay`). The portal registers
+it as a second cluster profile. Test equipment for `bench.scaleout`; it never touches the local cluster's
+own sshd.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 WRAPPER = """#!/bin/bash
 # Runs instead of every command of this sshd: late, then what the client asked.
-sleep {delay_s}
+sleep "$(cat {delay_file} 2>/dev/null || echo 0)"
 case "$SSH_ORIGINAL_COMMAND" in
     sftp|internal-sftp|{sftp_server}) exec {sftp_server} ;;
     "") echo "no command" >&2; exit 1 ;;
@@ -44,7 +45,8 @@ class SlowSshd:
     def __enter__(self) -> SlowSshd:
         self.folder.chmod(0o755)
         wrapper = self.folder / "late"
-        wrapper.write_text(WRAPPER.format(delay_s=self.delay_s, sftp_server=SFTP_SERVER))
+        self.set_delay(self.delay_s)
+        wrapper.write_text(WRAPPER.format(delay_file=self.delay_file, sftp_server=SFTP_SERVER))
         wrapper.chmod(0o755)
         config = (LOCALCLUSTER_STATE / "sshd_config").read_text()
         config = re.sub(r"(?m)^Port .*$", f"Port {self.port}", config)
@@ -65,6 +67,15 @@ class SlowSshd:
                 raise RuntimeError(f"the slow sshd did not start: {(self.folder / 'sshd.log').read_text()[-2000:]}")
             time.sleep(0.1)
         return self
+
+    @property
+    def delay_file(self) -> Path:
+        return self.folder / "delay_s"
+
+    def set_delay(self, delay_s: float) -> None:
+        """From the next command on, answer `delay_s` late (0: as quickly as the cluster's own sshd)."""
+        self.delay_file.write_text(f"{delay_s:g}\n")
+        self.delay_file.chmod(0o644)
 
     def _listening(self) -> bool:
         with socket.socket() as probe:
