@@ -16,6 +16,7 @@ DEPLOY_ENV = {
     "PORTAL_CREDENTIAL_KEYS": "c" * 44,
     "PORTAL_DB_PASSWORD": "pw",
     "PORTAL_ALLOWED_HOSTS": "portal.lab.example",
+    "PORTAL_BASE_URL": "https://portal.lab.example",
     "PORTAL_TLS_CERT": "/etc/ssl/portal/fullchain.pem",
     "PORTAL_TLS_KEY": "/etc/ssl/portal/privkey.pem",
 }
