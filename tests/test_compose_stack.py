@@ -9,7 +9,7 @@ a certificate of the test's own. Against it, through the proxy's https, as a mem
 - a job of the built-in NPT template goes from create to COMPLETED on the local SLURM cluster, while the
   worker container is killed mid-sync (its main process SIGKILLed from the host: a crash, not a stop) and
   brought back by its restart policy;
-- the logs of web and worker are JSON lines; plain http is sent to https, with HSTS and secure cookies;
+- the logs of web, workers and beat are JSON lines; plain http is sent to https, with HSTS and secure cookies;
 - a backup (`make backup`) restored into a fresh stack (`make restore`, volumes gone) still has the job;
 - `down` leaves no container, volume or network of the project.
 """
@@ -166,8 +166,8 @@ def test_a_job_runs_to_completed_through_the_tls_proxy_while_the_worker_containe
     assert files.status in (200, 202), files
 
 
-def test_web_and_worker_log_json_lines_only(stack: ComposeStack, member_client: MemberClient) -> None:
-    for service in ("web", "worker"):
+def test_web_workers_and_beat_log_json_lines_only(stack: ComposeStack, member_client: MemberClient) -> None:
+    for service in ("web", "worker", "beat"):
         lines = [line for line in stack.logs(service).splitlines() if line.strip()]
         assert lines, f"{service} logged nothing"
         not_json = [line for line in lines if not line.startswith("{")]

@@ -2,7 +2,8 @@
 
 Without options it sends a ping task through the broker and waits for a worker's answer (the local
 services wait on it). With `--here` (the worker container's health check) it asks, over the broker's
-control channel, whether the Celery workers of this machine (hostnames `NAME@<this host>`) answer.
+control channel, whether the Celery workers of this machine answer: those of the `run_workers` supervisor that
+wrote its node name here (hostnames `QUEUE@<node>`), or else any `NAME@<this host>`.
 """
 
 import socket
@@ -15,6 +16,7 @@ from redis.exceptions import RedisError
 
 from portal.celery import app
 from portal.tasks import ping_task
+from portal.worker_supervisor import NODE_FILE
 
 
 class Command(BaseCommand):
@@ -40,7 +42,8 @@ class Command(BaseCommand):
         self.stdout.write(f"worker {answer['worker']} answered")
 
     def _check_here(self, timeout: float) -> None:
-        suffix = f"@{socket.gethostname()}"
+        node = NODE_FILE.read_text().strip() if NODE_FILE.exists() else socket.gethostname()
+        suffix = f"@{node}"
         try:
             replies = app.control.ping(timeout=timeout)
         except (KombuError, RedisError, OSError) as exc:
