@@ -49,13 +49,6 @@ def two_workers(queue: str, tmp_path: Path, file_store: Path, stack: ExitStack) 
     return logs
 
 
-@pytest.fixture
-def private_queue(monkeypatch: pytest.MonkeyPatch) -> str:
-    queue = f"test-scale-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
-    return queue
-
-
 def held_jobs(setup: ClusterSetup) -> None:
     """A job in SLURM's queue (as far as the portal knows) for each member."""
     for number, member in enumerate(setup.members):
