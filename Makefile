@@ -14,7 +14,7 @@ LOCALCLUSTER := scripts/localcluster/localcluster
 DEMO_CLUSTER_USERS := labadmin alice bob
 WEB_PORT ?= 8000
 
-.PHONY: help demo test stop status system browser venv services cluster migrate lint bench
+.PHONY: help demo test stop status system browser venv services cluster migrate lint bench compose-test backup restore upgrade
 
 help:
 	@echo "make demo    set up and run the whole portal (web, Celery, PostgreSQL, Redis, local SLURM)"
@@ -23,6 +23,8 @@ help:
 	@echo "make status  show what is running"
 	@echo "make lint    ruff"
 	@echo "make bench   run the benchmarks"
+	@echo "make compose-test  build and run the docker-compose deployment here and drive a job through it"
+	@echo "make backup | make restore FILE=... | make upgrade   operate a docker-compose deployment (README)"
 
 system:
 	@scripts/system-packages
@@ -70,9 +72,26 @@ test: services cluster browser
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(PY) -m pytest -p no:cacheprovider
 
+# The deployment, exercised: docker-compose.yml built on this machine (its own dockerd, a local Debian 12
+# base image) and run with host networking; a real job driven through its TLS proxy (tests/test_compose_stack.py).
+compose-test: services cluster
+	@$(PY) -m pytest -p no:cacheprovider tests/test_compose_stack.py
+
+# Operations on a docker-compose deployment; PORTAL_COMPOSE says how to reach it
+# (default: docker-compose --env-file deploy.env).
+backup:
+	@scripts/compose/backup $(FILE)
+
+restore:
+	@scripts/compose/restore $(FILE)
+
+upgrade:
+	@scripts/compose/upgrade
+
 stop:
 	@scripts/services stop
 	@$(LOCALCLUSTER) stop
+	@scripts/compose/engine stop
 
 status:
 	@scripts/services status || true

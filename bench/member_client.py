@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -35,10 +36,13 @@ def is_trouble(status: int) -> bool:
 
 
 class MemberClient:
-    def __init__(self, base_url: str, token: str, *, rng: random.Random) -> None:
+    def __init__(
+        self, base_url: str, token: str, *, rng: random.Random, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.base_url = base_url
         self.token = token
         self.rng = rng
+        self.ssl_context = ssl_context  # https with a certificate of the caller's own (the compose stack's)
         self.retries = 0  # requests tried again (trouble or no connection)
 
     def _once(self, method: str, path: str, *, body: bytes | None, content_type: str | None) -> Answer:
@@ -47,7 +51,7 @@ class MemberClient:
             headers["Content-Type"] = content_type
         request = urllib.request.Request(self.base_url + path, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S, context=self.ssl_context) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()

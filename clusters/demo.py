@@ -42,15 +42,17 @@ class LocalCluster:
     port: int
     host_key_pub: Path
     keys_dir: Path
+    slug: str = "localcluster"
+    name: str = "Local SLURM cluster"
 
 
 @transaction.atomic
 def register_local_cluster(cluster: LocalCluster, usernames: list[str]) -> ClusterProfile:
     """Create what is missing; leave what exists (an admin may have edited it) as it is."""
     profile, _ = ClusterProfile.objects.get_or_create(
-        slug="localcluster",
+        slug=cluster.slug,
         defaults={
-            "name": "Local SLURM cluster",
+            "name": cluster.name,
             "description": "A one-node SLURM cluster on this machine (scripts/localcluster), for the demo.",
             "login_host": cluster.host,
             "login_port": cluster.port,

@@ -57,7 +57,9 @@ def build_logging_config(*, level: str, as_json: bool) -> dict[str, Any]:
                 "foreign_pre_chain": SHARED_PROCESSORS,
             }
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "structured", "stream": "ext://sys.stdout"}
+        },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import secrets
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 from django.db import DatabaseError, connections
@@ -36,6 +40,14 @@ LOOP_S = 0.2
 STEADY_S = 30.0  # a child that lived this long and died is restarted at once
 MAX_BACKOFF_S = 60.0
 _PR_SET_PDEATHSIG = 1
+# Where a supervisor writes its node name: a worker container's health check (`check_worker --here`) asks
+# the Celery workers of this node only. Containers on the host's network share a hostname, so the node is
+# the hostname and a random tag of this supervisor's own.
+NODE_FILE = Path(tempfile.gettempdir()) / "portal-worker-node"
+
+
+def new_node_name() -> str:
+    return f"{socket.gethostname()}.{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -67,6 +79,7 @@ class WorkerSupervisor:
     signals: int = 0
     _wanted: dict[str, int] = field(default_factory=dict)
     _read_at: float = float("-inf")
+    node: str = field(default_factory=new_node_name)
 
     # ------------------------------------------------------------------ the loop
 
@@ -74,7 +87,8 @@ class WorkerSupervisor:
         """Supervise until SIGTERM/SIGINT, then stop every child warmly; 0."""
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        logger.info("workers_supervising", extra={"default_queue": default_queue()})
+        NODE_FILE.write_text(self.node)
+        logger.info("workers_supervising", extra={"default_queue": default_queue(), "node": self.node})
         while not self.signals:
             self.reconcile(time.monotonic())
             time.sleep(LOOP_S)
@@ -152,8 +166,9 @@ class WorkerSupervisor:
 
     def argv(self, queue: str, concurrency: int) -> list[str]:
         """The child's command: this queue only, a node name of its own, no following of other queues."""
-        argv = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--queues", queue]
-        argv += ["--hostname", f"{queue}@%h", "--concurrency", str(concurrency), "--no-cluster-queues"]
+        # --quiet: no start-up banner, so every line the container writes is one of the logs' JSON objects.
+        argv = [sys.executable, "-m", "celery", "-A", "portal", "--quiet", "worker", "--queues", queue]
+        argv += ["--hostname", f"{queue}@{self.node}", "--concurrency", str(concurrency), "--no-cluster-queues"]
         # Gossip and mingle talk to every other worker: with a worker per cluster that is much chatter for
         # nothing this portal uses (task state lives in PostgreSQL).
         argv += ["--without-gossip", "--without-mingle", "--loglevel", self.loglevel]

@@ -16,6 +16,7 @@ DEPLOY_ENV = {
     "PORTAL_CREDENTIAL_KEYS": "c" * 44,
     "PORTAL_DB_PASSWORD": "pw",
     "PORTAL_ALLOWED_HOSTS": "portal.lab.example",
+    "PORTAL_BASE_URL": "https://portal.lab.example",
     "PORTAL_TLS_CERT": "/etc/ssl/portal/fullchain.pem",
     "PORTAL_TLS_KEY": "/etc/ssl/portal/privkey.pem",
 }
@@ -67,4 +68,24 @@ def test_only_the_tls_proxy_is_published_and_the_portal_trusts_exactly_it() -> N
         assert services[name]["environment"]["PORTAL_TRUSTED_PROXY_COUNT"] == "1"
     caddyfile = (PROJECT_DIR / "deploy" / "Caddyfile").read_text()
     assert "tls /certs/fullchain.pem /certs/privkey.pem" in caddyfile
-    assert "reverse_proxy web:8000" in caddyfile
+    assert "reverse_proxy {$PORTAL_UPSTREAM:web:8000}" in caddyfile  # the compose test sets its 127.0.0.1 port
+
+
+def test_every_image_is_built_here_from_a_base_named_by_a_build_argument() -> None:
+    services = yaml.safe_load(compose("config", env=DEPLOY_ENV).stdout)["services"]
+    assert all("build" in service for service in services.values())
+    assert services["web"]["build"]["args"]["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    for name in ("proxy", "db", "redis"):
+        assert services[name]["build"]["args"]["BASE_IMAGE"] == "debian:bookworm-slim"
+        assert services[name]["build"]["context"].endswith(f"deploy/images/{name if name != 'db' else 'postgres'}")
+
+
+def test_web_workers_and_beat_start_only_after_the_migrations_ran_once() -> None:
+    services = yaml.safe_load(compose("config", env=DEPLOY_ENV).stdout)["services"]
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    assert services["worker"]["command"] == ["python", "manage.py", "run_workers"]
+    assert services["web"]["healthcheck"]["test"] == ["CMD", "python", "-m", "portal.healthcheck"]
+    assert services["proxy"]["depends_on"]["web"] == {"condition": "service_healthy"}
