@@ -137,6 +137,8 @@ class WorkerSupervisor:
             restart = self.restarts.get(queue)
             if queue not in self.children and (restart is None or now >= restart.not_before):
                 self.children[queue] = self.start(queue, concurrency, now)
+        for queue in [queue for queue in self.restarts if queue not in wanted]:
+            del self.restarts[queue]  # a dead child's profile went meanwhile: nothing to start again
         for queue in [queue for queue in self.children if queue not in wanted]:
             child = self.children.pop(queue)
             self.restarts.pop(queue, None)

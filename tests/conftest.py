@@ -64,21 +64,26 @@ class WorkerProcess:
 
 
 @contextmanager
-def celery_process(arguments: list[str], *, queue: str, log_path: Path, file_store: Path) -> Iterator[subprocess.Popen]:
+def celery_process(
+    arguments: list[str], *, queue: str, log_path: Path, file_store: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     """`celery -A portal ARGUMENTS` on the test database, its tasks sent to `queue`; stopped on exit."""
     command = [sys.executable, "-m", "celery", "-A", "portal", *arguments, "--loglevel", "INFO"]
-    with portal_process(command, queue=queue, log_path=log_path, file_store=file_store) as process:
+    with portal_process(command, queue=queue, log_path=log_path, file_store=file_store, env=env) as process:
         yield process
 
 
 @contextmanager
-def portal_process(command: list[str], *, queue: str, log_path: Path, file_store: Path) -> Iterator[subprocess.Popen]:
+def portal_process(
+    command: list[str], *, queue: str, log_path: Path, file_store: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
     """A portal process (a celery command, `manage.py run_workers`) on the test database, `queue` its default
-    queue; stopped on exit (SIGTERM, then SIGKILL after 20 s)."""
+    queue, `env` on top of the test's own settings; stopped on exit (SIGTERM, then SIGKILL after 20 s)."""
     with log_path.open("wb") as log_file:
         # It uses the test database (pytest-django's "test_" + name), so tasks see test data.
         env = {
             **os.environ,
+            **(env or {}),
             "PORTAL_DB_NAME": "test_" + settings.DATABASES["default"]["NAME"].removeprefix("test_"),
             "PORTAL_FILE_STORE": str(file_store),
             # Tasks it sends itself (a sync enqueues finishes, beat its schedule) go to the test queue too.

@@ -4,7 +4,8 @@ What must hold across workers is kept in Redis: the per-(member, cluster) sync l
 (jobs/services/status_sync.py) and the cluster's budget of new SSH sessions (clusters/ssh/budget.py). Syncs are
 sent straight to the cluster's queue, many at once and without orders, as overlapping beats or a duplicate
 delivery would send them, so both workers run them side by side. Measured from the outside: each sync's
-remote commands (RemoteCommandRecord) and the logins the cluster's sshd logged.
+remote commands (RemoteCommandRecord) and the logins the cluster's sshd logged. Broker, locks and budgets are
+in a Redis database of these tests' own (`private_redis`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ MISSING_SLURM_ID = 990_000_000  # ids SLURM never gave: each sync asks squeue an
 ROUNDING = timedelta(milliseconds=1)  # a record's duration is kept in whole milliseconds
 
 
-def two_workers(queue: str, tmp_path: Path, file_store: Path, stack: ExitStack) -> list[Path]:
+def two_workers(queue: str, redis_url: str, tmp_path: Path, file_store: Path, stack: ExitStack) -> list[Path]:
     """Two prefork workers with two processes each, on `queue` and (following it) every cluster queue."""
     logs = []
     for name in ("left", "right"):
@@ -42,18 +43,15 @@ def two_workers(queue: str, tmp_path: Path, file_store: Path, stack: ExitStack) 
         arguments = ["worker", "--queues", queue, "--pool", "prefork", "--concurrency", "2"]
         stack.enter_context(
             celery_process(
-                [*arguments, "--hostname", f"{name}-{queue}@%h"], queue=queue, log_path=log, file_store=file_store
+                [*arguments, "--hostname", f"{name}-{queue}@%h"],
+                queue=queue,
+                log_path=log,
+                file_store=file_store,
+                env={"PORTAL_REDIS_URL": redis_url},
             )
         )
         logs.append(log)
     return logs
-
-
-@pytest.fixture
-def private_queue(monkeypatch: pytest.MonkeyPatch) -> str:
-    queue = f"test-scale-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
-    return queue
 
 
 def held_jobs(setup: ClusterSetup) -> None:
@@ -68,16 +66,21 @@ def held_jobs(setup: ClusterSetup) -> None:
         )
 
 
-def send_syncs(setup: ClusterSetup, rounds: int) -> list[str]:
+def send_syncs(setup: ClusterSetup, redis_url: str, rounds: int) -> list[str]:
     """`rounds` syncs of every member's group, sent at once to the cluster's queue (no orders: duplicates)."""
     task_ids = []
-    for _ in range(rounds):
-        for member in setup.members:
-            task_id = str(uuid.uuid4())
-            celery_app.send_task(
-                SYNC_TASK, args=(member.pk, setup.profile.pk), task_id=task_id, queue=cluster_queue(setup.profile.pk)
-            )
-            task_ids.append(task_id)
+    with celery_app.connection_for_write(redis_url) as connection:
+        for _ in range(rounds):
+            for member in setup.members:
+                task_id = str(uuid.uuid4())
+                celery_app.send_task(
+                    SYNC_TASK,
+                    args=(member.pk, setup.profile.pk),
+                    task_id=task_id,
+                    queue=cluster_queue(setup.profile.pk),
+                    connection=connection,
+                )
+                task_ids.append(task_id)
     return task_ids
 
 
@@ -103,14 +106,14 @@ def wait_until_following(logs: list[Path], queue: str) -> None:
 
 
 def test_two_workers_never_sync_one_members_jobs_on_one_cluster_at_once(
-    tmp_path, portal_file_store, private_queue
+    tmp_path, portal_file_store, private_queue, private_redis
 ) -> None:
     setup = register(("np_ci_scale_a", "np_ci_scale_b"))
     held_jobs(setup)
     with ExitStack() as stack:
-        logs = two_workers(private_queue, tmp_path, portal_file_store, stack)
+        logs = two_workers(private_queue, private_redis, tmp_path, portal_file_store, stack)
         wait_until_following(logs, cluster_queue(setup.profile.pk))
-        task_ids = send_syncs(setup, rounds=8)
+        task_ids = send_syncs(setup, private_redis, rounds=8)
         ran_by = wait_until_run(logs, task_ids)
 
     assert all(count > 0 for count in ran_by.values()) is True  # both workers took syncs
@@ -131,7 +134,7 @@ def test_two_workers_never_sync_one_members_jobs_on_one_cluster_at_once(
 
 
 def test_two_workers_together_keep_the_clusters_budget_of_new_ssh_sessions(
-    tmp_path, portal_file_store, private_queue
+    tmp_path, portal_file_store, private_queue, private_redis
 ) -> None:
     usernames = tuple(f"np_ci_budget_{letter}" for letter in "abcde")
     setup = register(usernames)
@@ -140,11 +143,11 @@ def test_two_workers_together_keep_the_clusters_budget_of_new_ssh_sessions(
     setup.profile.save(update_fields=["new_sessions_per_minute"])
     held_jobs(setup)
     with ExitStack() as stack:
-        logs = two_workers(private_queue, tmp_path, portal_file_store, stack)
+        logs = two_workers(private_queue, private_redis, tmp_path, portal_file_store, stack)
         wait_until_following(logs, cluster_queue(setup.profile.pk))
         sshd = SshdLogins(set(usernames))
         try:
-            wait_until_run(logs, send_syncs(setup, rounds=2))
+            wait_until_run(logs, send_syncs(setup, private_redis, rounds=2))
         finally:
             logins = sshd.stop()
 
