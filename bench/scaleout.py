@@ -34,6 +34,7 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bench.compose_stack import ComposeStack
@@ -46,7 +47,7 @@ FIXTURES = PROJECT_DIR / "tests" / "fixtures" / "namd"
 MEMBER = "np_scale"
 DELAY_S = 2.0
 CLICK_THREADS = 8
-POLL_S = 0.5
+POLL_S = 2.0  # only for knowing when a phase is over: the figures come from the jobs' own times
 
 
 def say(text: str) -> None:
@@ -135,31 +136,29 @@ class Bench:
             list(pool.map(one, ids))
 
     def run_groups(self, groups: list[list[int]], *, timeout_s: float = 1200) -> list[Timing]:
-        """Click the groups one after the other (each from its own start); follow them all with one poller.
+        """Click the groups one after the other; per group, from its first click (wall clock, as the portal's):
 
-        A group's reach: from its first click until every job has its SLURM id; its settle: until every job
-        is finished with its results copied. One poller (not one per group) keeps the bench's own load on
-        the web the same whatever the number of groups.
+        reach, until the last job's SLURM id was recorded (its `submitted_at`); settle, until the last job
+        was finished with its results copied (`finished_at`). Read from the jobs themselves, not from when a
+        poll saw them, so the poll's period does not blur the figures. One poller follows every group.
         """
         starts: list[float] = []
         for group in groups:
-            starts.append(time.monotonic())
+            starts.append(time.time())
             self.click(group)
-        reach: list[float | None] = [None] * len(groups)
-        settle: list[float | None] = [None] * len(groups)
-        deadline = time.monotonic() + timeout_s
-        while any(value is None for value in settle):
-            rows = self.jobs()
-            now = time.monotonic()
-            for index, group in enumerate(groups):
-                if reach[index] is None and all(rows[i]["slurm_job_id"] for i in group):
-                    reach[index] = now - starts[index]
-                if settle[index] is None and all(rows[i]["finished_at"] is not None for i in group):
-                    settle[index] = now - starts[index]
-            if now > deadline:
-                raise RuntimeError(f"not settled after {timeout_s:.0f} s: reach {reach}, settle {settle}")
-            time.sleep(POLL_S)
-        return [Timing(reach_s=r, settle_s=t) for r, t in zip(reach, settle, strict=True)]
+        ids = [job_id for group in groups for job_id in group]
+        self.wait(ids, lambda job: job["finished_at"] is not None, timeout_s=timeout_s, what="settling")
+        rows = self.jobs()
+        timings = []
+        for start, group in zip(starts, groups, strict=True):
+            submitted = max(stamp(rows[i]["submitted_at"]) for i in group)
+            finished = max(stamp(rows[i]["finished_at"]) for i in group)
+            timings.append(Timing(reach_s=submitted - start, settle_s=finished - start))
+        return timings
+
+
+def stamp(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
 
 
 def main() -> None:
