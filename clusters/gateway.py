@@ -317,6 +317,23 @@ class MemberSession:
             ),
         )
 
+    def read_ranges(self, remote_path: str, ranges: list[tuple[int, int]]) -> list[bytes]:
+        """The bytes at each (offset, length) of a file in the member's roots (small parts of a large file).
+
+        Raises Forbidden (REMOTE_PATH_FORBIDDEN) and the other PortalErrors (a missing file: REMOTE_COMMAND_FAILED)."""
+        source = self.confined(remote_path)
+        parts: list[bytes] = []
+
+        def read() -> transfer.TransferResult:
+            found, result = transfer.read_ranges(
+                connection_pool(), self._spec, identity=self._identity, remote_path=source, ranges=ranges
+            )
+            parts.extend(found)
+            return result
+
+        self._transfer("download", source, read)
+        return parts
+
     def download(
         self,
         remote_path: str,

@@ -137,5 +137,6 @@ def store_chunks(chunks: Iterable[bytes], target: Path, *, max_bytes: int) -> tu
 
 
 def remove_job_files(job_uuid: uuid.UUID) -> None:
-    for kind in ("uploads", "downloads"):
+    """Everything the portal keeps of a job: uploads, downloads and its 3D view (`jobs.viewer.frame_store`)."""
+    for kind in ("uploads", "downloads", "viewer"):
         shutil.rmtree(_job_dir(kind, job_uuid), ignore_errors=True)

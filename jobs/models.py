@@ -286,6 +286,41 @@ class JobProgress(models.Model):
         return self
 
 
+class JobView(models.Model):
+    """The 3D view of a job (jobs/viewer/): its structure's parts and the trajectory frames kept in the file store.
+
+    Built by a task from the files NAMD reads (fetched as the owner); frames follow the sync that reads the log
+    while the job runs, and are read whole (thinned to the bounds) once its results are back.
+    """
+
+    class State(models.TextChoices):
+        PREPARING = "PREPARING", "Preparing"
+        READY = "READY", "Ready"
+        FAILED = "FAILED", "Failed"
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="view")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PREPARING)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    atom_count = models.PositiveIntegerField(default=0, help_text="The system's atoms.")
+    parts = models.JSONField(default=dict, help_text='Shown atoms and stored bytes per part: {"solute": {...}}.')
+    note = models.CharField(max_length=300, blank=True, help_text="What a thinned view leaves out.")
+    cell = models.JSONField(null=True, blank=True, help_text="NAMD's periodic cell: vectors and origin (Å).")
+    restrained = models.JSONField(default=dict, blank=True, help_text="Per part, the marked atoms' indices.")
+    restraint_label = models.CharField(max_length=200, blank=True, help_text="What marks them, e.g. the consref file.")
+    trajectory_path = models.CharField(max_length=500, blank=True, help_text="The DCD, relative to the job folder.")
+    trajectory = models.JSONField(default=dict, blank=True, help_text="The DCD header as read (jobs.namd_files.dcd).")
+    frames = models.JSONField(default=list, blank=True, help_text="Frames kept: [{index, step, cell}], by index.")
+    frames_available = models.PositiveIntegerField(default=0, help_text="Whole frames in the DCD when last read.")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    prepared_at = models.DateTimeField(null=True, blank=True)
+    frames_read_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"view of job {self.job_id} ({self.state})"
+
+
 class StagedDownload(models.Model):
     """A file of a job's project dir fetched to the portal so a request can stream it without SSH."""
 

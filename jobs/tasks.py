@@ -87,6 +87,13 @@ class DownloadTask(JobTask):
         services.download_gave_up(download_id=download_id, error=error)
 
 
+class ViewTask(JobTask):
+    """The 3D view's preparation: a failure for good shows on the view, not on the job's timeline."""
+
+    def gave_up(self, job_id: int, *args: object, error: PortalError) -> None:
+        services.view_gave_up(job_id=job_id, error=error)
+
+
 @shared_task(base=SubmitTask, time_limit=900, soft_time_limit=840, bind=True)
 def submit_job_task(self: Task, job_id: int, acting_user_id: int) -> None:
     services.submit_job(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
@@ -163,6 +170,16 @@ def list_job_files_task(self: Task, job_id: int, acting_user_id: int) -> None:
 @shared_task(base=DownloadTask, time_limit=6 * 3600, soft_time_limit=6 * 3600 - 60, bind=True)
 def fetch_download_task(self: Task, download_id: int, acting_user_id: int) -> None:
     services.fetch_download(download_id=download_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(base=ViewTask, patience=SHORT, time_limit=1800, soft_time_limit=1780, bind=True)
+def prepare_view_task(self: Task, job_id: int, acting_user_id: int) -> None:
+    services.prepare_view(job_id=job_id, acting_user_id=acting_user_id, task_id=self.request.id or "")
+
+
+@shared_task(base=DurableTask, patience=LONG, time_limit=1800, soft_time_limit=1780, bind=True)
+def read_view_frames_task(self: Task, job_id: int) -> None:
+    services.read_view_frames(job_id=job_id, task_id=self.request.id or "")
 
 
 @shared_task(base=DurableTask, patience=SHORT, time_limit=900, soft_time_limit=840, bind=True)

@@ -31,6 +31,7 @@ from jobs.access import access_job, access_sweep
 from jobs.api import router as jobs_router
 from jobs.pipeline_api import router as pipelines_router
 from jobs.sweep_api import router as sweeps_router
+from jobs.viewer_api import router as views_router
 from notifications.api import router as notifications_router
 from portal.errors import (
     Forbidden,
@@ -176,6 +177,7 @@ for router in (
     jobs_router,
     pipelines_router,
     sweeps_router,
+    views_router,
     usage_router,
     notifications_router,
 ):

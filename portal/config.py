@@ -74,6 +74,12 @@ class PortalSettings(BaseSettings):
     storage_quota_bytes: int = Field(default=50 * 2**30, gt=0)
     staged_download_ttl_hours: float = Field(default=24.0, gt=0)
     upload_part_ttl_hours: float = Field(default=48.0, gt=0)
+    # The 3D view (jobs/viewer/): the frames kept of one job's trajectory and the bytes they may take, the atoms
+    # drawn before a system is thinned, and the largest structure or coordinate file fetched to build it.
+    view_max_frames: int = Field(default=100, gt=0)
+    view_max_bytes: int = Field(default=256 * 2**20, gt=0)
+    view_max_atoms: int = Field(default=500_000, gt=0)
+    view_input_max_bytes: int = Field(default=2 * 2**30, gt=0)
 
     @field_validator("allowed_hosts", "csrf_trusted_origins", mode="before")
     @classmethod

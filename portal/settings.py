@@ -170,6 +170,10 @@ DOWNLOAD_MAX_BYTES = ENV.download_max_bytes
 STORAGE_QUOTA_BYTES = ENV.storage_quota_bytes
 STAGED_DOWNLOAD_TTL_HOURS = ENV.staged_download_ttl_hours
 UPLOAD_PART_TTL_HOURS = ENV.upload_part_ttl_hours
+VIEW_MAX_FRAMES = ENV.view_max_frames
+VIEW_MAX_BYTES = ENV.view_max_bytes
+VIEW_MAX_ATOMS = ENV.view_max_atoms
+VIEW_INPUT_MAX_BYTES = ENV.view_input_max_bytes
 
 CREDENTIAL_KEYS = [key.strip() for key in ENV.credential_keys.get_secret_value().split(",") if key.strip()]
 

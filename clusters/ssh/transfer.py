@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import shlex
@@ -196,6 +197,36 @@ def download(
         part_path.unlink(missing_ok=True)
         raise
     return _finish("download", spec, total, started, local_hash)
+
+
+def read_ranges(
+    pool: ConnectionPool,
+    spec: ConnectionSpec,
+    *,
+    identity: str,
+    remote_path: str,
+    ranges: list[tuple[int, int]],
+    stall_timeout_s: float = 60.0,
+) -> tuple[list[bytes], TransferResult]:
+    """The bytes of each (offset, length) of a remote file, one `dd` channel a range, into memory: for the parts of
+    a file that grows (a running job's trajectory frames) without copying the rest. Callers keep ranges small.
+
+    Raises TransportError subclasses (RemoteCommandFailed when the file is missing or unreadable),
+    TransferCorrupted when a range is not there whole.
+    """
+    started = time.monotonic()
+    parts = []
+    try:
+        for offset, length in ranges:
+            buffer = io.BytesIO()
+            _download_segment(
+                pool, spec, identity, buffer, remote_path, offset, length, length, None, None, stall_timeout_s
+            )
+            parts.append(buffer.getvalue())
+    except BaseException as exc:
+        _log_failure("read", spec, exc)
+        raise
+    return parts, _finish("read", spec, sum(len(part) for part in parts), started, None)
 
 
 # ------------------------------------------------------------------------------------------ segments

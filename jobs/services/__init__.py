@@ -84,6 +84,7 @@ from jobs.services.sweeps import (
     retry_failed_points,
     sweep_turn_gave_up,
 )
+from jobs.services.viewer import prepare_view, read_view_frames, request_view, view_gave_up
 
 __all__ = [
     "BulkResult",
@@ -130,8 +131,10 @@ __all__ = [
     "pipeline_submission_waits",
     "plan_points",
     "prepare_restart",
+    "prepare_view",
     "preview_pipeline",
     "preview_sweep",
+    "read_view_frames",
     "receive_input_archive",
     "receive_input_file",
     "refresh_readiness",
@@ -152,6 +155,7 @@ __all__ = [
     "request_submit",
     "request_submit_pipeline",
     "request_submit_sweep",
+    "request_view",
     "resume_pipeline",
     "retry_failed_points",
     "set_submit_when_ready",
@@ -164,4 +168,5 @@ __all__ = [
     "sync_member_jobs",
     "unpack_input_archive",
     "update_job_values",
+    "view_gave_up",
 ]

@@ -26,6 +26,7 @@ from jobs.services.progress import MAX_LOG_BYTES_AT_FINISH, feed_log, refresh_pr
 from jobs.services.restart import continue_after_timeout, will_continue
 from jobs.services.status_sync import slurm_time
 from jobs.services.sweeps import point_settled
+from jobs.services.viewer import order_frames_after_finish
 from jobs.transitions import note
 from notifications import job_events
 from portal.errors import RemoteCommandError
@@ -81,6 +82,7 @@ def finish_job(*, job_id: int, task_id: str = "") -> None:
         job_events.job_finished(job, continues=continues)
         # SLURM's accounting of the job, with the member's other jobs on the cluster finishing now: one sacct
         request_usage_accounting(owner_id=job.owner_id, profile_id=job.profile_id)
+        order_frames_after_finish(job)  # the view's frames, from the project folder once the copy is done
     if copy.exit_code == 0:
         note(job, "RESULTS_COPIED", source="task", detail=f"{job.scratch_dir} -> {job.project_dir}")
     else:

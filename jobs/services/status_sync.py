@@ -24,6 +24,7 @@ from clusters.slurm import JobStatus, PortalState, SlurmError
 from jobs import remote
 from jobs.models import QUEUED_STATES, TERMINAL_STATES, Job, JobState
 from jobs.services.progress import refresh_progress
+from jobs.services.viewer import frames_for_sync
 from jobs.transitions import transition
 from portal.enqueue import enqueue_on_commit
 from portal.errors import PortalError
@@ -148,6 +149,7 @@ def _sync_group(owner_id: int, profile_id: int, task_id: str) -> SyncReport:
     running = [job for job in jobs if job.state in (JobState.RUNNING, JobState.COMPLETING)]
     if running:
         refresh_progress(session, running, now)
+        frames_for_sync(session, running)
     Job.objects.filter(pk__in=ids).update(last_synced_at=now)
     Job.objects.filter(pk__in=ids, error_code__startswith="SYNC_").update(error_code="", error_message="")
     for job in changed:

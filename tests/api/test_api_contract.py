@@ -31,7 +31,7 @@ def documented_statuses(path: str, method: str) -> set[int]:
 
 @pytest.mark.parametrize(("path", "method"), OPERATIONS)
 def test_every_documented_operation_reaches_its_view(member_client: Client, path: str, method: str) -> None:
-    url = re.sub(r"\{name\}", "water.psf", re.sub(r"\{\w+_id\}", "1", path))
+    url = re.sub(r"\{name\}", "water.psf", re.sub(r"\{(\w+_id|index)\}", "1", path))
     response = getattr(member_client, method)(url, content_type="application/json")
     assert response.status_code != 405
     if response.status_code == 404:

@@ -1,7 +1,8 @@
 // The energy plot (uPlot) of the job page and the pipeline page: reads the energy series from the API with the
 // session, draws the chosen ones against the step (one y axis per kind of quantity), redraws every 10 s while
 // the container says it is active, reads a last time when `stopEvent` fires (the page's poll saw it settle), and
-// follows the light/dark theme. `markers(answer)` may give vertical lines to draw: [{step, label}, ...].
+// follows the light/dark theme. `markers(answer)` may give vertical lines to draw: [{step, label}, ...]. The 3D
+// view's frame ("portal:frame", with its step) is drawn as a solid line, the plot's cursor set on it.
 (function () {
   "use strict";
   var REFRESH_MS = 10000;
@@ -29,6 +30,7 @@
     var plot = null;
     var plotShape = "";  // the series and theme the current plot was built for
     var latest = null;  // the last answer of the API: {titles: [...], series: {COLUMN: [[step, value], ...]}, ...}
+    var frameStep = null;  // the step of the frame the 3D view shows
 
     function available() {
       if (!latest) return [];
@@ -78,8 +80,26 @@
       return data;
     }
 
+    // The 3D view's frame: a solid line at its step.
+    function drawFrame(u) {
+      if (frameStep === null) return;
+      var x = Math.round(u.valToPos(frameStep, "x", true));
+      var box = u.bbox;
+      if (x < box.left || x > box.left + box.width) return;
+      var ctx = u.ctx;
+      ctx.save();
+      ctx.strokeStyle = cssVar("--fg");
+      ctx.lineWidth = 2 * devicePixelRatio;
+      ctx.beginPath();
+      ctx.moveTo(x, box.top);
+      ctx.lineTo(x, box.top + box.height);
+      ctx.stroke();
+      ctx.restore();
+    }
+
     // A dashed vertical line, labelled, at each marker's step inside the plotting area.
     function drawMarkers(u) {
+      drawFrame(u);
       var lines = latest ? markers(latest) : [];
       if (!lines.length) return;
       var ctx = u.ctx;
@@ -167,6 +187,13 @@
     }
 
     chooser.addEventListener("change", draw);
+    document.addEventListener("portal:frame", function (event) {
+      frameStep = event.detail.step;
+      container.dataset.frameStep = frameStep === null ? "" : String(frameStep);
+      if (!plot || frameStep === null) return;
+      plot.redraw(false);
+      plot.setCursor({ left: plot.valToPos(frameStep, "x"), top: plot.bbox.height / devicePixelRatio / 2 });
+    });
     window.portalLivePlot({
       container: container,
       load: load,

@@ -1,0 +1,298 @@
+"""The 3D view of a job: built by a task from the files NAMD reads, its trajectory frames kept in the portal's file
+store, so that pages and the API serve the molecule without SSH.
+
+`request_view` (the owner opens the view) orders `prepare_view`: it reads the job's config as NAMD does
+(`jobs.viewer.sources`), takes the structure, coordinates, restraint and cell files from the portal's staged
+copies or, once sent, from the job folder on the cluster (as the owner, each file bounded), and writes the
+view's parts (`jobs.viewer.scene`, `jobs.viewer.frame_store`). Frames follow: while the job runs, the sync that
+reads its log reads the newest frames too (`read_frames`, at most FRAMES_PER_SYNC a sync, newest first);
+once its results are back in the project folder, `read_view_frames` (ordered with the finish, durable) reads
+the rest, thinned to the job's bounds. Every step can be run again: a killed worker leaves files the next run
+writes over or drops, and the frames list is read back from what is on disk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from clusters.gateway import MemberSession
+from jobs import remote
+from jobs.access import access_job_for_task, access_job_to_act
+from jobs.models import Job, JobView
+from jobs.namd_files.dcd import DcdHeader, read_frame, read_header
+from jobs.namd_files.errors import InputFileInvalid
+from jobs.viewer import atoms as atom_files
+from jobs.viewer import frame_store
+from jobs.viewer.scene import PARTS, Cell, build_scene, part_pdb, restrained_indices
+from jobs.viewer.sources import NoStructure, ViewSources, view_sources
+from portal.enqueue import enqueue_on_commit
+from portal.errors import ClusterUnreachable, InvalidInput, PortalError
+from portal.queues import cluster_queue
+from templates_app.namd_config import check_config
+
+logger = logging.getLogger(__name__)
+
+FRAMES_PER_SYNC = 4  # a running job's newest frames read by one sync; the rest wait for the next
+XSC_MAX_BYTES = 64 * 1024
+
+
+def request_view(*, user: User, job_id: int, rebuild: bool = False) -> tuple[JobView, str]:
+    """The job's view, ordering its preparation when it has none (or `rebuild`, or the last one failed).
+
+    Raises NotFound, Forbidden (JOB_NOT_YOURS: it reads the owner's files as the owner), InvalidInput
+    (VIEW_NO_CONFIG: a continuation whose config is not rendered yet)."""
+    job = access_job_to_act(user=user, job_id=job_id)
+    if not job.config_text:
+        raise InvalidInput(
+            "The job's config is not rendered yet: open the view once its restart files are copied.",
+            code="VIEW_NO_CONFIG",
+        )
+    with transaction.atomic():
+        view, created = JobView.objects.select_for_update().get_or_create(job=job)
+        if not created and not rebuild and view.state != JobView.State.FAILED:
+            return view, ""
+        view.state, view.error_code, view.error_message = JobView.State.PREPARING, "", ""
+        view.save(update_fields=["state", "error_code", "error_message", "updated_at"])
+        task_id = enqueue_on_commit(
+            "jobs.tasks.prepare_view_task", job.pk, user.pk, key=f"view:{job.pk}", queue=cluster_queue(job.profile_id)
+        )
+    return view, task_id
+
+
+def prepare_view(*, job_id: int, acting_user_id: int, task_id: str = "") -> None:
+    """Build the view's parts from the files the config reads; then read the frames already written."""
+    job = access_job_for_task(acting_user_id=acting_user_id, job_id=job_id)
+    view = JobView.objects.filter(job=job).first()
+    if view is None:
+        return
+    session = remote.member_session(job, acting_user_id=acting_user_id, task_id=task_id)
+    inputs = frame_store.view_dir(job.uuid) / "inputs"
+    try:
+        check = check_config(job.config_text, config_path=job.config_path, config_only=True)
+        sources = view_sources(check)
+        fields = _build_parts(session, job, sources, inputs)
+    except NoStructure as exc:
+        _failed(view, "VIEW_NO_STRUCTURE", str(exc))
+        return
+    except InputFileInvalid as exc:
+        _failed(view, exc.code, str(exc))
+        return
+    except ClusterUnreachable:
+        raise  # the task waits for the cluster
+    except PortalError as exc:
+        _failed(view, exc.code, exc.user_message)
+        return
+    finally:
+        shutil.rmtree(inputs, ignore_errors=True)
+    frame_store.drop_frames(job.uuid, frame_store.stored_frames(job.uuid))
+    JobView.objects.filter(pk=view.pk).update(
+        state=JobView.State.READY,
+        prepared_at=timezone.now(),
+        trajectory={},
+        frames=[],
+        frames_available=0,
+        **fields,
+    )
+    if job.started_at is not None or job.finished_at is not None:
+        read_frames(session, job, max_new=None if job.finished_at else FRAMES_PER_SYNC)
+
+
+def view_gave_up(*, job_id: int, error: PortalError) -> None:
+    """The preparation's task gave up (the cluster never answered, or a bug): the view says why."""
+    JobView.objects.filter(job_id=job_id).update(
+        state=JobView.State.FAILED, error_code=error.code, error_message=error.user_message[:500]
+    )
+
+
+def _failed(view: JobView, code: str, message: str) -> None:
+    JobView.objects.filter(pk=view.pk).update(state=JobView.State.FAILED, error_code=code, error_message=message[:500])
+
+
+def _source_file(session: MemberSession, job: Job, path: str, target: Path, *, required: bool = True) -> Path | None:
+    """A file of the job folder on the portal: its staged copy while it has one, else fetched from the cluster."""
+    staged = job.inputs.filter(name=path).exclude(staged_path="").values_list("staged_path", flat=True).first()
+    if staged and Path(staged).is_file():
+        return Path(staged)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remote_path = f"{job.project_dir}/{path}"
+    facts = remote.parse_file_facts(session.run(remote.file_facts_argv(remote_path)).stdout)
+    if facts is None or not facts.is_regular:
+        if not required:
+            return None
+        raise InvalidInput(f"{path} is not in the job folder on the cluster.", code="VIEW_INPUT_MISSING")
+    session.download(remote_path, str(target), max_bytes=settings.VIEW_INPUT_MAX_BYTES)
+    return target
+
+
+def _build_parts(session: MemberSession, job: Job, sources: ViewSources, inputs: Path) -> dict[str, Any]:
+    def local(path: str, *, required: bool = True) -> Path | None:
+        return _source_file(
+            session, job, path, inputs / f"{len(list(inputs.glob('*')))}-{Path(path).name}", required=required
+        )
+
+    structure = local(sources.structure)
+    if sources.kind == "psf":
+        atoms = atom_files.psf_atoms(structure)
+        coordinates = local(sources.coordinates)
+        atoms.xyz = atom_files.pdb_coordinates(coordinates, len(atoms))
+    elif sources.kind == "amber":
+        atoms = atom_files.prmtop_atoms(structure)
+        atoms.xyz = atom_files.inpcrd_coordinates(local(sources.coordinates), len(atoms))
+    else:
+        atoms = atom_files.gro_atoms(structure)
+    if sources.restart_coordinates:
+        restart = local(sources.restart_coordinates, required=False)
+        if restart is not None:
+            atoms.xyz = atom_files.binary_coordinates(restart, len(atoms))
+    scene = build_scene(atoms, settings.VIEW_MAX_ATOMS)
+    parts = {}
+    for part in PARTS:
+        size = scene.part_sizes[part]
+        stored = frame_store.write_part(job.uuid, part, part_pdb(atoms, scene, part)) if size else 0
+        parts[part] = {"atoms": size, "bytes": stored}
+    frame_store.write_order(job.uuid, scene.order)
+    restrained: dict[str, list[int]] = {}
+    label = ""
+    if sources.restraint_file:
+        marks = local(sources.restraint_file, required=False)
+        if marks is not None:
+            column = atom_files.pdb_column(marks, sources.restraint_column, len(atoms))
+            restrained = restrained_indices(scene, [value != 0.0 for value in column])
+            label = sources.restraint_label
+    cell = sources.cell
+    if sources.extended_system:
+        xsc = local(sources.extended_system, required=False)
+        if xsc is not None and xsc.stat().st_size <= XSC_MAX_BYTES:
+            cell = xsc_cell(xsc.read_text(errors="replace")) or cell
+    return {
+        "atom_count": len(atoms),
+        "parts": parts,
+        "note": scene.note,
+        "cell": cell.as_json() if cell else None,
+        "restrained": restrained,
+        "restraint_label": label[:200],
+        "trajectory_path": sources.trajectory,
+        "error_code": "",
+        "error_message": "",
+    }
+
+
+def xsc_cell(text: str) -> Cell | None:
+    """The cell of an extended-system file's last line: `step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z`."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    try:
+        numbers = [float(word) for word in lines[-1].split()[1:13]] if lines else []
+    except ValueError:
+        return None
+    if len(numbers) < 12 or not all(math.isfinite(number) for number in numbers):
+        return None
+    vectors = tuple(tuple(numbers[i : i + 3]) for i in (0, 3, 6))
+    return Cell(vectors, tuple(numbers[9:12]))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------------------------ frames
+
+
+def read_frames(session: MemberSession, job: Job, *, max_new: int | None) -> None:
+    """Bring the view's frames up to date with the job's trajectory: read the header once, keep `kept_frames` of
+    what is written (newest first, at most `max_new`), drop the others. Errors are left on the view, not raised,
+    except the cluster's being unreachable."""
+    view = JobView.objects.filter(job=job, state=JobView.State.READY).first()
+    if view is None or not view.trajectory_path:
+        return
+    folder = job.project_dir if job.finished_at else job.scratch_dir
+    path = f"{folder}/{view.trajectory_path}"
+    try:
+        _read_frames(session, job, view, path, max_new)
+    except ClusterUnreachable:
+        raise
+    except (PortalError, InputFileInvalid) as exc:
+        code = exc.code
+        message = exc.user_message if isinstance(exc, PortalError) else str(exc)
+        logger.warning("view_frames_failed", extra={"job_id": job.pk, "code": code})
+        JobView.objects.filter(pk=view.pk).update(error_code=code, error_message=message[:500])
+
+
+def _read_frames(session: MemberSession, job: Job, view: JobView, path: str, max_new: int | None) -> None:
+    facts = remote.parse_file_facts(session.run(remote.file_facts_argv(path)).stdout)
+    if facts is None or not facts.is_regular:
+        return  # not written yet
+    header = DcdHeader(**view.trajectory) if view.trajectory else None
+    if header is None:
+        (start,) = session.read_ranges(path, [(0, min(facts.size_bytes, 4096))])
+        header = read_header(start)
+        if header.atoms != view.atom_count:
+            raise InputFileInvalid(
+                "VIEW_TRAJECTORY_MISMATCH",
+                f"{view.trajectory_path} has {header.atoms} atoms a frame but the structure has {view.atom_count}.",
+            )
+    available = header.frames_in(facts.size_bytes)
+    order = frame_store.read_order(job.uuid)
+    stored = frame_store.stored_frames(job.uuid)
+    if available < view.frames_available:  # the trajectory was started again
+        frame_store.drop_frames(job.uuid, stored)
+        stored = set()
+    bytes_a_frame = 12 * len(order) + frame_store.CELL_BYTES
+    cap = max(1, min(settings.VIEW_MAX_FRAMES, settings.VIEW_MAX_BYTES // bytes_a_frame))
+    kept = frame_store.kept_frames(available, max_frames=cap)
+    missing = [index for index in reversed(kept) if index not in stored][:max_new]
+    ranges = [(header.frame_offset(index), header.frame_bytes) for index in missing]
+    for index, data in zip(missing, session.read_ranges(path, ranges) if ranges else [], strict=True):
+        frame = read_frame(header, data, header.step_of(index))
+        frame_store.store_frame(job.uuid, index, frame.cell, frame_store.view_coordinates(frame, order))
+    frame_store.drop_frames(job.uuid, stored - set(kept))
+    on_disk = sorted(frame_store.stored_frames(job.uuid) & set(kept))
+    frames = [
+        {"index": index, "step": header.step_of(index), "cell": frame_store.frame_cell(job.uuid, index)}
+        for index in on_disk
+    ]
+    JobView.objects.filter(pk=view.pk).update(
+        trajectory=dataclasses.asdict(header),
+        frames=frames,
+        frames_available=available,
+        frames_read_at=timezone.now(),
+        error_code="",
+        error_message="",
+    )
+
+
+def read_view_frames(*, job_id: int, task_id: str = "") -> None:
+    """After the job's results are back: its view's frames from the project folder (the finish's follow-up)."""
+    job = Job.objects.select_related("owner", "profile").filter(pk=job_id).first()
+    if job is None or not JobView.objects.filter(job=job, state=JobView.State.READY).exists():
+        return
+    session = remote.member_session(job, acting_user_id=None, task_id=task_id)
+    read_frames(session, job, max_new=None)
+
+
+def order_frames_after_finish(job: Job) -> None:
+    """In the finish's transaction: the view's frames are read once the results are in the project folder."""
+    if JobView.objects.filter(job=job, state=JobView.State.READY).exclude(trajectory_path="").exists():
+        enqueue_on_commit(
+            "jobs.tasks.read_view_frames_task", job.pk, key=f"view-frames:{job.pk}", queue=cluster_queue(job.profile_id)
+        )
+
+
+def frames_for_sync(session: MemberSession, jobs: list[Job]) -> None:
+    """The sync's part: the newest frames of the running jobs whose view is open."""
+    viewed = set(
+        JobView.objects.filter(job__in=jobs, state=JobView.State.READY)
+        .exclude(trajectory_path="")
+        .values_list("job_id", flat=True)
+    )
+    try:
+        for job in jobs:
+            if job.pk in viewed:
+                read_frames(session, job, max_new=FRAMES_PER_SYNC)
+    except ClusterUnreachable as exc:  # the next sync reads them; the states it read are kept
+        logger.warning("view_frames_failed", extra={"code": exc.code})
