@@ -210,10 +210,12 @@ def read_frames(session: MemberSession, job: Job, *, max_new: int | None) -> Non
     view = JobView.objects.filter(job=job, state=JobView.State.READY).first()
     if view is None or not view.trajectory_path:
         return
-    folder = job.project_dir if job.finished_at else job.scratch_dir
-    path = f"{folder}/{view.trajectory_path}"
+    # Where it runs, until the results are back in the project folder (if the copy failed, still in scratch).
+    folders = [job.project_dir, job.scratch_dir] if job.finished_at else [job.scratch_dir]
     try:
-        _read_frames(session, job, view, path, max_new)
+        for folder in folders:
+            if _read_frames(session, job, view, f"{folder}/{view.trajectory_path}", max_new):
+                break
     except ClusterUnreachable:
         raise
     except (PortalError, InputFileInvalid) as exc:
@@ -223,10 +225,11 @@ def read_frames(session: MemberSession, job: Job, *, max_new: int | None) -> Non
         JobView.objects.filter(pk=view.pk).update(error_code=code, error_message=message[:500])
 
 
-def _read_frames(session: MemberSession, job: Job, view: JobView, path: str, max_new: int | None) -> None:
+def _read_frames(session: MemberSession, job: Job, view: JobView, path: str, max_new: int | None) -> bool:
+    """False when the trajectory is not there (not written yet)."""
     facts = remote.parse_file_facts(session.run(remote.file_facts_argv(path)).stdout)
     if facts is None or not facts.is_regular:
-        return  # not written yet
+        return False
     header = DcdHeader(**view.trajectory) if view.trajectory else None
     if header is None:
         (start,) = session.read_ranges(path, [(0, min(facts.size_bytes, 4096))])
@@ -264,6 +267,7 @@ def _read_frames(session: MemberSession, job: Job, view: JobView, path: str, max
         error_code="",
         error_message="",
     )
+    return True
 
 
 def read_view_frames(*, job_id: int, task_id: str = "") -> None:

@@ -336,16 +336,19 @@
   }
   document.addEventListener("portal:theme", retheme);
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", retheme);
-  document.addEventListener("job-terminal", function () {
+  function settled() {
     if (root.dataset.active !== "true") return;
     root.dataset.active = "false";
     clearTimeout(timer);
     // the finish reads the rest of the frames: look again a few times
     [5000, 20000, 60000].forEach(function (delay) { setTimeout(function () { if (view && view.state === "READY") refresh(); }, delay); });
-  });
+  }
+  document.addEventListener("job-terminal", settled);  // the job page's poll saw the job settle
+  document.addEventListener("pipeline-settled", settled);  // the run page's: no step moves any more
   if (window.ResizeObserver) new ResizeObserver(function () { if (stage) stage.handleResize(); }).observe(stageBox);
 
   window.portalViewer = {
+    stage: function () { return stage; },
     dispose: function () {
       disposed = true;
       clearTimeout(timer);
