@@ -146,7 +146,33 @@ class ComposeStack:
 
     def up(self, *services: str, scale: dict[str, int] | None = None, timeout_s: float = 600) -> None:
         scales = [arg for name, count in (scale or {}).items() for arg in ("--scale", f"{name}={count}")]
-        self.compose("up", "-d", "--no-build", *scales, *services, timeout_s=timeout_s)
+        try:
+            self.compose("up", "-d", "--no-build", *scales, *services, timeout_s=timeout_s)
+        except StackError as exc:
+            raise StackError(f"{exc}\n{self.diagnosis()}") from None
+
+    def diagnosis(self) -> str:
+        """Each of the project's containers: its state, its health check's last answers, its last log lines."""
+        lines = []
+        for container in self.leftovers()["containers"]:
+            state = json.loads(
+                run(["docker", "inspect", "--format", "{{json .State}}", container], check=False) or "{}"
+            )
+            name = run(["docker", "inspect", "--format", "{{.Name}}", container], check=False).strip()
+            checks = [
+                (entry.get("ExitCode"), entry.get("Output", "")[-400:])
+                for entry in (state.get("Health") or {}).get("Log", [])[-2:]
+            ]
+            result = subprocess.run(
+                ["docker", "logs", "--tail", "40", container],
+                env=docker_env(),
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            log = (result.stdout + result.stderr).decode(errors="replace")[-3000:]
+            lines.append(f"--- {name} {state.get('Status')} exit={state.get('ExitCode')} health={checks}\n{log}")
+        return "\n".join(lines)
 
     def containers(self, service: str) -> list[str]:
         return self.compose("ps", "-q", service).split()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from clusters.ssh import ConnectionPool, ConnectionSpec, RemoteCommandFailed, RemoteFileMissing, RemoteFileTooLarge
-from clusters.ssh.transfer import download, upload
+from clusters.ssh.errors import TransferCorrupted
+from clusters.ssh.transfer import download, read_ranges, upload
 from tests.local_cluster import cluster_facts, localcluster
 
 pytestmark = pytest.mark.integration
@@ -210,3 +211,22 @@ def test_download_over_its_cap_is_refused_before_a_byte_moves(
 
     assert (caught.value.code, caught.value.max_bytes) == ("REMOTE_FILE_TOO_LARGE", MIB)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_byte_ranges_of_a_remote_file_come_back_exactly_and_a_short_or_missing_one_fails(
+    pool: ConnectionPool, spec: ConnectionSpec, remote_dir: str, tmp_path: Path
+) -> None:
+    local = tmp_path / "frames.bin"
+    random_file(local, 3 * MIB + 5)
+    upload(pool, spec, identity=IDENTITY, local_path=local, remote_path=f"{remote_dir}/frames.bin")
+    data = local.read_bytes()
+    ranges = [(0, 100), (MIB - 7, 2 * MIB), (3 * MIB + 5, 0), (3 * MIB, 5)]
+
+    parts, result = read_ranges(pool, spec, identity=IDENTITY, remote_path=f"{remote_dir}/frames.bin", ranges=ranges)
+
+    assert parts == [data[offset : offset + length] for offset, length in ranges]
+    assert result.size_bytes == sum(length for _, length in ranges)
+    with pytest.raises(TransferCorrupted):  # past the end: the frame is not there whole
+        read_ranges(pool, spec, identity=IDENTITY, remote_path=f"{remote_dir}/frames.bin", ranges=[(3 * MIB, 10)])
+    with pytest.raises(RemoteCommandFailed):
+        read_ranges(pool, spec, identity=IDENTITY, remote_path=f"{remote_dir}/missing.bin", ranges=[(0, 10)])
