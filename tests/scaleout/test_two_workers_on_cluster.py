@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from clusters.models import RemoteCommandRecord
 from jobs.models import Job
@@ -55,7 +56,12 @@ def two_workers(queue: str, redis_url: str, tmp_path: Path, file_store: Path, st
 
 
 def held_jobs(setup: ClusterSetup) -> None:
-    """A job in SLURM's queue (as far as the portal knows) for each member."""
+    """A job in SLURM's queue (as far as the portal knows) for each member, never due for beat's syncs: a beat of
+    the run's other tests (the session's worker and beat, on Redis database 0 and its budget) must not log these
+    members in while the two workers are measured. Submitted an hour ago, synced "tomorrow", a day's interval."""
+    setup.profile.sync_interval_s = 86_400
+    setup.profile.save(update_fields=["sync_interval_s"])
+    now = timezone.now()
     for number, member in enumerate(setup.members):
         JobFactory(
             owner=member,
@@ -63,6 +69,8 @@ def held_jobs(setup: ClusterSetup) -> None:
             recipe_name=RECIPE,
             submitted=True,
             slurm_job_id=str(MISSING_SLURM_ID + number),
+            submitted_at=now - timedelta(hours=1),
+            last_synced_at=now + timedelta(days=1),
         )
 
 
