@@ -10,6 +10,7 @@ from ninja import Field, Schema
 class ViewPartOut(Schema):
     atoms: int = Field(description="Atoms of the system shown in this part.")
     bytes: int = Field(description="The part's PDB as stored, gzip-compressed.")
+    ready: bool = Field(default=True, description="Written: the part the view opens with comes first, the rest after.")
     url: str = Field(description="GET: the part's PDB (sent gzip-encoded to clients that accept it).")
 
 

@@ -78,9 +78,13 @@ def _part_range(view: JobView, part: str) -> tuple[int, int]:
 
 
 def part_pdb_gzip(job: Job, part: str) -> bytes:
-    """A part's PDB, gzip-compressed as stored."""
+    """A part's PDB, gzip-compressed as stored. Raises Conflict (VIEW_PART_NOT_READY) while it is written."""
     view = ready_view(job)
     _part_range(view, part)
+    if not view.parts[part].get("ready", True):
+        raise Conflict(
+            f"The {part} of the view is still being written: ask again in a moment.", code="VIEW_PART_NOT_READY"
+        )
     return frame_store.part_path(job.uuid, part).read_bytes()
 
 

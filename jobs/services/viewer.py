@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def prepare_view(*, job_id: int, acting_user_id: int, task_id: str = "") -> None
     try:
         check = check_config(job.config_text, config_path=job.config_path, config_only=True)
         sources = view_sources(check)
-        fields = _build_parts(session, job, sources, inputs)
+        fields, write_rest = _build_parts(session, job, sources, inputs)
     except NoStructure as exc:
         _failed(view, "VIEW_NO_STRUCTURE", str(exc))
         return
@@ -103,8 +104,14 @@ def prepare_view(*, job_id: int, acting_user_id: int, task_id: str = "") -> None
         frames_available=0,
         **fields,
     )
-    if job.started_at is not None or job.finished_at is not None:
-        read_frames(session, job, max_new=None if job.finished_at else FRAMES_PER_SYNC)
+    # The first frame before anything else, then the other parts, then the frames left (a running job's
+    # next ones wait for the sync): what the member sees first comes first.
+    started = job.started_at is not None or job.finished_at is not None
+    if started:
+        read_frames(session, job, max_new=1)
+    JobView.objects.filter(pk=view.pk).update(parts=write_rest())
+    if started:
+        read_frames(session, job, max_new=None if job.finished_at else FRAMES_PER_SYNC - 1)
 
 
 def view_gave_up(*, job_id: int, error: PortalError) -> None:
@@ -134,7 +141,12 @@ def _source_file(session: MemberSession, job: Job, path: str, target: Path, *, r
     return target
 
 
-def _build_parts(session: MemberSession, job: Job, sources: ViewSources, inputs: Path) -> dict[str, Any]:
+def _build_parts(
+    session: MemberSession, job: Job, sources: ViewSources, inputs: Path
+) -> tuple[dict[str, Any], Callable[[], dict[str, Any]]]:
+    """The view's fields with the part it opens with written (the solute, or the first part a system has), and
+    what writes the other parts (their PDBs are most of the work for a solvated system) and returns `parts`."""
+
     def local(path: str, *, required: bool = True) -> Path | None:
         return _source_file(
             session, job, path, inputs / f"{len(list(inputs.glob('*')))}-{Path(path).name}", required=required
@@ -155,11 +167,16 @@ def _build_parts(session: MemberSession, job: Job, sources: ViewSources, inputs:
         if restart is not None:
             atoms.xyz = atom_files.binary_coordinates(restart, len(atoms))
     scene = build_scene(atoms, settings.VIEW_MAX_ATOMS)
-    parts = {}
-    for part in PARTS:
-        size = scene.part_sizes[part]
-        stored = frame_store.write_part(job.uuid, part, part_pdb(atoms, scene, part)) if size else 0
-        parts[part] = {"atoms": size, "bytes": stored}
+    parts = {part: {"atoms": scene.part_sizes[part], "bytes": 0, "ready": False} for part in PARTS}
+
+    def write(names: list[str]) -> dict[str, Any]:
+        for part in names:
+            data = part_pdb(atoms, scene, part)
+            parts[part] = {**parts[part], "bytes": frame_store.write_part(job.uuid, part, data), "ready": True}
+        return {part: dict(facts) for part, facts in parts.items()}
+
+    shown = [part for part in PARTS if scene.part_sizes[part]]
+    first = write(shown[:1])
     frame_store.write_order(job.uuid, scene.order)
     restrained: dict[str, list[int]] = {}
     label = ""
@@ -174,9 +191,9 @@ def _build_parts(session: MemberSession, job: Job, sources: ViewSources, inputs:
         xsc = local(sources.extended_system, required=False)
         if xsc is not None and xsc.stat().st_size <= XSC_MAX_BYTES:
             cell = xsc_cell(xsc.read_text(errors="replace")) or cell
-    return {
+    fields = {
         "atom_count": len(atoms),
-        "parts": parts,
+        "parts": first,
         "note": scene.note,
         "cell": cell.as_json() if cell else None,
         "restrained": restrained,
@@ -185,6 +202,7 @@ def _build_parts(session: MemberSession, job: Job, sources: ViewSources, inputs:
         "error_code": "",
         "error_message": "",
     }
+    return fields, lambda: write(shown[1:])
 
 
 def xsc_cell(text: str) -> Cell | None:

@@ -224,6 +224,17 @@ def test_a_worker_killed_while_it_prepares_a_view_leaves_an_order_another_worker
     assert done["atom_count"] == system.atoms
     assert done["parts"]["solute"]["atoms"] == system.solute_atoms
     assert sum(part["atoms"] for part in done["parts"].values()) == system.atoms
+
+    def all_written() -> dict | None:
+        current = view(client, job_id)
+        return current if all(part["ready"] for part in current["parts"].values()) else None
+
+    done = wait_for(all_written, timeout_s=60, what="the water and ions, written after the solute")
+    water = client.get(done["parts"]["water"]["url"])
+    assert (
+        sum(line.startswith("HETATM") for line in water.content.decode().splitlines())
+        == done["parts"]["water"]["atoms"]
+    )
     assert not TaskOrder.objects.filter(done_at=None, task_name="jobs.tasks.prepare_view_task").exists()
     stored = Path(portal_file_store) / "viewer" / Job.objects.get(pk=job_id).uuid.hex
     assert not (stored / "inputs").exists()  # nothing half-fetched is left behind

@@ -91,7 +91,7 @@
 
     function loadPart(part) {
       var facts = view.parts[part];
-      if (!facts || components[part]) return Promise.resolve(components[part]);
+      if (!facts || !facts.ready || components[part]) return Promise.resolve(components[part]);
       return stage.loadFile(facts.url, { ext: "pdb", name: part, defaultRepresentation: false }).then(function (c) {
         components[part] = c;
         represent(part, c);
@@ -225,7 +225,18 @@
 
     // ------------------------------------------------------------------------------------------ the view's life
 
+    // Water and ions are written after the part the view opens with: their choice waits for them.
+    function solventReady() {
+      return ["ions", "water"].every(function (part) { return !view.parts[part] || view.parts[part].ready; });
+    }
+
+    function followParts() {
+      if (disposed || solventReady()) return;
+      setTimeout(function () { refresh().then(followParts, followParts); }, PREPARING_MS);
+    }
+
     function describe() {
+      solventBox.disabled = !solventReady();
       var words = view.atom_count.toLocaleString() + " atoms";
       if (!view.frames.length) {
         words += view.trajectory_path
@@ -264,6 +275,7 @@
       }).then(function () {
         root.dataset.state = "READY";
         schedule();
+        followParts();
       });
     }
 
@@ -283,6 +295,7 @@
         var grew = answer.frames.length !== view.frames.length || newest !== shown;
         view = answer;
         describe();
+        if (solventBox.checked) showSolvent();  // a part written since
         if (grew) return updateControls(false);
       });
     }
