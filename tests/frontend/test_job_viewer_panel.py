@@ -8,14 +8,16 @@ import re
 import pytest
 from django.test import Client
 
-from jobs.models import JobView
+from jobs.models import JobState, JobView
 from portal.models import TaskOrder
 from tests.factories import UserFactory
+from tests.frontend.pipeline_runs import new_run, set_steps
 from tests.jobs.unit_jobs import new_job
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
 SCRIPT_RE = re.compile(r'<script src="([^"]+)"')
+C, R, P = JobState.COMPLETED, JobState.RUNNING, JobState.PENDING
 
 
 def test_the_job_page_has_the_card_and_none_of_the_viewers_files(member_client: Client, member, profile) -> None:
@@ -81,3 +83,20 @@ def test_the_api_says_none_before_the_view_is_opened_and_refuses_its_files(membe
     assert answer == {**answer, "state": "NONE", "job_id": job.pk}
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "VIEW_NOT_FOUND")
     assert (preparing.status_code, preparing.json()["error"]["code"]) == (409, "VIEW_NOT_READY")
+
+
+def test_the_run_page_offers_each_steps_view_and_opens_the_one_chosen(member_client: Client, member, profile) -> None:
+    run = new_run(member, profile)
+    steps = set_steps(run, [C, C, R, P, P])
+
+    page = member_client.get(f"/pipelines/{run.pk}/").content.decode()
+    panel = member_client.post(f"/jobs/{steps[2].pk}/viewer/", **HTMX)
+
+    assert 'id="viewer-card"' in page
+    for step in steps:
+        assert f'data-step-job="{step.pk}"' in page
+        assert f'hx-post="/jobs/{step.pk}/viewer/"' in page
+    assert "/static/frontend/viewer_loader.js" in SCRIPT_RE.findall(page)
+    assert panel.status_code == 200
+    assert 'data-active="true"' in panel.content.decode()  # a running step's view follows it
+    assert list(JobView.objects.values_list("job_id", flat=True)) == [steps[2].pk]
