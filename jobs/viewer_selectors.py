@@ -100,6 +100,10 @@ def frame_part(job: Job, index: int, part: str) -> bytes:
     view = ready_view(job)
     start, end = _part_range(view, part)
     _stored_frame(view, index)
+    return _stored_slice(job, index, start, end)
+
+
+def _stored_slice(job: Job, index: int, start: int, end: int) -> bytes:
     try:
         return frame_store.frame_slice(job.uuid, index, start, end)
     except FileNotFoundError:
@@ -116,7 +120,7 @@ def frames_dcd(job: Job, part: str, start: int, stop: int | None) -> bytes:
     frames = []
     for entry in chosen:
         xyz = array("f")
-        xyz.frombytes(frame_part(job, entry["index"], part))
+        xyz.frombytes(_stored_slice(job, entry["index"], first, last))
         cell = tuple(entry["cell"]) if entry.get("cell") else None
         frames.append(Frame(step=entry["step"], cell=cell, xyz=xyz))
     header = view.trajectory or {}

@@ -367,13 +367,18 @@ def _out_of_range(number: float, kind: str) -> bool:
 XSC_PROBE_BYTES = 256 * 1024  # an extended-system file's last data line is within its last bytes
 
 
+def last_extended_system_fields(text: str) -> list[str]:
+    """The words of an extended-system file's last data line (`step a_x a_y a_z ... o_x o_y o_z ...`), [] if none."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return lines[-1].split() if lines else []
+
+
 def extended_system_facts(text: str) -> dict[str, Any]:
     """{"step": N, "cell": [|a|, |b|, |c|]} from the last data line of a NAMD extended-system file (.xsc/.xst:
     `step a_x a_y a_z b_x b_y b_z c_x c_y c_z ...`); {} when it has none, {"step": N} without a cell."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    if not lines:
+    fields = last_extended_system_fields(text)
+    if not fields:
         return {}
-    fields = lines[-1].split()
     try:
         step = int(fields[0])
         numbers = [float(field) for field in fields[1:10]]

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from clusters.gateway import MemberSession
-from jobs import remote
+from jobs import file_store, remote
 from jobs.access import access_job_for_task, access_job_to_act
 from jobs.models import Job, JobView
 from jobs.namd_files.dcd import DcdHeader, read_frame, read_header
@@ -39,12 +39,13 @@ from jobs.viewer.sources import NoStructure, ViewSources, view_sources
 from portal.enqueue import enqueue_on_commit
 from portal.errors import ClusterUnreachable, InvalidInput, PortalError
 from portal.queues import cluster_queue
-from templates_app.namd_config import check_config
+from templates_app.namd_config import check_config, last_extended_system_fields
 
 logger = logging.getLogger(__name__)
 
 FRAMES_PER_SYNC = 4  # a running job's newest frames read by one sync; the rest wait for the next
 XSC_MAX_BYTES = 64 * 1024
+RUN_MAX_BYTES = 32 * 2**20  # consecutive frames are read in one range of at most this much
 
 
 def request_view(*, user: User, job_id: int, rebuild: bool = False) -> tuple[JobView, str]:
@@ -148,9 +149,7 @@ def _build_parts(
     what writes the other parts (their PDBs are most of the work for a solvated system) and returns `parts`."""
 
     def local(path: str, *, required: bool = True) -> Path | None:
-        return _source_file(
-            session, job, path, inputs / f"{len(list(inputs.glob('*')))}-{Path(path).name}", required=required
-        )
+        return _source_file(session, job, path, inputs / file_store.flat_name(path), required=required)
 
     structure = local(sources.structure)
     if sources.kind == "psf":
@@ -207,9 +206,8 @@ def _build_parts(
 
 def xsc_cell(text: str) -> Cell | None:
     """The cell of an extended-system file's last line: `step a_x a_y a_z b_x b_y b_z c_x c_y c_z o_x o_y o_z`."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     try:
-        numbers = [float(word) for word in lines[-1].split()[1:13]] if lines else []
+        numbers = [float(word) for word in last_extended_system_fields(text)[1:13]]
     except ValueError:
         return None
     if len(numbers) < 12 or not all(math.isfinite(number) for number in numbers):
@@ -221,11 +219,11 @@ def xsc_cell(text: str) -> Cell | None:
 # ------------------------------------------------------------------------------------------------ frames
 
 
-def read_frames(session: MemberSession, job: Job, *, max_new: int | None) -> None:
+def read_frames(session: MemberSession, job: Job, *, max_new: int | None, view: JobView | None = None) -> None:
     """Bring the view's frames up to date with the job's trajectory: read the header once, keep `kept_frames` of
     what is written (newest first, at most `max_new`), drop the others. Errors are left on the view, not raised,
-    except the cluster's being unreachable."""
-    view = JobView.objects.filter(job=job, state=JobView.State.READY).first()
+    except the cluster's being unreachable. `view`: the job's ready view, when the caller has it."""
+    view = view or JobView.objects.filter(job=job, state=JobView.State.READY).first()
     if view is None or not view.trajectory_path:
         return
     # Where it runs, until the results are back in the project folder (if the copy failed, still in scratch).
@@ -267,14 +265,23 @@ def _read_frames(session: MemberSession, job: Job, view: JobView, path: str, max
     cap = max(1, min(settings.VIEW_MAX_FRAMES, settings.VIEW_MAX_BYTES // bytes_a_frame))
     kept = frame_store.kept_frames(available, max_frames=cap)
     missing = [index for index in reversed(kept) if index not in stored][:max_new]
-    ranges = [(header.frame_offset(index), header.frame_bytes) for index in missing]
-    for index, data in zip(missing, session.read_ranges(path, ranges) if ranges else [], strict=True):
-        frame = read_frame(header, data, header.step_of(index))
-        frame_store.store_frame(job.uuid, index, frame.cell, frame_store.view_coordinates(frame, order))
+    runs = _runs(sorted(missing), max_frames=max(1, RUN_MAX_BYTES // header.frame_bytes))
+    ranges = [(header.frame_offset(run[0]), header.frame_bytes * len(run)) for run in runs]
+    cells = {frame["index"]: frame["cell"] for frame in view.frames}
+    for run, data in zip(runs, session.read_ranges(path, ranges) if ranges else [], strict=True):
+        for position, index in enumerate(run):
+            part = data[position * header.frame_bytes : (position + 1) * header.frame_bytes]
+            frame = read_frame(header, part, header.step_of(index))
+            frame_store.store_frame(job.uuid, index, frame.cell, frame_store.view_coordinates(frame, order))
+            cells[index] = [round(value, 4) for value in frame.cell] if frame.cell else None
     frame_store.drop_frames(job.uuid, stored - set(kept))
     on_disk = sorted(frame_store.stored_frames(job.uuid) & set(kept))
     frames = [
-        {"index": index, "step": header.step_of(index), "cell": frame_store.frame_cell(job.uuid, index)}
+        {
+            "index": index,
+            "step": header.step_of(index),
+            "cell": cells[index] if index in cells else frame_store.frame_cell(job.uuid, index),
+        }
         for index in on_disk
     ]
     JobView.objects.filter(pk=view.pk).update(
@@ -286,6 +293,17 @@ def _read_frames(session: MemberSession, job: Job, view: JobView, path: str, max
         error_message="",
     )
     return True
+
+
+def _runs(indices: list[int], *, max_frames: int) -> list[list[int]]:
+    """Ascending frame indices in runs of consecutive ones (at most `max_frames` a run): one read each."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1 and len(runs[-1]) < max_frames:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return runs
 
 
 def read_view_frames(*, job_id: int, task_id: str = "") -> None:
@@ -307,14 +325,13 @@ def order_frames_after_finish(job: Job) -> None:
 
 def frames_for_sync(session: MemberSession, jobs: list[Job]) -> None:
     """The sync's part: the newest frames of the running jobs whose view is open."""
-    viewed = set(
-        JobView.objects.filter(job__in=jobs, state=JobView.State.READY)
-        .exclude(trajectory_path="")
-        .values_list("job_id", flat=True)
-    )
+    views = {
+        view.job_id: view
+        for view in JobView.objects.filter(job__in=jobs, state=JobView.State.READY).exclude(trajectory_path="")
+    }
     try:
         for job in jobs:
-            if job.pk in viewed:
-                read_frames(session, job, max_new=FRAMES_PER_SYNC)
+            if job.pk in views:
+                read_frames(session, job, max_new=FRAMES_PER_SYNC, view=views[job.pk])
     except ClusterUnreachable as exc:  # the next sync reads them; the states it read are kept
         logger.warning("view_frames_failed", extra={"code": exc.code})

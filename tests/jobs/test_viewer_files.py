@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from jobs.namd_files.dcd import DcdHeader, Frame, read_frame, read_header, write_dcd
 from jobs.namd_files.errors import InputFileInvalid
-from jobs.services.viewer import xsc_cell
+from jobs.services.viewer import _runs, xsc_cell
 from jobs.viewer import atoms as atom_files
 from jobs.viewer import frame_store
 from jobs.viewer.frame_store import kept_frames
@@ -343,3 +343,9 @@ def test_a_stored_part_is_gzip_of_its_pdb(tmp_path: Path, settings) -> None:
         frames_written=1,
     )
     assert header.frame_bytes == 56 + 3 * (8 + 8)
+
+
+def test_consecutive_frames_are_read_in_runs_of_bounded_length() -> None:
+    assert _runs([0, 1, 2, 5, 6, 9], max_frames=2) == [[0, 1], [2], [5, 6], [9]]
+    assert _runs([3, 4, 5, 6], max_frames=10) == [[3, 4, 5, 6]]
+    assert _runs([], max_frames=4) == []
