@@ -166,7 +166,7 @@ def _build_parts(
         if restart is not None:
             atoms.xyz = atom_files.binary_coordinates(restart, len(atoms))
     scene = build_scene(atoms, settings.VIEW_MAX_ATOMS)
-    parts = {part: {"atoms": scene.part_sizes[part], "bytes": 0, "ready": False} for part in PARTS}
+    parts = {part: {"atoms": size, "bytes": 0, "ready": not size} for part, size in scene.part_sizes.items()}
 
     def write(names: list[str]) -> dict[str, Any]:
         for part in names:

@@ -1,10 +1,12 @@
 """The 3D view on the local SLURM cluster, through the API and real Celery workers.
 
 Ubiquitin (the test corpus's real psfgen PSF and PDB) runs on the stand-in engine, writing a DCD frame every
-500 steps. The view is opened before submission (built from the portal's staged copies), followed while the
-job runs (the sync reads the newest frames) and read whole once the results are back; each frame served is
-compared with the same frame of the DCD on the cluster. A worker SIGKILLed while it prepares a view leaves an
-order that a new worker finishes. Admins see a view but cannot open one; other members do not see it.
+500 steps. The view is opened before submission: the inputs are in the job folder on the cluster by then (their
+staged copies gone), and the task reads them there as the owner (tests/jobs/test_viewer_staged_fast.py builds
+one from staged copies). It is followed while the job runs (the sync reads the newest frames) and read whole
+once the results are back; each frame served is compared with the same frame of the DCD on the cluster. A
+worker SIGKILLed while it prepares a view leaves an order that a new worker finishes. Admins see a view but
+cannot open one; other members do not see it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from django.test import Client
 from django.utils import timezone
 
 from bench.solvated_system import write_system
-from jobs.models import Job, JobView
+from jobs.models import InputFile, Job, JobView
 from jobs.namd_files.dcd import read_frame, read_header
 from portal import task_orders
 from portal.celery import app as celery_app
@@ -109,18 +111,21 @@ def test_a_members_molecule_is_shown_before_submission_followed_while_it_runs_an
 
     opened = client.post(f"/api/v1/jobs/{job_id}/view")
     assert opened.status_code == 202, opened.content
-    staged = ready_view(client, job_id)  # from the portal's staged copies: nothing is on the cluster yet
-    assert staged["atom_count"] == UBQ_ATOMS
-    assert {part: facts["atoms"] for part, facts in staged["parts"].items()} == {"solute": UBQ_ATOMS}
-    assert staged["trajectory_path"] == "ubq.dcd"
-    assert staged["frames"] == []
-    assert [[round(x, 3) for x in v] for v in staged["cell"]["vectors"]] == [[30, 0, 0], [0, 30, 0], [0, 0, 30]]
-    pdb = client.get(staged["parts"]["solute"]["url"], HTTP_ACCEPT_ENCODING="gzip")
+    # READY: the inputs are on the cluster and their staged copies gone, so the view reads them from there.
+    inputs = InputFile.objects.filter(job_id=job_id, name__in=["ubq.psf", "ubq.pdb"])
+    assert sorted(inputs.values_list("name", "staged_path")) == [("ubq.pdb", ""), ("ubq.psf", "")]
+    before = ready_view(client, job_id)
+    assert before["atom_count"] == UBQ_ATOMS
+    assert {part: facts["atoms"] for part, facts in before["parts"].items()} == {"solute": UBQ_ATOMS}
+    assert before["trajectory_path"] == "ubq.dcd"
+    assert before["frames"] == []
+    assert [[round(x, 3) for x in v] for v in before["cell"]["vectors"]] == [[30, 0, 0], [0, 30, 0], [0, 0, 30]]
+    pdb = client.get(before["parts"]["solute"]["url"], HTTP_ACCEPT_ENCODING="gzip")
     assert pdb["Content-Encoding"] == "gzip"
     records = [line for line in gzip.decompress(pdb.content).decode().splitlines() if line.startswith("ATOM")]
     assert len(records) == UBQ_ATOMS
     assert records[0][12:26] == " N   MET A   1"
-    plain = client.get(staged["parts"]["solute"]["url"])  # a client that takes no gzip gets the text
+    plain = client.get(before["parts"]["solute"]["url"])  # a client that takes no gzip gets the text
     assert "Content-Encoding" not in plain
     assert plain.content == gzip.decompress(pdb.content)
 
@@ -185,7 +190,7 @@ def test_an_admin_sees_a_members_view_but_cannot_open_one_and_others_do_not_see_
 def test_a_worker_killed_while_it_prepares_a_view_leaves_an_order_another_worker_finishes(
     tmp_path, portal_file_store, monkeypatch
 ) -> None:
-    """A 200k-atom system (its preparation takes seconds), opened before submission: from the staged copies."""
+    """A 200k-atom system (its preparation takes seconds), opened before submission: read from the job folder."""
     setup = register((f"{MEMBER}3",))
     queue = f"test-view-{uuid.uuid4().hex[:8]}"
     monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
