@@ -37,7 +37,7 @@ from jobs.viewer import frame_store
 from jobs.viewer.scene import PARTS, Cell, build_scene, part_pdb, restrained_indices
 from jobs.viewer.sources import NoStructure, ViewSources, view_sources
 from portal.enqueue import enqueue_on_commit
-from portal.errors import ClusterUnreachable, InvalidInput, PortalError
+from portal.errors import ClusterUnreachable, InvalidInput, NotFound, PortalError
 from portal.queues import cluster_queue
 from templates_app.namd_config import check_config, last_extended_system_fields
 
@@ -132,13 +132,12 @@ def _source_file(session: MemberSession, job: Job, path: str, target: Path, *, r
     if staged and Path(staged).is_file():
         return Path(staged)
     target.parent.mkdir(parents=True, exist_ok=True)
-    remote_path = f"{job.project_dir}/{path}"
-    facts = remote.parse_file_facts(session.run(remote.file_facts_argv(remote_path)).stdout)
-    if facts is None or not facts.is_regular:
+    try:  # the download's own size check says whether it is there: no round trip of its own
+        session.download(f"{job.project_dir}/{path}", str(target), max_bytes=settings.VIEW_INPUT_MAX_BYTES)
+    except NotFound:
         if not required:
             return None
-        raise InvalidInput(f"{path} is not in the job folder on the cluster.", code="VIEW_INPUT_MISSING")
-    session.download(remote_path, str(target), max_bytes=settings.VIEW_INPUT_MAX_BYTES)
+        raise InvalidInput(f"{path} is not in the job folder on the cluster.", code="VIEW_INPUT_MISSING") from None
     return target
 
 
